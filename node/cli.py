@@ -1,0 +1,318 @@
+"""The ``gridledger`` command: thin subcommands over the library.
+
+Every subcommand parses its arguments, calls one library function and prints the
+result. A GridLedgerError becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from node.errors import GridLedgerError, InputError
+
+log = logging.getLogger("gridledger")
+
+DEFAULT_PORT = 5000
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose - args.quiet)
+    try:
+        return args.run(args) or 0
+    except GridLedgerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the chain keeps what was settled; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gridledger",
+        description="GridLedger: a ledger for local energy communities. Households trade energy, an oracle "
+        "clears the market each interval with an optimiser and settles it on an EVM chain, and everything "
+        "shown can be checked from the chain.",
+        epilog="Run `gridledger COMMAND --help` for the options of a command. Quick start: `gridledger demo`.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="generate a community, settle it on a fresh chain, serve the web UI",
+        description="Generates a synthetic community (20 homes, one day of 15-minute intervals by default), "
+        "deploys the contracts on the embedded chain (or --rpc), settles every interval with the oracle "
+        "and serves the web UI on the result.",
+    )
+    _add_community_options(demo)
+    _add_chain_options(demo)
+    demo.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s); "
+                      "on the embedded chain it is recreated each run")
+    _add_serve_options(demo)
+    demo.add_argument("--no-serve", action="store_true", help="stop after settling instead of serving the UI")
+    demo.set_defaults(run=_demo)
+
+    sim = commands.add_parser(
+        "simulate",
+        help="settle a dataset (CSV/parquet) and write results against the no-trading baseline",
+        description="Replays a dataset through the same pipeline as the live oracle: deploy (or resume), clear "
+        "and settle every interval, then write intervals.csv, participants.csv, kpis.json and summary.png to "
+        "STATE/results. The dataset is a long table with columns timestamp, participant, consumption_kwh, "
+        "production_kwh. Without --data a synthetic community is generated from the config.",
+    )
+    sim.add_argument("--data", type=Path, help="dataset file (.csv or .parquet)")
+    _add_community_options(sim)
+    _add_chain_options(sim)
+    sim.add_argument("--state", type=Path, default=Path("state/sim"), help="state directory (default: %(default)s)")
+    sim.add_argument("--fresh", action="store_true", help="delete the state directory first")
+    sim.add_argument("--live", action="store_true", help="settle each interval only after it has ended (wall clock)")
+    sim.set_defaults(run=_simulate)
+
+    serve = commands.add_parser("serve", help="serve the web UI of a state directory", description="Serves the web UI "
+                                "and JSON API over the index of a state directory (it never scans the chain).")
+    serve.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    _add_serve_options(serve)
+    serve.set_defaults(run=_serve)
+
+    status = commands.add_parser("status", help="what is settled, on which chain and market")
+    status.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    status.set_defaults(run=_status)
+
+    balances = commands.add_parser("balances", help="wallet balance of every participant")
+    balances.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    balances.set_defaults(run=_balances)
+
+    trades = commands.add_parser("trades", help="settled energy and payments, per interval and participant")
+    trades.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    trades.add_argument("--participant", type=int, help="only this participant id")
+    trades.add_argument("--interval", type=int, help="only this interval")
+    trades.add_argument("--limit", type=int, default=50, help="at most this many rows (default: %(default)s)")
+    trades.set_defaults(run=_trades)
+
+    generate = commands.add_parser("generate", help="write a synthetic community dataset to a file",
+                                   description="Writes the seeded synthetic community of the config as a dataset "
+                                   "file that `simulate --data` reads.")
+    _add_community_options(generate)
+    generate.add_argument("--out", type=Path, required=True, help="output file (.csv or .parquet)")
+    generate.set_defaults(run=_generate)
+
+    build = commands.add_parser("build", help="compile the contracts (needs Node.js and `npm ci`)")
+    build.add_argument("--check", action="store_true", help="only check the committed artifacts match the sources")
+    build.set_defaults(run=_build)
+    return parser
+
+
+def _add_community_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="community config file (TOML, see examples/community.toml)")
+    p.add_argument("--homes", type=int, help="override community.homes")
+    p.add_argument("--days", type=int, help="override community.days")
+    p.add_argument("--seed", type=int, help="override community.seed")
+
+
+def _add_chain_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rpc", metavar="URL", help="JSON-RPC node to use instead of the embedded chain, e.g. "
+                   "http://127.0.0.1:8545 (operator keys from GRIDLEDGER_ADMIN_KEY, GRIDLEDGER_ORACLE_KEY, "
+                   "GRIDLEDGER_GRID_OPERATOR_KEY; a local anvil/hardhat chain uses its dev keys)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)")
+
+
+def _configure_logging(level: int) -> None:
+    levels = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
+    logging.basicConfig(level=levels[max(-2, min(1, level))], format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    if level < 1:
+        for noisy in ("web3", "urllib3", "eth", "evm", "werkzeug", "cvxpy"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# -- commands ---------------------------------------------------------------------
+
+
+def _load_config(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from node.config import default_config, load_config
+
+    config = load_config(args.config) if args.config else default_config()
+    overrides = {k: v for k in ("homes", "days", "seed") if (v := getattr(args, k)) is not None}
+    if overrides:
+        try:
+            config = replace(config, community=replace(config.community, **overrides))
+        except GridLedgerError as exc:
+            raise InputError(f"command line: {exc}") from exc
+    return config
+
+
+def _chain(args: argparse.Namespace):
+    from node.chain import Chain, Operators
+
+    if not args.rpc:
+        return Chain.embedded()
+    keys = [os.environ.get(f"GRIDLEDGER_{role}_KEY") for role in ("ADMIN", "ORACLE", "GRID_OPERATOR")]
+    operators = Operators.from_keys(*keys) if all(keys) else None
+    return Chain.connect(args.rpc, operators)
+
+
+def _run(args: argparse.Namespace, community, config, state: Path):
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from node.simulation import StatePaths, simulate
+
+    chain = _chain(args)
+    with logging_redirect_tqdm():
+        result = simulate(chain, community, config, StatePaths(state), progress=not args.no_progress,
+                          live=getattr(args, "live", False))
+    k = result.kpis
+    print(
+        f"settled {k['intervals']} intervals for {k['participants']} homes on {chain.description}\n"
+        f"  community cost {k['community_cost']:.2f} vs baseline {k['baseline_cost']:.2f} {config.market.currency}: "
+        f"savings {k['savings']:.2f} ({k['savings_percent']:.1f}%)\n"
+        f"  grid import {k['grid_import_kwh']:.1f} kWh (baseline {k['baseline_grid_import_kwh']:.1f}), "
+        f"export {k['grid_export_kwh']:.1f} kWh (baseline {k['baseline_grid_export_kwh']:.1f}), "
+        f"P2P {k['p2p_kwh']:.1f} kWh\n"
+        f"  results in {state / 'results'}"
+    )
+    return result
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from node.synthetic import generate_community
+
+    config = _load_config(args)
+    if not args.rpc and args.state.exists():
+        # The embedded chain lives in memory, so an old state directory describes a chain that is gone.
+        shutil.rmtree(args.state)
+    log.info("generating %d homes, %d day(s) of %d-minute intervals (seed %d)", config.community.homes,
+             config.community.days, config.market.interval_minutes, config.community.seed)
+    _run(args, generate_community(config), config, args.state)
+    if not args.no_serve:
+        _serve(args)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from node.dataset import load_dataset
+    from node.synthetic import generate_community
+
+    config = _load_config(args)
+    community = load_dataset(args.data, config) if args.data else generate_community(config)
+    if args.fresh and args.state.exists():
+        shutil.rmtree(args.state)
+    _run(args, community, config, args.state)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from webui import create_app
+
+    index = _index_path(args.state)
+    app = create_app({"INDEX_PATH": str(index)})
+    print(f"GridLedger web UI: http://{args.host}:{args.port}/  (Ctrl+C to stop)", flush=True)
+    app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
+    return 0
+
+
+def _index_path(state: Path) -> Path:
+    path = state / "index.sqlite"
+    if not path.exists():
+        raise InputError(f"no index at {path}: run `gridledger demo` or `gridledger simulate` first, or pass --state")
+    return path
+
+
+def _open_index(state: Path):
+    from node.index import Index
+
+    return Index(_index_path(state))
+
+
+def _status(args: argparse.Namespace) -> int:
+    index = _open_index(args.state)
+    meta, summary = index.meta(), index.summary()
+    print(f"chain:        {meta.get('chain', '?')} (id {meta.get('chain_id', '?')})")
+    print(f"market:       {meta.get('market', '?')}  token {meta.get('token', '?')}")
+    print(f"participants: {summary['participants']} (+ the grid)")
+    last = summary["last_interval"]
+    print(f"settled:      {summary['intervals']} intervals" + (f", last {last}" if last is not None else ""))
+    print(f"gas used:     {summary['gas_used']:,}")
+    return 0
+
+
+def _balances(args: argparse.Namespace) -> int:
+    from node.settlement import UNITS_PER_TOKEN
+
+    index = _open_index(args.state)
+    currency = index.meta().get("currency", "")
+    print(f"{'id':>4}  {'name':<12} {'owner':<42} {'balance':>14}")
+    for p in index.participants():
+        print(f"{p['id']:>4}  {p['name']:<12} {p['owner']:<42} {p['balance'] / UNITS_PER_TOKEN:>10.4f} {currency}")
+    return 0
+
+
+def _trades(args: argparse.Namespace) -> int:
+    from node.settlement import UNITS_PER_TOKEN
+
+    index = _open_index(args.state)
+    if args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}")
+    if args.interval is not None:
+        found = index.interval(args.interval)
+        if found is None:
+            raise InputError(f"interval {args.interval} is not settled in {args.state}")
+        rows = [e | {"interval": args.interval} for e in found["entries"]]
+    elif args.participant is not None:
+        if index.participant(args.participant) is None:
+            raise InputError(f"no participant {args.participant} in {args.state}")
+        rows = index.participant_history(args.participant)
+        rows = [r | {"participant": args.participant} for r in rows]
+    else:
+        rows = []
+        for interval in index.intervals(limit=args.limit):
+            rows += [e | {"interval": interval["interval"]} for e in index.interval(interval["interval"])["entries"]]
+    print(f"{'interval':>8} {'participant':>11} {'grid kWh':>10} {'P2P kWh':>10} {'amount':>12}")
+    for r in rows[: args.limit]:
+        print(f"{r['interval']:>8} {r['participant']:>11} {r['grid_wh'] / 1000:>10.3f} {r['p2p_wh'] / 1000:>10.3f} "
+              f"{r['amount'] / UNITS_PER_TOKEN:>12.6f}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from node.dataset import save_dataset
+    from node.synthetic import generate_community
+
+    community = generate_community(_load_config(args))
+    save_dataset(community, args.out)
+    print(f"wrote {len(community.homes)} homes x {len(community.timestamps)} intervals to {args.out}")
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from node.build import compile_contracts, stale_artifacts, write_artifacts
+
+    if args.check:
+        stale = stale_artifacts()
+        if stale:
+            raise GridLedgerError(f"committed artifacts differ from the sources for {', '.join(stale)}: run `gridledger build`")
+        print("contract artifacts match the sources")
+        return 0
+    write_artifacts(compile_contracts())
+    print("compiled contracts into contracts/build/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,440 @@
+"""Community configuration: market timing, tariffs, grid limits, batteries.
+
+The config is a TOML file (see ``examples/community.toml``, which documents
+every field and its unit). Every section and field is optional; missing ones
+take the defaults below, so ``load_config`` of the example file equals
+``default_config()``. Unknown keys and bad values raise `ConfigError` naming the
+file, the dotted key (``tariffs.buy_per_kwh``) and what is expected.
+
+Each section is a frozen dataclass that validates itself on construction, so
+``dataclasses.replace(config.batteries, min_soc=2.0)`` fails just as loudly as a
+bad file does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import tomllib
+import typing
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from node.errors import ConfigError, InputError
+
+__all__ = [
+    "BatteryConfig",
+    "CommunityConfig",
+    "CommunitySpec",
+    "GridConfig",
+    "MarketConfig",
+    "P2PConfig",
+    "InvalidValue",
+    "TariffConfig",
+    "WalletConfig",
+    "config_from_mapping",
+    "default_config",
+    "load_config",
+]
+
+
+class InvalidValue(ConfigError):
+    """A field's value is out of range; carries the dotted key for the loader."""
+
+    def __init__(self, key: str, expected: str, value: object) -> None:
+        super().__init__(f"{key}: expected {expected}, got {value!r}")
+        self.key, self.expected, self.value = key, expected, value
+
+
+class _Section:
+    """Mixin giving each section its TOML table name and a check helper."""
+
+    section: ClassVar[str]
+
+    def _require(self, condition: bool, name: str, expected: str) -> None:
+        if not condition:
+            raise InvalidValue(f"{self.section}.{name}", expected, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class MarketConfig(_Section):
+    """Market timing.
+
+    Attributes:
+        interval_minutes: length of one market interval in minutes.
+        horizon_steps: intervals the optimiser looks ahead (rolling horizon).
+        start: epoch of the market, UTC; interval 0 starts here.
+        currency: ISO 4217 code of the settlement currency.
+    """
+
+    section: ClassVar[str] = "market"
+    interval_minutes: int = 15
+    horizon_steps: int = 96
+    start: pd.Timestamp = pd.Timestamp("2026-06-01T00:00:00+00:00")
+    currency: str = "EUR"
+
+    def __post_init__(self) -> None:
+        minutes = self.interval_minutes
+        # Intervals must tile an hour or a day exactly, so that interval
+        # boundaries fall on the same clock times every day.
+        self._require(
+            minutes > 0 and (60 % minutes == 0 or (minutes % 60 == 0 and 1440 % minutes == 0)),
+            "interval_minutes",
+            "a positive number of minutes dividing 60 (1, 5, 15, 30, 60, ...) or a whole number "
+            "of hours dividing 24 (120, 180, 240, 360, 480, 720, 1440)",
+        )
+        self._require(self.horizon_steps >= 1, "horizon_steps", "an integer >= 1")
+        self._require(self.start.tzinfo is not None, "start", "a date-time with a UTC offset")
+        object.__setattr__(self, "start", self.start.tz_convert("UTC"))
+        self._require(bool(re.fullmatch(r"[A-Z]{3}", self.currency)), "currency", "a 3-letter ISO 4217 code like EUR")
+
+    @property
+    def interval(self) -> pd.Timedelta:
+        """Length of one interval."""
+        return pd.Timedelta(minutes=self.interval_minutes)
+
+    @property
+    def interval_hours(self) -> float:
+        """Length of one interval in hours (kW x interval_hours = kWh)."""
+        return self.interval_minutes / 60
+
+    def interval_index(self, timestamps: Iterable[Any]) -> np.ndarray:
+        """Interval numbers (from the epoch `start`) of interval start times.
+
+        Timezone-naive timestamps are taken as UTC. Raises `InputError` if a
+        timestamp is not on the interval grid.
+        """
+        offsets = _as_utc_index(timestamps).as_unit("ns").asi8 - self.start.as_unit("ns").value
+        step = self.interval.value
+        off_grid = offsets % step != 0
+        if np.any(off_grid):
+            bad = _as_utc_index(timestamps)[int(np.argmax(off_grid))]
+            raise InputError(f"{bad} is not the start of a {self.interval_minutes}-minute interval from {self.start}")
+        return offsets // step
+
+
+@dataclass(frozen=True)
+class TariffConfig(_Section):
+    """Grid tariffs paid to and by the grid.
+
+    Attributes:
+        buy_per_kwh: import price outside peak hours, currency per kWh.
+        sell_per_kwh: export (feed-in) price, currency per kWh.
+        peak_buy_per_kwh: import price during peak hours, currency per kWh.
+        peak_hours: local hours [start, end) where the peak price applies;
+            start > end wraps past midnight; start == end means no peak.
+        timezone: IANA zone of the local clock for peak hours and daily routines.
+    """
+
+    section: ClassVar[str] = "tariffs"
+    buy_per_kwh: float = 0.30
+    sell_per_kwh: float = 0.06
+    peak_buy_per_kwh: float = 0.40
+    peak_hours: tuple[int, int] = (17, 21)
+    timezone: str = "Europe/Berlin"
+
+    def __post_init__(self) -> None:
+        self._require(self.buy_per_kwh >= 0, "buy_per_kwh", "a price >= 0")
+        self._require(
+            self.peak_buy_per_kwh >= self.buy_per_kwh,
+            "peak_buy_per_kwh",
+            f"a price >= buy_per_kwh ({self.buy_per_kwh})",
+        )
+        # Selling above the import price would let anyone earn money by
+        # buying from the grid and selling straight back.
+        self._require(
+            0 <= self.sell_per_kwh <= self.buy_per_kwh,
+            "sell_per_kwh",
+            f"a price >= 0 and <= buy_per_kwh ({self.buy_per_kwh}) and peak_buy_per_kwh ({self.peak_buy_per_kwh})",
+        )
+        self._require(
+            all(0 <= hour <= 24 for hour in self.peak_hours),
+            "peak_hours",
+            "[start, end] local hours between 0 and 24",
+        )
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            self._require(False, "timezone", "an IANA time zone name like Europe/Berlin")
+
+    def is_peak(self, timestamps: Iterable[Any]) -> np.ndarray:
+        """Whether each interval starts inside the local peak hours (bool array).
+
+        Timezone-naive timestamps are taken as UTC.
+        """
+        hours = _as_utc_index(timestamps).tz_convert(self.timezone).hour.to_numpy()
+        start, end = self.peak_hours
+        if start <= end:
+            return (hours >= start) & (hours < end)
+        return (hours >= start) | (hours < end)
+
+    def buy_price(self, timestamps: Iterable[Any]) -> np.ndarray:
+        """Grid import price per kWh for intervals starting at `timestamps`."""
+        return np.where(self.is_peak(timestamps), self.peak_buy_per_kwh, self.buy_per_kwh)
+
+    def sell_price(self, timestamps: Iterable[Any]) -> np.ndarray:
+        """Grid export price per kWh for intervals starting at `timestamps`."""
+        return np.full(len(_as_utc_index(timestamps)), self.sell_per_kwh)
+
+
+@dataclass(frozen=True)
+class GridConfig(_Section):
+    """Community-level grid connection limits.
+
+    Attributes:
+        import_capacity_kw: maximum power drawn from the grid, kW.
+        export_capacity_kw: maximum power fed into the grid, kW.
+    """
+
+    section: ClassVar[str] = "grid"
+    import_capacity_kw: float = 60.0
+    export_capacity_kw: float = 40.0
+
+    def __post_init__(self) -> None:
+        self._require(self.import_capacity_kw > 0, "import_capacity_kw", "a power > 0 kW")
+        self._require(self.export_capacity_kw > 0, "export_capacity_kw", "a power > 0 kW")
+
+    def import_capacity_kwh(self, interval_minutes: int) -> float:
+        """Most energy the community may import in one interval, kWh."""
+        return self.import_capacity_kw * interval_minutes / 60
+
+    def export_capacity_kwh(self, interval_minutes: int) -> float:
+        """Most energy the community may export in one interval, kWh."""
+        return self.export_capacity_kw * interval_minutes / 60
+
+
+@dataclass(frozen=True)
+class P2PConfig(_Section):
+    """Peer-to-peer trading.
+
+    Attributes:
+        transaction_cost_per_kwh: fee per kWh traded between participants, currency per kWh.
+    """
+
+    section: ClassVar[str] = "p2p"
+    transaction_cost_per_kwh: float = 0.005
+
+    def __post_init__(self) -> None:
+        self._require(self.transaction_cost_per_kwh >= 0, "transaction_cost_per_kwh", "a cost >= 0")
+
+
+@dataclass(frozen=True)
+class BatteryConfig(_Section):
+    """Home battery parameters (the same for every home that has one).
+
+    Attributes:
+        capacity_kwh: usable energy capacity, kWh.
+        power_kw: maximum charge and discharge power, kW.
+        charge_efficiency: fraction of grid-side energy stored when charging.
+        discharge_efficiency: fraction of stored energy delivered when discharging.
+        initial_soc: state of charge at the start, fraction of capacity.
+        min_soc: lowest allowed state of charge, fraction of capacity.
+    """
+
+    section: ClassVar[str] = "batteries"
+    capacity_kwh: float = 10.0
+    power_kw: float = 5.0
+    charge_efficiency: float = 0.95
+    discharge_efficiency: float = 0.95
+    initial_soc: float = 0.5
+    min_soc: float = 0.1
+
+    def __post_init__(self) -> None:
+        self._require(self.capacity_kwh > 0, "capacity_kwh", "an energy > 0 kWh")
+        self._require(self.power_kw > 0, "power_kw", "a power > 0 kW")
+        for name in ("charge_efficiency", "discharge_efficiency"):
+            self._require(0 < getattr(self, name) <= 1, name, "a fraction in (0, 1]")
+        self._require(0 <= self.min_soc < 1, "min_soc", "a fraction in [0, 1)")
+        self._require(
+            self.min_soc < self.initial_soc <= 1,
+            "initial_soc",
+            f"a fraction > min_soc ({self.min_soc}) and <= 1",
+        )
+
+
+@dataclass(frozen=True)
+class CommunitySpec(_Section):
+    """Shape of the synthetic community and the seed that makes it reproducible.
+
+    Attributes:
+        homes: number of homes.
+        pv_share: fraction of homes with PV.
+        battery_share: fraction of all homes with a battery (only PV homes get one).
+        days: days of data to generate.
+        seed: seed of every random choice (same seed, same community).
+        latitude: site latitude, degrees north.
+        longitude: site longitude, degrees east.
+        pv_kwp_range: [min, max] PV peak power per PV home, kWp.
+        annual_load_kwh_range: [min, max] annual consumption per home, kWh.
+    """
+
+    section: ClassVar[str] = "community"
+    homes: int = 20
+    pv_share: float = 0.6
+    battery_share: float = 0.3
+    days: int = 1
+    seed: int = 42
+    latitude: float = 52.5
+    longitude: float = 13.4
+    pv_kwp_range: tuple[float, float] = (3.0, 10.0)
+    annual_load_kwh_range: tuple[float, float] = (2500.0, 6000.0)
+
+    def __post_init__(self) -> None:
+        self._require(self.homes >= 1, "homes", "an integer >= 1")
+        self._require(0 <= self.pv_share <= 1, "pv_share", "a fraction in [0, 1]")
+        self._require(
+            0 <= self.battery_share <= self.pv_share,
+            "battery_share",
+            f"a fraction in [0, pv_share ({self.pv_share})], since batteries go only to PV homes",
+        )
+        self._require(self.days >= 1, "days", "an integer >= 1")
+        self._require(self.seed >= 0, "seed", "an integer >= 0")
+        self._require(-90 <= self.latitude <= 90, "latitude", "degrees in [-90, 90]")
+        self._require(-180 <= self.longitude <= 180, "longitude", "degrees in [-180, 180]")
+        for name in ("pv_kwp_range", "annual_load_kwh_range"):
+            low, high = getattr(self, name)
+            self._require(0 < low <= high, name, "[min, max] with 0 < min <= max")
+
+
+@dataclass(frozen=True)
+class WalletConfig(_Section):
+    """On-chain wallets in the demo.
+
+    Attributes:
+        initial_deposit: amount the admin deposits into each home's wallet, currency units.
+    """
+
+    section: ClassVar[str] = "wallets"
+    initial_deposit: float = 50.0
+
+    def __post_init__(self) -> None:
+        self._require(self.initial_deposit >= 0, "initial_deposit", "an amount >= 0")
+
+
+@dataclass(frozen=True)
+class CommunityConfig:
+    """The whole community config, one attribute per TOML section."""
+
+    market: MarketConfig = field(default_factory=MarketConfig)
+    tariffs: TariffConfig = field(default_factory=TariffConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
+    p2p: P2PConfig = field(default_factory=P2PConfig)
+    batteries: BatteryConfig = field(default_factory=BatteryConfig)
+    community: CommunitySpec = field(default_factory=CommunitySpec)
+    wallets: WalletConfig = field(default_factory=WalletConfig)
+
+
+def default_config() -> CommunityConfig:
+    """The built-in defaults (what ``examples/community.toml`` spells out)."""
+    return CommunityConfig()
+
+
+def load_config(path: str | Path) -> CommunityConfig:
+    """Read and validate a community config TOML file.
+
+    Missing sections and fields take their defaults. Raises `ConfigError`
+    naming the file and the dotted key for unknown keys and bad values.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
+    return config_from_mapping(document, source=str(path))
+
+
+def config_from_mapping(document: Mapping[str, Any], source: str = "<config>") -> CommunityConfig:
+    """Build a config from already-parsed TOML tables (``source`` names it in errors)."""
+    sections = {f.name: f.default_factory for f in dataclasses.fields(CommunityConfig)}  # type: ignore[misc]
+    unknown = sorted(set(document) - set(sections))
+    if unknown:
+        raise ConfigError(f"{source}: {unknown[0]}: unknown section; expected one of: {', '.join(sections)}")
+    built = {}
+    for name, section_class in sections.items():
+        table = document.get(name, {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{source}: {name}: expected a table [{name}], got {table!r}")
+        built[name] = _build_section(section_class, table, source)  # type: ignore[arg-type]
+    return CommunityConfig(**built)
+
+
+def _build_section(section_class: type[_Section], table: Mapping[str, Any], source: str) -> _Section:
+    hints = typing.get_type_hints(section_class)
+    names = [f.name for f in dataclasses.fields(section_class)]  # type: ignore[arg-type]
+    unknown = sorted(set(table) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"{source}: {section_class.section}.{unknown[0]}: unknown key; expected one of: {', '.join(names)}"
+        )
+    values = {}
+    for name, raw in table.items():
+        key = f"{section_class.section}.{name}"
+        try:
+            values[name] = _coerce(hints[name], raw, key)
+        except InvalidValue as error:
+            raise ConfigError(f"{source}: {error}") from None
+    try:
+        return section_class(**values)
+    except InvalidValue as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def _coerce(hint: Any, raw: Any, key: str) -> Any:
+    """Check a TOML value's type against the field's annotation and convert it."""
+    if hint is int:
+        # bool is an int in Python but `homes = true` is surely a mistake.
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        raise InvalidValue(key, "an integer", raw)
+    if hint is float:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+        raise InvalidValue(key, "a number", raw)
+    if hint is str:
+        if isinstance(raw, str):
+            return raw
+        raise InvalidValue(key, "a string", raw)
+    if hint is pd.Timestamp:
+        return _coerce_timestamp(raw, key)
+    if typing.get_origin(hint) is tuple:
+        item_hints = typing.get_args(hint)
+        if not isinstance(raw, list) or len(raw) != len(item_hints):
+            raise InvalidValue(key, f"a list of {len(item_hints)} values like [3, 10]", raw)
+        return tuple(_coerce(item_hint, item, key) for item_hint, item in zip(item_hints, raw))
+    raise TypeError(f"no TOML conversion for {hint!r}")  # a programming error, not a user one
+
+
+def _coerce_timestamp(raw: Any, key: str) -> pd.Timestamp:
+    expected = "a date-time with a UTC offset like 2026-06-01T00:00:00+00:00"
+    if isinstance(raw, dt.datetime):
+        stamp = pd.Timestamp(raw)
+    elif isinstance(raw, str):
+        try:
+            stamp = pd.Timestamp(raw)
+        except ValueError:
+            raise InvalidValue(key, expected, raw) from None
+    else:
+        raise InvalidValue(key, expected, raw)
+    # The epoch numbers every interval on chain; guessing its zone is too risky.
+    if stamp.tzinfo is None:
+        raise InvalidValue(key, expected, raw)
+    return stamp.tz_convert("UTC")
+
+
+def _as_utc_index(timestamps: Iterable[Any]) -> pd.DatetimeIndex:
+    index = pd.DatetimeIndex(timestamps)
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")

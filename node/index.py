@@ -1,0 +1,318 @@
+"""The local query store: the market's events, as read from the chain, in SQLite.
+
+The chain is the source of truth; this index is a cache of its events that the web UI
+and CLI query without touching the chain. It is written from transaction receipts as
+the oracle settles (no log scans), can catch up on blocks it missed, and also keeps
+the content-addressed clearing inputs whose hashes the settlements commit to.
+Wallet balances are not stored: they are sums over the indexed events.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from node.errors import InputError
+from node.events import Event
+from node.inputs import IntervalInputs
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS participants (
+    id INTEGER PRIMARY KEY, owner TEXT NOT NULL, zone INTEGER NOT NULL,
+    active INTEGER NOT NULL, name TEXT NOT NULL, battery_wh INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS intervals (
+    interval INTEGER PRIMARY KEY, block INTEGER NOT NULL, tx_hash TEXT NOT NULL,
+    inputs_hash TEXT NOT NULL, buy_price INTEGER NOT NULL, sell_price INTEGER NOT NULL,
+    p2p_price INTEGER NOT NULL, grid_import_wh INTEGER NOT NULL, grid_export_wh INTEGER NOT NULL,
+    grid_amount INTEGER NOT NULL, participants INTEGER NOT NULL, gas_used INTEGER);
+CREATE TABLE IF NOT EXISTS entries (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, grid_wh INTEGER NOT NULL,
+    p2p_wh INTEGER NOT NULL, amount INTEGER NOT NULL, PRIMARY KEY (interval, participant));
+CREATE INDEX IF NOT EXISTS entries_by_participant ON entries (participant, interval);
+CREATE TABLE IF NOT EXISTS wallet_events (
+    tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
+    participant INTEGER NOT NULL, kind TEXT NOT NULL, account TEXT NOT NULL,
+    amount INTEGER NOT NULL, PRIMARY KEY (tx_hash, log_index));
+CREATE TABLE IF NOT EXISTS capacity_events (
+    tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
+    interval INTEGER, import_wh INTEGER NOT NULL, export_wh INTEGER NOT NULL,
+    PRIMARY KEY (tx_hash, log_index));
+CREATE TABLE IF NOT EXISTS inputs (hash TEXT PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS interval_inputs (
+    interval INTEGER PRIMARY KEY, start TEXT NOT NULL, import_capacity_wh INTEGER NOT NULL,
+    export_capacity_wh INTEGER NOT NULL, load_wh INTEGER NOT NULL, pv_wh INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS battery_states (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, soc_wh INTEGER NOT NULL,
+    capacity_wh INTEGER NOT NULL, PRIMARY KEY (interval, participant));
+CREATE TABLE IF NOT EXISTS baseline (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, grid_import_wh INTEGER NOT NULL,
+    grid_export_wh INTEGER NOT NULL, cost INTEGER NOT NULL, PRIMARY KEY (interval, participant));
+CREATE VIEW IF NOT EXISTS wallet_changes AS
+    SELECT participant, amount FROM entries
+    UNION ALL SELECT 0, grid_amount FROM intervals
+    UNION ALL SELECT participant, CASE kind WHEN 'deposit' THEN amount ELSE -amount END FROM wallet_events;
+"""
+
+
+class Index:
+    """SQLite store of indexed chain events and committed clearing inputs."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta ---------------------------------------------------------------------
+
+    def set_meta(self, **values: object) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [(k, str(v)) for k, v in values.items()],
+            )
+
+    def meta(self) -> dict[str, str]:
+        return {row["key"]: row["value"] for row in self.db.execute("SELECT key, value FROM meta")}
+
+    @property
+    def last_block(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'last_block'").fetchone()
+        return int(row["value"]) if row else -1
+
+    # -- writing ------------------------------------------------------------------
+
+    def apply(self, events: Iterable[Event], gas_used: dict[str, int] | None = None, up_to_block: int | None = None) -> None:
+        """Records decoded market events in one SQLite transaction. Applying the same
+        events twice changes nothing, so replaying a block range is always safe."""
+        gas_used = gas_used or {}
+        with self.transaction() as db:
+            last = self.last_block
+            for event in events:
+                _APPLY[event.name](db, event, gas_used)
+                last = max(last, event.block)
+            if up_to_block is not None:
+                last = max(last, up_to_block)
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_block', ?)", (str(last),))
+
+    def store_inputs(self, inputs: IntervalInputs) -> str:
+        """Keeps an interval's inputs under their hash (idempotent); returns the hash."""
+        body = inputs.canonical_json()
+        digest = "0x" + inputs.hash().hex()
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO inputs (hash, body) VALUES (?, ?)", (digest, zlib.compress(body, 6)))
+            db.execute(
+                "INSERT OR REPLACE INTO interval_inputs VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    inputs.interval,
+                    inputs.start,
+                    inputs.import_capacity_wh[0],
+                    inputs.export_capacity_wh[0],
+                    sum(row[0] for row in inputs.load_wh),
+                    sum(row[0] for row in inputs.pv_wh),
+                ),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO battery_states VALUES (?, ?, ?, ?)",
+                [(inputs.interval, b.participant, b.soc_wh, b.capacity_wh) for b in inputs.batteries],
+            )
+            db.executemany(
+                "UPDATE participants SET battery_wh = ? WHERE id = ?",
+                [(b.capacity_wh, b.participant) for b in inputs.batteries],
+            )
+        return digest
+
+    def store_baseline(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """(interval, participant, grid_import_wh, grid_export_wh, cost) of the no-trading baseline."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO baseline VALUES (?, ?, ?, ?, ?)", rows)
+
+    # -- reading ------------------------------------------------------------------
+
+    def inputs(self, digest: str) -> bytes:
+        """The canonical JSON of the inputs with hash `digest` (0x-prefixed hex)."""
+        row = self.db.execute("SELECT body FROM inputs WHERE hash = ?", (digest.lower(),)).fetchone()
+        if row is None:
+            raise InputError(f"no inputs with hash {digest} in this index")
+        return zlib.decompress(row["body"])
+
+    def last_interval(self) -> int | None:
+        row = self.db.execute("SELECT MAX(interval) AS k FROM intervals").fetchone()
+        return row["k"]
+
+    def balances(self) -> dict[int, int]:
+        rows = self.db.execute("SELECT participant, SUM(amount) AS b FROM wallet_changes GROUP BY participant")
+        return {row["participant"]: row["b"] for row in rows}
+
+    def participants(self) -> list[dict]:
+        balances = self.balances()
+        rows = self.db.execute("SELECT * FROM participants ORDER BY id")
+        return [dict(row) | {"balance": balances.get(row["id"], 0)} for row in rows]
+
+    def participant(self, pid: int) -> dict | None:
+        row = self.db.execute("SELECT * FROM participants WHERE id = ?", (pid,)).fetchone()
+        if row is None:
+            return None
+        balance = self.db.execute(
+            "SELECT COALESCE(SUM(amount), 0) AS b FROM wallet_changes WHERE participant = ?", (pid,)
+        ).fetchone()["b"]
+        return dict(row) | {"balance": balance}
+
+    def participant_history(self, pid: int) -> list[dict]:
+        rows = self.db.execute(
+            """SELECT e.interval, e.grid_wh, e.p2p_wh, e.amount, i.p2p_price, i.tx_hash,
+                      s.soc_wh, s.capacity_wh
+               FROM entries e JOIN intervals i USING (interval)
+               LEFT JOIN battery_states s ON s.interval = e.interval AND s.participant = e.participant
+               WHERE e.participant = ? ORDER BY e.interval""",
+            (pid,),
+        )
+        return [dict(row) for row in rows]
+
+    def wallet_events(self, pid: int | None = None) -> list[dict]:
+        sql = "SELECT * FROM wallet_events" + (" WHERE participant = ?" if pid is not None else "")
+        return [dict(row) for row in self.db.execute(sql + " ORDER BY block, log_index", () if pid is None else (pid,))]
+
+    def intervals(self, limit: int = 1000, offset: int = 0) -> list[dict]:
+        rows = self.db.execute(
+            """SELECT i.*, ii.start, ii.import_capacity_wh, ii.export_capacity_wh,
+                      (SELECT COALESCE(SUM(p2p_wh), 0) FROM entries e WHERE e.interval = i.interval AND e.p2p_wh > 0) AS p2p_wh
+               FROM intervals i LEFT JOIN interval_inputs ii USING (interval)
+               ORDER BY i.interval LIMIT ? OFFSET ?""",
+            (limit, offset),
+        )
+        return [dict(row) for row in rows]
+
+    def interval(self, k: int) -> dict | None:
+        row = self.db.execute(
+            """SELECT i.*, ii.start, ii.import_capacity_wh, ii.export_capacity_wh
+               FROM intervals i LEFT JOIN interval_inputs ii USING (interval) WHERE i.interval = ?""",
+            (k,),
+        ).fetchone()
+        if row is None:
+            return None
+        entries = self.db.execute(
+            """SELECT e.*, p.name FROM entries e JOIN participants p ON p.id = e.participant
+               WHERE e.interval = ? ORDER BY e.participant""",
+            (k,),
+        )
+        return dict(row) | {"entries": [dict(e) for e in entries]}
+
+    def battery_series(self) -> list[dict]:
+        rows = self.db.execute("SELECT interval, participant, soc_wh, capacity_wh FROM battery_states ORDER BY interval, participant")
+        return [dict(row) for row in rows]
+
+    def summary(self) -> dict:
+        """Community totals over every settled interval, and the baseline comparison."""
+        totals = dict(
+            self.db.execute(
+                """SELECT COUNT(*) AS intervals, COALESCE(SUM(grid_import_wh), 0) AS grid_import_wh,
+                          COALESCE(SUM(grid_export_wh), 0) AS grid_export_wh,
+                          COALESCE(SUM(grid_amount), 0) AS paid_to_grid, MAX(interval) AS last_interval,
+                          COALESCE(SUM(gas_used), 0) AS gas_used
+                   FROM intervals"""
+            ).fetchone()
+        )
+        totals["p2p_wh"] = self.db.execute("SELECT COALESCE(SUM(p2p_wh), 0) AS v FROM entries WHERE p2p_wh > 0").fetchone()["v"]
+        totals["participants"] = self.db.execute("SELECT COUNT(*) AS n FROM participants WHERE id != 0").fetchone()["n"]
+        base = self.db.execute(
+            """SELECT COUNT(*) AS n, COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(grid_import_wh), 0) AS imp,
+                      COALESCE(SUM(grid_export_wh), 0) AS exp
+               FROM baseline WHERE interval IN (SELECT interval FROM intervals)"""
+        ).fetchone()
+        totals["community_cost"] = -self.db.execute("SELECT COALESCE(SUM(amount), 0) AS v FROM entries").fetchone()["v"]
+        if base["n"]:
+            totals["baseline_cost"] = base["cost"]
+            totals["baseline_import_wh"] = base["imp"]
+            totals["baseline_export_wh"] = base["exp"]
+            totals["savings"] = base["cost"] - totals["community_cost"]
+        return totals
+
+
+def _registered(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    a = e.args
+    db.execute(
+        """INSERT INTO participants (id, owner, zone, active, name) VALUES (?, ?, ?, 1, ?)
+           ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, name = excluded.name""",
+        (a["participant"], a["owner"], a["zone"], a["name"]),
+    )
+
+
+def _updated(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    db.execute("UPDATE participants SET zone = ?, active = ? WHERE id = ?", (e.args["zone"], int(e.args["active"]), e.args["participant"]))
+
+
+def _interval(db: sqlite3.Connection, e: Event, gas_used: dict) -> None:
+    a = e.args
+    db.execute(
+        "INSERT OR IGNORE INTO intervals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            a["interval"], e.block, e.tx_hash, "0x" + a["inputsHash"].hex(), a["buyPrice"], a["sellPrice"],
+            a["p2pPrice"], a["gridImportWh"], a["gridExportWh"], a["gridAmount"], a["participants"],
+            gas_used.get(e.tx_hash),
+        ),
+    )
+
+
+def _entry(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    a = e.args
+    db.execute(
+        "INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?)",
+        (a["interval"], a["participant"], a["gridWh"], a["p2pWh"], a["amount"]),
+    )
+
+
+def _wallet(kind: str, account_field: str):
+    def apply(db: sqlite3.Connection, e: Event, _: dict) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO wallet_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (e.tx_hash, e.log_index, e.block, e.args["participant"], kind, e.args[account_field], e.args["amount"]),
+        )
+
+    return apply
+
+
+def _capacity(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO capacity_events VALUES (?, ?, ?, ?, ?, ?)",
+        (e.tx_hash, e.log_index, e.block, e.args.get("interval"), e.args["importWh"], e.args["exportWh"]),
+    )
+
+
+def _ignore(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    """Role changes are read from the chain when needed; the UI does not show them."""
+
+
+_APPLY = {
+    "ParticipantRegistered": _registered,
+    "ParticipantUpdated": _updated,
+    "IntervalSettled": _interval,
+    "ParticipantSettled": _entry,
+    "Deposited": _wallet("deposit", "from"),
+    "Withdrawn": _wallet("withdraw", "to"),
+    "CapacitySet": _capacity,
+    "DefaultCapacitySet": _capacity,
+    "RoleGranted": _ignore,
+    "RoleRevoked": _ignore,
+    "RoleAdminChanged": _ignore,
+}

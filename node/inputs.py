@@ -1,0 +1,106 @@
+"""The committed inputs of one clearing: canonical, integer, content-addressed.
+
+An interval's inputs are everything the optimiser sees (forecasts over the horizon,
+tariffs, capacities, battery specs and states), in chain units (Wh, minor units per
+kWh, parts per million). Their canonical JSON is hashed with keccak256; the hash goes
+on chain with the settlement, so anyone holding the JSON can prove it is what the
+oracle cleared and re-run the clearing bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from eth_utils import keccak
+
+from node.errors import InputError
+from node.settlement import UNITS_PER_TOKEN
+from optimizer.types import Batteries, ClearingInputs
+
+FORMAT_VERSION = 1
+PPM = 1_000_000
+
+
+@dataclass(frozen=True)
+class BatteryInputs:
+    participant: int
+    capacity_wh: int
+    max_charge_wh: int  # per interval
+    max_discharge_wh: int
+    charge_efficiency_ppm: int
+    discharge_efficiency_ppm: int
+    soc_wh: int  # at the start of the interval
+    min_soc_wh: int
+
+
+@dataclass(frozen=True)
+class IntervalInputs:
+    """Inputs of the clearing of `interval`; matrices are participants x horizon."""
+
+    interval: int
+    start: str  # ISO 8601 start of the interval, UTC
+    participants: list[int]
+    load_wh: list[list[int]]
+    pv_wh: list[list[int]]
+    buy_price: list[int]  # minor units per kWh, per step
+    sell_price: list[int]
+    import_capacity_wh: list[int]
+    export_capacity_wh: list[int]
+    p2p_cost: int  # minor units per kWh traded between participants
+    batteries: list[BatteryInputs]
+    version: int = FORMAT_VERSION
+
+    def canonical_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":")).encode()
+
+    def hash(self) -> bytes:
+        return keccak(self.canonical_json())
+
+    @staticmethod
+    def from_json(data: bytes | str) -> "IntervalInputs":
+        try:
+            raw = json.loads(data)
+            raw["batteries"] = [BatteryInputs(**b) for b in raw["batteries"]]
+            inputs = IntervalInputs(**raw)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InputError(f"not a GridLedger interval inputs document: {exc}") from exc
+        if inputs.version != FORMAT_VERSION:
+            raise InputError(f"inputs format version {inputs.version} is not supported (expected {FORMAT_VERSION})")
+        return inputs
+
+    def to_clearing_inputs(self) -> ClearingInputs:
+        """The optimiser's view of these inputs, in kWh and currency per kWh."""
+        row = {pid: i for i, pid in enumerate(self.participants)}
+        b = self.batteries
+        batteries = Batteries(
+            home=np.array([row[x.participant] for x in b], dtype=int),
+            capacity_kwh=_kwh([x.capacity_wh for x in b]),
+            max_charge_kwh=_kwh([x.max_charge_wh for x in b]),
+            max_discharge_kwh=_kwh([x.max_discharge_wh for x in b]),
+            charge_efficiency=np.array([x.charge_efficiency_ppm for x in b], dtype=float) / PPM,
+            discharge_efficiency=np.array([x.discharge_efficiency_ppm for x in b], dtype=float) / PPM,
+            soc_kwh=_kwh([x.soc_wh for x in b]),
+            min_soc_kwh=_kwh([x.min_soc_wh for x in b]),
+        )
+        return ClearingInputs(
+            load_kwh=_kwh(self.load_wh),
+            pv_kwh=_kwh(self.pv_wh),
+            buy_price_per_kwh=np.array(self.buy_price, dtype=float) / UNITS_PER_TOKEN,
+            sell_price_per_kwh=np.array(self.sell_price, dtype=float) / UNITS_PER_TOKEN,
+            import_capacity_kwh=_kwh(self.import_capacity_wh),
+            export_capacity_kwh=_kwh(self.export_capacity_wh),
+            p2p_cost_per_kwh=self.p2p_cost / UNITS_PER_TOKEN,
+            batteries=batteries,
+        )
+
+    @property
+    def capacity_margin_kwh(self) -> float:
+        """Rounding every home's flow to whole Wh can add under 1 Wh each to the
+        community total, so the optimiser keeps that much below the capacity."""
+        return len(self.participants) / 1000
+
+
+def _kwh(values) -> np.ndarray:
+    return np.asarray(values, dtype=float).reshape(np.shape(values)) / 1000

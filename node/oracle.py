@@ -1,0 +1,227 @@
+"""The oracle daemon: each interval, build the inputs, clear, settle, index.
+
+The chain is the source of truth. On start the oracle asks the market which interval
+comes next, catches the index up on anything it missed, and recovers the battery
+states by re-running the last settled clearing from its committed inputs, so a crash
+at any point loses nothing and settles nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from node.community import Community
+from node.config import CommunityConfig
+from node.errors import ChainError, InputError
+from node.index import Index
+from node.inputs import PPM, BatteryInputs, IntervalInputs
+from node.market import Market, Receipt
+from node.settlement import UNITS_PER_TOKEN, Settlement, build_settlement, price_units
+from optimizer import clear
+from optimizer.types import Clearing
+
+log = logging.getLogger("gridledger.oracle")
+
+LOG_CHUNK_BLOCKS = 500
+
+
+class InputsBuilder:
+    """Cuts a community's data into each interval's canonical inputs.
+
+    Forecasts are the data itself (perfect foresight), which is what a replay of
+    metered data can honestly offer; beyond the end of the data the forecast repeats
+    the same time of the day before (a persistence forecast), so the horizon never
+    shrinks and the optimiser model is never rebuilt.
+    """
+
+    def __init__(self, community: Community, config: CommunityConfig, participants: np.ndarray) -> None:
+        self.config = config
+        self.participants = np.asarray(participants, dtype=np.int64)
+        self.load_wh = np.rint(community.consumption_kwh * 1000).astype(np.int64)
+        self.pv_wh = np.rint(community.production_kwh * 1000).astype(np.int64)
+        self.steps = self.load_wh.shape[1]
+        self.first_interval = int(config.market.interval_index(community.timestamps[:1])[0])
+        self.horizon = config.market.horizon_steps
+        self.steps_per_day = int(round(pd.Timedelta(days=1) / config.market.interval))
+        minutes = config.market.interval_minutes
+        self.import_wh = int(round(config.grid.import_capacity_kwh(minutes) * 1000))
+        self.export_wh = int(round(config.grid.export_capacity_kwh(minutes) * 1000))
+        b = config.batteries
+        step_h = config.market.interval_hours
+        self.battery_rows = [i for i, home in enumerate(community.homes) if home.battery]
+        self.battery_spec = dict(
+            capacity_wh=int(round(b.capacity_kwh * 1000)),
+            max_charge_wh=int(round(b.power_kw * step_h * 1000)),
+            max_discharge_wh=int(round(b.power_kw * step_h * 1000)),
+            charge_efficiency_ppm=int(round(b.charge_efficiency * PPM)),
+            discharge_efficiency_ppm=int(round(b.discharge_efficiency * PPM)),
+            min_soc_wh=int(round(b.min_soc * b.capacity_kwh * 1000)),
+        )
+
+    @property
+    def intervals(self) -> range:
+        return range(self.first_interval, self.first_interval + self.steps)
+
+    def initial_soc(self) -> dict[int, int]:
+        soc = int(round(self.config.batteries.initial_soc * self.battery_spec["capacity_wh"]))
+        return {int(self.participants[row]): soc for row in self.battery_rows}
+
+    def start_of(self, interval: int) -> pd.Timestamp:
+        return self.config.market.start + interval * self.config.market.interval
+
+    def inputs(self, interval: int, soc_wh: dict[int, int]) -> IntervalInputs:
+        if interval not in self.intervals:
+            raise InputError(f"interval {interval} is outside the data (intervals {self.intervals.start}..{self.intervals.stop - 1})")
+        columns = self._columns(interval - self.first_interval)
+        times = pd.DatetimeIndex([self.start_of(interval + j) for j in range(self.horizon)])
+        tariffs = self.config.tariffs
+        return IntervalInputs(
+            interval=interval,
+            start=self.start_of(interval).isoformat(),
+            participants=[int(p) for p in self.participants],
+            load_wh=self.load_wh[:, columns].tolist(),
+            pv_wh=self.pv_wh[:, columns].tolist(),
+            buy_price=[price_units(p) for p in tariffs.buy_price(times)],
+            sell_price=[price_units(p) for p in tariffs.sell_price(times)],
+            import_capacity_wh=[self.import_wh] * self.horizon,
+            export_capacity_wh=[self.export_wh] * self.horizon,
+            p2p_cost=price_units(self.config.p2p.transaction_cost_per_kwh),
+            batteries=[
+                BatteryInputs(participant=int(self.participants[row]), soc_wh=soc_wh[int(self.participants[row])], **self.battery_spec)
+                for row in self.battery_rows
+            ],
+        )
+
+    def _columns(self, step: int) -> np.ndarray:
+        columns = step + np.arange(self.horizon)
+        period = self.steps_per_day if self.steps >= self.steps_per_day else self.steps
+        beyond = columns >= self.steps
+        columns[beyond] = self.steps - period + (columns[beyond] - self.steps) % period
+        return columns
+
+
+def run_clearing(inputs: IntervalInputs) -> Clearing:
+    """The clearing of committed inputs; the oracle and the auditor both call this."""
+    return clear(inputs.to_clearing_inputs(), capacity_margin_kwh=inputs.capacity_margin_kwh)
+
+
+def settlement_for(inputs: IntervalInputs, clearing: Clearing) -> Settlement:
+    return build_settlement(
+        interval=inputs.interval,
+        inputs_hash=inputs.hash(),
+        participants=np.asarray(inputs.participants),
+        clearing=clearing,
+        buy_price=inputs.buy_price[0],
+        sell_price=inputs.sell_price[0],
+    )
+
+
+def soc_after(inputs: IntervalInputs, clearing: Clearing) -> dict[int, int]:
+    """Battery states after the interval, in whole Wh, within each battery's bounds."""
+    soc = {}
+    for battery, planned_kwh in zip(inputs.batteries, clearing.soc_path_kwh[:, 1]):
+        soc[battery.participant] = int(np.clip(round(planned_kwh * 1000), battery.min_soc_wh, battery.capacity_wh))
+    return soc
+
+
+@dataclass
+class IntervalReport:
+    interval: int
+    settlement: Settlement
+    receipt: Receipt
+    seconds: float
+
+
+class Oracle:
+    """Settles a community's intervals on a market, resuming from chain state."""
+
+    def __init__(self, market: Market, index: Index, builder: InputsBuilder) -> None:
+        self.market = market
+        self.index = index
+        self.builder = builder
+
+    def catch_up_index(self) -> None:
+        """Indexes market events the index missed (e.g. after a crash between sending
+        a settlement and recording it), in narrow block ranges."""
+        head = self.market.chain.w3.eth.block_number
+        start = max(self.index.last_block + 1, self.market.deployment.block)
+        for low in range(start, head + 1, LOG_CHUNK_BLOCKS):
+            high = min(head, low + LOG_CHUNK_BLOCKS - 1)
+            self.index.apply(self.market.logs(low, high), up_to_block=high)
+
+    def resume(self) -> tuple[int, dict[int, int]]:
+        """The next interval to settle and the battery states at its start."""
+        self.catch_up_index()
+        next_interval = self.market.next_interval()
+        if next_interval <= self.builder.first_interval:
+            return next_interval, self.builder.initial_soc()
+        last = self.index.interval(next_interval - 1)
+        if last is None:
+            raise ChainError(f"interval {next_interval - 1} is settled on chain but missing from the index after catching up")
+        inputs = IntervalInputs.from_json(self.index.inputs(last["inputs_hash"]))
+        return next_interval, soc_after(inputs, run_clearing(inputs))
+
+    def settle(self, interval: int, soc: dict[int, int]) -> tuple[IntervalReport, dict[int, int]]:
+        started = time.perf_counter()
+        inputs = self.builder.inputs(interval, soc)
+        # The inputs are stored before the transaction is sent, so a settlement on chain
+        # always has its inputs available to the auditor and to resume.
+        self.index.store_inputs(inputs)
+        clearing = run_clearing(inputs)
+        settlement = settlement_for(inputs, clearing)
+        receipt = self.market.settle(settlement)
+        self.index.apply(receipt.events, {receipt.tx_hash: receipt.gas_used}, up_to_block=receipt.block)
+        report = IntervalReport(interval, settlement, receipt, time.perf_counter() - started)
+        log.info(describe(report, self.builder))
+        return report, soc_after(inputs, clearing)
+
+    def run(self, until: int | None = None, live: bool = False, progress: bool = True) -> list[IntervalReport]:
+        """Settles every interval from the chain's next one up to `until` (exclusive;
+        default: the end of the data). `live` waits for each interval to end first."""
+        interval, soc = self.resume()
+        stop = self.builder.intervals.stop if until is None else until
+        if interval >= stop:
+            log.info("nothing to settle: the chain is at interval %d, the data ends before %d", interval, stop)
+            return []
+        log.info("settling intervals %d..%d on %s", interval, stop - 1, self.market.chain.description)
+        reports = []
+        bar = _progress(stop - interval, progress)
+        while interval < stop:
+            if live:
+                _wait_until(self.builder.start_of(interval + 1))
+            report, soc = self.settle(interval, soc)
+            reports.append(report)
+            interval += 1
+            bar.update(1)
+        bar.close()
+        return reports
+
+
+def describe(report: IntervalReport, builder: InputsBuilder) -> str:
+    """One log line per interval, in words an operator understands."""
+    s = report.settlement
+    p2p_kwh = s.p2p_wh[s.p2p_wh > 0].sum() / 1000
+    return (
+        f"interval {s.interval} ({builder.start_of(s.interval):%Y-%m-%d %H:%M} UTC): "
+        f"{len(s.participants)} participants, P2P {p2p_kwh:.2f} kWh at {s.p2p_price / UNITS_PER_TOKEN:.4f}/kWh, "
+        f"grid +{s.grid_import_wh / 1000:.2f}/-{s.grid_export_wh / 1000:.2f} kWh, "
+        f"gas {report.receipt.gas_used:,}, {report.seconds * 1000:.0f} ms, tx {report.receipt.tx_hash[:12]}"
+    )
+
+
+def _wait_until(moment: pd.Timestamp) -> None:
+    delay = (moment - pd.Timestamp.now(tz="UTC")).total_seconds()
+    if delay > 0:
+        log.info("waiting %.0f s for the interval to end at %s", delay, moment)
+        time.sleep(delay)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="interval", disable=not enabled, dynamic_ncols=True)

@@ -1,0 +1,158 @@
+"""From a clearing (floats) to the settlement the market contract checks (integers).
+
+This is the one place where kWh become Wh and currency becomes minor units. Both
+conversions keep conservation exact: P2P energy bought equals P2P energy sold to the
+Wh, and the wallet changes of all participants and the grid sum to zero to the unit,
+each within one unit of its exact value, as the contract verifies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.rounding import largest_remainder
+from optimizer.types import Clearing
+
+TOKEN_DECIMALS = 6
+UNITS_PER_TOKEN = 10**TOKEN_DECIMALS
+_MASK48 = (1 << 48) - 1
+_MASK128 = (1 << 128) - 1
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One interval's settlement in chain units; per-participant arrays are aligned."""
+
+    interval: int
+    inputs_hash: bytes
+    buy_price: int  # minor units per kWh
+    sell_price: int
+    p2p_price: int
+    participants: np.ndarray  # ascending participant ids (the grid, 0, excluded)
+    grid_wh: np.ndarray  # + imported from the grid, - exported
+    p2p_wh: np.ndarray  # + bought from peers, - sold
+    amount: np.ndarray  # wallet change, minor units
+    grid_amount: int  # wallet change of the grid
+
+    @property
+    def grid_import_wh(self) -> int:
+        return int(self.grid_wh[self.grid_wh > 0].sum())
+
+    @property
+    def grid_export_wh(self) -> int:
+        return int(-self.grid_wh[self.grid_wh < 0].sum())
+
+    def header(self) -> tuple:
+        """The contract's ``Settlement`` struct."""
+        return (
+            self.interval,
+            self.inputs_hash,
+            self.buy_price,
+            self.sell_price,
+            self.p2p_price,
+            self.grid_import_wh,
+            self.grid_export_wh,
+            self.grid_amount,
+        )
+
+    def entries(self) -> list[int]:
+        """Participants packed as SettlementEntry words (see contracts/src/SettlementEntry.sol)."""
+        return [
+            (int(pid) << 224) | ((int(g) & _MASK48) << 176) | ((int(p) & _MASK48) << 128) | (int(a) & _MASK128)
+            for pid, g, p, a in zip(self.participants, self.grid_wh, self.p2p_wh, self.amount)
+        ]
+
+
+def price_units(price_per_kwh: float) -> int:
+    """A currency-per-kWh price in minor units per kWh."""
+    return int(round(price_per_kwh * UNITS_PER_TOKEN))
+
+
+def build_settlement(
+    interval: int,
+    inputs_hash: bytes,
+    participants: np.ndarray,
+    clearing: Clearing,
+    buy_price: int,
+    sell_price: int,
+) -> Settlement:
+    """Converts step 0 of `clearing` for homes `participants` (ids, in row order) into
+    a settlement at tariffs `buy_price`/`sell_price` (minor units per kWh)."""
+    order = np.argsort(participants, kind="stable")
+    net_kwh = clearing.grid_import_kwh - clearing.grid_export_kwh + clearing.p2p_buy_kwh - clearing.p2p_sell_kwh
+    net_wh = np.rint(net_kwh[order] * 1000).astype(np.int64)
+    p2p_wh = _p2p_energy(net_wh, float(clearing.p2p_buy_kwh.sum()) * 1000)
+    p2p_price = min(max(price_units(clearing.p2p_price_per_kwh), sell_price), buy_price)
+    return priced_settlement(
+        interval, inputs_hash, np.asarray(participants)[order], net_wh - p2p_wh, p2p_wh, buy_price, sell_price, p2p_price
+    )
+
+
+def priced_settlement(
+    interval: int,
+    inputs_hash: bytes,
+    participants: np.ndarray,
+    grid_wh: np.ndarray,
+    p2p_wh: np.ndarray,
+    buy_price: int,
+    sell_price: int,
+    p2p_price: int,
+) -> Settlement:
+    """A settlement of integer energies (participants ascending) at the given prices,
+    with wallet changes that conserve money exactly."""
+    grid_wh = np.asarray(grid_wh, dtype=np.int64)
+    p2p_wh = np.asarray(p2p_wh, dtype=np.int64)
+    amount, grid_amount = _payments(grid_wh, p2p_wh, buy_price, sell_price, p2p_price)
+    return Settlement(
+        interval=interval,
+        inputs_hash=inputs_hash,
+        buy_price=buy_price,
+        sell_price=sell_price,
+        p2p_price=p2p_price,
+        participants=np.asarray(participants, dtype=np.int64),
+        grid_wh=grid_wh,
+        p2p_wh=p2p_wh,
+        amount=amount,
+        grid_amount=grid_amount,
+    )
+
+
+def _p2p_energy(net_wh: np.ndarray, planned_p2p_wh: float) -> np.ndarray:
+    """Shares the P2P volume among buyers and among sellers pro rata to their net
+    energy, in whole Wh, so that P2P bought equals P2P sold exactly."""
+    demand = np.maximum(net_wh, 0)
+    supply = np.maximum(-net_wh, 0)
+    volume = int(min(round(planned_p2p_wh), demand.sum(), supply.sum()))
+    if volume <= 0:
+        return np.zeros_like(net_wh)
+    bought = largest_remainder(demand * (volume / demand.sum()), volume)
+    sold = largest_remainder(supply * (volume / supply.sum()), volume)
+    return (bought - sold).astype(np.int64)
+
+
+def _payments(
+    grid_wh: np.ndarray, p2p_wh: np.ndarray, buy_price: int, sell_price: int, p2p_price: int
+) -> tuple[np.ndarray, int]:
+    """Wallet changes in minor units. Exact values are in thousandths of a unit (Wh
+    times units per kWh); they sum to zero, so rounding them together conserves money."""
+    grid_milli = grid_wh * np.where(grid_wh > 0, buy_price, sell_price)
+    milli = np.append(-grid_milli - p2p_wh * p2p_price, grid_milli.sum())
+    units = round_milli(milli)
+    return units[:-1], int(units[-1])
+
+
+def round_milli(milli: np.ndarray) -> np.ndarray:
+    """Integers within one unit of ``milli / 1000`` that sum exactly to
+    ``sum(milli) / 1000`` (largest remainder, ties to the lower index)."""
+    milli = np.asarray(milli, dtype=np.int64)
+    total, rest = divmod(int(milli.sum()), 1000)
+    if rest:
+        raise ValueError(f"amounts sum to {int(milli.sum())} thousandths, not a whole number of units")
+    floor = milli // 1000
+    remainder = milli - floor * 1000
+    short = total - int(floor.sum())
+    winners = np.lexsort((np.arange(len(milli)), -remainder))[:short]
+    floor[winners] += 1
+    return floor

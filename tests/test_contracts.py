@@ -1,0 +1,213 @@
+"""The market contract accepts exactly the settlements that conserve energy and money,
+respect capacity and prices, come from the oracle, in order, once; and says why not."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from eth_account import Account
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from node.errors import ChainError, SettlementError
+from node.settlement import priced_settlement
+from tests.conftest import BUY, P2P, SELL
+
+HASH = b"\x11" * 32
+
+
+def settlement(homes, grid_wh, p2p_wh, interval=0, buy=BUY, sell=SELL, p2p=P2P):
+    return priced_settlement(interval, HASH, homes, np.array(grid_wh), np.array(p2p_wh), buy, sell, p2p)
+
+
+def balances(market, ids=range(0, 5)):
+    return [market.balance(i) for i in ids]
+
+
+def test_valid_settlement_moves_wallets_and_conserves_money(market, homes):
+    before = balances(market)
+    s = settlement(homes, [1200, -300, 0, 500], [400, -600, 200, 0])
+    receipt = market.settle(s)
+    after = balances(market)
+    changes = [a - b for a, b in zip(after, before)]
+    assert changes[1:] == list(s.amount)
+    assert changes[0] == s.grid_amount
+    assert sum(changes) == 0
+    assert market.next_interval() == 1
+    names = [e.name for e in receipt.events]
+    assert names == ["IntervalSettled"] + ["ParticipantSettled"] * 4
+    assert receipt.events[0].args["gridImportWh"] == 1700 and receipt.events[0].args["gridExportWh"] == 300
+
+
+def test_buyer_pays_tariff_for_grid_and_p2p_price_for_peers(market, homes):
+    s = settlement(homes, [1000, 0, 0, -1000], [1000, -1000, 0, 0])
+    market.settle(s)
+    # 1 kWh from the grid at 0.30 and 1 kWh from a peer at 0.15
+    assert s.amount[0] == -(300_000 + 150_000)
+    assert s.amount[1] == 150_000
+    assert s.amount[3] == 60_000
+    assert s.grid_amount == 300_000 - 60_000
+
+
+def test_settlement_rejected_unless_sent_by_oracle(market, homes):
+    s = settlement(homes, [100, 0, 0, 0], [0, 0, 0, 0])
+    with pytest.raises(ChainError, match="AccessControlUnauthorizedAccount"):
+        market.chain.transact(market.market.functions.settle(s.header(), s.entries()), market.chain.operators.admin, 500_000)
+    assert market.next_interval() == 0
+
+
+def test_interval_cannot_be_settled_twice(market, homes):
+    s = settlement(homes, [100, 0, 0, 0], [0, 0, 0, 0])
+    market.settle(s)
+    with pytest.raises(SettlementError, match=r"IntervalOutOfOrder\(expected=1, got=0\)"):
+        market.settle(s)
+
+
+def test_intervals_cannot_be_skipped(market, homes):
+    with pytest.raises(SettlementError, match=r"IntervalOutOfOrder\(expected=0, got=2\)"):
+        market.settle(settlement(homes, [100, 0, 0, 0], [0, 0, 0, 0], interval=2))
+
+
+def test_settlement_rejects_unconserved_p2p_energy(market, homes):
+    with pytest.raises(SettlementError, match=r"P2PEnergyNotConserved\(interval=0, imbalanceWh=100\)"):
+        market.settle(settlement(homes, [0, 0, 0, 0], [500, -400, 0, 0]))
+
+
+def test_settlement_rejects_grid_totals_that_differ_from_entries(market, homes):
+    s = settlement(homes, [700, 0, 0, -200], [0, 0, 0, 0])
+    header = list(s.header())
+    header[5] = 600  # declared import
+    call = market.market.functions.settle(tuple(header), s.entries())
+    with pytest.raises(ChainError, match=r"GridEnergyMismatch\(interval=0, importWh=700, exportWh=200, declaredImportWh=600"):
+        market.chain.transact(call, market.chain.operators.oracle, 500_000)
+
+
+def test_settlement_rejects_unconserved_money(market, homes):
+    s = settlement(homes, [1000, 0, 0, 0], [0, 0, 0, 0])
+    s = replace(s, grid_amount=s.grid_amount + 1)
+    with pytest.raises(SettlementError, match="MoneyNotConserved"):
+        market.settle(s)
+
+
+def test_settlement_rejects_payment_not_matching_prices(market, homes):
+    s = settlement(homes, [1000, -1000, 0, 0], [0, 0, 0, 0])
+    amount = s.amount.copy()
+    amount[0] -= 5  # overcharge the buyer by 5 units ...
+    amount[1] += 5  # ... and hand it to the seller: money is still conserved
+    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=1, amount=-300005"):
+        market.settle(replace(s, amount=amount))
+
+
+def test_settlement_rejects_import_over_capacity(market, homes):
+    with pytest.raises(SettlementError, match=r"ImportCapacityExceeded\(interval=0, importWh=10001, capacityWh=10000\)"):
+        market.settle(settlement(homes, [5000, 5001, 0, 0], [0, 0, 0, 0]))
+
+
+def test_settlement_rejects_export_over_capacity(market, homes):
+    with pytest.raises(SettlementError, match=r"ExportCapacityExceeded\(interval=0, exportWh=8001, capacityWh=8000\)"):
+        market.settle(settlement(homes, [0, 0, -4000, -4001], [0, 0, 0, 0]))
+
+
+def test_capacity_set_by_grid_operator_applies_to_that_interval(market, homes):
+    ops = market.chain.operators
+    market.chain.transact(market.market.functions.setCapacity(0, 500, 500), ops.grid_operator, 100_000)
+    assert market.capacity(0) == (500, 500)
+    assert market.capacity(1) == (10_000, 8_000)
+    with pytest.raises(SettlementError, match="ImportCapacityExceeded"):
+        market.settle(settlement(homes, [501, 0, 0, 0], [0, 0, 0, 0]))
+    market.settle(settlement(homes, [500, 0, 0, 0], [0, 0, 0, 0]))
+
+
+def test_capacity_only_by_grid_operator_and_never_for_settled_intervals(market, homes):
+    ops = market.chain.operators
+    with pytest.raises(ChainError, match="AccessControlUnauthorizedAccount"):
+        market.chain.transact(market.market.functions.setCapacity(3, 1, 1), ops.oracle, 100_000)
+    market.settle(settlement(homes, [100, 0, 0, 0], [0, 0, 0, 0]))
+    with pytest.raises(ChainError, match=r"CapacityForPastInterval\(interval=0, nextInterval=1\)"):
+        market.chain.transact(market.market.functions.setCapacity(0, 1, 1), ops.grid_operator, 100_000)
+
+
+def test_p2p_price_must_lie_between_tariffs(market, homes):
+    with pytest.raises(SettlementError, match=r"PriceOutOfRange\(p2pPrice=400000"):
+        market.settle(settlement(homes, [0, 0, 0, 0], [100, -100, 0, 0], p2p=400_000))
+
+
+def test_participants_must_be_ascending_and_unique(market, homes):
+    s = settlement(np.array([1, 1, 2, 3]), [100, 100, 0, 0], [0, 0, 0, 0])
+    with pytest.raises(SettlementError, match=r"ParticipantsNotAscending\(previous=1, participant=1\)"):
+        market.settle(s)
+
+
+def test_grid_cannot_appear_as_an_entry(market, homes):
+    s = settlement(np.array([0, 1, 2, 3]), [100, 0, 0, 0], [0, 0, 0, 0])
+    with pytest.raises(SettlementError, match=r"ParticipantsNotAscending\(previous=0, participant=0\)"):
+        market.settle(s)
+
+
+def test_unknown_participant_rejected(market, homes):
+    s = settlement(np.array([1, 2, 3, 9]), [100, 0, 0, 0], [0, 0, 0, 0])
+    with pytest.raises(SettlementError, match=r"UnknownParticipant\(participant=9\)"):
+        market.settle(s)
+
+
+def test_inactive_participant_cannot_be_settled(market, homes):
+    market.chain.transact(market.market.functions.updateParticipant(2, 0, False), market.chain.operators.admin, 100_000)
+    with pytest.raises(SettlementError, match=r"InactiveParticipant\(participant=2\)"):
+        market.settle(settlement(homes, [100, 0, 0, 0], [0, 0, 0, 0]))
+
+
+def test_empty_settlement_rejected(market):
+    s = settlement(np.array([], dtype=np.int64), [], [])
+    with pytest.raises(SettlementError, match=r"EmptySettlement\(interval=0\)"):
+        market.settle(s)
+
+
+def test_only_admin_registers_and_no_address_twice(market):
+    ops = market.chain.operators
+    newcomer = Account.create().address
+    with pytest.raises(ChainError, match="AccessControlUnauthorizedAccount"):
+        market.chain.transact(market.market.functions.register(newcomer, 0, "x"), ops.oracle, 200_000)
+    existing = market.market.functions.accountOf(1).call()[0]
+    with pytest.raises(ChainError, match=r"AlreadyRegistered\(owner=" + existing.lower() + r", participant=1\)"):
+        market.chain.transact(market.market.functions.register(existing, 0, "again"), ops.admin, 200_000)
+
+
+def test_owner_withdraws_only_a_positive_balance(market):
+    chain = market.chain
+    owner = Account.from_key(f"0x{0xA0:064x}")
+    chain.fund(owner.address, 10**18)
+    with pytest.raises(ChainError, match=r"InsufficientBalance\(participant=1, balance=10000000, needed=10000001\)"):
+        chain.transact(market.market.functions.withdraw(10_000_001), owner, 200_000)
+    receipt = chain.transact(market.market.functions.withdraw(4_000_000), owner, 200_000)
+    assert market.balance(1) == 6_000_000
+    assert market.token.functions.balanceOf(owner.address).call() == 4_000_000
+    assert receipt["status"] == 1
+
+
+def test_deposit_of_zero_rejected(market):
+    with pytest.raises(ChainError, match="ZeroAmount"):
+        market.chain.transact(market.market.functions.deposit(1, 0), market.chain.operators.admin, 200_000)
+
+
+energies = st.lists(st.tuples(st.integers(-20_000, 20_000), st.integers(-5_000, 5_000)), min_size=4, max_size=4)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=energies, p2p_price=st.integers(SELL, BUY))
+def test_any_conserving_settlement_within_capacity_is_accepted_and_keeps_wallets_backed(market, homes, rows, p2p_price):
+    grid = np.array([g for g, _ in rows])
+    p2p = np.array([p for _, p in rows])
+    p2p[-1] -= p2p.sum()  # make P2P conserve
+    s = settlement(homes, grid, p2p, interval=market.next_interval(), p2p=p2p_price)
+    within = s.grid_import_wh <= 10_000 and s.grid_export_wh <= 8_000 and abs(p2p[-1]) < 2**47
+    before = sum(balances(market))
+    if within:
+        market.settle(s)
+    else:
+        with pytest.raises(SettlementError, match="CapacityExceeded"):
+            market.settle(s)
+    # Settlements never create or destroy money: wallets stay backed 1:1 by deposited tokens.
+    assert sum(balances(market)) == before
+    assert market.token.functions.balanceOf(market.deployment.market).call() == before
