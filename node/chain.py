@@ -17,7 +17,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils import keccak, to_hex
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
@@ -153,7 +153,7 @@ class Chain:
         self._nonces[sender.address] = tx["nonce"] + 1
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
         if receipt["status"] != 1:
-            raise ChainError(f"transaction {tx_hash.hex()} reverted: {self._replay_reason(tx, sender, receipt)}")
+            raise ChainError(f"transaction {to_hex(tx_hash)} reverted: {self._replay_reason(tx, sender, receipt)}")
         return receipt
 
     def fund(self, address: str, wei: int) -> None:

@@ -62,6 +62,8 @@ def deploy_community(chain: Chain, community: Community, config: CommunityConfig
         interval_minutes=minutes,
         start=config.market.start.isoformat(),
         first_interval=first_interval,
+        description=f"{len(community.homes)}-home energy community",
+        timezone=config.tariffs.timezone,
     )
     for receipt in receipts:
         index.apply(receipt.events, {receipt.tx_hash: receipt.gas_used}, up_to_block=receipt.block)

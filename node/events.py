@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_utils import keccak, to_hex
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class EventDecoder:
                     name=name,
                     args=args,
                     block=int(log["blockNumber"]),
-                    tx_hash=tx_hash.hex() if isinstance(tx_hash, bytes) else str(tx_hash),
+                    tx_hash=to_hex(tx_hash),
                     log_index=int(log["logIndex"]),
                 )
             )

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_hex
 
 from node.build import load_artifact
 from node.chain import Chain
@@ -101,7 +102,7 @@ class Market:
 
     def _receipt(self, receipt: dict) -> Receipt:
         return Receipt(
-            tx_hash=receipt["transactionHash"].hex(),
+            tx_hash=to_hex(receipt["transactionHash"]),
             block=receipt["blockNumber"],
             gas_used=receipt["gasUsed"],
             events=self.decoder.decode(receipt["logs"]),

@@ -1,0 +1,90 @@
+"""The GridLedger web UI: a read-only view of the event index.
+
+Every page and API answer is computed from the index (node/index.py), never from
+the chain directly, so a page costs a few SQLite queries however busy the chain is.
+Run it with ``flask --app webui run`` and ``GRIDLEDGER_INDEX=path/to/index.sqlite``,
+or build it with ``create_app({"INDEX_PATH": ...})``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, current_app, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from node.errors import InputError
+from node.index import Index
+from webui import format as fmt
+
+EXTENSION = "gridledger_index"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        INDEX_PATH=os.environ.get("GRIDLEDGER_INDEX"),
+        # Dashboard charts show the most recent intervals only: a year of 15-minute
+        # intervals would make an unreadable chart and a megabyte of SVG.
+        CHART_INTERVALS=288,
+        INTERVALS_PER_PAGE=50,
+    )
+    if config:
+        app.config.update(config)
+    if not app.config["INDEX_PATH"]:
+        raise InputError("no index to show: set INDEX_PATH in the config or the GRIDLEDGER_INDEX environment variable")
+
+    # One connection for the app's lifetime. Index opens it with
+    # check_same_thread=False, and SQLite as Python ships it is serialised
+    # (sqlite3.threadsafety == 3), so the threads of the server can share it for
+    # these read-only queries; the node writes through its own connection (WAL).
+    app.extensions[EXTENSION] = Index(app.config["INDEX_PATH"])
+
+    _register_filters(app)
+    app.register_error_handler(HTTPException, _http_error)
+
+    from webui import api, dashboard, intervals, participants
+
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(participants.bp)
+    app.register_blueprint(intervals.bp)
+    app.register_blueprint(api.bp)
+    return app
+
+
+def get_index() -> Index:
+    return current_app.extensions[EXTENSION]
+
+
+def get_meta() -> dict[str, str]:
+    """The index meta, read once per request."""
+    if "meta" not in g:
+        g.meta = get_index().meta()
+    return g.meta
+
+
+def currency() -> str:
+    return get_meta().get("currency", "EUR")
+
+
+def _register_filters(app: Flask) -> None:
+    fmt.register(app)
+    # Money filters take the currency from the index, so templates just write |money.
+    app.jinja_env.filters["money"] = lambda units, digits=2: fmt.money(units, currency(), digits)
+    app.jinja_env.filters["price"] = lambda units_per_kwh: fmt.price(units_per_kwh, currency())
+
+    @app.context_processor
+    def inject_meta() -> dict:
+        meta = get_meta()
+        return {
+            "meta": meta,
+            # meta["market"] is the market contract's address; the name is the description.
+            "market_name": meta.get("description") or "Energy community",
+            "currency_symbol": fmt.symbol(currency()).strip(),
+        }
+
+
+def _http_error(error: HTTPException):
+    if request.path.startswith("/api/"):
+        return jsonify(error=error.description), error.code
+    return render_template("error.html", error=error), error.code
