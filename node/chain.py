@@ -4,6 +4,12 @@ Every transaction is built, signed locally (EIP-1559, type 2) and sent raw with 
 explicit gas limit, so the same code runs on eth-tester, anvil, geth or besu and never
 pays for ``eth_estimateGas``. Reverts are decoded into the contract's custom error,
 with its arguments, and raised as :class:`node.errors.ChainError`.
+
+The embedded chain keeps its state in a journal of accepted transactions (see
+:mod:`node.journal` for why that is crash safe). A JSON-RPC node may go away and come
+back (restarted, network trouble): every call then waits and retries with backoff, and
+a transaction whose fate is unknown is looked up by its hash before it is sent again,
+so it is never lost and never applied twice.
 """
 
 from __future__ import annotations
@@ -12,14 +18,16 @@ import ast
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
+import requests
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_hex
-from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
+from eth_utils import ValidationError, keccak, to_hex
+from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
 
 from node.errors import ChainError
 
@@ -34,6 +42,19 @@ LOCAL_DEV_KEYS = (
     "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
 )
 LOCAL_DEV_CHAIN_IDS = (31337,)
+
+EMBEDDED_GAS_LIMIT = 60_000_000
+RETRY_FIRST_DELAY = 0.5  # seconds; doubles per attempt up to RETRY_MAX_DELAY
+RETRY_MAX_DELAY = 10.0
+RETRY_FOR = 300.0  # how long a node may stay away before we give up
+RECEIPT_TIMEOUT = 120.0
+# How often a transaction still waiting for its receipt is looked up on the node, in
+# case the node dropped it (a restart loses the mempool).
+RECHECK_PENDING = 10.0
+
+# What a node answers to a transaction it will not take; eth-tester raises py-evm's
+# ValidationError (bad nonce, not enough funds) unconverted.
+REJECTED = (ContractLogicError, Web3RPCError, ValueError, ValidationError)
 
 
 @dataclass(frozen=True)
@@ -52,33 +73,73 @@ class Operators:
 class Chain:
     """A web3 connection plus the local signing and error decoding GridLedger needs."""
 
-    def __init__(self, w3: Web3, operators: Operators, description: str) -> None:
+    def __init__(self, w3: Web3, operators: Operators, description: str, receipt_timeout: float = RECEIPT_TIMEOUT) -> None:
         self.w3 = w3
         self.operators = operators
         self.description = description
+        self.receipt_timeout = receipt_timeout
         self.chain_id = w3.eth.chain_id
+        # Filled lazily from the chain ("pending" count), so a chain rebuilt from its
+        # journal or a node restarted from its state file starts from what it holds.
         self._nonces: dict[str, int] = {}
         self._errors: dict[bytes, tuple[str, list[str], list[str]]] = {}
+        self._journal = None
+        self._after_send: Callable[[bytes], None] | None = None
 
     @classmethod
-    def embedded(cls) -> "Chain":
-        """A fresh in-memory eth-tester chain (py-evm), with its dev keys as operators."""
-        from eth_tester import EthereumTester, PyEVMBackend
+    def embedded(cls, state_dir: Path | None = None) -> "Chain":
+        """An eth-tester chain (py-evm) with its dev keys as operators.
+
+        Without `state_dir` it lives in memory only. With one, every transaction it
+        accepts is journaled to ``state_dir/chain.journal``, and opening the same
+        directory again replays the journal, so the chain comes back as it was.
+        """
+        from eth_tester import EthereumTester
         from web3 import EthereumTesterProvider
 
-        backend = PyEVMBackend(genesis_parameters=PyEVMBackend.generate_genesis_params({"gas_limit": 60_000_000}))
-        w3 = Web3(EthereumTesterProvider(EthereumTester(backend)))
-        return cls(w3, Operators.from_keys(*EMBEDDED_KEYS[:3]), "embedded eth-tester chain")
+        from node.journal import JOURNAL_NAME, Journal
+
+        operators = Operators.from_keys(*EMBEDDED_KEYS[:3])
+        if state_dir is None:
+            tester, _ = _new_tester(int(time.time()))
+            return cls(Web3(EthereumTesterProvider(tester)), operators, "embedded eth-tester chain")
+        journal = Journal.open(Path(state_dir) / JOURNAL_NAME, int(time.time()), comment=_versions())
+        try:
+            tester, backend = _new_tester(journal.genesis_timestamp)
+            _replay(tester, backend, journal)
+            chain = cls(Web3(EthereumTesterProvider(tester)), operators, f"embedded eth-tester chain in {state_dir}")
+        except BaseException:
+            journal.close()
+            raise
+        journal.records = []  # replayed; no need to keep the bytes in memory
+
+        def record(raw: bytes) -> None:
+            journal.append(raw, tester.get_block_by_number("latest")["timestamp"])
+
+        chain._journal, chain._after_send = journal, record
+        return chain
 
     @classmethod
-    def connect(cls, url: str, operators: Operators | None = None, timeout: float = 30.0) -> "Chain":
+    def connect(
+        cls,
+        url: str,
+        operators: Operators | None = None,
+        timeout: float = 30.0,
+        retry_for: float = RETRY_FOR,
+        receipt_timeout: float = RECEIPT_TIMEOUT,
+    ) -> "Chain":
         """Connects to a JSON-RPC node. Without `operators`, a local dev chain (chain id
-        31337: anvil, hardhat) uses its well-known dev keys; any other chain needs keys."""
-        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        31337: anvil, hardhat) uses its well-known dev keys; any other chain needs keys.
+
+        A node that is not there at the start is a mistake to report at once; a node
+        that goes away later is waited for, up to `retry_for` seconds per outage."""
+        provider = RetryingHTTPProvider(url, timeout=timeout, retry_for=0)
+        w3 = Web3(provider)
         try:
             chain_id = w3.eth.chain_id
         except Exception as exc:  # requests raises many kinds; all mean "not reachable"
-            raise ChainError(f"cannot reach a JSON-RPC node at {url}: {exc}. Is the node running?") from exc
+            raise ChainError(f"cannot reach a JSON-RPC node at {url}: {exc.__cause__ or exc}. Is the node running?") from exc
+        provider.retry_for = retry_for
         if operators is None:
             if chain_id not in LOCAL_DEV_CHAIN_IDS:
                 raise ChainError(
@@ -86,7 +147,18 @@ class Chain:
                     "(GRIDLEDGER_ADMIN_KEY, GRIDLEDGER_ORACLE_KEY, GRIDLEDGER_GRID_OPERATOR_KEY)"
                 )
             operators = Operators.from_keys(*LOCAL_DEV_KEYS)
-        return cls(w3, operators, f"JSON-RPC node at {url} (chain {chain_id})")
+        return cls(w3, operators, f"JSON-RPC node at {url} (chain {chain_id})", receipt_timeout=receipt_timeout)
+
+    def close(self) -> None:
+        """Releases the journal (and its lock) of an embedded chain with a state dir."""
+        if self._journal is not None:
+            self._journal.close()
+
+    def __enter__(self) -> "Chain":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- contracts ---------------------------------------------------------------
 
@@ -129,6 +201,8 @@ class Chain:
 
     def send_raw(self, fields: dict, sender: LocalAccount, gas: int) -> dict:
         """Signs and sends a type-2 transaction; returns the receipt of a successful one."""
+        if self._journal is not None:
+            self._journal.check()  # a chain whose journal fell behind must not move on
         tx = {
             "type": 2,
             "chainId": self.chain_id,
@@ -142,19 +216,76 @@ class Chain:
         if "to" in fields:
             tx["to"] = fields["to"]
         signed = sender.sign_transaction(tx)
+        tx_hash = signed.hash
         try:
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            self.w3.eth.send_raw_transaction(signed.raw_transaction)
         except ContractCustomError as exc:
             self._forget_nonce(sender.address)
             raise ChainError(f"transaction reverted: {self.decode_error(exc.data)}") from exc
-        except (ContractLogicError, Web3RPCError, ValueError) as exc:
-            self._forget_nonce(sender.address)
-            raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
+        except REJECTED as exc:
+            # After a dropped connection the provider sends the same bytes again, and the
+            # node may answer "already known" or "nonce too low": the first attempt got in.
+            if not self._known(tx_hash):
+                self._forget_nonce(sender.address)
+                raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
         self._nonces[sender.address] = tx["nonce"] + 1
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        if self._after_send is not None:
+            self._after_send(bytes(signed.raw_transaction))
+        receipt = self._wait_for_receipt(tx_hash, bytes(signed.raw_transaction))
         if receipt["status"] != 1:
             raise ChainError(f"transaction {to_hex(tx_hash)} reverted: {self._replay_reason(tx, sender, receipt)}")
         return receipt
+
+    def _known(self, tx_hash: bytes) -> bool:
+        """Whether the node has the transaction, mined or pending."""
+        try:
+            self.w3.eth.get_transaction(tx_hash)
+            return True
+        except TransactionNotFound:
+            return False
+
+    def _wait_for_receipt(self, tx_hash: bytes, raw: bytes) -> dict:
+        """The receipt of a sent transaction. A node restarted from its state file may
+        have lost a transaction that was still pending; then the same signed bytes are
+        sent again (same hash, so it can land only once)."""
+        deadline = time.monotonic() + self.receipt_timeout
+        recheck = time.monotonic() + RECHECK_PENDING
+        outages = self._outages()
+        poll = 0.0  # anvil and eth-tester mine at once; only a timed block waits
+        while True:
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(tx_hash)
+                if receipt is not None:
+                    return receipt
+            except TransactionNotFound:
+                pass
+            now = time.monotonic()
+            if self._outages() != outages or now >= recheck:
+                outages, recheck = self._outages(), now + RECHECK_PENDING
+                if not self._known(tx_hash):
+                    self._resend(tx_hash, raw)
+                    deadline = now + self.receipt_timeout
+            if now >= deadline:
+                raise ChainError(
+                    f"transaction {to_hex(tx_hash)} was not mined within {self.receipt_timeout:.0f} s on "
+                    f"{self.description}: is the node mining (or, on a PoA network, are enough validators up)?"
+                )
+            time.sleep(poll)
+            poll = min(0.5, poll + 0.05)
+
+    def _resend(self, tx_hash: bytes, raw: bytes) -> None:
+        log.warning("transaction %s is no longer known to %s (restarted?): sending it again", to_hex(tx_hash), self.description)
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except REJECTED as exc:
+            if not self._known(tx_hash):
+                raise ChainError(
+                    f"transaction {to_hex(tx_hash)} was lost by {self.description} and could not be sent again: "
+                    f"{_reason(exc, self)}. The node's chain may be behind what it confirmed before it went away"
+                ) from exc
+
+    def _outages(self) -> int:
+        return getattr(self.w3.provider, "outages", 0)
 
     def fund(self, address: str, wei: int) -> None:
         """Sends native currency for gas from the admin account."""
@@ -184,14 +315,124 @@ class Chain:
         return f"out of gas or reverted without data (gas used {receipt['gasUsed']} of {tx['gas']})"
 
 
-def wait_for_node(url: str, attempts: int = 60, delay: float = 0.5) -> None:
-    """Blocks until a JSON-RPC node answers (used after starting anvil)."""
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 2}))
+class RetryingHTTPProvider(HTTPProvider):
+    """An HTTP provider that waits for a node that stopped answering.
+
+    Every JSON-RPC call, reads and ``eth_sendRawTransaction`` alike, is retried on
+    connection errors and timeouts with exponential backoff, one log line per retry,
+    until the node answers again or `retry_for` seconds of one outage have passed.
+    Resending a raw transaction is safe: the same bytes have the same hash, so a node
+    that already has it can only say so (see ``Chain.send_raw``).
+    """
+
+    def __init__(self, url: str, timeout: float = 30.0, retry_for: float = RETRY_FOR) -> None:
+        # web3's own retry skips eth_sendRawTransaction and gives up after ~2 s.
+        super().__init__(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+        self.retry_for = retry_for
+        self.outages = 0  # lets callers notice the node was away and re-check pending work
+
+    def make_request(self, method, params):
+        started = None
+        delay = RETRY_FIRST_DELAY
+        while True:
+            try:
+                response = super().make_request(method, params)
+            except RETRYABLE as exc:
+                if not _retryable(exc):
+                    raise
+                now = time.monotonic()
+                if started is None:
+                    started = now
+                    self.outages += 1
+                waited = now - started
+                if waited + delay > self.retry_for:
+                    raise ChainError(
+                        f"node at {self.endpoint_uri} not answering ({type(exc).__name__}) for {waited:.0f} s: giving up. "
+                        "Start the node and run the same command again; everything settled so far is kept"
+                    ) from exc
+                log.warning("node at %s not answering (%s): retrying in %.1f s", self.endpoint_uri, type(exc).__name__, delay)
+                time.sleep(delay)
+                delay = min(2 * delay, RETRY_MAX_DELAY)
+                continue
+            if started is not None:
+                log.warning("node at %s answers again after %.0f s: carrying on", self.endpoint_uri, time.monotonic() - started)
+            return response
+
+
+RETRYABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError,
+             requests.exceptions.HTTPError)
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, requests.exceptions.HTTPError):
+        # A proxy in front of a restarting node answers 502/503/504; other statuses are real answers.
+        return exc.response is not None and exc.response.status_code in (502, 503, 504)
+    return True
+
+
+def _new_tester(genesis_timestamp: int):
+    from eth_tester import EthereumTester, PyEVMBackend
+
+    params = PyEVMBackend.generate_genesis_params({"gas_limit": EMBEDDED_GAS_LIMIT, "timestamp": genesis_timestamp})
+    backend = PyEVMBackend(genesis_parameters=params)
+    return EthereumTester(backend), backend
+
+
+def _replay(tester, backend, journal) -> None:
+    """Re-applies the journaled transactions, each in its own block at its own time."""
+    if not journal.records:
+        return
+    started = time.perf_counter()
+    chain_id = tester.backend.chain.chain_id
+    for record in journal.records:
+        if record.raw[0] < 0x80 and (signed_for := _typed_chain_id(record.raw)) != chain_id:
+            # eth-tester would accept it anyway: it does not check a transaction's chain id.
+            raise ChainError(
+                f"{journal.path}: record {record.number} does not replay: it was signed for chain {signed_for}, this "
+                f"is chain {chain_id}. The journal belongs to another chain; move it away to start a new chain"
+            )
+        # The original block's timestamp, so block.timestamp reads the same on replay.
+        # eth-tester's own time_travel sets it this way; time_travel itself would mine an
+        # extra block and shift every block number.
+        backend.chain.header = backend.chain.header.copy(timestamp=record.timestamp)
+        try:
+            tester.send_raw_transaction(to_hex(record.raw))
+        except Exception as exc:  # eth-tester and py-evm raise many kinds; all mean "not this chain"
+            raise ChainError(
+                f"{journal.path}: record {record.number} does not replay ({type(exc).__name__}: {exc}). The journal "
+                "belongs to another chain (genesis or eth-tester version); move it away to start a new chain"
+            ) from exc
+    head = tester.get_block_by_number("latest")["number"]
+    if head != len(journal.records):
+        raise ChainError(f"{journal.path}: {len(journal.records)} records replayed into {head} blocks; expected one block each")
+    seconds = time.perf_counter() - started
+    log.info("replayed %d transactions from %s in %.1f s (%.0f tx/s)", len(journal.records), journal.path, seconds,
+             len(journal.records) / seconds)
+
+
+def _typed_chain_id(raw: bytes) -> int:
+    import rlp
+
+    return int.from_bytes(rlp.decode(raw[1:], strict=False)[0], "big")
+
+
+def _versions() -> str:
+    from importlib.metadata import version
+
+    return f"eth-tester={version('eth-tester')} py-evm={version('py-evm')}"
+
+
+def wait_for_node(url: str, attempts: int = 60, delay: float = 0.5, alive: Callable[[], bool] | None = None) -> None:
+    """Blocks until a JSON-RPC node answers (used after starting anvil). `alive` says
+    whether the node's process still runs, so a node that died at start fails at once."""
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 2}, exception_retry_configuration=None))
     for _ in range(attempts):
         try:
             w3.eth.chain_id
             return
         except Exception:
+            if alive is not None and not alive():
+                raise ChainError(f"the node meant to answer at {url} exited") from None
             time.sleep(delay)
     raise ChainError(f"no JSON-RPC node answered at {url} after {attempts * delay:.0f} s")
 

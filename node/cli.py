@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True, help="output file (.csv or .parquet)")
     generate.set_defaults(run=_generate)
 
+    from node.keys import add_account_commands
+
+    add_account_commands(commands)
+
     build = commands.add_parser("build", help="compile the contracts (needs Node.js and `npm ci`)")
     build.add_argument("--check", action="store_true", help="only check the committed artifacts match the sources")
     build.set_defaults(run=_build)

@@ -10,7 +10,8 @@ oracle cleared and re-run the clearing bit for bit.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 
 import numpy as np
 from eth_utils import keccak
@@ -53,10 +54,22 @@ class IntervalInputs:
     version: int = FORMAT_VERSION
 
     def canonical_json(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":")).encode()
+        """Sorted keys, no whitespace, integers only: one byte string per inputs."""
+        return self._canonical
 
     def hash(self) -> bytes:
-        return keccak(self.canonical_json())
+        return self._hash
+
+    @cached_property
+    def _canonical(self) -> bytes:
+        # A shallow dict: dataclasses.asdict would deep-copy the N x T matrices.
+        document = {f.name: getattr(self, f.name) for f in fields(self)}
+        document["batteries"] = [asdict(b) for b in self.batteries]
+        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+    @cached_property
+    def _hash(self) -> bytes:
+        return keccak(self._canonical)
 
     @staticmethod
     def from_json(data: bytes | str) -> "IntervalInputs":

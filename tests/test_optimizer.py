@@ -321,3 +321,14 @@ def test_clearing_costs_no_more_than_baseline_over_a_day() -> None:
     community_net = community_cost - value @ community_soc
     baseline_net = base.total_cost - value @ base.soc_kwh[:, -1]
     assert community_net <= baseline_net + 1e-6
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_clearing_falls_back_to_robust_solver_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs = make_inputs(17)
+    expected = clear(inputs)
+    stalled = (cp.CLARABEL, {"max_iter": 1})  # stops early: not "optimal"
+    monkeypatch.setattr(community, "SOLVER_ATTEMPTS", (stalled, community.SOLVER_ATTEMPTS[-1]))
+    result = clear(inputs)
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(expected.objective, rel=1e-6)
