@@ -1,0 +1,95 @@
+"""The auditor re-derives every settlement from the chain and the committed inputs and
+catches what the contract alone cannot: numbers that differ from the clearing."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from node.audit import IndexInputs, audit, report
+from node.chain import Chain
+from node.community import Community
+from node.config import default_config
+from node.deploy import deploy_community
+from node.index import Index
+from node.oracle import InputsBuilder, Oracle, run_clearing, settlement_for, soc_after
+from node.synthetic import generate_community
+
+STEPS = 8
+
+
+@pytest.fixture
+def setup(tmp_path):
+    config = default_config()
+    config = replace(config, community=replace(config.community, homes=8, seed=3), market=replace(config.market, horizon_steps=8))
+    full = generate_community(config)
+    # Midday, so that there is P2P trade to tamper with.
+    window = slice(48, 48 + STEPS)
+    community = Community(full.homes, full.timestamps[window], full.consumption_kwh[:, window], full.production_kwh[:, window])
+    chain = Chain.embedded()
+    index = Index(tmp_path / "index.sqlite")
+    market, ids = deploy_community(chain, community, config, index)
+    builder = InputsBuilder(community, config, ids)
+    return market, index, builder, Oracle(market, index, builder)
+
+
+def test_honest_settlements_all_pass(setup):
+    market, index, builder, oracle = setup
+    oracle.run(progress=False)
+    verdicts = audit(market, IndexInputs(index), progress=False)
+    assert len(verdicts) == STEPS
+    assert all(v.ok for v in verdicts), report(verdicts)
+
+
+def test_tampered_inputs_are_caught(setup):
+    market, index, builder, oracle = setup
+    oracle.run(progress=False)
+    row = index.interval(builder.first_interval + 3)
+    body = index.inputs(row["inputs_hash"]).replace(b'"p2p_cost":5000', b'"p2p_cost":4000')
+    index.db.execute("UPDATE inputs SET body = ? WHERE hash = ?", (zlib.compress(body), row["inputs_hash"]))
+    verdicts = audit(market, IndexInputs(index), progress=False)
+    bad = [v for v in verdicts if not v.ok]
+    assert [v.interval for v in bad] == [builder.first_interval + 3]
+    assert "do not match the committed hash" in bad[0].reasons[0]
+
+
+def test_missing_inputs_are_caught(setup):
+    market, index, builder, oracle = setup
+    oracle.run(progress=False)
+    row = index.interval(builder.first_interval)
+    index.db.execute("DELETE FROM inputs WHERE hash = ?", (row["inputs_hash"],))
+    verdicts = audit(market, IndexInputs(index), progress=False)
+    assert not verdicts[0].ok and "unavailable" in verdicts[0].reasons[0]
+
+
+def test_settlement_that_passes_the_contract_but_differs_from_the_clearing_is_caught(setup):
+    market, index, builder, oracle = setup
+    last = builder.intervals.stop - 1
+    oracle.run(until=last, progress=False)
+    _, soc = oracle.resume()
+    inputs = builder.inputs(last, soc)
+    index.store_inputs(inputs)
+    honest = settlement_for(inputs, run_clearing(inputs))
+    # A rogue oracle books 10 Wh of one buyer's P2P purchase onto another buyer:
+    # conservation, capacity and prices still hold, so the contract accepts it.
+    buyers = np.flatnonzero(honest.p2p_wh > 10)
+    assert len(buyers) >= 2, "the window must have P2P buyers"
+    a, b = buyers[:2]
+    p2p = honest.p2p_wh.copy()
+    grid = honest.grid_wh.copy()
+    p2p[a] -= 10
+    p2p[b] += 10
+    from node.settlement import priced_settlement
+
+    rogue = priced_settlement(last, honest.inputs_hash, honest.participants, grid, p2p,
+                              honest.buy_price, honest.sell_price, honest.p2p_price)
+    receipt = market.settle(rogue)  # the contract cannot tell
+    index.apply(receipt.events, {receipt.tx_hash: receipt.gas_used}, up_to_block=receipt.block)
+    verdicts = audit(market, IndexInputs(index), progress=False)
+    assert all(v.ok for v in verdicts[:-1])
+    assert not verdicts[-1].ok
+    assert "differ from the re-run" in " ".join(verdicts[-1].reasons)
+    assert soc_after(inputs, run_clearing(inputs))  # the honest plan is still reproducible
