@@ -23,8 +23,11 @@ from node.errors import ChainError
 log = logging.getLogger("gridledger.anvil")
 
 REPO = Path(__file__).resolve().parent.parent
-# npm installs the binary of the machine's platform as an optional dependency of
-# @foundry-rs/anvil; the wrapper script in node_modules/.bin needs Node.js to start it.
+# package.json names the Linux x64 binary package directly, as an optional dependency so
+# `npm ci` still succeeds elsewhere: the @foundry-rs/anvil wrapper lists every platform's
+# package, and the registry reachable here serves only linux-amd64, so its lock file
+# could not be completed and `npm ci` rejected it. Other platforms: `npm i --no-save
+# @foundry-rs/anvil` or set GRIDLEDGER_ANVIL.
 ANVIL_BINARIES = tuple(
     REPO / "node_modules" / "@foundry-rs" / f"anvil-{platform}" / "bin" / "anvil"
     for platform in ("linux-amd64", "linux-arm64", "darwin-arm64", "darwin-amd64")

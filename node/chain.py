@@ -31,7 +31,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Transaction
 
 from node.errors import ChainError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gridledger.chain")
 
 # eth-tester's funded accounts use the private keys 1, 2, 3, ...; anvil and hardhat use
 # the well-known "test test ... junk" mnemonic. Both are for local development only.

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_community_options(demo)
     _add_chain_options(demo)
     demo.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s); "
-                      "on the embedded chain it is recreated each run")
+                      "the demo starts it over on every run")
     _add_serve_options(demo)
     demo.add_argument("--no-serve", action="store_true", help="stop after settling instead of serving the UI")
     demo.set_defaults(run=_demo)
@@ -106,6 +106,37 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True, help="output file (.csv or .parquet)")
     generate.set_defaults(run=_generate)
 
+    audit = commands.add_parser(
+        "audit",
+        help="re-check every settlement from the chain and the committed inputs",
+        description="Reads every settlement from the chain (in narrow block ranges), fetches each interval's "
+        "inputs by the hash the settlement committed to, re-runs the clearing and checks conservation, capacity, "
+        "prices, authorisations and that the settled numbers equal the re-run. Prints a verdict per interval and "
+        "exits with status 1 if any interval fails.",
+    )
+    audit.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory with the deployment "
+                       "record (and, on the embedded chain, the chain itself) (default: %(default)s)")
+    audit.add_argument("--rpc", metavar="URL", help="JSON-RPC node of the market (default: the embedded chain in --state)")
+    audit.add_argument("--retry-for", type=float, default=300, metavar="SECONDS", help=argparse.SUPPRESS)
+    audit.add_argument("--inputs", metavar="INDEX_OR_URL", help="where to fetch inputs by hash: an index file, or the URL "
+                       "of a GridLedger web UI serving /api/inputs/<hash> (default: the index in --state)")
+    audit.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    audit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    audit.set_defaults(run=_audit)
+
+    anvil = commands.add_parser(
+        "node",
+        help="run a local anvil node with persistent state (an alternative to the embedded chain)",
+        description="Starts anvil (from npm @foundry-rs/anvil, installed by `npm install`) with its state saved in "
+        "STATE/anvil-state.json and the per-transaction gas cap of EIP-7825 on, and waits until Ctrl+C. Point "
+        "other commands at it with --rpc http://127.0.0.1:PORT.",
+    )
+    anvil.add_argument("--state", type=Path, default=Path("state/anvil"), help="state directory (default: %(default)s)")
+    anvil.add_argument("--port", type=int, default=8545, help="port (default: %(default)s)")
+    anvil.add_argument("--no-gas-cap", action="store_true", help="allow transactions above 16,777,216 gas")
+    anvil.add_argument("--block-time", type=float, help="mine a block every so many seconds instead of per transaction")
+    anvil.set_defaults(run=_node)
+
     from node.keys import add_account_commands
 
     add_account_commands(commands)
@@ -127,6 +158,8 @@ def _add_chain_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rpc", metavar="URL", help="JSON-RPC node to use instead of the embedded chain, e.g. "
                    "http://127.0.0.1:8545 (operator keys from GRIDLEDGER_ADMIN_KEY, GRIDLEDGER_ORACLE_KEY, "
                    "GRIDLEDGER_GRID_OPERATOR_KEY; a local anvil/hardhat chain uses its dev keys)")
+    p.add_argument("--retry-for", type=float, default=300, metavar="SECONDS",
+                   help="with --rpc: how long to wait for a node that went away before giving up (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -163,13 +196,14 @@ def _load_config(args: argparse.Namespace):
 
 
 def _chain(args: argparse.Namespace):
+    """The embedded chain kept in the state directory, or the node at --rpc."""
     from node.chain import Chain, Operators
 
     if not args.rpc:
-        return Chain.embedded()
+        return Chain.embedded(args.state)
     keys = [os.environ.get(f"GRIDLEDGER_{role}_KEY") for role in ("ADMIN", "ORACLE", "GRID_OPERATOR")]
     operators = Operators.from_keys(*keys) if all(keys) else None
-    return Chain.connect(args.rpc, operators)
+    return Chain.connect(args.rpc, operators, retry_for=args.retry_for)
 
 
 def _run(args: argparse.Namespace, community, config, state: Path):
@@ -177,8 +211,7 @@ def _run(args: argparse.Namespace, community, config, state: Path):
 
     from node.simulation import StatePaths, simulate
 
-    chain = _chain(args)
-    with logging_redirect_tqdm():
+    with _chain(args) as chain, logging_redirect_tqdm():
         result = simulate(chain, community, config, StatePaths(state), progress=not args.no_progress,
                           live=getattr(args, "live", False))
     k = result.kpis
@@ -198,8 +231,8 @@ def _demo(args: argparse.Namespace) -> int:
     from node.synthetic import generate_community
 
     config = _load_config(args)
-    if not args.rpc and args.state.exists():
-        # The embedded chain lives in memory, so an old state directory describes a chain that is gone.
+    if args.state.exists():
+        # The demo is a fresh community on a fresh market every time; `simulate` resumes.
         shutil.rmtree(args.state)
     log.info("generating %d homes, %d day(s) of %d-minute intervals (seed %d)", config.community.homes,
              config.community.days, config.market.interval_minutes, config.community.seed)
@@ -291,6 +324,42 @@ def _trades(args: argparse.Namespace) -> int:
     for r in rows[: args.limit]:
         print(f"{r['interval']:>8} {r['participant']:>11} {r['grid_wh'] / 1000:>10.3f} {r['p2p_wh'] / 1000:>10.3f} "
               f"{r['amount'] / UNITS_PER_TOKEN:>12.6f}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from node.audit import HttpInputs, IndexInputs, audit, report, to_json
+    from node.index import Index
+    from node.market import Deployment, Market
+
+    deployment = Deployment.load(args.state / "deployment.json")
+    if args.inputs and args.inputs.startswith(("http://", "https://")):
+        source = HttpInputs(args.inputs)
+    else:
+        source = IndexInputs(Index(Path(args.inputs)) if args.inputs else _open_index(args.state))
+    with _chain(args) as chain, logging_redirect_tqdm():
+        verdicts = audit(Market(chain, deployment), source, progress=not args.no_progress)
+    print(to_json(verdicts) if args.json else report(verdicts))
+    failed = [v for v in verdicts if not v.ok]
+    print(f"{len(verdicts)} intervals audited: {len(verdicts) - len(failed)} passed, {len(failed)} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _node(args: argparse.Namespace) -> int:
+    import time
+
+    from node.anvil import start_anvil
+
+    with start_anvil(args.state / "anvil-state.json", args.port, gas_cap=not args.no_gas_cap, block_time=args.block_time) as anvil:
+        print(f"anvil is running at {anvil.url} (state in {args.state}); use it with "
+              f"`gridledger simulate --rpc {anvil.url} --state state/on-anvil`. Ctrl+C stops it.", flush=True)
+        try:
+            while anvil.running:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print("stopping anvil (its state is saved)", file=sys.stderr)
     return 0
 
 

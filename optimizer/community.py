@@ -98,6 +98,7 @@ SOLVER_ATTEMPTS: tuple[tuple[str, dict[str, object]], ...] = (
 )
 CURTAIL_COST_PER_KWH = 1e-4
 SNAP_KWH = 1e-9  # a millionth of a Wh: far below the chain's integer Wh
+SOC_SLACK_KWH = 1e-6  # initial SoC this far outside its bounds is tolerance, not an error
 VOLL_FACTOR = 10.0
 VOLL_FLOOR_PER_KWH = 0.1
 _CACHE_SIZE = 8
@@ -262,7 +263,11 @@ class CommunityModel:
         )
         if self.specs.count:
             self.flex_net.value = net[self.battery_homes]
-            self.soc0.value = inputs.batteries.soc_kwh
+            # A state fed back from the previous clearing may sit a hair outside
+            # its bounds (solver tolerance); clip so the LP stays feasible.
+            self.soc0.value = np.clip(
+                inputs.batteries.soc_kwh, self.specs.min_soc_kwh, self.specs.capacity_kwh
+            )
             self.terminal_value.value = max(sell.mean(), 0.0) * self.specs.discharge_efficiency
         # Inflexible homes' positive part is data, so its P2P cost sits outside the LP.
         return p2p_cost * float(np.maximum(net[fixed], 0.0).sum())
@@ -421,8 +426,13 @@ def _check_inputs(inputs: ClearingInputs) -> None:
     if inputs.p2p_cost_per_kwh < 0:
         raise InputError(f"p2p_cost_per_kwh must be >= 0, got {inputs.p2p_cost_per_kwh}")
     b = inputs.batteries
-    if np.any(b.soc_kwh < b.min_soc_kwh - 1e-9) or np.any(b.soc_kwh > b.capacity_kwh + 1e-9):
-        raise InputError("battery soc_kwh must be within [min_soc_kwh, capacity_kwh]")
+    low, high = b.soc_kwh < b.min_soc_kwh - SOC_SLACK_KWH, b.soc_kwh > b.capacity_kwh + SOC_SLACK_KWH
+    if np.any(low | high):
+        bad = int(np.flatnonzero(low | high)[0])
+        raise InputError(
+            f"battery {bad} (home {int(b.home[bad])}) has soc_kwh {b.soc_kwh[bad]!r} outside "
+            f"[{b.min_soc_kwh[bad]!r}, {b.capacity_kwh[bad]!r}]"
+        )
 
 
 # ---------------------------------------------------------------- cached entry point

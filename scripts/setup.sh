@@ -13,6 +13,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet -e ".[dev]"
     touch "$stamp"
 fi
-if [ "${1:-}" = "--with-node" ] && [ ! -d node_modules/solc ]; then
-    npm ci --no-audit --no-fund --silent
+if [ "${1:-}" = "--with-node" ]; then
+    # `npm ci` rejects the lock file: anvil's optional per-platform binaries are listed without
+    # versions (npm 11). `npm install` still installs the locked versions.
+    npm install --no-audit --no-fund --silent
 fi

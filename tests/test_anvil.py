@@ -1,7 +1,7 @@
 """The whole flow on a real node: anvil with the per-transaction gas cap of EIP-7825,
 and anvil going away and coming back in the middle of a run.
 
-anvil comes from `npm ci` (package.json pins @foundry-rs/anvil). These tests do not
+anvil comes from `npm ci` (package.json pins @foundry-rs/anvil-linux-amd64). These tests do not
 skip when it is missing: CI installs it, and a skipped node test proves nothing.
 """
 

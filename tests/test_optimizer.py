@@ -332,3 +332,11 @@ def test_clearing_falls_back_to_robust_solver_settings(monkeypatch: pytest.Monke
     result = clear(inputs)
     assert result.status == "optimal"
     assert result.objective == pytest.approx(expected.objective, rel=1e-6)
+
+
+def test_clearing_rejects_battery_state_outside_its_bounds() -> None:
+    inputs = make_inputs(18)
+    b = inputs.batteries
+    broken = dataclasses.replace(b, soc_kwh=b.capacity_kwh + 0.5)
+    with pytest.raises(InputError, match="outside"):
+        clear(dataclasses.replace(inputs, batteries=broken))
