@@ -30,6 +30,7 @@ from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
 
 from node.errors import ChainError
+from node.faults import crash_point
 
 log = logging.getLogger("gridledger.chain")
 
@@ -229,8 +230,10 @@ class Chain:
                 self._forget_nonce(sender.address)
                 raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
         self._nonces[sender.address] = tx["nonce"] + 1
+        crash_point("after_send")
         if self._after_send is not None:
             self._after_send(bytes(signed.raw_transaction))
+        crash_point("after_journal")
         receipt = self._wait_for_receipt(tx_hash, bytes(signed.raw_transaction))
         if receipt["status"] != 1:
             raise ChainError(f"transaction {to_hex(tx_hash)} reverted: {self._replay_reason(tx, sender, receipt)}")

@@ -18,6 +18,7 @@ import pandas as pd
 from node.community import Community
 from node.config import CommunityConfig
 from node.errors import ChainError, InputError
+from node.faults import crash_point
 from node.index import Index
 from node.inputs import PPM, BatteryInputs, IntervalInputs
 from node.market import Market, Receipt
@@ -169,13 +170,17 @@ class Oracle:
     def settle(self, interval: int, soc: dict[int, int]) -> tuple[IntervalReport, dict[int, int]]:
         started = time.perf_counter()
         inputs = self.builder.inputs(interval, soc)
+        crash_point("before_inputs")
         # The inputs are stored before the transaction is sent, so a settlement on chain
         # always has its inputs available to the auditor and to resume.
         self.index.store_inputs(inputs)
         clearing = run_clearing(inputs)
         settlement = settlement_for(inputs, clearing)
+        crash_point("before_send")
         receipt = self.market.settle(settlement)
+        crash_point("before_index")
         self.index.apply(receipt.events, {receipt.tx_hash: receipt.gas_used}, up_to_block=receipt.block)
+        crash_point("after_index")
         report = IntervalReport(interval, settlement, receipt, time.perf_counter() - started)
         log.info(describe(report, self.builder))
         return report, soc_after(inputs, clearing)
