@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--state", type=Path, default=Path("state/sim"), help="state directory (default: %(default)s)")
     sim.add_argument("--fresh", action="store_true", help="delete the state directory first")
     sim.add_argument("--live", action="store_true", help="settle each interval only after it has ended (wall clock)")
+    sim.add_argument("--meter-policy", choices=("strict", "repair"), default="strict",
+                     help="bad meter data: strict rejects any gap, NaN or duplicate; repair fills gaps by the rules "
+                     "of node/meter_policy.py, lists them in STATE/repairs.csv and commits them with each "
+                     "interval's inputs (default: %(default)s)")
     sim.set_defaults(run=_simulate)
 
     serve = commands.add_parser("serve", help="serve the web UI of a state directory", description="Serves the web UI "
@@ -136,6 +140,33 @@ def build_parser() -> argparse.ArgumentParser:
     anvil.add_argument("--no-gas-cap", action="store_true", help="allow transactions above 16,777,216 gas")
     anvil.add_argument("--block-time", type=float, help="mine a block every so many seconds instead of per transaction")
     anvil.set_defaults(run=_node)
+
+    index = commands.add_parser("index", help="rebuild the local index from the chain, or check it equals the chain")
+    index_commands = index.add_subparsers(title="index commands", metavar="COMMAND", required=True)
+    rebuild = index_commands.add_parser(
+        "rebuild",
+        help="rebuild STATE/index.sqlite from the chain's events",
+        description="Reads the market's events from its deployment block on, in narrow block ranges, into "
+        "STATE/index.rebuild.sqlite (interrupt it and run it again to resume), copies the committed inputs and the "
+        "baseline from the old index (the chain holds only the inputs' hashes), checks the result against the "
+        "chain and only then puts it in place of STATE/index.sqlite, keeping the old one as index.sqlite.old. "
+        "Stop the oracle and the web UI of STATE first.",
+    )
+    rebuild.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    _add_chain_options(rebuild)
+    rebuild.add_argument("--chunk-blocks", type=int, default=500, help="blocks per eth_getLogs call (default: %(default)s)")
+    rebuild.set_defaults(run=_index_rebuild)
+    check = index_commands.add_parser(
+        "check",
+        help="compare every row of the index with the chain",
+        description="Compares every indexed participant, interval, settlement entry and wallet event with the "
+        "chain's events, every balance with the chain's, and every committed input with its on-chain hash. "
+        "Prints each difference and exits with status 1 if there is any.",
+    )
+    check.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    _add_chain_options(check)
+    check.add_argument("--chunk-blocks", type=int, default=500, help="blocks per eth_getLogs call (default: %(default)s)")
+    check.set_defaults(run=_index_check)
 
     from node.keys import add_account_commands
 
@@ -206,14 +237,14 @@ def _chain(args: argparse.Namespace):
     return Chain.connect(args.rpc, operators, retry_for=args.retry_for)
 
 
-def _run(args: argparse.Namespace, community, config, state: Path):
+def _run(args: argparse.Namespace, community, config, state: Path, repairs=()):
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from node.simulation import StatePaths, simulate
 
     with _chain(args) as chain, logging_redirect_tqdm():
         result = simulate(chain, community, config, StatePaths(state), progress=not args.no_progress,
-                          live=getattr(args, "live", False))
+                          live=getattr(args, "live", False), repairs=repairs)
     k = result.kpis
     print(
         f"settled {k['intervals']} intervals for {k['participants']} homes on {chain.description}\n"
@@ -243,15 +274,50 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from node.dataset import load_dataset
+    from node.dataset import LoadedDataset, load_dataset_with_report
     from node.synthetic import generate_community
 
     config = _load_config(args)
-    community = load_dataset(args.data, config) if args.data else generate_community(config)
+    # The data is read and judged before anything touches the chain or the state
+    # directory, so a rejected file changes nothing.
+    if args.data:
+        loaded = load_dataset_with_report(args.data, config, args.meter_policy, _registry(args))
+    else:
+        loaded = LoadedDataset(generate_community(config))
     if args.fresh and args.state.exists():
         shutil.rmtree(args.state)
-    _run(args, community, config, args.state)
+    if loaded.repairs:
+        _write_repairs(loaded.repairs, args.state / "repairs.csv")
+        log.warning("repaired %d meter values or rows (%s); listed in %s and committed with each interval's inputs",
+                    len(loaded.repairs), ", ".join(sorted({r.rule for r in loaded.repairs})), args.state / "repairs.csv")
+    _run(args, loaded.community, config, args.state, loaded.repairs)
     return 0
+
+
+def _registry(args: argparse.Namespace) -> list[str] | None:
+    """The participants a resumed market knows; a fresh market registers whoever the data has."""
+    path = args.state / "index.sqlite"
+    if args.fresh or not path.exists():
+        return None
+    from node.index import Index
+
+    index = Index(path)
+    try:
+        return [p["name"] for p in index.participants() if p["id"] != 0]
+    finally:
+        index.close()
+
+
+def _write_repairs(repairs, path: Path) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["participant", "timestamp", "column", "rule", "original", "value_kwh", "row"])
+        for r in repairs:
+            writer.writerow([r.participant, r.timestamp.isoformat(), r.column, r.rule, r.original,
+                             "" if r.value_kwh is None else repr(r.value_kwh), "" if r.row is None else r.row])
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -360,6 +426,58 @@ def _node(args: argparse.Namespace) -> int:
                 time.sleep(1)
         except KeyboardInterrupt:
             print("stopping anvil (its state is saved)", file=sys.stderr)
+    return 0
+
+
+def _index_rebuild(args: argparse.Namespace) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from node.index import Index
+    from node.market import Deployment, Market
+    from node.reindex import check_index, rebuild_index
+
+    deployment = Deployment.load(args.state / "deployment.json")
+    current, target = args.state / "index.sqlite", args.state / "index.rebuild.sqlite"
+    old = Index(current) if current.exists() else None
+    with _chain(args) as chain, logging_redirect_tqdm():
+        market = Market(chain, deployment)
+        rebuilt = rebuild_index(market, target, inputs_from=old, progress=not args.no_progress,
+                                chunk_blocks=args.chunk_blocks)
+        differences = check_index(market, rebuilt, args.chunk_blocks)
+    last_block = rebuilt.last_block
+    rebuilt.close()
+    if old is not None:
+        old.close()
+    wrong = [d for d in differences if not d.startswith("inputs:")]
+    if wrong:
+        print("\n".join(wrong), file=sys.stderr)
+        raise GridLedgerError(f"the rebuilt index differs from the chain in {len(wrong)} place(s); "
+                              f"{current} was left as it was, the rebuild is in {target}")
+    if current.exists():
+        os.replace(current, current.with_name("index.sqlite.old"))
+    os.replace(target, current)
+    for line in differences:
+        print(f"warning: {line}", file=sys.stderr)
+    print(f"rebuilt {current} from {chain.description} up to block {last_block}"
+          + (f"; {len(differences)} interval(s) have no committed inputs" if differences else ""))
+    return 0
+
+
+def _index_check(args: argparse.Namespace) -> int:
+    from node.market import Deployment, Market
+    from node.reindex import check_index
+
+    deployment = Deployment.load(args.state / "deployment.json")
+    index = _open_index(args.state)
+    with _chain(args) as chain:
+        differences = check_index(Market(chain, deployment), index, args.chunk_blocks)
+    for line in differences:
+        print(line)
+    if differences:
+        print(f"the index differs from the chain in {len(differences)} place(s): run `gridledger index rebuild "
+              f"--state {args.state}`", file=sys.stderr)
+        return 1
+    print(f"the index equals the chain ({index.last_block + 1} blocks, {index.summary()['intervals']} intervals)")
     return 0
 
 

@@ -24,7 +24,10 @@ homes, chosen with ``community.seed`` among the homes with ``pv_kwp > 0``
 Every timestamp must lie on the config's interval grid (a whole number of
 intervals from ``market.start``, before or after it), and every participant
 must have exactly one row for every interval from the first timestamp to the
-last.
+last. That is the strict policy (the default); under ``policy="repair"`` gaps,
+blank and NaN readings are filled and exact duplicate rows dropped, each one
+reported as a `node.meter_policy.Repair` (the rules and every other bad-data case
+are in `node.meter_policy`).
 
 Row numbers in errors count as a spreadsheet shows them: the header is row 1,
 so the first data row is row 2 (for CSV this is also the line number in a text
@@ -36,7 +39,8 @@ counted. Participants keep the order in which they first appear.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +48,10 @@ import pandas as pd
 
 from node.community import LONG_COLUMNS, Community, Home, assign_batteries
 from node.config import CommunityConfig
-from node.errors import DataError
+from node.errors import DataError, InputError
+from node.meter_policy import POLICIES, Repair, check_registry, fill_gaps
 
-__all__ = ["load_dataset", "save_dataset", "MAX_KWH_PER_INTERVAL"]
+__all__ = ["LoadedDataset", "load_dataset", "load_dataset_with_report", "save_dataset", "MAX_KWH_PER_INTERVAL"]
 
 MAX_KWH_PER_INTERVAL = 1000.0
 """Above this a household reading is surely a unit or typing error (Wh for kWh)."""
@@ -57,36 +62,88 @@ _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _FIRST_DATA_ROW = 2  # the header is row 1
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 _EXPECTED_ROWS = "expected a header and one row per timestamp and participant"
+# What meter exports write for "no reading"; under the repair policy these are gaps.
+_MISSING_MARKERS = {"nan", "na", "n/a", "null", "none"}
 
 
-def load_dataset(path: str | Path, config: CommunityConfig) -> Community:
+@dataclass(frozen=True)
+class LoadedDataset:
+    """A loaded community and every value the repair policy filled in or dropped.
+
+    Attributes:
+        community: the homes and their energy, every cell a number.
+        repairs: one `Repair` per filled cell or dropped row, in time order; empty
+            under the strict policy.
+    """
+
+    community: Community
+    repairs: tuple[Repair, ...] = ()
+
+
+def load_dataset(
+    path: str | Path, config: CommunityConfig, policy: str = "strict", registry: Collection[str] | None = None
+) -> Community:
     """Read and validate a long table of metered energy into a `Community`.
+
+    ``policy`` is ``"strict"`` (any gap, NaN or duplicate is an error) or ``"repair"``
+    (gaps filled by the rules of `node.meter_policy`; use `load_dataset_with_report` to
+    see what was filled). ``registry``, when given, is the participant names the market
+    knows; any other name is an error.
 
     Raises `DataError` naming the file, the row (header = row 1) and the
     column of the first problem found.
     """
+    return load_dataset_with_report(path, config, policy, registry).community
+
+
+def load_dataset_with_report(
+    path: str | Path, config: CommunityConfig, policy: str = "strict", registry: Collection[str] | None = None
+) -> LoadedDataset:
+    """`load_dataset`, also returning the repairs (see `node.meter_policy` for the rules)."""
+    if policy not in POLICIES:
+        raise InputError(f"unknown meter data policy {policy!r}; expected one of: {', '.join(POLICIES)}")
+    repair = policy == "repair"
     path = Path(path)
     table = _read_table(path)
     _check_columns(path, table)
     timestamps = _parse_timestamps(path, table["timestamp"])
     participants = _parse_participants(path, table["participant"])
+    check_registry(str(path), table.index, participants, registry)
     energy = {
-        column: _parse_numbers(path, table[column], column, MAX_KWH_PER_INTERVAL, "kWh per interval")
+        column: _parse_energy(path, table[column], column, participants, missing_ok=repair)
         for column in ("consumption_kwh", "production_kwh")
     }
     _check_on_grid(path, table.index, timestamps, config)
-    _check_unique(path, table.index, timestamps, participants)
-    steps, step_times = _interval_positions(path, timestamps, config)
+    repairs: list[Repair] = []
+    if repair:
+        keep, repairs = _drop_exact_duplicates(table, timestamps, participants, energy)
+        table, timestamps, participants = table[keep], timestamps[keep], participants[keep]
+        energy = {column: values[keep] for column, values in energy.items()}
+    _check_unique(path, table.index, timestamps, participants, repair)
+    steps, step_times = _interval_positions(path, timestamps, config, allow_holes=repair)
     codes, names = pd.factorize(participants)
-    _check_complete(path, codes, names, steps, step_times)
-    homes = _homes(path, table, codes, list(names), energy["production_kwh"], config)
+    if not repair:
+        _check_complete(path, codes, names, steps, step_times)
     shape = (len(names), len(step_times))
     arrays = {}
     for column, values in energy.items():
-        array = np.zeros(shape)
+        array = np.full(shape, np.nan)
         array[codes, steps] = values
+        if repair:
+            originals = np.full(shape, None, dtype=object)
+            originals[codes, steps] = table[column].to_numpy(dtype=object)
+            rows = np.full(shape, -1, dtype=np.int64)
+            rows[codes, steps] = np.asarray(table.index)
+            array, filled = fill_gaps(
+                str(path), column, array, originals, rows, list(names), step_times, config.market.interval
+            )
+            repairs += filled
         arrays[column] = array
-    return Community(homes, step_times, arrays["consumption_kwh"], arrays["production_kwh"])
+    homes = _homes(path, table, codes, list(names), arrays["production_kwh"], config)
+    community = Community(homes, step_times, arrays["consumption_kwh"], arrays["production_kwh"])
+    order = {name: row for row, name in enumerate(names)}
+    repairs.sort(key=lambda r: (r.timestamp, order[r.participant], r.column))
+    return LoadedDataset(community, tuple(repairs))
 
 
 def save_dataset(community: Community, path: str | Path) -> None:
@@ -230,19 +287,49 @@ def _parse_participants(path: Path, values: pd.Series) -> np.ndarray:
     return values.astype(str).str.strip().to_numpy(dtype=object)
 
 
-def _parse_numbers(path: Path, values: pd.Series, column: str, limit: float, unit: str) -> np.ndarray:
-    _first_bad(path, values, _is_blank(values), column, lambda _: "missing value")
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    _first_bad(path, values, ~np.isfinite(numbers), column, lambda value: f"{value!r} is not a finite number")
-    _first_bad(path, values, numbers < 0, column, lambda value: f"{value!r} is negative; expected >= 0")
+def _parse_numbers(
+    path: Path, values: pd.Series, column: str, limit: float, unit: str, missing_ok: bool = False
+) -> np.ndarray:
+    """The column as floats; with ``missing_ok`` blank and NaN-like cells are NaN, for the
+    repair policy to fill, while text and infinities are still corrupt values."""
+    if missing_ok:
+        missing = _is_blank(values) | np.asarray(values.astype(str).str.strip().str.lower().isin(_MISSING_MARKERS))
+    else:
+        missing = np.zeros(len(values), dtype=bool)
+        _first_bad(path, values, _is_blank(values), column, lambda _: "missing value")
+    numbers = pd.to_numeric(values.where(~missing, None), errors="coerce").to_numpy(dtype=float, copy=True)
+    numbers[missing] = np.nan
+    _first_bad(path, values, ~missing & ~np.isfinite(numbers), column, lambda value: f"{value!r} is not a finite number")
+    with np.errstate(invalid="ignore"):
+        negative, large = numbers < 0, numbers > limit
+    if column in ("consumption_kwh", "production_kwh"):
+        # Silently clipping or flipping the sign would move money on a guess.
+        problem = (
+            "is negative; meters do not read negative: a net meter's reading must be split into "
+            "consumption_kwh (import) and production_kwh (export), both >= 0, before import"
+        )
+    else:
+        problem = "is negative; expected >= 0"
+    _first_bad(path, values, negative, column, lambda value: f"{value!r} {problem}")
     _first_bad(
         path,
         values,
-        numbers > limit,
+        large,
         column,
         lambda value: f"{value!r} is implausibly large (> {limit:g} {unit}); check the unit (Wh vs kWh?)",
     )
     return numbers
+
+
+def _parse_energy(path: Path, values: pd.Series, column: str, participants: np.ndarray, missing_ok: bool) -> np.ndarray:
+    """An energy column; errors also name the row's participant, whom an operator must chase."""
+    try:
+        return _parse_numbers(path, values, column, MAX_KWH_PER_INTERVAL, "kWh per interval", missing_ok)
+    except DataError as error:
+        if error.row is None:
+            raise
+        name = participants[values.index.get_loc(error.row)]
+        raise DataError(error.path, error.row, error.column, f"participant '{name}': {error.problem}") from None
 
 
 def _check_on_grid(path: Path, rows: pd.Index, timestamps: pd.DatetimeIndex, config: CommunityConfig) -> None:
@@ -260,7 +347,38 @@ def _check_on_grid(path: Path, rows: pd.Index, timestamps: pd.DatetimeIndex, con
         )
 
 
-def _check_unique(path: Path, rows: pd.Index, timestamps: pd.DatetimeIndex, participants: np.ndarray) -> None:
+def _drop_exact_duplicates(
+    table: pd.DataFrame, timestamps: pd.DatetimeIndex, participants: np.ndarray, energy: dict[str, np.ndarray]
+) -> tuple[np.ndarray, list[Repair]]:
+    """Rows to keep, and a `Repair` for each row that repeats an earlier one exactly
+    (a feed that resent a reading); rows that differ are left for `_check_unique`."""
+    frame = pd.DataFrame({"timestamp": timestamps.asi8, "participant": participants, **energy}, index=table.index)
+    for column in _OPTIONAL_COLUMNS:
+        if column in table:
+            frame[column] = table[column].astype(str).str.strip()
+    copies = np.asarray(frame.duplicated(keep="first"))
+    if not copies.any():
+        return ~copies, []
+    groups = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
+    first_row = pd.Series(np.asarray(table.index)).groupby(groups).transform("first").to_numpy()
+    repairs = [
+        Repair(
+            participant=str(participants[position]),
+            timestamp=timestamps[position],
+            column="row",
+            rule="duplicate_dropped",
+            original=f"repeats row {int(first_row[position])}",
+            value_kwh=None,
+            row=int(table.index[position]),
+        )
+        for position in np.flatnonzero(copies)
+    ]
+    return ~copies, repairs
+
+
+def _check_unique(
+    path: Path, rows: pd.Index, timestamps: pd.DatetimeIndex, participants: np.ndarray, copies_dropped: bool = False
+) -> None:
     keys = pd.DataFrame({"timestamp": timestamps, "participant": participants})
     repeated = np.asarray(keys.duplicated(keep="first"))
     if np.any(repeated):
@@ -274,12 +392,13 @@ def _check_unique(path: Path, rows: pd.Index, timestamps: pd.DatetimeIndex, part
             int(rows[position]),
             "timestamp",
             f"second row for participant '{participants[position]}' at {timestamps[position].isoformat()} "
-            f"(first at row {int(rows[same[0]])})",
+            f"(first at row {int(rows[same[0]])})"
+            + ("; the two rows differ, so neither can be trusted: keep the right one" if copies_dropped else ""),
         )
 
 
 def _interval_positions(
-    path: Path, timestamps: pd.DatetimeIndex, config: CommunityConfig
+    path: Path, timestamps: pd.DatetimeIndex, config: CommunityConfig, allow_holes: bool = False
 ) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """Each row's interval position from the first timestamp, and the full interval range."""
     step_ns = config.market.interval.value
@@ -287,7 +406,7 @@ def _interval_positions(
     steps = (timestamps.as_unit("ns").asi8 - first.as_unit("ns").value) // step_ns
     present = np.unique(steps)
     holes = np.flatnonzero(np.diff(present) > 1)
-    if holes.size:
+    if holes.size and not allow_holes:
         missing = first + pd.Timedelta(int(present[holes[0]] + 1) * step_ns, unit="ns")
         raise DataError(
             str(path),
@@ -332,8 +451,7 @@ def _homes(
             path, table["pv_kwp"], codes, names, _parse_numbers(path, table["pv_kwp"], "pv_kwp", _MAX_PV_KWP, "kWp")
         )
     else:
-        peak_kw = np.zeros(len(names))
-        np.maximum.at(peak_kw, codes, production_kwh / config.market.interval_hours)
+        peak_kw = production_kwh.max(axis=1) / config.market.interval_hours
         # Round up so that a producing home never gets 0 kWp.
         pv_kwp = np.ceil(np.round(peak_kw * 10, 9)) / 10
     if "zone" in table:

@@ -10,7 +10,7 @@ oracle cleared and re-run the clearing bit for bit.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 
 import numpy as np
@@ -51,6 +51,9 @@ class IntervalInputs:
     export_capacity_wh: list[int]
     p2p_cost: int  # minor units per kWh traded between participants
     batteries: list[BatteryInputs]
+    # Meter values this interval's settlement used that no meter read (estimated gaps,
+    # dropped duplicate rows; see node.meter_policy), so an auditor sees them.
+    repairs: list[dict] = field(default_factory=list)
     version: int = FORMAT_VERSION
 
     def canonical_json(self) -> bytes:
@@ -65,6 +68,10 @@ class IntervalInputs:
         # A shallow dict: dataclasses.asdict would deep-copy the N x T matrices.
         document = {f.name: getattr(self, f.name) for f in fields(self)}
         document["batteries"] = [asdict(b) for b in self.batteries]
+        # Left out when empty, so inputs without repairs hash exactly as they did before
+        # this field existed and FORMAT_VERSION stays 1.
+        if not self.repairs:
+            del document["repairs"]
         return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
     @cached_property

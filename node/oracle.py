@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ from node.faults import crash_point
 from node.index import Index
 from node.inputs import PPM, BatteryInputs, IntervalInputs
 from node.market import Market, Receipt
+from node.meter_policy import Repair, check_clock, committed_repairs, split_late
 from node.settlement import UNITS_PER_TOKEN, Settlement, build_settlement, price_units
 from optimizer import clear
 from optimizer.types import Clearing
@@ -29,6 +31,7 @@ from optimizer.types import Clearing
 log = logging.getLogger("gridledger.oracle")
 
 LOG_CHUNK_BLOCKS = 500
+CLOCK_TOLERANCE_S = 30.0  # a few block periods of a PoA chain; NTP keeps clocks far closer
 
 
 class InputsBuilder:
@@ -38,13 +41,20 @@ class InputsBuilder:
     metered data can honestly offer; beyond the end of the data the forecast repeats
     the same time of the day before (a persistence forecast), so the horizon never
     shrinks and the optimiser model is never rebuilt.
+
+    `repairs` (from `node.dataset.load_dataset_with_report`) go into the committed
+    inputs of the interval they belong to.
     """
 
-    def __init__(self, community: Community, config: CommunityConfig, participants: np.ndarray) -> None:
+    def __init__(
+        self, community: Community, config: CommunityConfig, participants: np.ndarray, repairs: Sequence[Repair] = ()
+    ) -> None:
         self.config = config
+        self.community = community
         self.participants = np.asarray(participants, dtype=np.int64)
         self.load_wh = np.rint(community.consumption_kwh * 1000).astype(np.int64)
         self.pv_wh = np.rint(community.production_kwh * 1000).astype(np.int64)
+        self.repairs = committed_repairs(repairs, community, self.participants)
         self.steps = self.load_wh.shape[1]
         self.first_interval = int(config.market.interval_index(community.timestamps[:1])[0])
         self.horizon = config.market.horizon_steps
@@ -96,6 +106,7 @@ class InputsBuilder:
                 BatteryInputs(participant=int(self.participants[row]), soc_wh=soc_wh[int(self.participants[row])], **self.battery_spec)
                 for row in self.battery_rows
             ],
+            repairs=self.repairs.get(interval - self.first_interval, []),
         )
 
     def _columns(self, step: int) -> np.ndarray:
@@ -193,18 +204,37 @@ class Oracle:
         if interval >= stop:
             log.info("nothing to settle: the chain is at interval %d, the data ends before %d", interval, stop)
             return []
+        split = split_late(self.builder.community, interval, self.builder.config.market)
+        if len(split.late.timestamps):
+            log.info("%s", split.describe())
         log.info("settling intervals %d..%d on %s", interval, stop - 1, self.market.chain.description)
         reports = []
         bar = _progress(stop - interval, progress)
         while interval < stop:
             if live:
-                _wait_until(self.builder.start_of(interval + 1))
+                end = self.builder.start_of(interval + 1)
+                _wait_until(end)
+                skew = check_clock(end, self._chain_now(), pd.Timestamp.now(tz="UTC"), CLOCK_TOLERANCE_S)
+                if abs(skew) > CLOCK_TOLERANCE_S:
+                    log.warning("the chain's clock is %.0f s ahead of the oracle's: sync the oracle's clock (NTP)", skew)
             report, soc = self.settle(interval, soc)
             reports.append(report)
             interval += 1
             bar.update(1)
         bar.close()
         return reports
+
+    def _chain_now(self) -> pd.Timestamp:
+        """The chain's clock: the newer of the latest block and the pending block a node
+        would mine now (anvil mines on demand, so only its pending block is current). The
+        embedded chain runs in this process, on this clock."""
+        from web3 import EthereumTesterProvider
+
+        w3 = self.market.chain.w3
+        if isinstance(w3.provider, EthereumTesterProvider):
+            return pd.Timestamp.now(tz="UTC")
+        seconds = max(int(w3.eth.get_block(tag)["timestamp"]) for tag in ("latest", "pending"))
+        return pd.Timestamp(seconds, unit="s", tz="UTC")
 
 
 def describe(report: IntervalReport, builder: InputsBuilder) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from node.config import CommunityConfig
 from node.deploy import deploy_community
 from node.index import Index
 from node.market import Deployment, Market
+from node.meter_policy import Repair
 from node.oracle import InputsBuilder, Oracle, IntervalReport
 from node.settlement import UNITS_PER_TOKEN
 from optimizer import run_baseline
@@ -75,10 +77,13 @@ def simulate(
     paths: StatePaths,
     progress: bool = True,
     live: bool = False,
+    repairs: Sequence[Repair] = (),
 ) -> RunResult:
+    """`repairs` are the meter values `node.dataset.load_dataset_with_report` filled in;
+    each goes into the committed inputs of its interval."""
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
-    builder = InputsBuilder(community, config, ids)
+    builder = InputsBuilder(community, config, ids, repairs)
     index.store_baseline(baseline_rows(community, config, builder))
     reports = Oracle(market, index, builder).run(progress=progress, live=live)
     kpis = write_results(index, community, paths.results)
