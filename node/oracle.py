@@ -20,6 +20,7 @@ from node.community import Community
 from node.config import CommunityConfig
 from node.errors import ChainError, InputError
 from node.faults import crash_point
+from node.pipeline import clearings_ahead
 from node.index import Index
 from node.inputs import PPM, BatteryInputs, IntervalInputs
 from node.market import Market, Receipt
@@ -31,6 +32,7 @@ from optimizer.types import Clearing
 log = logging.getLogger("gridledger.oracle")
 
 LOG_CHUNK_BLOCKS = 500
+PIPELINE_MIN_INTERVALS = 16  # below this, starting a worker process costs more than it saves
 CLOCK_TOLERANCE_S = 30.0  # a few block periods of a PoA chain; NTP keeps clocks far closer
 
 
@@ -181,20 +183,24 @@ class Oracle:
     def settle(self, interval: int, soc: dict[int, int]) -> tuple[IntervalReport, dict[int, int]]:
         started = time.perf_counter()
         inputs = self.builder.inputs(interval, soc)
+        clearing = run_clearing(inputs)
+        return self.submit(inputs, clearing, started), soc_after(inputs, clearing)
+
+    def submit(self, inputs: IntervalInputs, clearing: Clearing, started: float) -> IntervalReport:
+        """Stores the inputs, sends the settlement of `clearing` and indexes its receipt."""
         crash_point("before_inputs")
         # The inputs are stored before the transaction is sent, so a settlement on chain
         # always has its inputs available to the auditor and to resume.
         self.index.store_inputs(inputs)
-        clearing = run_clearing(inputs)
         settlement = settlement_for(inputs, clearing)
         crash_point("before_send")
         receipt = self.market.settle(settlement)
         crash_point("before_index")
         self.index.apply(receipt.events, {receipt.tx_hash: receipt.gas_used}, up_to_block=receipt.block)
         crash_point("after_index")
-        report = IntervalReport(interval, settlement, receipt, time.perf_counter() - started)
+        report = IntervalReport(inputs.interval, settlement, receipt, time.perf_counter() - started)
         log.info(describe(report, self.builder))
-        return report, soc_after(inputs, clearing)
+        return report
 
     def run(self, until: int | None = None, live: bool = False, progress: bool = True) -> list[IntervalReport]:
         """Settles every interval from the chain's next one up to `until` (exclusive;
@@ -210,6 +216,15 @@ class Oracle:
         log.info("settling intervals %d..%d on %s", interval, stop - 1, self.market.chain.description)
         reports = []
         bar = _progress(stop - interval, progress)
+        if not live and stop - interval >= PIPELINE_MIN_INTERVALS:
+            # A replay: clear ahead in a second process while this one settles.
+            started = time.perf_counter()
+            for inputs, clearing in clearings_ahead(self.builder, interval, stop, soc):
+                reports.append(self.submit(inputs, clearing, started))
+                started = time.perf_counter()
+                bar.update(1)
+            bar.close()
+            return reports
         while interval < stop:
             if live:
                 end = self.builder.start_of(interval + 1)
