@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_account_commands(commands)
 
+    from node.order_cli import add_order_commands
+
+    add_order_commands(commands)
+
     build = commands.add_parser("build", help="compile the contracts (needs Node.js and `npm ci`)")
     build.add_argument("--check", action="store_true", help="only check the committed artifacts match the sources")
     build.set_defaults(run=_build)
@@ -406,7 +410,9 @@ def _audit(args: argparse.Namespace) -> int:
     else:
         source = IndexInputs(Index(Path(args.inputs)) if args.inputs else _open_index(args.state))
     with _chain(args) as chain, logging_redirect_tqdm():
+        head = chain.w3.eth.block_number
         verdicts = audit(Market(chain, deployment), source, progress=not args.no_progress)
+    _open_index(args.state).store_audit(verdicts, head)
     print(to_json(verdicts) if args.json else report(verdicts))
     failed = [v for v in verdicts if not v.ok]
     print(f"{len(verdicts)} intervals audited: {len(verdicts) - len(failed)} passed, {len(failed)} failed", file=sys.stderr)

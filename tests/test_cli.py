@@ -7,7 +7,7 @@ import pytest
 
 from node.cli import build_parser, main
 
-COMMANDS = ["demo", "simulate", "serve", "status", "balances", "trades", "generate", "build", "audit", "node", "account"]
+COMMANDS = ["demo", "simulate", "serve", "status", "balances", "trades", "generate", "build", "audit", "node", "account", "order", "mandate", "index"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,7 +1,9 @@
-"""The GridLedger web UI: a read-only view of the event index.
+"""The GridLedger web UI: a view of the event index, and the door for signed orders.
 
 Every page and API answer is computed from the index (node/index.py), never from
 the chain directly, so a page costs a few SQLite queries however busy the chain is.
+The one thing it writes is participants' signed orders and mandates, into an order
+book file of their own (webui/orders.py), never into the index.
 Run it with ``flask --app webui run`` and ``GRIDLEDGER_INDEX=path/to/index.sqlite``,
 or build it with ``create_app({"INDEX_PATH": ...})``.
 """
@@ -28,6 +30,12 @@ def create_app(config: dict | None = None) -> Flask:
         # intervals would make an unreadable chart and a megabyte of SVG.
         CHART_INTERVALS=288,
         INTERVALS_PER_PAGE=50,
+        AUDIT_VERDICTS_PER_PAGE=100,
+        AUDIT_FAILURES_SHOWN=200,
+        # Default: orders.sqlite beside the index.
+        ORDERS_PATH=os.environ.get("GRIDLEDGER_ORDERS"),
+        # A signed order is a few hundred bytes; nothing posted here needs more.
+        MAX_CONTENT_LENGTH=64 * 1024,
     )
     if config:
         app.config.update(config)
@@ -43,11 +51,13 @@ def create_app(config: dict | None = None) -> Flask:
     _register_filters(app)
     app.register_error_handler(HTTPException, _http_error)
 
-    from webui import api, dashboard, intervals, participants
+    from webui import api, audit, dashboard, intervals, orders, participants
 
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(participants.bp)
     app.register_blueprint(intervals.bp)
+    app.register_blueprint(orders.bp)
+    app.register_blueprint(audit.bp)
     app.register_blueprint(api.bp)
     return app
 

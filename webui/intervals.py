@@ -60,4 +60,6 @@ def interval_view(k: int) -> dict | None:
         # Settlements are accepted strictly in order, so settled intervals are contiguous.
         "prev": k - 1 if k > first else None,
         "next": k + 1 if last is not None and k < last else None,
+        "audit": idx.audit_verdict(k),
+        "audited": idx.latest_audit() is not None,
     }
