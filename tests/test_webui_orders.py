@@ -386,6 +386,9 @@ def live(index_path):
 def browser(tmp_path):
     """Headless chromium driven over the DevTools protocol (no extra packages)."""
     if not os.path.exists(CHROMIUM):
+        # CI installs chromium (.ci/run), so there a missing browser is a failure.
+        if os.environ.get("CI"):
+            pytest.fail(f"no chromium at {CHROMIUM}: install it with apt-get install chromium")
         pytest.skip("no chromium at " + CHROMIUM)
     profile = tmp_path / "chromium"
     process = subprocess.Popen([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
