@@ -160,7 +160,7 @@ class Keystore:
 
 
 def _load_keyfile(path: Path) -> dict[str, Any]:
-    return _parse_keyfile(_read_text(path), path)
+    return _parse_keyfile(read_text(path), path)
 
 
 def _parse_keyfile(text: str, source: Path) -> dict[str, Any]:
@@ -338,7 +338,7 @@ def cmd_account_list(args: argparse.Namespace) -> int:
 def cmd_account_import(args: argparse.Namespace) -> int:
     keystore = Keystore(args.keystore)
     source = Path("<stdin>" if args.file == "-" else args.file)
-    text = sys.stdin.read() if args.file == "-" else _read_text(source)
+    text = sys.stdin.read() if args.file == "-" else read_text(source)
     if text.lstrip().startswith("{"):
         keyfile = _parse_keyfile(text, source)
         address = keystore._import_keyfile(keyfile, source, read_password(prompt="Password of the keystore file: "))
@@ -348,7 +348,8 @@ def cmd_account_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """The text of a file the user named; a missing or unreadable one is an InputError."""
     try:
         return path.read_text()
     except FileNotFoundError as exc:

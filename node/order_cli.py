@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from node.errors import InputError
-from node.keys import DEFAULT_KEYSTORE, KEYSTORE_ENV, Keystore, read_password
+from node.keys import DEFAULT_KEYSTORE, KEYSTORE_ENV, Keystore, read_password, read_text
 from node.settlement import UNITS_PER_TOKEN
 from node.signing import (
     BUY,
@@ -279,7 +279,7 @@ def cmd_mandate_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    text = sys.stdin.read() if args.file == "-" else _read(Path(args.file))
+    text = sys.stdin.read() if args.file == "-" else read_text(Path(args.file))
     # Parsed here only to catch a wrong or damaged file before the network; the server
     # checks everything again and is the one that decides.
     (SignedOrder if args.kind == "order" else SignedMandate).from_json(text)
@@ -295,10 +295,3 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError as exc:
-        raise InputError(f"{path} not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
