@@ -74,6 +74,9 @@ rest goes to/from the grid. The price is the dual of the step-0 balance
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -102,6 +105,8 @@ SOC_SLACK_KWH = 1e-6  # initial SoC this far outside its bounds is tolerance, no
 VOLL_FACTOR = 10.0
 VOLL_FLOOR_PER_KWH = 0.1
 _CACHE_SIZE = 8
+
+log = logging.getLogger("gridledger.optimizer")
 
 
 @dataclass(frozen=True)
@@ -282,8 +287,11 @@ class CommunityModel:
         for attempt, (solver, options) in enumerate(SOLVER_ATTEMPTS, start=1):
             last = attempt == len(SOLVER_ATTEMPTS)
             try:
-                # warm_start=False: a solve must not depend on the previous one.
-                self.problem.solve(solver=solver, warm_start=False, **options)
+                # cvxpy warns on an inaccurate solution; that case is handled (and logged) here.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    # warm_start=False: a solve must not depend on the previous one.
+                    self.problem.solve(solver=solver, warm_start=False, **options)
             except cp.error.SolverError as exc:
                 failures.append(f"{solver} {options}: {exc}")
                 continue
@@ -292,6 +300,8 @@ class CommunityModel:
             ):
                 return
             failures.append(f"{solver} {options}: status '{self.problem.status}'")
+            if not last:
+                log.info("clearing %d homes x %d steps: %s; retrying with robust settings", self.homes, self.horizon, failures[-1])
         raise SolverError(
             f"no optimal clearing for {self.homes} homes x {self.horizon} steps "
             f"({'; '.join(failures)}); the model is always feasible, so look for "
