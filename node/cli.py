@@ -257,7 +257,9 @@ def _run(args: argparse.Namespace, community, config, state: Path, repairs=()):
         f"  grid import {k['grid_import_kwh']:.1f} kWh (baseline {k['baseline_grid_import_kwh']:.1f}), "
         f"export {k['grid_export_kwh']:.1f} kWh (baseline {k['baseline_grid_export_kwh']:.1f}), "
         f"P2P {k['p2p_kwh']:.1f} kWh\n"
-        f"  results in {state / 'results'}"
+        + (f"  batteries hold {k['battery_end_kwh']:.1f} kWh at the end (baseline {k['baseline_battery_end_kwh']:.1f}, "
+           f"start {k['battery_start_kwh']:.1f})\n" if "battery_end_kwh" in k else "")
+        + f"  results in {state / 'results'}"
     )
     return result
 

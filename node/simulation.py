@@ -84,14 +84,24 @@ def simulate(
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
     builder = InputsBuilder(community, config, ids, repairs)
-    index.store_baseline(baseline_rows(community, config, builder))
-    reports = Oracle(market, index, builder).run(progress=progress, live=live)
-    kpis = write_results(index, community, paths.results)
+    rows, baseline_end_wh = baseline_rows(community, config, builder)
+    index.store_baseline(rows)
+    oracle = Oracle(market, index, builder)
+    reports = oracle.run(progress=progress, live=live)
+    # Savings are only comparable together with the energy each run leaves in the batteries.
+    _, soc = oracle.resume()
+    storage = {
+        "battery_start_kwh": sum(builder.initial_soc().values()) / 1000,
+        "battery_end_kwh": sum(soc.values()) / 1000,
+        "baseline_battery_end_kwh": baseline_end_wh / 1000,
+    }
+    kpis = write_results(index, community, paths.results, storage)
     return RunResult(market, index, ids, reports, kpis)
 
 
-def baseline_rows(community: Community, config: CommunityConfig, builder: InputsBuilder) -> list[tuple]:
-    """The no-trading baseline on the same data and tariffs, per interval and home."""
+def baseline_rows(community: Community, config: CommunityConfig, builder: InputsBuilder) -> tuple[list[tuple], int]:
+    """The no-trading baseline on the same data and tariffs, per interval and home, and
+    the energy (Wh) it leaves in the batteries at the end."""
     first = builder.inputs(builder.first_interval, builder.initial_soc()).to_clearing_inputs().batteries
     times = pd.DatetimeIndex([builder.start_of(k) for k in builder.intervals])
     result = run_baseline(
@@ -108,11 +118,12 @@ def baseline_rows(community: Community, config: CommunityConfig, builder: Inputs
     for step, interval in enumerate(builder.intervals):
         for row, pid in enumerate(builder.participants):
             rows.append((interval, int(pid), int(imports[row, step]), int(exports[row, step]), int(cost[row, step])))
-    return rows
+    return rows, int(round(result.soc_kwh[:, -1].sum() * 1000))
 
 
-def write_results(index: Index, community: Community, out: Path) -> dict:
-    """Per-interval and per-home CSVs, KPIs as JSON and a summary plot; returns the KPIs."""
+def write_results(index: Index, community: Community, out: Path, storage: dict | None = None) -> dict:
+    """Per-interval and per-home CSVs, KPIs as JSON and a summary plot; returns the KPIs.
+    `storage` adds the battery energy at the start and end of both runs."""
     out.mkdir(parents=True, exist_ok=True)
     summary = index.summary()
     intervals = pd.DataFrame(index.intervals(limit=10**9))
@@ -134,6 +145,7 @@ def write_results(index: Index, community: Community, out: Path) -> dict:
         "baseline_grid_export_kwh": summary.get("baseline_export_wh", 0) / 1000,
         "p2p_kwh": summary["p2p_wh"] / 1000,
         "gas_used": summary["gas_used"],
+        **(storage or {}),
     }
     (out / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
     _plot(intervals, out / "summary.png")
