@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import traceback
 from typing import Iterator
 
@@ -23,10 +24,12 @@ from optimizer.types import Clearing
 AHEAD = 8  # clearings the worker may run ahead of the settlements
 
 
-def _work(builder, start: int, stop: int, soc: dict[int, int], out) -> None:
+def _work(builder, start: int, stop: int, soc: dict[int, int], out, parent: int) -> None:
+    # The worker holds both ends of the queue, so at exit it waits for its buffered
+    # results to be read; an orphan would wait for ever, hence it dies with its parent.
+    _die_with_parent(parent)
     from node.oracle import run_clearing, soc_after
 
-    parent = os.getppid()
     interval = start
     try:
         for interval in range(start, stop):
@@ -36,6 +39,21 @@ def _work(builder, start: int, stop: int, soc: dict[int, int], out) -> None:
             _put(out, (inputs, clearing), parent)
     except BaseException as exc:  # reported to the parent, which raises it
         _put(out, GridLedgerError(f"the clearing worker failed at interval {interval}: {exc}\n{traceback.format_exc()}"), parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Asks Linux to SIGKILL this process when its parent dies (a SIGKILLed oracle runs
+    no clean-up, and an orphan would hold its stdout and stderr open), and exits now if
+    the parent died while this process was starting."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the parent-pid checks still end an orphan
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def _put(out, item, parent: int) -> None:
@@ -54,7 +72,7 @@ def clearings_ahead(builder, start: int, stop: int, soc: dict[int, int]) -> Iter
     """(inputs, clearing) for intervals start..stop-1, computed in a worker process."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue(maxsize=AHEAD)
-    worker = context.Process(target=_work, args=(builder, start, stop, soc, results), daemon=True, name="gridledger-clearing")
+    worker = context.Process(target=_work, args=(builder, start, stop, soc, results, os.getpid()), daemon=True, name="gridledger-clearing")
     worker.start()
     try:
         for _ in range(start, stop):
