@@ -15,6 +15,7 @@ from eth_account import Account
 from node.chain import Chain
 from node.market import Market
 from node.settlement import priced_settlement
+from node.signing import Mandate, sign_mandate
 
 TARGET_GAS_PER_PARTICIPANT = 10_000
 
@@ -26,16 +27,22 @@ def measure(sizes: list[int], intervals: int = 3) -> list[tuple[int, int, float]
     rows = []
     for n in sizes:
         first = market.participant_count()
-        owners = [Account.create().address for _ in range(n)]
-        market.register(owners, [0] * n, [f"h{i}" for i in range(n)])
+        keys = [Account.create() for _ in range(n)]
+        market.register([k.address for k in keys], [0] * n, [f"h{i}" for i in range(n)])
         ids = np.arange(first, first + n)
         market.fund_wallets({int(i): 10**9 for i in ids})
+        # Every entry needs its participant's authorisation: standing mandates here.
+        mandates = [Mandate(int(i), 300_000, 60_000, 0, 1_000_000, 2**40, 1) for i in ids]
+        market.submit_mandates([sign_mandate(k, market.domain(), m) for k, m in zip(keys, mandates)])
         gas = []
         for _ in range(intervals):
             net = rng.integers(-2_000, 2_000, n)
             volume = min(net[net > 0].sum(), -net[net < 0].sum()) // 2
             p2p = np.zeros(n, dtype=np.int64)
             buyers, sellers = np.flatnonzero(net > 0), np.flatnonzero(net < 0)
+            # Within the first buyer's and seller's own net energy, as the clearing
+            # shares P2P volume, so their mandates authorise it.
+            volume = min(volume, net[buyers[0]], -net[sellers[0]])
             p2p[buyers[0]] += volume
             p2p[sellers[0]] -= volume
             s = priced_settlement(market.next_interval(), b"\1" * 32, ids, net - p2p, p2p, 300_000, 60_000, 150_000)

@@ -5,6 +5,13 @@ from the chain in narrow block ranges, fetches each interval's inputs by the has
 settlement committed to (from any store: an index file or a GridLedger server), checks
 the hash, re-runs the clearing, and checks conservation, capacity, prices and that the
 settled numbers are exactly the re-run's.
+
+It also re-checks, independently of the contract, that every entry was authorised by
+its participant: the orders are decoded from the settlement transaction's calldata and
+their EIP-712 signatures verified with node.signing; a mandate must have been in force
+(MandateSet and not superseded or revoked) at that point of the chain, its price
+limits must hold, and its state-of-charge bounds, which the contract cannot see, must
+hold for the participant's battery in the committed inputs.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ import json
 import logging
 import urllib.error
 import urllib.request
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
 from node.errors import GridLedgerError, InputError
 from node.events import Event
@@ -23,6 +31,8 @@ from node.index import Index
 from node.inputs import IntervalInputs
 from node.market import Market
 from node.oracle import run_clearing, settlement_for
+from node.settlement import unpack_order
+from node.signing import BUY, PPM, SELL, Domain, recover_signer
 
 log = logging.getLogger("gridledger.audit")
 
@@ -79,8 +89,31 @@ class SettledInterval:
     entries: list[Event]
 
 
-def read_settlements(market: Market, from_block: int | None = None) -> tuple[list[SettledInterval], dict[int, str]]:
-    """Every settled interval (and the registered participants' owners) from the chain's logs."""
+@dataclass
+class MandateHistory:
+    """Every MandateSet and MandateRevoked of each participant, in chain order, to ask
+    which mandate was in force at any point (block, log index)."""
+
+    events: dict[int, list[Event]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, event: Event) -> None:
+        self.events[event.args["participant"]].append(event)
+
+    def in_force(self, participant: int, block: int, log_index: int) -> dict[str, Any] | None:
+        """The MandateSet arguments in force just before (block, log_index), or None if
+        the participant had none or had revoked it."""
+        history = self.events.get(participant, [])
+        i = bisect.bisect_left([(e.block, e.log_index) for e in history], (block, log_index))
+        if i == 0 or history[i - 1].name != "MandateSet":
+            return None
+        return history[i - 1].args
+
+
+def read_settlements(
+    market: Market, from_block: int | None = None, mandates: MandateHistory | None = None
+) -> tuple[list[SettledInterval], dict[int, str]]:
+    """Every settled interval (and the registered participants' owners) from the chain's
+    logs; mandate events go into `mandates` if given."""
     chain = market.chain
     head = chain.w3.eth.block_number
     start = market.deployment.block if from_block is None else from_block
@@ -88,6 +121,10 @@ def read_settlements(market: Market, from_block: int | None = None) -> tuple[lis
     for low in range(start, head + 1, LOG_CHUNK_BLOCKS):
         events += market.logs(low, min(head, low + LOG_CHUNK_BLOCKS - 1))
     owners = {e.args["participant"]: e.args["owner"] for e in events if e.name == "ParticipantRegistered"}
+    if mandates is not None:
+        for e in events:
+            if e.name in ("MandateSet", "MandateRevoked"):
+                mandates.add(e)
     by_tx: dict[str, list[Event]] = defaultdict(list)
     for e in events:
         if e.name in ("IntervalSettled", "ParticipantSettled"):
@@ -150,9 +187,104 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
     return verdict
 
 
+def audit_authorisation(
+    settled: SettledInterval, tx_input: bytes, timestamp: int, market: Market, mandates: MandateHistory,
+    owners: dict[int, str],
+) -> list[str]:
+    """Why entries of this settlement were not authorised by their participants (empty
+    if all were): orders from the transaction's calldata, else the mandate in force."""
+    reasons = []
+    h = settled.header
+    interval = h.args["interval"]
+    _, params = market.market.decode_function_input(tx_input)
+    words, auths = params["entries"], list(params["orders"])
+    domain = market.domain()
+    settled_ids = [e.args["participant"] for e in settled.entries]
+    for word, entry in zip(words, settled.entries):
+        pid, args = entry.args["participant"], entry.args
+        net, amount = args["gridWh"] + args["p2pWh"], args["amount"]
+        if word >> 255:
+            if not auths:
+                reasons.append(f"participant {pid}: flagged as authorised by an order, but no order left")
+                continue
+            auth = auths.pop(0)  # web3 decodes structs to dicts
+            packed, r, vs = (auth["packed"], auth["r"], auth["vs"]) if hasattr(auth, "keys") else auth
+            reasons += _order_reasons(domain, owners.get(pid), pid, interval, packed, r, vs, net, amount, timestamp)
+        else:
+            reasons += _mandate_reasons(mandates.in_force(pid, h.block, h.log_index), pid, net, amount, timestamp)
+    if auths:
+        reasons.append(f"{len(auths)} order(s) in the calldata authorise no entry")
+    if len(words) != len(settled_ids):
+        reasons.append("calldata entries differ from the settled events")
+    return reasons
+
+
+def _order_reasons(domain: Domain, owner: str | None, pid: int, interval: int, packed: int, r: bytes, vs: bytes,
+                   net: int, amount: int, timestamp: int) -> list[str]:
+    try:
+        signed = unpack_order(pid, interval, packed, r, vs)
+        signer = recover_signer(domain, signed.order, signed.signature)
+    except GridLedgerError as exc:
+        return [f"participant {pid}: order is not a valid signed order ({exc})"]
+    o = signed.order
+    if owner is None or signer.lower() != owner.lower():
+        return [f"participant {pid}: order signed by {signer}, not the owner {owner}"]
+    reasons = []
+    if timestamp > o.expiry:
+        reasons.append(f"participant {pid}: order expired at {o.expiry}, settled at {timestamp}")
+    quantity = net if o.side == BUY else -net
+    if quantity < 0:
+        reasons.append(f"participant {pid}: {'buy' if o.side == BUY else 'sell'} order settled as net {net} Wh")
+    elif quantity > o.energy_wh:
+        reasons.append(f"participant {pid}: {quantity} Wh settled, order signed for {o.energy_wh} Wh")
+    reasons += _price_reasons(f"participant {pid}: order", net, amount, o.limit_price if o.side == BUY else None,
+                              o.limit_price if o.side == SELL else None)
+    return reasons
+
+
+def _mandate_reasons(mandate: dict[str, Any] | None, pid: int, net: int, amount: int, timestamp: int) -> list[str]:
+    if mandate is None:
+        return [f"participant {pid}: settled without an order or a mandate in force"]
+    if timestamp > mandate["validUntil"]:
+        return [f"participant {pid}: mandate {mandate['nonce']} expired at {mandate['validUntil']}"]
+    return _price_reasons(f"participant {pid}: mandate {mandate['nonce']}", net, amount, mandate["maxBuyPrice"],
+                          mandate["minSellPrice"])
+
+
+def _price_reasons(label: str, net: int, amount: int, max_buy: int | None, min_sell: int | None) -> list[str]:
+    """The contract's limits in thousandths of a unit, with its 999 of rounding slack."""
+    if net >= 0 and max_buy is not None and -amount * 1000 > net * max_buy + 999:
+        return [f"{label} allows paying {net * max_buy / 1000:.0f} units for {net} Wh, charged {-amount}"]
+    if net <= 0 and min_sell is not None and amount * 1000 < -net * min_sell - 999:
+        return [f"{label} requires at least {-net * min_sell / 1000:.0f} units for {-net} Wh, paid {amount}"]
+    return []
+
+
+def soc_reasons(inputs: IntervalInputs, mandates: MandateHistory, block: int, log_index: int) -> list[str]:
+    """Batteries the clearing was given outside their owners' mandated state of charge
+    (1 Wh of rounding allowed), or without a mandate at all. Each interval's end state
+    is the next one's start, so checking starts and the lower bound covers every state."""
+    reasons = []
+    for b in inputs.batteries:
+        mandate = mandates.in_force(b.participant, block, log_index)
+        if mandate is None:
+            reasons.append(f"participant {b.participant}: battery scheduled without a mandate")
+            continue
+        low, high = mandate["minSocPpm"] * b.capacity_wh, mandate["maxSocPpm"] * b.capacity_wh
+        bounds = f"{mandate['minSocPpm'] / 1e4:g}-{mandate['maxSocPpm'] / 1e4:g}%"
+        if b.soc_wh * PPM < low - PPM or b.soc_wh * PPM > high + PPM:
+            reasons.append(f"participant {b.participant}: battery at {b.soc_wh} Wh, outside the mandate's {bounds}")
+        if b.min_soc_wh * PPM < low - PPM:
+            reasons.append(f"participant {b.participant}: inputs let the battery go down to {b.min_soc_wh} Wh, "
+                           f"below the mandate's {bounds}")
+    return reasons
+
+
 def audit(market: Market, inputs_source: InputsSource, progress: bool = True) -> list[Verdict]:
     """Verdicts for every settled interval, plus one for any gap in the sequence."""
-    settled, owners = read_settlements(market)
+    mandates = MandateHistory()
+    settled, owners = read_settlements(market, mandates=mandates)
+    w3 = market.chain.w3
     verdicts = []
     expected_next = settled[0].header.args["interval"] if settled else None
     from tqdm import tqdm
@@ -161,11 +293,27 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True) ->
         k = s.header.args["interval"]
         capacity = market.market.functions.capacityOf(k).call(block_identifier=s.header.block)
         verdict = audit_interval(s, inputs_source, tuple(capacity), owners)
+        timestamp = w3.eth.get_block(s.header.block)["timestamp"]
+        tx_input = bytes(w3.eth.get_transaction(s.header.tx_hash)["input"])
+        verdict.reasons += audit_authorisation(s, tx_input, timestamp, market, mandates, owners)
+        inputs = _committed_inputs(s, inputs_source)
+        if inputs is not None:
+            verdict.reasons += soc_reasons(inputs, mandates, s.header.block, s.header.log_index)
         if k != expected_next:
             verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
         expected_next = k + 1
         verdicts.append(verdict)
     return verdicts
+
+
+def _committed_inputs(settled: SettledInterval, inputs_source: InputsSource) -> IntervalInputs | None:
+    """The interval's inputs if available and matching the hash (audit_interval reports otherwise)."""
+    digest = "0x" + settled.header.args["inputsHash"].hex()
+    try:
+        inputs = IntervalInputs.from_json(inputs_source.fetch(digest))
+    except GridLedgerError:
+        return None
+    return inputs if "0x" + inputs.hash().hex() == digest else None
 
 
 def report(verdicts: Iterable[Verdict]) -> str:

@@ -15,9 +15,12 @@ from node.config import CommunityConfig
 from node.errors import InputError
 from node.index import Index
 from node.market import Market
-from node.settlement import UNITS_PER_TOKEN
+from node.settlement import UNITS_PER_TOKEN, price_units
+from node.signing import PPM, Mandate, SignedMandate, sign_mandate
 
 log = logging.getLogger("gridledger.deploy")
+
+MANDATE_YEARS = 10
 
 
 def demo_key(seed: int, name: str) -> LocalAccount:
@@ -26,9 +29,34 @@ def demo_key(seed: int, name: str) -> LocalAccount:
     return Account.from_key(keccak(text=f"gridledger-demo/{seed}/{name}"))
 
 
+def demo_mandates(market: Market, community: Community, config: CommunityConfig, ids: np.ndarray) -> list[SignedMandate]:
+    """Standing mandates the demo homes sign at deployment: buy at up to the highest
+    import tariff (peak included), sell at no less than the export tariff, keep any
+    battery within the configured state-of-charge range, for ten years. They let the
+    community optimiser trade for every home exactly as it would at the tariffs, and
+    nothing beyond that."""
+    tariffs, batteries = config.tariffs, config.batteries
+    start = max(int(config.market.start.timestamp()), market.chain.w3.eth.get_block("latest")["timestamp"])
+    domain = market.domain()
+    signed = []
+    for pid, home in zip(ids, community.homes):
+        mandate = Mandate(
+            participant=int(pid),
+            max_buy_price=price_units(max(tariffs.buy_per_kwh, tariffs.peak_buy_per_kwh)),
+            min_sell_price=price_units(tariffs.sell_per_kwh),
+            min_soc_ppm=int(round(batteries.min_soc * PPM)),
+            max_soc_ppm=PPM,
+            valid_until=start + MANDATE_YEARS * 365 * 24 * 3600,
+            nonce=1,
+        )
+        signed.append(sign_mandate(demo_key(config.community.seed, home.name), domain, mandate))
+    return signed
+
+
 def deploy_community(chain: Chain, community: Community, config: CommunityConfig, index: Index) -> tuple[Market, np.ndarray]:
     """Deploys a market for `community`, registers its homes (ids 1..N in data order),
-    funds every wallet with the configured deposit and indexes all of it.
+    submits their standing mandates, funds every wallet with the configured deposit
+    and indexes all of it.
     Returns the market and the homes' participant ids."""
     minutes = config.market.interval_minutes
     first_interval = int(config.market.interval_index(community.timestamps[:1])[0])
@@ -49,6 +77,7 @@ def deploy_community(chain: Chain, community: Community, config: CommunityConfig
     receipts = [market.creation]
     receipts += market.register(owners, [home.zone for home in community.homes], [home.name for home in community.homes])
     ids = np.arange(1, len(owners) + 1, dtype=np.int64)
+    receipts += market.submit_mandates(demo_mandates(market, community, config, ids))
     deposit = int(round(config.wallets.initial_deposit * UNITS_PER_TOKEN))
     if deposit:
         receipts += market.fund_wallets({int(pid): deposit for pid in ids})
@@ -67,5 +96,5 @@ def deploy_community(chain: Chain, community: Community, config: CommunityConfig
     )
     for receipt in receipts:
         index.apply(receipt.events, {receipt.tx_hash: receipt.gas_used}, up_to_block=receipt.block)
-    log.info("registered %d homes and funded each wallet with %s %s", len(ids), config.wallets.initial_deposit, config.market.currency)
+    log.info("registered %d homes with standing mandates and funded each wallet with %s %s", len(ids), config.wallets.initial_deposit, config.market.currency)
     return market, ids

@@ -5,11 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from node.chain import Chain
 from node.market import Market
+from node.signing import Mandate, sign_mandate
 
 BUY, SELL, P2P = 300_000, 60_000, 150_000  # minor units per kWh
+FAR_FUTURE = 2**40  # unix seconds, some 30,000 years ahead
+
+
+def home_key(participant: int) -> LocalAccount:
+    """The owner key of home `participant` (1..4) of the `market` fixture."""
+    return Account.from_key(f"0x{0xA0 + participant - 1:064x}")
+
+
+def standing_mandate(market: Market, participant: int, nonce: int = 1, max_buy: int = BUY, min_sell: int = SELL,
+                     valid_until: int = FAR_FUTURE, key: LocalAccount | None = None):
+    """A mandate of `participant` signed by its owner (or `key`) for `market`."""
+    mandate = Mandate(participant, max_buy, min_sell, 0, 1_000_000, valid_until, nonce)
+    return sign_mandate(key or home_key(participant), market.domain(), mandate)
 
 
 @pytest.fixture
@@ -18,13 +33,21 @@ def chain() -> Chain:
 
 
 @pytest.fixture
-def market(chain: Chain) -> Market:
-    """A market with 4 funded homes (ids 1..4) and 10 kWh import / 8 kWh export capacity."""
+def bare_market(chain: Chain) -> Market:
+    """4 funded homes (ids 1..4) without mandates; 10 kWh import / 8 kWh export capacity."""
     market = Market.deploy(chain, import_capacity_wh=10_000, export_capacity_wh=8_000)
-    owners = [Account.from_key(f"0x{0xA0 + i:064x}").address for i in range(4)]
-    market.register(owners, [0] * 4, [f"home-{i + 1}" for i in range(4)])
+    owners = [home_key(pid).address for pid in range(1, 5)]
+    market.register(owners, [0] * 4, [f"home-{pid}" for pid in range(1, 5)])
     market.fund_wallets({pid: 10_000_000 for pid in range(1, 5)})
     return market
+
+
+@pytest.fixture
+def market(bare_market: Market) -> Market:
+    """`bare_market` whose homes signed standing mandates to buy at up to BUY and sell at
+    no less than SELL, so any settlement at the tariffs is authorised."""
+    bare_market.submit_mandates([standing_mandate(bare_market, pid) for pid in range(1, 5)])
+    return bare_market
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from node.errors import ChainError, SettlementError
 from node.settlement import priced_settlement
-from tests.conftest import BUY, P2P, SELL
+from tests.conftest import BUY, P2P, SELL, home_key
 
 HASH = b"\x11" * 32
 
@@ -54,7 +54,7 @@ def test_buyer_pays_tariff_for_grid_and_p2p_price_for_peers(market, homes):
 def test_settlement_rejected_unless_sent_by_oracle(market, homes):
     s = settlement(homes, [100, 0, 0, 0], [0, 0, 0, 0])
     with pytest.raises(ChainError, match="AccessControlUnauthorizedAccount"):
-        market.chain.transact(market.market.functions.settle(s.header(), s.entries()), market.chain.operators.admin, 500_000)
+        market.chain.transact(market.market.functions.settle(s.header(), s.entries(), []), market.chain.operators.admin, 500_000)
     assert market.next_interval() == 0
 
 
@@ -79,7 +79,7 @@ def test_settlement_rejects_grid_totals_that_differ_from_entries(market, homes):
     s = settlement(homes, [700, 0, 0, -200], [0, 0, 0, 0])
     header = list(s.header())
     header[5] = 600  # declared import
-    call = market.market.functions.settle(tuple(header), s.entries())
+    call = market.market.functions.settle(tuple(header), s.entries(), [])
     with pytest.raises(ChainError, match=r"GridEnergyMismatch\(interval=0, importWh=700, exportWh=200, declaredImportWh=600"):
         market.chain.transact(call, market.chain.operators.oracle, 500_000)
 
@@ -176,7 +176,7 @@ def test_only_admin_registers_and_no_address_twice(market):
 
 def test_owner_withdraws_only_a_positive_balance(market):
     chain = market.chain
-    owner = Account.from_key(f"0x{0xA0:064x}")
+    owner = home_key(1)
     chain.fund(owner.address, 10**18)
     with pytest.raises(ChainError, match=r"InsufficientBalance\(participant=1, balance=10000000, needed=10000001\)"):
         chain.transact(market.market.functions.withdraw(10_000_001), owner, 200_000)
@@ -196,17 +196,23 @@ energies = st.lists(st.tuples(st.integers(-20_000, 20_000), st.integers(-5_000, 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=energies, p2p_price=st.integers(SELL, BUY))
-def test_any_conserving_settlement_within_capacity_is_accepted_and_keeps_wallets_backed(market, homes, rows, p2p_price):
+def test_any_conserving_settlement_within_capacity_and_mandates_is_accepted_and_keeps_wallets_backed(market, homes, rows, p2p_price):
     grid = np.array([g for g, _ in rows])
     p2p = np.array([p for _, p in rows])
     p2p[-1] -= p2p.sum()  # make P2P conserve
     s = settlement(homes, grid, p2p, interval=market.next_interval(), p2p=p2p_price)
     within = s.grid_import_wh <= 10_000 and s.grid_export_wh <= 8_000 and abs(p2p[-1]) < 2**47
+    # Importing from the grid while selling to peers (or the reverse) can cost more per
+    # net kWh than the homes' mandates allow; the contract refuses that too.
+    net = s.grid_wh + s.p2p_wh
+    authorised = all(
+        -a * 1000 <= n * BUY + 999 if n >= 0 else a * 1000 >= -n * SELL - 999 for n, a in zip(net, s.amount)
+    )
     before = sum(balances(market))
-    if within:
+    if within and authorised:
         market.settle(s)
     else:
-        with pytest.raises(SettlementError, match="CapacityExceeded"):
+        with pytest.raises(SettlementError, match="CapacityExceeded|MandatePrice"):
             market.settle(s)
     # Settlements never create or destroy money: wallets stay backed 1:1 by deposited tokens.
     assert sum(balances(market)) == before

@@ -41,6 +41,7 @@ abstract contract ParticipantRegistry is AccessControl {
     error UnknownParticipant(uint32 participant);
     error UnknownAccount(address owner);
     error InactiveParticipant(uint32 participant);
+    error TooManyParticipants();
 
     constructor(address admin, address gridOperator) {
         if (admin == address(0) || gridOperator == address(0)) revert ZeroAddress();
@@ -102,6 +103,8 @@ abstract contract ParticipantRegistry is AccessControl {
         if (owner == address(0)) revert ZeroAddress();
         if (_idPlusOne[owner] != 0) revert AlreadyRegistered(owner, _idPlusOne[owner] - 1);
         id = participantCount++;
+        // A settlement entry keeps 31 bits for the id; its top bit is a flag.
+        if (id >= 1 << 31) revert TooManyParticipants();
         _accounts[id] = Account({owner: owner, zone: zone, active: true, balance: 0});
         _idPlusOne[owner] = id + 1;
         emit ParticipantRegistered(id, owner, zone, name);
