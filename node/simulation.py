@@ -19,7 +19,7 @@ import pandas as pd
 from node.chain import Chain
 from node.community import Community
 from node.config import CommunityConfig
-from node.deploy import deploy_community
+from node.deploy import deploy_market, set_up_community
 from node.index import Index
 from node.market import Deployment, Market
 from node.meter_policy import Repair
@@ -59,15 +59,16 @@ class RunResult:
 
 
 def open_market(chain: Chain, community: Community, config: CommunityConfig, paths: StatePaths, index: Index) -> tuple[Market, np.ndarray]:
-    """The market of this state directory, deployed on first use."""
+    """The market of this state directory, deployed on first use and set up (or the
+    set-up finished, after a crash) before any interval is settled."""
     if paths.deployment.exists():
         market = Market(chain, Deployment.load(paths.deployment))
-        ids = np.arange(1, len(community.homes) + 1, dtype=np.int64)
         log.info("resuming market %s on %s", market.deployment.market, chain.description)
-        return market, ids
-    market, ids = deploy_community(chain, community, config, index)
-    market.deployment.save(paths.deployment)
-    return market, ids
+    else:
+        market = deploy_market(chain, community, config)
+        # Saved at once: a crash from here on resumes this market instead of deploying another.
+        market.deployment.save(paths.deployment)
+    return market, set_up_community(market, community, config, index)
 
 
 def simulate(

@@ -86,9 +86,13 @@ def reference(tmp_path_factory, config_file):
 def test_oracle_killed_at_every_dangerous_point_and_at_random_ends_like_an_uninterrupted_run(tmp_path, config_file, reference):
     rng = random.Random(20261121)
     state = tmp_path / "state"
-    # Setup (deploy, register, fund) runs to completion with a first interval, then kills start.
+    # Killed during the set-up: after deploying, after registering, after the mandates.
+    kills = 0
+    for n in (2, 3, 4):
+        assert run_oracle(state, config_file, crash_at=f"after_journal:{n}") == -signal.SIGKILL
+        kills += 1
     assert run_oracle(state, config_file, crash_at="after_index:1") == -signal.SIGKILL
-    kills = 1
+    kills += 1
     for point in NAMED_POINTS:
         assert run_oracle(state, config_file, crash_at=f"{point}:{rng.randint(2, 12)}") == -signal.SIGKILL, point
         kills += 1
@@ -96,7 +100,7 @@ def test_oracle_killed_at_every_dangerous_point_and_at_random_ends_like_an_unint
         if run_oracle(state, config_file, kill_after=rng.uniform(2.5, 5.0)) == -signal.SIGKILL:
             kills += 1
     assert run_oracle(state, config_file) == 0
-    print(f"\ncrash test: {kills} SIGKILLs ({len(NAMED_POINTS) + 1} at named points, the rest at random times)")
+    print(f"\ncrash test: {kills} SIGKILLs ({len(NAMED_POINTS) + 4} at named points, 3 of them during set-up, the rest at random times)")
 
     next_interval, balances, entries = chain_state(state)
     ref_next, ref_balances, ref_entries = reference
