@@ -1,0 +1,134 @@
+"""Hypothesis drives the real contract on the embedded chain through random sequences
+of deposits, withdrawals and settlements (valid and not) and checks its invariants after
+every step against a model: money conserved and backed by the tokens the market holds,
+no interval settled twice or skipped, only the oracle settles, and nobody's wallet moves
+without a mandate from its owner."""
+
+from __future__ import annotations
+
+import numpy as np
+from eth_account import Account
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from node.chain import Chain
+from node.errors import ChainError, SettlementError
+from node.market import Market
+from node.settlement import priced_settlement
+from tests.conftest import BUY, P2P, SELL, home_key, standing_mandate
+
+MANDATED = (1, 2, 3)  # home 4 never signs a mandate
+STEPS = {"steps": 0, "accepted": 0, "rejected": 0}
+
+
+class MarketMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.chain = Chain.embedded()
+        self.market = Market.deploy(self.chain, import_capacity_wh=10_000, export_capacity_wh=8_000)
+        self.market.register([home_key(p).address for p in range(1, 5)], [0] * 4, [f"home-{p}" for p in range(1, 5)])
+        self.market.submit_mandates([standing_mandate(self.market, p) for p in MANDATED])
+        for p in range(1, 5):
+            self.chain.fund(home_key(p).address, 10**18)
+        self.balances = {p: 0 for p in range(5)}
+        self.held = 0
+        self.next_interval = 0
+        self.last = None
+
+    # -- rules ------------------------------------------------------------------------
+
+    @rule(participant=st.integers(1, 4), amount=st.integers(1, 5_000_000))
+    def deposit(self, participant, amount):
+        self.market.fund_wallets({participant: amount})
+        self.balances[participant] += amount
+        self.held += amount
+
+    @rule(participant=st.integers(1, 4), amount=st.integers(1, 5_000_000))
+    def withdraw(self, participant, amount):
+        call = self.market.market.functions.withdraw(amount)
+        if amount <= self.balances[participant] and amount <= self.held:
+            self.chain.transact(call, home_key(participant), 200_000)
+            self.balances[participant] -= amount
+            self.held -= amount
+        else:
+            self._rejected(lambda: self.chain.transact(call, home_key(participant), 200_000))
+
+    @rule(bought=st.integers(0, 3_000), imported=st.integers(0, 3_000), exported=st.integers(0, 3_000),
+          third=st.integers(-2_000, 2_000), price=st.integers(SELL, BUY))
+    def settle_valid(self, bought, imported, exported, third, price):
+        """Home 1 buys P2P from home 2 (and imports), home 2 also exports, home 3 uses the grid only."""
+        s = self._settlement([imported, -exported, third], [bought, -bought, 0], price)
+        self.market.settle(s)
+        STEPS["accepted"] += 1
+        for pid, amount in zip(s.participants, s.amount):
+            self.balances[int(pid)] += int(amount)
+        self.balances[0] += s.grid_amount
+        self.next_interval += 1
+        self.last = s
+
+    @rule(energy=st.integers(1, 2_000))
+    def settle_a_home_without_mandate(self, energy):
+        s = priced_settlement(self.next_interval, b"\1" * 32, np.array([1, 4]), np.array([energy, 0]),
+                              np.array([0, 0]), BUY, SELL, P2P)
+        self._rejected(lambda: self.market.settle(s), "NoMandate(participant=4)")
+
+    @rule(imbalance=st.integers(1, 1_000))
+    def settle_unconserved_energy(self, imbalance):
+        s = self._settlement([0, 0, 0], [imbalance, 0, 0], P2P)
+        self._rejected(lambda: self.market.settle(s), "P2PEnergyNotConserved")
+
+    @rule(key=st.integers(11, 99))
+    def settle_from_a_key_without_the_oracle_role(self, key):
+        s = self._settlement([100, 0, 0], [0, 0, 0], P2P)
+        call = self.market.market.functions.settle(s.header(), s.entries(), [])
+        stranger = Account.from_key(f"0x{key:064x}")
+        self.chain.fund(stranger.address, 10**17)
+        self._rejected(lambda: self.chain.transact(call, stranger, 600_000), "AccessControlUnauthorizedAccount")
+
+    @precondition(lambda self: self.last is not None)
+    @rule()
+    def replay_the_last_settlement(self):
+        self._rejected(lambda: self.market.settle(self.last), "IntervalOutOfOrder")
+
+    # -- invariants -------------------------------------------------------------------
+
+    @invariant()
+    def wallets_equal_the_model(self):
+        STEPS["steps"] += 1
+        assert {p: self.market.balance(p) for p in range(5)} == self.balances
+
+    @invariant()
+    def money_is_conserved_and_backed(self):
+        held = self.market.token.functions.balanceOf(self.market.deployment.market).call()
+        assert held == self.held == sum(self.balances.values())
+
+    @invariant()
+    def intervals_advance_one_at_a_time(self):
+        assert self.market.next_interval() == self.next_interval
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _settlement(self, grid, p2p, price):
+        return priced_settlement(self.next_interval, b"\1" * 32, np.array(MANDATED), np.array(grid), np.array(p2p),
+                                 BUY, SELL, price)
+
+    def _rejected(self, action, reason: str = ""):
+        try:
+            action()
+        except (SettlementError, ChainError) as exc:
+            assert reason in str(exc)
+            STEPS["rejected"] += 1
+            return
+        raise AssertionError(f"expected a rejection ({reason or 'any'})")
+
+
+MarketMachine.TestCase.settings = settings(
+    max_examples=12, stateful_step_count=10, deadline=None, suppress_health_check=list(HealthCheck)
+)
+TestMarketInvariants = MarketMachine.TestCase
+
+
+def teardown_module() -> None:
+    print(f"\ncontract state machine: {STEPS['steps']} checked states, {STEPS['accepted']} settlements accepted, "
+          f"{STEPS['rejected']} rejected as expected")
