@@ -83,10 +83,13 @@ class Verdict:
 
 @dataclass
 class SettledInterval:
-    """One interval as the chain recorded it."""
+    """One interval as the chain recorded it. An interval settled in chunks has the
+    ChunkVerified events of the attempt that closed it; its entries span several
+    transactions and its IntervalSettled comes last."""
 
     header: Event
     entries: list[Event]
+    verify_chunks: list[Event] = field(default_factory=list)
 
 
 @dataclass
@@ -125,14 +128,23 @@ def read_settlements(
         for e in events:
             if e.name in ("MandateSet", "MandateRevoked"):
                 mandates.add(e)
-    by_tx: dict[str, list[Event]] = defaultdict(list)
+    # Grouped by interval, not by transaction: a chunked interval's entries come in
+    # several apply transactions and its IntervalSettled in the last one. Verify chunks
+    # count from the last abandonment of the interval on.
+    headers: dict[int, Event] = {}
+    entries: dict[int, list[Event]] = defaultdict(list)
+    chunks: dict[int, list[Event]] = defaultdict(list)
     for e in events:
-        if e.name in ("IntervalSettled", "ParticipantSettled"):
-            by_tx[e.tx_hash].append(e)
-    settled = []
-    for tx_events in by_tx.values():
-        header = next(e for e in tx_events if e.name == "IntervalSettled")
-        settled.append(SettledInterval(header, [e for e in tx_events if e.name == "ParticipantSettled"]))
+        k = e.args.get("interval")
+        if e.name == "IntervalSettled":
+            headers[k] = e
+        elif e.name == "ParticipantSettled":
+            entries[k].append(e)
+        elif e.name == "ChunkVerified":
+            chunks[k].append(e)
+        elif e.name == "PendingAbandoned":
+            chunks[k].clear()
+    settled = [SettledInterval(header, entries[k], chunks[k]) for k, header in headers.items()]
     settled.sort(key=lambda s: (s.header.block, s.header.log_index))
     return settled, owners
 
@@ -187,36 +199,64 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
     return verdict
 
 
+@dataclass
+class SettlementCall:
+    """One transaction that authorised entries: a `settle` or a `verifyChunk`, with the
+    point of the chain (block, log index, timestamp) where its mandates were in force."""
+
+    tx_input: bytes
+    timestamp: int
+    block: int
+    log_index: int
+
+
 def audit_authorisation(
-    settled: SettledInterval, tx_input: bytes, timestamp: int, market: Market, mandates: MandateHistory,
+    settled: SettledInterval, calls: list[SettlementCall], market: Market, mandates: MandateHistory,
     owners: dict[int, str],
 ) -> list[str]:
     """Why entries of this settlement were not authorised by their participants (empty
-    if all were): orders from the transaction's calldata, else the mandate in force."""
+    if all were): orders from the calldata of the transactions that checked them (the
+    `settle`, or each `verifyChunk` in order), else the mandate in force at that point."""
     reasons = []
-    h = settled.header
-    interval = h.args["interval"]
-    _, params = market.market.decode_function_input(tx_input)
-    words, auths = params["entries"], list(params["orders"])
+    interval = settled.header.args["interval"]
     domain = market.domain()
-    settled_ids = [e.args["participant"] for e in settled.entries]
-    for word, entry in zip(words, settled.entries):
-        pid, args = entry.args["participant"], entry.args
-        net, amount = args["gridWh"] + args["p2pWh"], args["amount"]
-        if word >> 255:
-            if not auths:
-                reasons.append(f"participant {pid}: flagged as authorised by an order, but no order left")
+    remaining = iter(settled.entries)
+    words = unused = 0
+    for call in calls:
+        _, params = market.market.decode_function_input(call.tx_input)
+        auths = list(params["orders"])
+        for word in params["entries"]:
+            words += 1
+            entry = next(remaining, None)
+            if entry is None:
                 continue
-            auth = auths.pop(0)  # web3 decodes structs to dicts
-            packed, r, vs = (auth["packed"], auth["r"], auth["vs"]) if hasattr(auth, "keys") else auth
-            reasons += _order_reasons(domain, owners.get(pid), pid, interval, packed, r, vs, net, amount, timestamp)
-        else:
-            reasons += _mandate_reasons(mandates.in_force(pid, h.block, h.log_index), pid, net, amount, timestamp)
-    if auths:
-        reasons.append(f"{len(auths)} order(s) in the calldata authorise no entry")
-    if len(words) != len(settled_ids):
+            pid, args = entry.args["participant"], entry.args
+            net, amount = args["gridWh"] + args["p2pWh"], args["amount"]
+            if word >> 255:
+                if not auths:
+                    reasons.append(f"participant {pid}: flagged as authorised by an order, but no order left")
+                    continue
+                auth = auths.pop(0)  # web3 decodes structs to dicts
+                packed, r, vs = (auth["packed"], auth["r"], auth["vs"]) if hasattr(auth, "keys") else auth
+                reasons += _order_reasons(domain, owners.get(pid), pid, interval, packed, r, vs, net, amount, call.timestamp)
+            else:
+                in_force = mandates.in_force(pid, call.block, call.log_index)
+                reasons += _mandate_reasons(in_force, pid, net, amount, call.timestamp)
+        unused += len(auths)
+    if unused:
+        reasons.append(f"{unused} order(s) in the calldata authorise no entry")
+    if words != len(settled.entries):
         reasons.append("calldata entries differ from the settled events")
     return reasons
+
+
+def settlement_calls(settled: SettledInterval, w3) -> list[SettlementCall]:
+    """The transactions whose calldata carries the interval's entries and orders."""
+    points = settled.verify_chunks or [settled.header]
+    return [
+        SettlementCall(bytes(w3.eth.get_transaction(e.tx_hash)["input"]), w3.eth.get_block(e.block)["timestamp"], e.block, e.log_index)
+        for e in points
+    ]
 
 
 def _order_reasons(domain: Domain, owner: str | None, pid: int, interval: int, packed: int, r: bytes, vs: bytes,
@@ -293,12 +333,11 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True) ->
         k = s.header.args["interval"]
         capacity = market.market.functions.capacityOf(k).call(block_identifier=s.header.block)
         verdict = audit_interval(s, inputs_source, tuple(capacity), owners)
-        timestamp = w3.eth.get_block(s.header.block)["timestamp"]
-        tx_input = bytes(w3.eth.get_transaction(s.header.tx_hash)["input"])
-        verdict.reasons += audit_authorisation(s, tx_input, timestamp, market, mandates, owners)
+        calls = settlement_calls(s, w3)
+        verdict.reasons += audit_authorisation(s, calls, market, mandates, owners)
         inputs = _committed_inputs(s, inputs_source)
         if inputs is not None:
-            verdict.reasons += soc_reasons(inputs, mandates, s.header.block, s.header.log_index)
+            verdict.reasons += soc_reasons(inputs, mandates, calls[0].block, calls[0].log_index)
         if k != expected_next:
             verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
         expected_next = k + 1

@@ -41,6 +41,11 @@ CREATE TABLE IF NOT EXISTS capacity_events (
     tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
     interval INTEGER, import_wh INTEGER NOT NULL, export_wh INTEGER NOT NULL,
     PRIMARY KEY (tx_hash, log_index));
+CREATE TABLE IF NOT EXISTS settlement_chunks (
+    tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
+    interval INTEGER NOT NULL, kind TEXT NOT NULL, chunk INTEGER NOT NULL, entries INTEGER NOT NULL,
+    gas_used INTEGER, PRIMARY KEY (tx_hash, log_index));
+CREATE INDEX IF NOT EXISTS settlement_chunks_by_interval ON settlement_chunks (interval);
 CREATE TABLE IF NOT EXISTS inputs (hash TEXT PRIMARY KEY, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS interval_inputs (
     interval INTEGER PRIMARY KEY, start TEXT NOT NULL, import_capacity_wh INTEGER NOT NULL,
@@ -338,15 +343,37 @@ def _updated(db: sqlite3.Connection, e: Event, _: dict) -> None:
 
 
 def _interval(db: sqlite3.Connection, e: Event, gas_used: dict) -> None:
+    """A settled interval. One settled in chunks closes in its last apply transaction,
+    after its ParticipantSettled events; its gas is that of all its transactions."""
     a = e.args
+    txs = {row["tx_hash"]: row["gas"] for row in db.execute(
+        "SELECT tx_hash, MAX(gas_used) AS gas FROM settlement_chunks WHERE interval = ? GROUP BY tx_hash", (a["interval"],)
+    )}
+    txs.setdefault(e.tx_hash, gas_used.get(e.tx_hash))
+    gas = None if None in txs.values() else sum(txs.values())
     db.execute(
         "INSERT OR IGNORE INTO intervals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             a["interval"], e.block, e.tx_hash, "0x" + a["inputsHash"].hex(), a["buyPrice"], a["sellPrice"],
-            a["p2pPrice"], a["gridImportWh"], a["gridExportWh"], a["gridAmount"], a["participants"],
-            gas_used.get(e.tx_hash),
+            a["p2pPrice"], a["gridImportWh"], a["gridExportWh"], a["gridAmount"], a["participants"], gas,
         ),
     )
+
+
+def _chunk(kind: str):
+    """A chunked settlement's verify or apply chunk, or an abandoned pending interval
+    (chunk = how many chunks it had verified). Entries count only once IntervalSettled
+    closes the interval; these rows record the steps and their gas."""
+
+    def apply(db: sqlite3.Connection, e: Event, gas_used: dict) -> None:
+        a = e.args
+        db.execute(
+            "INSERT OR IGNORE INTO settlement_chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.tx_hash, e.log_index, e.block, a["interval"], kind, a.get("chunk", a.get("verifiedChunks")),
+             a.get("entries", 0), gas_used.get(e.tx_hash)),
+        )
+
+    return apply
 
 
 def _entry(db: sqlite3.Connection, e: Event, _: dict) -> None:
@@ -384,6 +411,9 @@ _APPLY = {
     "ParticipantUpdated": _updated,
     "IntervalSettled": _interval,
     "ParticipantSettled": _entry,
+    "ChunkVerified": _chunk("verify"),
+    "ChunkApplied": _chunk("apply"),
+    "PendingAbandoned": _chunk("abandon"),
     "Deposited": _wallet("deposit", "from"),
     "Withdrawn": _wallet("withdraw", "to"),
     "CapacitySet": _capacity,

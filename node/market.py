@@ -4,28 +4,49 @@ submit settlements and read its state, with every receipt's events decoded."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_hex
+from eth_utils import keccak, to_hex
 
 from node.build import load_artifact
 from node.chain import Chain
 from node.errors import ChainError, InputError, SettlementError
 from node.events import Event, EventDecoder
+from node.faults import crash_point
 from node.settlement import Settlement, pack_order
 from node.signing import Domain, SignedMandate, SignedOrder, SignedRevocation
 
 # Gas is set explicitly (eth_estimateGas takes seconds on eth-tester). A settlement
 # measured ~11.9k gas per mandate-authorised participant and ~14.9k per signed order
-# (bench/bench_authorization_gas.py); the margin covers the first write to a wallet.
+# (bench/bench_settlement_gas.py); the margin covers the first write to a wallet.
 SETTLE_BASE_GAS = 120_000
 SETTLE_GAS_PER_ENTRY = 30_000
 SETTLE_GAS_PER_ORDER = 10_000
 MANDATE_GAS = 60_000
 REGISTER_GAS_PER_PARTICIPANT = 120_000
 MAX_TX_GAS = 16_777_216  # per-transaction cap of EIP-7825 (Osaka)
+
+# Intervals whose settlement would need more than TX_GAS_BUDGET settle in chunks
+# (EnergyMarket.verifyChunk / applyChunk). Every chunk's gas limit is at most the
+# budget, which leaves a quarter of the per-transaction cap as margin. The per-entry
+# figures are measured (bench/bench_chunked.py: verify ~5.8k per mandate entry, ~9.4k
+# per order entry; apply ~8.4k per entry) plus 20-30% margin: a verify chunk reads each
+# account and mandate (or recovers an order's signer), an apply chunk writes each
+# wallet and emits its event.
+TX_GAS_BUDGET = 12_000_000
+VERIFY_BASE_GAS = 400_000  # the first chunk stores the header and opens the totals
+VERIFY_GAS_PER_ENTRY = 7_500
+VERIFY_GAS_PER_ORDER = 5_000
+APPLY_BASE_GAS = 150_000
+APPLY_GAS_PER_ENTRY = 10_500
+SETTLEMENT_HEADER_TYPE = "(uint64,bytes32,uint64,uint64,uint64,uint64,uint64,int128)"
+PHASES = ("none", "verifying", "applying")
+
+log = logging.getLogger("gridledger.market")
 
 
 @dataclass(frozen=True)
@@ -50,10 +71,100 @@ class Deployment:
 
 @dataclass(frozen=True)
 class Receipt:
+    """A transaction's receipt with its market events decoded. A chunked settlement's
+    receipt stands for all its transactions (`parts`): the hash and block are the
+    closing transaction's, gas and events the sum of all."""
+
     tx_hash: str
     block: int
     gas_used: int
     events: list[Event]
+    parts: tuple["Receipt", ...] = ()
+
+    @property
+    def gas_by_tx(self) -> dict[str, int]:
+        """Gas used by each transaction, for Index.apply."""
+        if not self.parts:
+            return {self.tx_hash: self.gas_used}
+        return {r.tx_hash: r.gas_used for r in self.parts}
+
+    @staticmethod
+    def combined(parts: list["Receipt"]) -> "Receipt":
+        last = parts[-1]
+        events = [e for r in parts for e in r.events]
+        return Receipt(last.tx_hash, last.block, sum(r.gas_used for r in parts), events, tuple(parts))
+
+
+@dataclass(frozen=True)
+class PendingSettlement:
+    """EnergyMarket.pending(): the chunked settlement the chain has open, if any."""
+
+    interval: int
+    phase: str  # "none", "verifying" or "applying"
+    verified_chunks: int
+    applied_chunks: int
+    total_chunks: int  # known once verification completed, else 0
+    last_participant: int
+    header_hash: bytes
+
+    @property
+    def open(self) -> bool:
+        return self.phase != "none"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Entries [start, end) and orders [order_start, order_end) of a chunked settlement."""
+
+    start: int
+    end: int
+    order_start: int
+    order_end: int
+
+
+def header_hash(header: tuple) -> bytes:
+    """keccak256(abi.encode(Settlement)), what every verify chunk must match."""
+    return keccak(abi_encode([SETTLEMENT_HEADER_TYPE], [header]))
+
+
+def entries_hash(words: list[int]) -> bytes:
+    """keccak256 of packed SettlementEntry words, as the contract hashes a chunk."""
+    return keccak(b"".join(w.to_bytes(32, "big") for w in words))
+
+
+def single_settle_gas(entries: int, orders: int) -> int:
+    """The gas limit `settle` is sent with for this many entries and orders."""
+    return SETTLE_BASE_GAS + SETTLE_GAS_PER_ENTRY * entries + SETTLE_GAS_PER_ORDER * orders
+
+
+def verify_gas(entries: int, orders: int) -> int:
+    return VERIFY_BASE_GAS + VERIFY_GAS_PER_ENTRY * entries + VERIFY_GAS_PER_ORDER * orders
+
+
+def apply_gas(entries: int) -> int:
+    return APPLY_BASE_GAS + APPLY_GAS_PER_ENTRY * entries
+
+
+def plan_chunks(words: list[int], budget: int | None = None) -> list[Chunk]:
+    """Splits entry words greedily into chunks whose verify and apply gas limits both
+    stay within `budget` (default TX_GAS_BUDGET). Greedy from the front, so the plan of
+    a suffix starting at a chunk boundary is the same as the suffix of the plan: an
+    oracle resuming after a crash finds the chain's chunk boundaries again."""
+    budget = TX_GAS_BUDGET if budget is None else budget
+    if verify_gas(1, 1) > budget or apply_gas(1) > budget:
+        raise ValueError(f"a gas budget of {budget} does not fit one entry")
+    chunks, start, order_start = [], 0, 0
+    entries = orders = 0
+    for i, word in enumerate(words):
+        by_order = word >> 255
+        if verify_gas(entries + 1, orders + by_order) > budget or apply_gas(entries + 1) > budget:
+            chunks.append(Chunk(start, i, order_start, order_start + orders))
+            start, order_start, entries, orders = i, order_start + orders, 0, 0
+        entries += 1
+        orders += by_order
+    if entries:
+        chunks.append(Chunk(start, len(words), order_start, order_start + orders))
+    return chunks
 
 
 class Market:
@@ -151,20 +262,123 @@ class Market:
         call = self.market.functions.revokeMandate(r.participant, r.nonce, signed.signature)
         return self._send(call, self.chain.operators.admin, 100_000)
 
-    def settle(self, settlement: Settlement, orders: list[SignedOrder] = ()) -> Receipt:
+    def settle(self, settlement: Settlement, orders: list[SignedOrder] = (), budget: int | None = None) -> Receipt:
         """Submits one interval's settlement, the entries of participants with one of the
         signed `orders` (for this interval, at most one each) authorised by it, the
-        others by their mandates.
+        others by their mandates. An interval whose single transaction would need more
+        gas than `budget` (default TX_GAS_BUDGET) settles in chunks (`settle_chunked`).
         A contract rejection raises SettlementError."""
+        budget = TX_GAS_BUDGET if budget is None else budget
         orders = sorted(orders, key=lambda o: o.order.participant)
         entries = settlement.entries(by_order={o.order.participant for o in orders})
         auths = [pack_order(o) for o in orders]
-        gas = min(MAX_TX_GAS, SETTLE_BASE_GAS + SETTLE_GAS_PER_ENTRY * len(entries) + SETTLE_GAS_PER_ORDER * len(auths))
+        gas = single_settle_gas(len(entries), len(auths))
+        if gas > budget:
+            return self._settle_chunked(settlement, entries, auths, budget)
         call = self.market.functions.settle(settlement.header(), entries, auths)
         try:
             return self._send(call, self.chain.operators.oracle, gas)
         except ChainError as exc:
             raise SettlementError(f"interval {settlement.interval} rejected: {exc}") from exc
+
+    def settle_chunked(self, settlement: Settlement, orders: list[SignedOrder] = (), budget: int | None = None) -> Receipt:
+        """Settles one interval in chunks of at most `budget` gas each (default
+        TX_GAS_BUDGET): first every chunk is verified (no money moves), then every
+        verified chunk is applied; the last one closes the interval.
+
+        Resumes whatever the chain has pending for this interval (after a crash between
+        chunks): the same settlement gives the same chunks, so it continues from the
+        chain's counters. A pending interval with another header, or whose verification
+        fails, is abandoned (nothing was applied yet) and SettlementError raised for
+        the failure."""
+        budget = TX_GAS_BUDGET if budget is None else budget
+        orders = sorted(orders, key=lambda o: o.order.participant)
+        entries = settlement.entries(by_order={o.order.participant for o in orders})
+        return self._settle_chunked(settlement, entries, [pack_order(o) for o in orders], budget)
+
+    def _settle_chunked(self, settlement: Settlement, words: list[int], auths: list, budget: int) -> Receipt:
+        k = settlement.interval
+        header = settlement.header()
+        chunks = plan_chunks(words, budget)
+        oracle = self.chain.operators.oracle
+        receipts: list[Receipt] = []
+        state = self._resumable(settlement, words, chunks, receipts)
+        first_verify = state.verified_chunks if state.phase == "verifying" else 0
+        if state.phase != "applying":
+            for c in range(first_verify, len(chunks)):
+                chunk = chunks[c]
+                last = c == len(chunks) - 1
+                call = self.market.functions.verifyChunk(
+                    header, words[chunk.start : chunk.end], auths[chunk.order_start : chunk.order_end], last
+                )
+                gas = verify_gas(chunk.end - chunk.start, chunk.order_end - chunk.order_start)
+                try:
+                    receipts.append(self._send(call, oracle, gas))
+                except ChainError as exc:
+                    if self.pending().open:
+                        receipts.append(self.abandon_pending())
+                    raise SettlementError(
+                        f"interval {k} rejected at verify chunk {c + 1} of {len(chunks)} "
+                        f"(the pending interval was abandoned, no money moved): {exc}"
+                    ) from exc
+                crash_point("between_chunks")
+        first_apply = state.applied_chunks if state.phase == "applying" else 0
+        for c in range(first_apply, len(chunks)):
+            chunk = chunks[c]
+            call = self.market.functions.applyChunk(k, c, words[chunk.start : chunk.end])
+            try:
+                receipts.append(self._send(call, oracle, apply_gas(chunk.end - chunk.start)))
+            except ChainError as exc:
+                raise SettlementError(f"interval {k}: apply chunk {c + 1} of {len(chunks)} failed: {exc}") from exc
+            if c < len(chunks) - 1:
+                crash_point("between_chunks")
+        log.debug("interval %d settled in %d chunks, %d transactions", k, len(chunks), len(receipts))
+        return Receipt.combined(receipts)
+
+    def _resumable(self, settlement: Settlement, words: list[int], chunks: list[Chunk], receipts: list[Receipt]) -> PendingSettlement:
+        """The chain's pending state if this settlement can continue from it; a pending
+        interval it cannot continue is abandoned (its receipt added to `receipts`)."""
+        state = self.pending()
+        if not state.open:
+            return state
+        k = settlement.interval
+        if state.interval != k:
+            raise SettlementError(f"interval {state.interval} is pending on chain, not {k}: settle it first")
+        same = state.header_hash == header_hash(settlement.header())
+        if same and state.phase == "verifying":
+            boundary = state.verified_chunks
+            same = boundary < len(chunks) and (words[chunks[boundary - 1].end - 1] >> 224) & 0x7FFFFFFF == state.last_participant
+        elif same:
+            same = state.total_chunks == len(chunks) and all(
+                self.market.functions.chunkHash(c).call() == entries_hash(words[chunks[c].start : chunks[c].end])
+                for c in range(state.applied_chunks, len(chunks))
+            )
+        if same:
+            log.info(
+                "interval %d is pending on chain (%s, %d of %d chunks verified, %d applied): resuming",
+                k, state.phase, state.verified_chunks, len(chunks), state.applied_chunks,
+            )
+            return state
+        if state.applied_chunks:
+            raise SettlementError(
+                f"interval {k} is partly applied on chain with other entries than the oracle's settlement: "
+                "its inputs changed since; restore the inputs it was verified with to finish it"
+            )
+        log.warning("interval %d is pending on chain with another settlement or chunking: abandoning it", k)
+        receipts.append(self.abandon_pending())
+        return self.pending()
+
+    def abandon_pending(self) -> Receipt:
+        """Discards the chain's pending chunked interval (only before any chunk applied)."""
+        try:
+            return self._send(self.market.functions.abandonPending(), self.chain.operators.oracle, 150_000)
+        except ChainError as exc:
+            raise SettlementError(f"cannot abandon the pending interval: {exc}") from exc
+
+    def pending(self) -> PendingSettlement:
+        """The chunked settlement the chain has open (phase "none" if there is none)."""
+        interval, phase, verified, applied, total, last, digest = self.market.functions.pending().call()
+        return PendingSettlement(interval, PHASES[phase], verified, applied, total, last, bytes(digest))
 
     # -- reading ------------------------------------------------------------------
 

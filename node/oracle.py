@@ -25,6 +25,7 @@ from node.index import Index
 from node.inputs import PPM, BatteryInputs, IntervalInputs
 from node.market import Market, Receipt
 from node.meter_policy import Repair, check_clock, committed_repairs, split_late
+from node.reindex import settlement_gas
 from node.settlement import UNITS_PER_TOKEN, Settlement, build_settlement, price_units
 from optimizer import clear
 from optimizer.types import Clearing
@@ -166,12 +167,22 @@ class Oracle:
         start = max(self.index.last_block + 1, self.market.deployment.block)
         for low in range(start, head + 1, LOG_CHUNK_BLOCKS):
             high = min(head, low + LOG_CHUNK_BLOCKS - 1)
-            self.index.apply(self.market.logs(low, high), up_to_block=high)
+            events = self.market.logs(low, high)
+            self.index.apply(events, settlement_gas(self.market, events), up_to_block=high)
 
     def resume(self) -> tuple[int, dict[int, int]]:
         """The next interval to settle and the battery states at its start."""
         self.catch_up_index()
         next_interval = self.market.next_interval()
+        pending = self.market.pending()
+        if pending.open:
+            # A crash between chunks: settling the interval again re-derives the same
+            # settlement from the same inputs, and Market.settle continues the chunks
+            # from the chain's counters.
+            log.info(
+                "interval %d is half-settled on chain (%s: %d chunks verified, %d applied): it will be resumed",
+                pending.interval, pending.phase, pending.verified_chunks, pending.applied_chunks,
+            )
         if next_interval <= self.builder.first_interval:
             return next_interval, self.builder.initial_soc()
         last = self.index.interval(next_interval - 1)
@@ -196,7 +207,7 @@ class Oracle:
         crash_point("before_send")
         receipt = self.market.settle(settlement)
         crash_point("before_index")
-        self.index.apply(receipt.events, {receipt.tx_hash: receipt.gas_used}, up_to_block=receipt.block)
+        self.index.apply(receipt.events, receipt.gas_by_tx, up_to_block=receipt.block)
         crash_point("after_index")
         report = IntervalReport(inputs.interval, settlement, receipt, time.perf_counter() - started)
         log.info(describe(report, self.builder))
@@ -256,11 +267,12 @@ def describe(report: IntervalReport, builder: InputsBuilder) -> str:
     """One log line per interval, in words an operator understands."""
     s = report.settlement
     p2p_kwh = s.p2p_wh[s.p2p_wh > 0].sum() / 1000
+    chunks = f" in {len(report.receipt.parts)} transactions" if report.receipt.parts else ""
     return (
         f"interval {s.interval} ({builder.start_of(s.interval):%Y-%m-%d %H:%M} UTC): "
         f"{len(s.participants)} participants, P2P {p2p_kwh:.2f} kWh at {s.p2p_price / UNITS_PER_TOKEN:.4f}/kWh, "
         f"grid +{s.grid_import_wh / 1000:.2f}/-{s.grid_export_wh / 1000:.2f} kWh, "
-        f"gas {report.receipt.gas_used:,}, {report.seconds * 1000:.0f} ms, tx {report.receipt.tx_hash[:12]}"
+        f"gas {report.receipt.gas_used:,}{chunks}, {report.seconds * 1000:.0f} ms, tx {report.receipt.tx_hash[:12]}"
     )
 
 

@@ -32,7 +32,7 @@ from node.index import Index
 from node.inputs import IntervalInputs
 from node.market import Market
 
-__all__ = ["rebuild_index", "check_index", "chain_rows", "DEFAULT_CHUNK_BLOCKS"]
+__all__ = ["rebuild_index", "check_index", "chain_rows", "settlement_gas", "DEFAULT_CHUNK_BLOCKS"]
 
 DEFAULT_CHUNK_BLOCKS = 500  # public nodes cap eth_getLogs ranges; 500 is under every common cap
 
@@ -69,7 +69,7 @@ def rebuild_index(
                 break
             high = min(head, low + chunk_blocks - 1)
             events = market.logs(low, high)
-            index.apply(events, _gas_used(market, events), up_to_block=high)
+            index.apply(events, settlement_gas(market, events), up_to_block=high)
             _copy_inputs(index, inputs_from, [e.args["interval"] for e in events if e.name == "IntervalSettled"])
             bar.update(high - low + 1)
         bar.close()
@@ -98,8 +98,12 @@ def _claim(index: Index, market: Market, inputs_from: Index | None) -> None:
         index.store_baseline(tuple(row) for row in rows)
 
 
-def _gas_used(market: Market, events: list[Event]) -> dict[str, int]:
-    hashes = {e.tx_hash for e in events if e.name == "IntervalSettled"}
+SETTLEMENT_EVENTS = ("IntervalSettled", "ChunkVerified", "ChunkApplied", "PendingAbandoned")
+
+
+def settlement_gas(market: Market, events: list[Event]) -> dict[str, int]:
+    """Gas used by each transaction that settled (part of) an interval, from its receipt."""
+    hashes = {e.tx_hash for e in events if e.name in SETTLEMENT_EVENTS}
     return {h: int(market.chain.w3.eth.get_transaction_receipt(h)["gasUsed"]) for h in hashes}
 
 
@@ -143,6 +147,7 @@ _TABLES = {
     "entries": (("interval", "participant"), ("grid_wh", "p2p_wh", "amount")),
     "wallet_events": (("tx_hash", "log_index"), ("block", "participant", "kind", "account", "amount")),
     "capacity_events": (("tx_hash", "log_index"), ("block", "interval", "import_wh", "export_wh")),
+    "settlement_chunks": (("tx_hash", "log_index"), ("block", "interval", "kind", "chunk", "entries", "gas_used")),
 }
 
 
@@ -154,7 +159,13 @@ def chain_rows(market: Market, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS) -> dict
     for low in range(market.deployment.block, head + 1, chunk_blocks):
         events += market.logs(low, min(head, low + chunk_blocks - 1))
     rows: dict[str, dict[tuple, dict]] = {table: {} for table in _TABLES}
-    gas = _gas_used(market, events)
+    gas = settlement_gas(market, events)
+    # An interval settled in chunks cost the gas of every transaction that carried its
+    # chunks (abandoned attempts included) and of the one that closed it.
+    interval_txs: dict[int, set[str]] = {}
+    for e in events:
+        if e.name in SETTLEMENT_EVENTS:
+            interval_txs.setdefault(e.args["interval"], set()).add(e.tx_hash)
     for e in events:
         a = e.args
         if e.name == "ParticipantRegistered":
@@ -168,7 +179,14 @@ def chain_rows(market: Market, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS) -> dict
                 "block": e.block, "tx_hash": e.tx_hash, "inputs_hash": "0x" + a["inputsHash"].hex(),
                 "buy_price": a["buyPrice"], "sell_price": a["sellPrice"], "p2p_price": a["p2pPrice"],
                 "grid_import_wh": a["gridImportWh"], "grid_export_wh": a["gridExportWh"],
-                "grid_amount": a["gridAmount"], "participants": a["participants"], "gas_used": gas[e.tx_hash],
+                "grid_amount": a["gridAmount"], "participants": a["participants"],
+                "gas_used": sum(gas[h] for h in interval_txs[a["interval"]]),
+            }
+        elif e.name in ("ChunkVerified", "ChunkApplied", "PendingAbandoned"):
+            kind = {"ChunkVerified": "verify", "ChunkApplied": "apply", "PendingAbandoned": "abandon"}[e.name]
+            rows["settlement_chunks"][(e.tx_hash, e.log_index)] = {
+                "block": e.block, "interval": a["interval"], "kind": kind,
+                "chunk": a.get("chunk", a.get("verifiedChunks")), "entries": a.get("entries", 0), "gas_used": gas[e.tx_hash],
             }
         elif e.name == "ParticipantSettled":
             rows["entries"][(a["interval"], a["participant"])] = {"grid_wh": a["gridWh"], "p2p_wh": a["p2pWh"], "amount": a["amount"]}

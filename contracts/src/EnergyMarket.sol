@@ -80,6 +80,32 @@ contract EnergyMarket is Wallets, EIP712 {
     mapping(uint64 interval => Capacity) private _capacityOverride;
     mapping(uint32 participant => MandateLimits) private _mandates;
 
+    /// @notice Where a chunked settlement stands: no interval pending, its chunks being
+    /// verified (no money moved yet), or its verified chunks being applied.
+    enum Phase {
+        None,
+        Verifying,
+        Applying
+    }
+
+    /// @dev The interval being settled in chunks; at most one, always `nextInterval`.
+    struct Pending {
+        uint64 interval;
+        Phase phase;
+        uint32 verifiedChunks;
+        uint32 appliedChunks;
+        uint32 lastParticipant; // of the last verified chunk
+        uint32 participants; // entries verified so far
+        bytes32 headerHash; // keccak256(abi.encode(Settlement)) every chunk must match
+        Totals totals; // running sums over the verified entries
+    }
+
+    Pending private _pending;
+    /// @dev The pending interval's header, for the grid's amount and IntervalSettled at close.
+    Settlement private _pendingHeader;
+    /// @dev keccak256 of each verified chunk's packed entry words, by chunk index.
+    mapping(uint256 chunk => bytes32) private _chunkHash;
+
     bytes32 private constant MANDATE_TYPEHASH = keccak256(
         "Mandate(uint32 participant,uint64 maxBuyPrice,uint64 minSellPrice,uint32 minSocPpm,uint32 maxSocPpm,uint64 validUntil,uint64 nonce)"
     );
@@ -102,6 +128,16 @@ contract EnergyMarket is Wallets, EIP712 {
     event ParticipantSettled(
         uint64 indexed interval, uint32 indexed participant, int256 gridWh, int256 p2pWh, int256 amount
     );
+    /// @notice Chunk `chunk` of the pending `interval` passed every per-entry check (no
+    /// money moved); `last` marks the chunk after which the interval's totals were checked.
+    event ChunkVerified(
+        uint64 indexed interval, uint256 chunk, uint256 entries, uint32 lastParticipant, bytes32 entriesHash, bool last
+    );
+    /// @notice Verified chunk `chunk` of `interval` moved its `entries` wallets (one
+    /// ParticipantSettled each, before this event). IntervalSettled follows the last one.
+    event ChunkApplied(uint64 indexed interval, uint256 chunk, uint256 entries);
+    /// @notice The oracle discarded pending `interval` before any chunk was applied.
+    event PendingAbandoned(uint64 indexed interval, bytes32 headerHash, uint256 verifiedChunks);
     /// @notice The grid operator set the capacity of one interval.
     event CapacitySet(uint64 indexed interval, uint64 importWh, uint64 exportWh);
     /// @notice The grid operator set the default capacity.
@@ -149,6 +185,14 @@ contract EnergyMarket is Wallets, EIP712 {
     error OrderPriceBelowLimit(uint32 participant, int256 revenueMilli, int256 limitMilli);
     error MissingOrder(uint32 participant);
     error UnusedOrders(uint256 count);
+    error PendingIntervalOpen(uint64 interval, Phase phase);
+    error HeaderMismatch(uint64 interval, bytes32 expected, bytes32 got);
+    error VerificationClosed(uint64 interval, uint32 verifiedChunks);
+    error NotVerified(uint64 interval, Phase phase);
+    error ChunkOutOfOrder(uint64 interval, uint256 expected, uint256 got);
+    error ChunkHashMismatch(uint64 interval, uint256 chunk, bytes32 verified, bytes32 got);
+    error NoPendingInterval();
+    error PendingPartlyApplied(uint64 interval, uint32 appliedChunks, uint32 totalChunks);
 
     /// @dev Running sums over a settlement's entries.
     struct Totals {
@@ -286,6 +330,7 @@ contract EnergyMarket is Wallets, EIP712 {
         external
         onlyRole(ORACLE_ROLE)
     {
+        if (_pending.phase != Phase.None) revert PendingIntervalOpen(_pending.interval, _pending.phase);
         if (s.interval != nextInterval) revert IntervalOutOfOrder(nextInterval, s.interval);
         if (entries.length == 0) revert EmptySettlement(s.interval);
         if (s.p2pPrice < s.sellPrice || s.p2pPrice > s.buyPrice) {
@@ -307,16 +352,36 @@ contract EnergyMarket is Wallets, EIP712 {
         // Memory structs start zeroed: the running sums begin at 0 on purpose.
         // slither-disable-next-line uninitialized-local
         Totals memory totals;
+        // slither-disable-next-line unused-return
+        _checkEntries(s, totals, entries, orders, GRID, true);
+        _checkTotals(s, totals);
+        _update(GRID, s.gridAmount);
+    }
+
+    /// @dev Checks `entries` (ascending after `previous`) against the prices and their
+    /// authorisations, adding them to `totals`; with `move`, also moves each wallet and
+    /// emits its ParticipantSettled. Every order must be used. Returns the last participant.
+    function _checkEntries(
+        Settlement calldata s,
+        Totals memory totals,
+        uint256[] calldata entries,
+        OrderAuth[] calldata orders,
+        uint32 previous,
+        bool move
+    ) internal returns (uint32) {
         bytes32 domainSeparator = orders.length == 0 ? bytes32(0) : _domainSeparatorV4();
         uint256 nextOrder = 0;
-        uint32 previous = GRID;
         uint256 count = entries.length;
         for (uint256 i = 0; i < count;) {
             uint256 word = entries[i];
             (uint32 id, int256 gridWh, int256 p2pWh, int256 amount) = SettlementEntry.decode(word);
             if (id <= previous) revert ParticipantsNotAscending(previous, id);
             previous = id;
-            address owner = _settleEntry(s, totals, id, gridWh, p2pWh, amount);
+            address owner = _checkEntry(s, totals, id, gridWh, p2pWh, amount);
+            if (move) {
+                _update(id, amount);
+                emit ParticipantSettled(s.interval, id, gridWh, p2pWh, amount);
+            }
             // int48 + int48 cannot overflow.
             int256 netWh;
             unchecked {
@@ -336,20 +401,19 @@ contract EnergyMarket is Wallets, EIP712 {
             }
         }
         if (nextOrder != orders.length) revert UnusedOrders(orders.length - nextOrder);
-        _checkTotals(s, totals);
-        _update(GRID, s.gridAmount);
+        return previous;
     }
 
-    /// @dev Checks one participant's entry against the prices and moves its wallet;
+    /// @dev Checks one participant's entry against the prices and adds it to `totals`;
     /// returns the owner, whose signature or mandate the caller then checks.
-    function _settleEntry(
+    function _checkEntry(
         Settlement calldata s,
         Totals memory totals,
         uint32 id,
         int256 gridWh,
         int256 p2pWh,
         int256 amount
-    ) internal returns (address owner) {
+    ) internal view returns (address owner) {
         Account storage account = _accounts[id];
         if (!account.active) {
             if (account.owner == address(0)) revert UnknownParticipant(id);
@@ -371,9 +435,163 @@ contract EnergyMarket is Wallets, EIP712 {
             totals.amount += amount;
             totals.gridExpectedMilli += gridMilli;
         }
-        _update(id, amount);
-        emit ParticipantSettled(s.interval, id, gridWh, p2pWh, amount);
         return account.owner;
+    }
+
+    // -- chunked settlement -------------------------------------------------------------
+    //
+    // An interval too big for one transaction settles in two phases. Verify chunks run
+    // every check `settle` runs on their entries and keep the running totals and a hash
+    // of each chunk's entries here, moving no money; the last one checks the interval's
+    // totals. Apply chunks then move the wallets of exactly the verified chunks, in
+    // order, once each; nothing in them can fail but the hash and the sequence, so a
+    // verified interval always completes. The interval is settled (nextInterval moves
+    // on, IntervalSettled) only when the last apply chunk closes it.
+
+    /// @notice Verifies the next chunk of interval `s.interval` (which must be
+    /// `nextInterval`) without moving money. The first chunk opens the pending interval;
+    /// every later one must carry the identical header `s`. `entries` (SettlementEntry
+    /// words, as for `settle`) continue in ascending participant order after the previous
+    /// chunk's; `orders` are the orders of this chunk's order-flagged entries, all used.
+    /// With `last`, the interval's totals are checked as `settle` checks them (energy and
+    /// money conservation, declared grid flows, capacity); if they fail the chunk reverts
+    /// and the pending interval stays open for `abandonPending`.
+    function verifyChunk(Settlement calldata s, uint256[] calldata entries, OrderAuth[] calldata orders, bool last)
+        external
+        onlyRole(ORACLE_ROLE)
+    {
+        if (s.interval != nextInterval) revert IntervalOutOfOrder(nextInterval, s.interval);
+        if (entries.length == 0) revert EmptySettlement(s.interval);
+        Pending storage p = _pending;
+        bytes32 headerHash = keccak256(abi.encode(s));
+        if (p.phase == Phase.None) {
+            if (s.p2pPrice < s.sellPrice || s.p2pPrice > s.buyPrice) {
+                revert PriceOutOfRange(s.p2pPrice, s.sellPrice, s.buyPrice);
+            }
+            p.interval = s.interval;
+            p.phase = Phase.Verifying;
+            p.headerHash = headerHash;
+            _pendingHeader = s;
+        } else if (p.phase != Phase.Verifying) {
+            revert VerificationClosed(s.interval, p.verifiedChunks);
+        } else if (p.headerHash != headerHash) {
+            revert HeaderMismatch(s.interval, p.headerHash, headerHash);
+        }
+        Totals memory totals = p.totals;
+        uint32 lastParticipant = _checkEntries(s, totals, entries, orders, p.lastParticipant, false);
+        if (last) {
+            _checkTotals(s, totals);
+            p.phase = Phase.Applying;
+        }
+        p.totals = totals;
+        uint32 chunk = p.verifiedChunks;
+        bytes32 entriesHash = _hashEntries(entries);
+        _chunkHash[chunk] = entriesHash;
+        p.verifiedChunks = chunk + 1;
+        p.lastParticipant = lastParticipant;
+        // Entries are bounded by the gas of a transaction, far below 2^32 per interval.
+        p.participants += uint32(entries.length);
+        emit ChunkVerified(s.interval, chunk, entries.length, lastParticipant, entriesHash, last);
+    }
+
+    /// @notice Applies verified chunk `chunkIndex` of the pending `interval`: moves each
+    /// entry's wallet and emits its ParticipantSettled. Chunks apply in order, once each,
+    /// and only with exactly the entries that were verified (same hash). The last chunk
+    /// pays the grid's amount, advances `nextInterval` and emits IntervalSettled.
+    function applyChunk(uint64 interval, uint256 chunkIndex, uint256[] calldata entries)
+        external
+        onlyRole(ORACLE_ROLE)
+    {
+        Pending storage p = _pending;
+        if (p.phase != Phase.Applying || p.interval != interval) revert NotVerified(interval, p.phase);
+        uint32 applied = p.appliedChunks;
+        if (chunkIndex != applied) revert ChunkOutOfOrder(interval, applied, chunkIndex);
+        bytes32 entriesHash = _hashEntries(entries);
+        bytes32 verified = _chunkHash[chunkIndex];
+        if (entriesHash != verified) revert ChunkHashMismatch(interval, chunkIndex, verified, entriesHash);
+        delete _chunkHash[chunkIndex];
+        uint256 count = entries.length;
+        for (uint256 i = 0; i < count;) {
+            (uint32 id, int256 gridWh, int256 p2pWh, int256 amount) = SettlementEntry.decode(entries[i]);
+            _update(id, amount);
+            emit ParticipantSettled(interval, id, gridWh, p2pWh, amount);
+            unchecked {
+                ++i;
+            }
+        }
+        emit ChunkApplied(interval, chunkIndex, count);
+        if (applied + 1 < p.verifiedChunks) {
+            p.appliedChunks = applied + 1;
+            return;
+        }
+        Settlement memory s = _pendingHeader;
+        uint256 participants = p.participants;
+        delete _pending;
+        delete _pendingHeader;
+        nextInterval = s.interval + 1;
+        _update(GRID, s.gridAmount);
+        emit IntervalSettled(
+            s.interval,
+            s.inputsHash,
+            s.buyPrice,
+            s.sellPrice,
+            s.p2pPrice,
+            s.gridImportWh,
+            s.gridExportWh,
+            s.gridAmount,
+            participants
+        );
+    }
+
+    /// @notice Discards the pending interval, e.g. one whose last chunk failed the
+    /// totals. Allowed only before any chunk was applied, so no money has moved; the
+    /// interval can then be settled again from its first chunk.
+    function abandonPending() external onlyRole(ORACLE_ROLE) {
+        Pending storage p = _pending;
+        if (p.phase == Phase.None) revert NoPendingInterval();
+        if (p.appliedChunks != 0) revert PendingPartlyApplied(p.interval, p.appliedChunks, p.verifiedChunks);
+        emit PendingAbandoned(p.interval, p.headerHash, p.verifiedChunks);
+        delete _pending;
+        delete _pendingHeader;
+    }
+
+    /// @notice Where the pending chunked settlement stands, for an oracle resuming after
+    /// a crash: its interval and phase, chunks verified and applied, the chunk count once
+    /// verification completed (0 before), the last verified participant and the header
+    /// hash every chunk must match. Phase None: no interval pending.
+    function pending()
+        external
+        view
+        returns (
+            uint64 interval,
+            Phase phase,
+            uint32 verifiedChunks,
+            uint32 appliedChunks,
+            uint32 totalChunks,
+            uint32 lastParticipant,
+            bytes32 headerHash
+        )
+    {
+        Pending storage p = _pending;
+        totalChunks = p.phase == Phase.Applying ? p.verifiedChunks : 0;
+        return (p.interval, p.phase, p.verifiedChunks, p.appliedChunks, totalChunks, p.lastParticipant, p.headerHash);
+    }
+
+    /// @notice The hash of verified chunk `chunk` of the pending interval not yet applied
+    /// (keccak256 of its packed entry words); zero otherwise.
+    function chunkHash(uint256 chunk) external view returns (bytes32) {
+        return chunk < _pending.verifiedChunks ? _chunkHash[chunk] : bytes32(0);
+    }
+
+    /// @dev keccak256 of the entry words back to back, hashed in scratch memory above the
+    /// free memory pointer without moving it (as PackedOrder.digest).
+    function _hashEntries(uint256[] calldata entries) private pure returns (bytes32 result) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let size := mul(entries.length, 0x20)
+            calldatacopy(ptr, entries.offset, size)
+            result := keccak256(ptr, size)
+        }
     }
 
     /// @dev The participant's mandate in force allows paying `-amount` for `netWh` into

@@ -1,0 +1,380 @@
+"""An interval too big for one transaction settles in chunks and is still atomic: every
+chunk is verified before any money moves, each verified chunk is applied exactly once
+and in order, the interval counts only when its last chunk closes it, conservation and
+capacity hold for the whole interval, every transaction stays under the per-transaction
+gas cap (EIP-7825), and an oracle killed between chunks resumes where the chain stands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+
+from node.anvil import start_anvil
+from node.chain import Chain
+from node.config import load_config
+from node.errors import ChainError, SettlementError
+from node.index import Index
+from node.market import MAX_TX_GAS, Deployment, Market, entries_hash, plan_chunks
+from node.reindex import check_index
+from node.settlement import priced_settlement
+from node.signing import BUY as BUY_SIDE, SELL as SELL_SIDE, Mandate, Order, sign_mandate, sign_order
+from node.simulation import StatePaths, simulate
+from node.synthetic import generate_community
+from tests.conftest import BUY, FAR_FUTURE, P2P, SELL
+
+ROOT = Path(__file__).resolve().parent.parent
+HASH = b"\x33" * 32
+TWO_PER_CHUNK = 416_000  # a gas budget that fits two mandate entries per chunk
+ORDERS = 200  # participants of the large community who settle by a signed order
+
+
+def settlement(homes, grid_wh, p2p_wh, interval=0):
+    return priced_settlement(interval, HASH, homes, np.array(grid_wh), np.array(p2p_wh), BUY, SELL, P2P)
+
+
+def oracle_call(market: Market, call, gas: int = 2_000_000) -> dict:
+    return market.chain.transact(call, market.chain.operators.oracle, gas)
+
+
+def verify(market: Market, s, words, last: bool, orders=()) -> dict:
+    return oracle_call(market, market.market.functions.verifyChunk(s.header(), words, list(orders), last))
+
+
+def apply(market: Market, interval: int, chunk: int, words) -> dict:
+    return oracle_call(market, market.market.functions.applyChunk(interval, chunk, words))
+
+
+def balances(market: Market, ids=range(5)) -> list[int]:
+    return [market.balance(i) for i in ids]
+
+
+# -- a large community -----------------------------------------------------------------
+
+
+def owner_key(pid: int):
+    return Account.from_key(keccak(text=f"chunked-test/{pid}"))
+
+
+def large_community(market: Market, n: int) -> np.ndarray:
+    """Registers participants 1..n in batches and submits their standing mandates."""
+    keys = [owner_key(pid) for pid in range(1, n + 1)]
+    market.register([k.address for k in keys], [pid % 7 for pid in range(1, n + 1)], [f"h{p}" for p in range(1, n + 1)])
+    domain = market.domain()
+    mandates = [sign_mandate(k, domain, Mandate(pid, BUY, SELL, 0, 1_000_000, FAR_FUTURE, 1))
+                for pid, k in enumerate(keys, start=1)]
+    market.submit_mandates(mandates)
+    return np.arange(1, n + 1, dtype=np.int64)
+
+
+def random_interval(ids: np.ndarray, interval: int, seed: int):
+    """Mixed importers and exporters with P2P trade conserved to the Wh, each within its
+    own net energy (as the clearing shares it), priced at the tariffs."""
+    rng = np.random.default_rng(seed)
+    net = rng.integers(-3_000, 3_000, len(ids))
+    p2p = np.zeros(len(ids), dtype=np.int64)
+    buyers, sellers = np.flatnonzero(net > 0)[:500], np.flatnonzero(net < 0)[:500]
+    k = min(len(buyers), len(sellers))
+    volume = np.minimum(net[buyers[:k]], -net[sellers[:k]]) // 2
+    p2p[buyers[:k]] += volume
+    p2p[sellers[:k]] -= volume
+    return priced_settlement(interval, HASH, ids, net - p2p, p2p, BUY, SELL, P2P)
+
+
+def signed_orders(market: Market, s, count: int) -> list:
+    """Orders for the first `count` participants of settlement `s`, at the tariffs."""
+    domain, out = market.domain(), []
+    for pid, g, p in list(zip(s.participants, s.grid_wh, s.p2p_wh))[:count]:
+        net = int(g + p)
+        side = BUY_SIDE if net >= 0 else SELL_SIDE
+        order = Order(int(pid), s.interval, side, abs(net), BUY if side == BUY_SIDE else SELL, FAR_FUTURE, 1)
+        out.append(sign_order(owner_key(int(pid)), domain, order))
+    return out
+
+
+@pytest.fixture(scope="module")
+def ten_thousand():
+    started = time.perf_counter()
+    chain = Chain.embedded()
+    market = Market.deploy(chain, 10**12, 10**12)
+    ids = large_community(market, 10_000)
+    setup = time.perf_counter() - started
+    s = random_interval(ids, 0, seed=1)
+    orders = signed_orders(market, s, ORDERS)
+    started = time.perf_counter()
+    receipt = market.settle(s, orders)
+    seconds = time.perf_counter() - started
+    print(f"\n10,000 participants: set-up {setup:.0f} s; settled in {len(receipt.parts)} transactions, "
+          f"{receipt.gas_used:,} gas ({receipt.gas_used / len(ids):,.0f} per participant), "
+          f"{seconds:.1f} s ({seconds / len(ids) * 1000:.2f} ms per participant)")
+    return market, ids, s, receipt
+
+
+def test_ten_thousand_participants_settle_in_chunks_each_under_the_gas_cap(ten_thousand):
+    market, ids, s, receipt = ten_thousand
+    kinds = [next(e.name for e in r.events if e.name in ("ChunkVerified", "ChunkApplied")) for r in receipt.parts]
+    chunks = len(kinds) // 2
+    assert chunks >= 9 and kinds == ["ChunkVerified"] * chunks + ["ChunkApplied"] * chunks
+    assert all(r.gas_used < MAX_TX_GAS for r in receipt.parts)
+    tx_gas_limits = [market.chain.w3.eth.get_transaction(r.tx_hash)["gas"] for r in receipt.parts]
+    assert max(tx_gas_limits) < MAX_TX_GAS
+    assert market.next_interval() == 1 and not market.pending().open
+
+
+def test_chunked_interval_moves_exactly_what_one_transaction_would(ten_thousand):
+    market, ids, s, receipt = ten_thousand
+    settled = [(e.args["participant"], e.args["gridWh"], e.args["p2pWh"], e.args["amount"])
+               for e in receipt.events if e.name == "ParticipantSettled"]
+    assert settled == list(zip(ids.tolist(), s.grid_wh.tolist(), s.p2p_wh.tolist(), s.amount.tolist()))
+    # The interval counts only when the last chunk closes it: IntervalSettled is the
+    # last event of the last transaction, after every ParticipantSettled.
+    closing = receipt.parts[-1].events
+    assert closing[-1].name == "IntervalSettled" and closing[-2].name == "ChunkApplied"
+    header = closing[-1].args
+    assert header["participants"] == len(ids) and header["gridAmount"] == s.grid_amount
+    assert (header["gridImportWh"], header["gridExportWh"]) == (s.grid_import_wh, s.grid_export_wh)
+    # Fresh wallets: each balance is the settled amount, as a single settle would leave it.
+    sample = np.random.default_rng(2).choice(ids, 150, replace=False)
+    assert [market.balance(int(p)) for p in sample] == [int(s.amount[p - 1]) for p in sample]
+    assert market.balance(0) == s.grid_amount == -int(s.amount.sum())
+
+
+def test_index_of_a_chunked_interval_equals_the_chain(ten_thousand, tmp_path):
+    market, ids, s, receipt = ten_thousand
+    index = Index(tmp_path / "index.sqlite")
+    index.apply(receipt.events, receipt.gas_by_tx, up_to_block=receipt.block)
+    row = index.interval(0)
+    assert row["participants"] == len(ids) and row["tx_hash"] == receipt.tx_hash
+    assert row["gas_used"] == receipt.gas_used  # every chunk's transaction, not just the closing one
+    balances_ = index.balances()
+    assert balances_[0] == s.grid_amount and sum(balances_.values()) == 0
+    assert all(balances_[int(p)] == int(a) for p, a in zip(ids, s.amount))
+
+
+# -- atomicity, on the 4-home market --------------------------------------------------
+
+
+def test_small_interval_settles_in_chunks_like_in_one_transaction(market, homes):
+    s = settlement(homes, [1200, -300, 0, 500], [400, -600, 200, 0])
+    before = balances(market)
+    receipt = market.settle_chunked(s, budget=TWO_PER_CHUNK)
+    assert len(receipt.parts) == 4  # two verify, two apply
+    assert [b - a for a, b in zip(before, balances(market))] == [s.grid_amount, *s.amount]
+    assert market.next_interval() == 1
+
+
+def test_unconserved_chunked_interval_is_rejected_at_the_last_chunk_and_nothing_moves(market, homes):
+    before = balances(market)
+    with pytest.raises(SettlementError, match=r"verify chunk 2 of 2.*P2PEnergyNotConserved\(interval=0, imbalanceWh=100\)"):
+        market.settle_chunked(settlement(homes, [0, 0, 0, 0], [500, -400, 0, 0]), budget=TWO_PER_CHUNK)
+    assert balances(market) == before and market.next_interval() == 0
+    assert not market.pending().open  # the oracle abandoned it
+    market.settle_chunked(settlement(homes, [0, 0, 0, 0], [400, -400, 0, 0]), budget=TWO_PER_CHUNK)
+    assert market.next_interval() == 1
+
+
+def test_capacity_holds_for_the_whole_chunked_interval(market, homes):
+    # 6 + 5 kWh imported in two different chunks: each chunk alone is within the 10 kWh.
+    with pytest.raises(SettlementError, match=r"ImportCapacityExceeded\(interval=0, importWh=11000, capacityWh=10000\)"):
+        market.settle_chunked(settlement(homes, [6000, 0, 5000, 0], [0, 0, 0, 0]), budget=TWO_PER_CHUNK)
+    assert market.next_interval() == 0 and balances(market)[1:] == [10_000_000] * 4
+
+
+def test_verify_chunk_checks_every_entry_like_settle(bare_market, homes):
+    from tests.conftest import standing_mandate
+
+    bare_market.submit_mandates([standing_mandate(bare_market, pid) for pid in (1, 2, 3)])  # not home 4
+    with pytest.raises(SettlementError, match=r"verify chunk 2 of 2.*NoMandate\(participant=4\)"):
+        bare_market.settle_chunked(settlement(homes, [100, 0, 0, 100], [0, 0, 0, 0]), budget=TWO_PER_CHUNK)
+    assert balances(bare_market)[1:] == [10_000_000] * 4 and not bare_market.pending().open
+
+
+def test_a_failing_last_chunk_leaves_the_interval_pending_until_abandoned(market, homes):
+    s = settlement(homes, [0, 0, 0, 0], [500, -400, 0, 0])
+    words = s.entries()
+    verify(market, s, words[:2], last=False)
+    with pytest.raises(ChainError, match="P2PEnergyNotConserved"):
+        verify(market, s, words[2:], last=True)
+    state = market.pending()
+    assert (state.phase, state.verified_chunks, state.last_participant) == ("verifying", 1, 2)
+    receipt = market.abandon_pending()
+    assert [e.name for e in receipt.events] == ["PendingAbandoned"]
+    assert not market.pending().open
+    with pytest.raises(SettlementError, match="NoPendingInterval"):
+        market.abandon_pending()
+
+
+def test_chunks_apply_once_in_order_and_only_as_verified(market, homes):
+    s = settlement(homes, [1200, -300, 0, 500], [400, -600, 200, 0])
+    words = s.entries()
+    verify(market, s, words[:2], last=False)
+    with pytest.raises(ChainError, match=r"NotVerified\(interval=0"):
+        apply(market, 0, 0, words[:2])  # verification not complete
+    with pytest.raises(ChainError, match="PendingIntervalOpen"):
+        market.settle(s)
+    with pytest.raises(ChainError, match="HeaderMismatch"):
+        verify(market, settlement(homes, [1200, -300, 0, 400], [400, -600, 200, 0]), words[2:], last=True)
+    with pytest.raises(ChainError, match=r"ParticipantsNotAscending\(previous=2, participant=2\)"):
+        verify(market, s, words[1:], last=True)
+    verify(market, s, words[2:], last=True)
+    state = market.pending()
+    assert (state.phase, state.verified_chunks, state.total_chunks, state.applied_chunks) == ("applying", 2, 2, 0)
+    assert market.market.functions.chunkHash(1).call() == entries_hash(words[2:])
+    with pytest.raises(ChainError, match="VerificationClosed"):
+        verify(market, s, words[2:], last=True)
+    before = balances(market)
+    with pytest.raises(ChainError, match=r"ChunkOutOfOrder\(interval=0, expected=0, got=1\)"):
+        apply(market, 0, 1, words[2:])
+    tampered = [words[0], words[1] + 1]  # home 2 credited one unit more than verified
+    with pytest.raises(ChainError, match=r"ChunkHashMismatch\(interval=0, chunk=0"):
+        apply(market, 0, 0, tampered)
+    with pytest.raises(ChainError, match="ChunkHashMismatch"):
+        apply(market, 0, 0, words[:1])
+    assert balances(market) == before
+    apply(market, 0, 0, words[:2])
+    assert market.next_interval() == 0  # not settled until the last chunk closes it
+    with pytest.raises(ChainError, match=r"ChunkOutOfOrder\(interval=0, expected=1, got=0\)"):
+        apply(market, 0, 0, words[:2])  # never twice
+    with pytest.raises(SettlementError, match="PendingPartlyApplied"):
+        market.abandon_pending()
+    events = market.decoder.decode(apply(market, 0, 1, words[2:])["logs"])
+    assert [e.name for e in events] == ["ParticipantSettled", "ParticipantSettled", "ChunkApplied", "IntervalSettled"]
+    assert [b - a for a, b in zip(before, balances(market))] == [s.grid_amount, *s.amount]
+    assert market.next_interval() == 1 and not market.pending().open
+    with pytest.raises(ChainError, match="NotVerified"):
+        apply(market, 0, 1, words[2:])
+
+
+def test_only_the_oracle_drives_chunks(market, homes):
+    s = settlement(homes, [100, 0, 0, 0], [0, 0, 0, 0])
+    admin = market.chain.operators.admin
+    with pytest.raises(ChainError, match="AccessControlUnauthorizedAccount"):
+        market.chain.transact(market.market.functions.verifyChunk(s.header(), s.entries(), [], True), admin, 500_000)
+    with pytest.raises(ChainError, match="AccessControlUnauthorizedAccount"):
+        market.chain.transact(market.market.functions.abandonPending(), admin, 500_000)
+
+
+def test_market_resumes_a_pending_interval_from_the_chains_counters(market, homes):
+    """What the oracle does after a crash: the same settlement continues the chunks."""
+    s = settlement(homes, [1200, -300, 0, 500], [400, -600, 200, 0])
+    words = s.entries()
+    assert [(c.start, c.end) for c in plan_chunks(words, TWO_PER_CHUNK)] == [(0, 2), (2, 4)]
+    verify(market, s, words[:2], last=False)
+    receipt = market.settle_chunked(s, budget=TWO_PER_CHUNK)  # verify 2, apply 1, apply 2
+    assert len(receipt.parts) == 3 and market.next_interval() == 1
+    s2 = settlement(homes, [100, 0, 0, 0], [0, 0, 0, 0], interval=1)
+    verify(market, s2, s2.entries()[:2], last=False)
+    verify(market, s2, s2.entries()[2:], last=True)
+    apply(market, 1, 0, s2.entries()[:2])
+    assert len(market.settle_chunked(s2, budget=TWO_PER_CHUNK).parts) == 1
+    # A pending interval verified with other numbers is abandoned (nothing moved) and redone.
+    s3 = settlement(homes, [100, 0, 0, 0], [0, 0, 0, 0], interval=2)
+    other = settlement(homes, [200, 0, 0, 0], [0, 0, 0, 0], interval=2)
+    verify(market, other, other.entries()[:2], last=False)
+    receipt = market.settle_chunked(s3, budget=TWO_PER_CHUNK)
+    assert receipt.parts[0].events[0].name == "PendingAbandoned" and market.next_interval() == 3
+
+
+# -- the oracle killed between chunks -------------------------------------------------
+
+CONFIG = """
+[market]
+interval_minutes = 120
+horizon_steps = 8
+[community]
+homes = 10
+days = 1
+seed = 17
+"""
+SMALL_CHUNKS = (
+    "import sys, node.market as m; m.TX_GAS_BUDGET = %d; from node.cli import main; sys.exit(main(sys.argv[1:]))"
+    % TWO_PER_CHUNK
+)
+
+
+def run_chunked_oracle(state: Path, config: Path, crash_at: str | None = None) -> int:
+    env = {k: v for k, v in os.environ.items() if k != "GRIDLEDGER_CRASH_AT"}
+    if crash_at:
+        env["GRIDLEDGER_CRASH_AT"] = crash_at
+    command = [sys.executable, "-c", SMALL_CHUNKS, "-q", "simulate", "--state", str(state), "--config", str(config),
+               "--no-progress"]
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=300)
+    if proc.returncode not in (0, -signal.SIGKILL):
+        raise AssertionError(f"oracle failed with {proc.returncode}: {proc.stderr.decode()[-2000:]}")
+    return proc.returncode
+
+
+def chain_state(state: Path):
+    with Chain.embedded(state) as chain:
+        market = Market(chain, Deployment.load(state / "deployment.json"))
+        events = market.logs(market.deployment.block, chain.w3.eth.block_number)
+        entries = [(e.args["interval"], e.args["participant"], e.args["gridWh"], e.args["p2pWh"], e.args["amount"])
+                   for e in events if e.name == "ParticipantSettled"]
+        count = market.participant_count()
+        index = Index(state / "index.sqlite")
+        try:
+            differences = check_index(market, index)
+        finally:
+            index.close()
+        return market.next_interval(), market.pending(), {p: market.balance(p) for p in range(count)}, entries, differences
+
+
+def test_oracle_killed_between_chunks_resumes_and_ends_like_one_transaction_per_interval(tmp_path):
+    config = tmp_path / "community.toml"
+    config.write_text(CONFIG)
+    reference = tmp_path / "reference"
+    cfg = load_config(config)
+    with Chain.embedded(reference) as chain:
+        simulate(chain, generate_community(cfg), cfg, StatePaths(reference), progress=False)  # one tx per interval
+    ref_next, _, ref_balances, ref_entries, _ = chain_state(reference)
+
+    state = tmp_path / "state"
+    # 10 homes in chunks of 2 (one transaction would need more than the budget): per
+    # interval 5 verify and 5 apply transactions, a crash point after each but the
+    # last. The 2nd: interval 0 partly verified.
+    assert run_chunked_oracle(state, config, "between_chunks:2") == -signal.SIGKILL
+    _, pending, *_ = chain_state(state)
+    assert (pending.interval, pending.phase, pending.verified_chunks, pending.applied_chunks) == (0, "verifying", 2, 0)
+    # Resumed: verify 3-5 (points 1-3), apply 1 (4), apply 2 (5): killed with 2 of 5 applied.
+    assert run_chunked_oracle(state, config, "between_chunks:5") == -signal.SIGKILL
+    _, pending, *_ = chain_state(state)
+    assert (pending.interval, pending.phase, pending.applied_chunks, pending.total_chunks) == (0, "applying", 2, 5)
+    # Further in (interval 0: 2 points, interval 1: 9): interval 2 verified, nothing applied.
+    assert run_chunked_oracle(state, config, "between_chunks:16") == -signal.SIGKILL
+    _, pending, *_ = chain_state(state)
+    assert (pending.interval, pending.phase, pending.applied_chunks, pending.total_chunks) == (2, "applying", 0, 5)
+    assert run_chunked_oracle(state, config) == 0
+
+    next_interval, pending, balances_, entries, differences = chain_state(state)
+    assert next_interval == ref_next == 12 and not pending.open
+    assert balances_ == ref_balances
+    assert entries == ref_entries  # same settlements, in the same order: none missing, none twice
+    assert differences == []
+
+
+# -- a real node with the per-transaction gas cap --------------------------------------
+
+
+def test_two_thousand_participants_settle_on_anvil_with_the_gas_cap(tmp_path):
+    with start_anvil(None, port=0, gas_cap=True) as anvil:
+        chain = Chain.connect(anvil.url)
+        market = Market.deploy(chain, 10**12, 10**12)
+        ids = large_community(market, 2_000)
+        s = random_interval(ids, 0, seed=3)
+        # One transaction would exceed the cap: the node refuses it outright.
+        too_big = market.market.functions.settle(s.header(), s.entries(), [])
+        with pytest.raises(ChainError):
+            chain.transact(too_big, chain.operators.oracle, MAX_TX_GAS + 1)
+        receipt = market.settle(s, signed_orders(market, s, 50))
+        assert len(receipt.parts) >= 4 and all(r.gas_used < MAX_TX_GAS for r in receipt.parts)
+        assert market.next_interval() == 1
+        assert [market.balance(int(p)) for p in ids[:50]] == [int(a) for a in s.amount[:50]]
+        assert market.balance(0) == s.grid_amount
