@@ -36,7 +36,6 @@ from node.signing import BUY, PPM, SELL, Domain, recover_signer
 
 log = logging.getLogger("gridledger.audit")
 
-LOG_CHUNK_BLOCKS = 500
 
 
 class InputsSource(Protocol):
@@ -117,12 +116,7 @@ def read_settlements(
 ) -> tuple[list[SettledInterval], dict[int, str]]:
     """Every settled interval (and the registered participants' owners) from the chain's
     logs; mandate events go into `mandates` if given."""
-    chain = market.chain
-    head = chain.w3.eth.block_number
-    start = market.deployment.block if from_block is None else from_block
-    events: list[Event] = []
-    for low in range(start, head + 1, LOG_CHUNK_BLOCKS):
-        events += market.logs(low, min(head, low + LOG_CHUNK_BLOCKS - 1))
+    events = market.events(from_block)
     owners = {e.args["participant"]: e.args["owner"] for e in events if e.name == "ParticipantRegistered"}
     if mandates is not None:
         for e in events:

@@ -7,6 +7,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
@@ -28,6 +29,8 @@ SETTLE_GAS_PER_ENTRY = 30_000
 SETTLE_GAS_PER_ORDER = 10_000
 MANDATE_GAS = 60_000
 REGISTER_GAS_PER_PARTICIPANT = 120_000
+# Public nodes cap eth_getLogs ranges; 500 blocks is under every common cap.
+LOG_CHUNK_BLOCKS = 500
 MAX_TX_GAS = 16_777_216  # per-transaction cap of EIP-7825 (Osaka)
 
 # Intervals whose settlement would need more than TX_GAS_BUDGET settle in chunks
@@ -410,3 +413,20 @@ class Market:
         """Market events in a block range (one eth_getLogs call; keep ranges narrow)."""
         raw = self.chain.w3.eth.get_logs({"address": self.deployment.market, "fromBlock": from_block, "toBlock": to_block})
         return self.decoder.decode(raw)
+
+    def log_chunks(
+        self, from_block: int | None = None, to_block: int | None = None, chunk_blocks: int = LOG_CHUNK_BLOCKS
+    ) -> Iterator[tuple[int, int, list[Event]]]:
+        """(low, high, events) for consecutive narrow block ranges from `from_block`
+        (default: the deployment block) to `to_block` (default: the head now)."""
+        if chunk_blocks < 1:
+            raise InputError(f"chunk_blocks must be at least 1, got {chunk_blocks}")
+        start = self.deployment.block if from_block is None else from_block
+        end = self.chain.w3.eth.block_number if to_block is None else to_block
+        for low in range(start, end + 1, chunk_blocks):
+            high = min(end, low + chunk_blocks - 1)
+            yield low, high, self.logs(low, high)
+
+    def events(self, from_block: int | None = None, chunk_blocks: int = LOG_CHUNK_BLOCKS) -> list[Event]:
+        """Every market event from `from_block` (default: the deployment block) to the head."""
+        return [e for _, _, events in self.log_chunks(from_block, chunk_blocks=chunk_blocks) for e in events]

@@ -32,7 +32,6 @@ from optimizer.types import Clearing
 
 log = logging.getLogger("gridledger.oracle")
 
-LOG_CHUNK_BLOCKS = 500
 PIPELINE_MIN_INTERVALS = 16  # below this, starting a worker process costs more than it saves
 CLOCK_TOLERANCE_S = 30.0  # a few block periods of a PoA chain; NTP keeps clocks far closer
 
@@ -159,15 +158,14 @@ class Oracle:
         self.market = market
         self.index = index
         self.builder = builder
+        # Battery states at the start of the chain's next interval, once run() has started.
+        self.soc: dict[int, int] = {}
 
     def catch_up_index(self) -> None:
         """Indexes market events the index missed (e.g. after a crash between sending
         a settlement and recording it), in narrow block ranges."""
-        head = self.market.chain.w3.eth.block_number
         start = max(self.index.last_block + 1, self.market.deployment.block)
-        for low in range(start, head + 1, LOG_CHUNK_BLOCKS):
-            high = min(head, low + LOG_CHUNK_BLOCKS - 1)
-            events = self.market.logs(low, high)
+        for _, high, events in self.market.log_chunks(start):
             self.index.apply(events, settlement_gas(self.market, events), up_to_block=high)
 
     def resume(self) -> tuple[int, dict[int, int]]:
@@ -216,7 +214,7 @@ class Oracle:
     def run(self, until: int | None = None, live: bool = False, progress: bool = True) -> list[IntervalReport]:
         """Settles every interval from the chain's next one up to `until` (exclusive;
         default: the end of the data). `live` waits for each interval to end first."""
-        interval, soc = self.resume()
+        interval, self.soc = self.resume()
         stop = self.builder.intervals.stop if until is None else until
         if interval >= stop:
             log.info("nothing to settle: the chain is at interval %d, the data ends before %d", interval, stop)
@@ -230,8 +228,9 @@ class Oracle:
         if not live and stop - interval >= PIPELINE_MIN_INTERVALS:
             # A replay: clear ahead in a second process while this one settles.
             started = time.perf_counter()
-            for inputs, clearing in clearings_ahead(self.builder, interval, stop, soc):
+            for inputs, clearing in clearings_ahead(self.builder, interval, stop, self.soc):
                 reports.append(self.submit(inputs, clearing, started))
+                self.soc = soc_after(inputs, clearing)
                 started = time.perf_counter()
                 bar.update(1)
             bar.close()
@@ -243,7 +242,7 @@ class Oracle:
                 skew = check_clock(end, self._chain_now(), pd.Timestamp.now(tz="UTC"), CLOCK_TOLERANCE_S)
                 if abs(skew) > CLOCK_TOLERANCE_S:
                     log.warning("the chain's clock is %.0f s ahead of the oracle's: sync the oracle's clock (NTP)", skew)
-            report, soc = self.settle(interval, soc)
+            report, self.soc = self.settle(interval, self.soc)
             reports.append(report)
             interval += 1
             bar.update(1)

@@ -30,11 +30,11 @@ from node.errors import InputError
 from node.events import Event
 from node.index import Index
 from node.inputs import IntervalInputs
-from node.market import Market
+from node.market import LOG_CHUNK_BLOCKS, Market
 
 __all__ = ["rebuild_index", "check_index", "chain_rows", "settlement_gas", "DEFAULT_CHUNK_BLOCKS"]
 
-DEFAULT_CHUNK_BLOCKS = 500  # public nodes cap eth_getLogs ranges; 500 is under every common cap
+DEFAULT_CHUNK_BLOCKS = LOG_CHUNK_BLOCKS
 
 _MARKET_META = ("chain_id", "market", "token", "deploy_block")
 
@@ -64,11 +64,9 @@ def rebuild_index(
         # Inputs of intervals indexed before an interruption may not have been copied yet.
         _copy_inputs(index, inputs_from, None)
         bar = _progress(max(0, head - start + 1), progress)
-        for done, low in enumerate(range(start, head + 1, chunk_blocks)):
+        for done, (low, high, events) in enumerate(market.log_chunks(start, head, chunk_blocks)):
             if max_chunks is not None and done >= max_chunks:
                 break
-            high = min(head, low + chunk_blocks - 1)
-            events = market.logs(low, high)
             index.apply(events, settlement_gas(market, events), up_to_block=high)
             _copy_inputs(index, inputs_from, [e.args["interval"] for e in events if e.name == "IntervalSettled"])
             bar.update(high - low + 1)
@@ -154,10 +152,7 @@ _TABLES = {
 def chain_rows(market: Market, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS) -> dict[str, dict[tuple, dict]]:
     """What each index table must hold, computed from the chain's logs and receipts alone
     (independently of the index's own event handlers, so a bug there shows up here)."""
-    head = market.chain.w3.eth.block_number
-    events: list[Event] = []
-    for low in range(market.deployment.block, head + 1, chunk_blocks):
-        events += market.logs(low, min(head, low + chunk_blocks - 1))
+    events = market.events(chunk_blocks=chunk_blocks)
     rows: dict[str, dict[tuple, dict]] = {table: {} for table in _TABLES}
     gas = settlement_gas(market, events)
     # An interval settled in chunks cost the gas of every transaction that carried its
