@@ -328,6 +328,19 @@ class Index:
         return {"interval": row["interval"], "tx_hash": row["tx_hash"], "ok": bool(row["ok"]),
                 "reasons": json.loads(row["reasons"])}
 
+    def participant_totals(self) -> list[dict]:
+        """Per participant over every settled interval: cost (minor units, positive =
+        paid), P2P Wh bought and sold, and the baseline's cost for the same intervals."""
+        rows = self.db.execute(
+            """SELECT e.participant AS id, -SUM(e.amount) AS cost_units,
+                      SUM(CASE WHEN e.p2p_wh > 0 THEN e.p2p_wh ELSE 0 END) AS p2p_bought_wh,
+                      SUM(CASE WHEN e.p2p_wh < 0 THEN -e.p2p_wh ELSE 0 END) AS p2p_sold_wh,
+                      (SELECT SUM(cost) FROM baseline b WHERE b.participant = e.participant
+                         AND b.interval IN (SELECT interval FROM intervals)) AS baseline_cost_units
+               FROM entries e GROUP BY e.participant"""
+        )
+        return [dict(row) for row in rows]
+
 
 def _registered(db: sqlite3.Connection, e: Event, _: dict) -> None:
     a = e.args

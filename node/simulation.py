@@ -90,10 +90,9 @@ def simulate(
     oracle = Oracle(market, index, builder)
     reports = oracle.run(progress=progress, live=live)
     # Savings are only comparable together with the energy each run leaves in the batteries.
-    _, soc = oracle.resume()
     storage = {
         "battery_start_kwh": sum(builder.initial_soc().values()) / 1000,
-        "battery_end_kwh": sum(soc.values()) / 1000,
+        "battery_end_kwh": sum(oracle.soc.values()) / 1000,
         "baseline_battery_end_kwh": baseline_end_wh / 1000,
     }
     kpis = write_results(index, community, paths.results, storage)
@@ -154,15 +153,7 @@ def write_results(index: Index, community: Community, out: Path, storage: dict |
 
 
 def _per_home(index: Index) -> pd.DataFrame:
-    rows = index.db.execute(
-        """SELECT e.participant AS id, -SUM(e.amount) AS cost_units,
-                  SUM(CASE WHEN e.p2p_wh > 0 THEN e.p2p_wh ELSE 0 END) AS p2p_bought_wh,
-                  SUM(CASE WHEN e.p2p_wh < 0 THEN -e.p2p_wh ELSE 0 END) AS p2p_sold_wh,
-                  (SELECT SUM(cost) FROM baseline b WHERE b.participant = e.participant
-                     AND b.interval IN (SELECT interval FROM intervals)) AS baseline_cost_units
-           FROM entries e GROUP BY e.participant"""
-    ).fetchall()
-    frame = pd.DataFrame([dict(r) for r in rows]).set_index("id")
+    frame = pd.DataFrame(index.participant_totals()).set_index("id")
     frame["savings_units"] = frame["baseline_cost_units"] - frame["cost_units"]
     return frame
 
