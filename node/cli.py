@@ -56,8 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_community_options(demo)
     _add_chain_options(demo)
-    demo.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s); "
-                      "the demo starts it over on every run")
+    _add_state_option(demo, help="state directory, started over on every demo run")
     _add_serve_options(demo)
     demo.add_argument("--no-serve", action="store_true", help="stop after settling instead of serving the UI")
     demo.set_defaults(run=_demo)
@@ -73,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--data", type=Path, help="dataset file (.csv or .parquet)")
     _add_community_options(sim)
     _add_chain_options(sim)
-    sim.add_argument("--state", type=Path, default=Path("state/sim"), help="state directory (default: %(default)s)")
+    _add_state_option(sim, "state/sim")
     sim.add_argument("--fresh", action="store_true", help="delete the state directory first")
     sim.add_argument("--live", action="store_true", help="settle each interval only after it has ended (wall clock)")
     sim.add_argument("--meter-policy", choices=("strict", "repair"), default="strict",
@@ -84,20 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve the web UI of a state directory", description="Serves the web UI "
                                 "and JSON API over the index of a state directory (it never scans the chain).")
-    serve.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    _add_state_option(serve)
     _add_serve_options(serve)
     serve.set_defaults(run=_serve)
 
     status = commands.add_parser("status", help="what is settled, on which chain and market")
-    status.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    _add_state_option(status)
     status.set_defaults(run=_status)
 
     balances = commands.add_parser("balances", help="wallet balance of every participant")
-    balances.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    _add_state_option(balances)
     balances.set_defaults(run=_balances)
 
     trades = commands.add_parser("trades", help="settled energy and payments, per interval and participant")
-    trades.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    _add_state_option(trades)
     trades.add_argument("--participant", type=int, help="only this participant id")
     trades.add_argument("--interval", type=int, help="only this interval")
     trades.add_argument("--limit", type=int, default=50, help="at most this many rows (default: %(default)s)")
@@ -118,8 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "prices, authorisations and that the settled numbers equal the re-run. Prints a verdict per interval and "
         "exits with status 1 if any interval fails.",
     )
-    audit.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory with the deployment "
-                       "record (and, on the embedded chain, the chain itself) (default: %(default)s)")
+    _add_state_option(audit, help="state directory with the deployment record (and, on the embedded chain, the chain itself)")
     audit.add_argument("--rpc", metavar="URL", help="JSON-RPC node of the market (default: the embedded chain in --state)")
     audit.add_argument("--retry-for", type=float, default=300, metavar="SECONDS", help=argparse.SUPPRESS)
     audit.add_argument("--inputs", metavar="INDEX_OR_URL", help="where to fetch inputs by hash: an index file, or the URL "
@@ -135,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         "STATE/anvil-state.json and the per-transaction gas cap of EIP-7825 on, and waits until Ctrl+C. Point "
         "other commands at it with --rpc http://127.0.0.1:PORT.",
     )
-    anvil.add_argument("--state", type=Path, default=Path("state/anvil"), help="state directory (default: %(default)s)")
+    _add_state_option(anvil, "state/anvil")
     anvil.add_argument("--port", type=int, default=8545, help="port (default: %(default)s)")
     anvil.add_argument("--no-gas-cap", action="store_true", help="allow transactions above 16,777,216 gas")
     anvil.add_argument("--block-time", type=float, help="mine a block every so many seconds instead of per transaction")
@@ -152,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         "chain and only then puts it in place of STATE/index.sqlite, keeping the old one as index.sqlite.old. "
         "Stop the oracle and the web UI of STATE first.",
     )
-    rebuild.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    _add_state_option(rebuild)
     _add_chain_options(rebuild)
     rebuild.add_argument("--chunk-blocks", type=int, default=500, help="blocks per eth_getLogs call (default: %(default)s)")
     rebuild.set_defaults(run=_index_rebuild)
@@ -163,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "chain's events, every balance with the chain's, and every committed input with its on-chain hash. "
         "Prints each difference and exits with status 1 if there is any.",
     )
-    check.add_argument("--state", type=Path, default=Path("state/demo"), help="state directory (default: %(default)s)")
+    _add_state_option(check)
     _add_chain_options(check)
     check.add_argument("--chunk-blocks", type=int, default=500, help="blocks per eth_getLogs call (default: %(default)s)")
     check.set_defaults(run=_index_check)
@@ -180,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--check", action="store_true", help="only check the committed artifacts match the sources")
     build.set_defaults(run=_build)
     return parser
+
+
+def _add_state_option(p: argparse.ArgumentParser, default: str = "state/demo", help: str = "state directory") -> None:
+    p.add_argument("--state", type=Path, default=Path(default), help=f"{help} (default: %(default)s)")
 
 
 def _add_community_options(p: argparse.ArgumentParser) -> None:
