@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 import bisect
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Protocol
 
 from node.errors import GridLedgerError, InputError
@@ -30,9 +30,10 @@ from node.events import Event
 from node.index import Index
 from node.inputs import IntervalInputs
 from node.market import Market
-from node.oracle import run_clearing, settlement_for
+from node.clearing import mandate_soc_bounds, settlement_for
+from node.oracle import run_clearing
 from node.settlement import unpack_order
-from node.signing import BUY, PPM, SELL, Domain, recover_signer
+from node.signing import BUY, SELL, Domain, Mandate, recover_signer
 
 log = logging.getLogger("gridledger.audit")
 
@@ -294,23 +295,34 @@ def _price_reasons(label: str, net: int, amount: int, max_buy: int | None, min_s
     return []
 
 
-def soc_reasons(inputs: IntervalInputs, mandates: MandateHistory, block: int, log_index: int) -> list[str]:
-    """Batteries the clearing was given outside their owners' mandated state of charge
-    (1 Wh of rounding allowed), or without a mandate at all. Each interval's end state
-    is the next one's start, so checking starts and the lower bound covers every state."""
+def terms_reasons(inputs: IntervalInputs, settled: set[int], mandates: MandateHistory, block: int, log_index: int) -> list[str]:
+    """Where the committed inputs misstate the participants' mandates on chain: a
+    mandate the inputs claim that was not the one in force, and batteries of settled
+    participants given state-of-charge bounds wider than their owners' mandates allow
+    (node.clearing.mandate_soc_bounds, 1 Wh of rounding allowed). Each interval's end
+    state is the next one's start, so checking every interval's bounds covers every state."""
     reasons = []
+    claimed = {m["participant"]: m for m in inputs.mandates or []}
+    for pid, m in sorted(claimed.items()):
+        in_force = mandates.in_force(pid, block, log_index)
+        if in_force is None or in_force["nonce"] != m["nonce"]:
+            chain = "none" if in_force is None else f"nonce {in_force['nonce']}"
+            reasons.append(f"participant {pid}: inputs use mandate nonce {m['nonce']}, the chain had {chain} in force")
     for b in inputs.batteries:
+        if b.participant not in settled:
+            continue  # not scheduled: the clearing left its home out
         mandate = mandates.in_force(b.participant, block, log_index)
         if mandate is None:
             reasons.append(f"participant {b.participant}: battery scheduled without a mandate")
             continue
-        low, high = mandate["minSocPpm"] * b.capacity_wh, mandate["maxSocPpm"] * b.capacity_wh
+        terms = Mandate(b.participant, mandate["maxBuyPrice"], mandate["minSellPrice"], mandate["minSocPpm"],
+                        mandate["maxSocPpm"], mandate["validUntil"], mandate["nonce"])
+        # The widest range the mandate allows, whatever the battery's physical minimum.
+        low, high = mandate_soc_bounds(replace(b, min_soc_wh=0), terms, b.soc_wh)
         bounds = f"{mandate['minSocPpm'] / 1e4:g}-{mandate['maxSocPpm'] / 1e4:g}%"
-        if b.soc_wh * PPM < low - PPM or b.soc_wh * PPM > high + PPM:
-            reasons.append(f"participant {b.participant}: battery at {b.soc_wh} Wh, outside the mandate's {bounds}")
-        if b.min_soc_wh * PPM < low - PPM:
-            reasons.append(f"participant {b.participant}: inputs let the battery go down to {b.min_soc_wh} Wh, "
-                           f"below the mandate's {bounds}")
+        if b.min_soc_wh < low - 1 or b.upper_wh > high + 1:
+            reasons.append(f"participant {b.participant}: inputs let the battery range over {b.min_soc_wh}-{b.upper_wh} Wh, "
+                           f"wider than the mandate's {bounds} ({low}-{high} Wh from {b.soc_wh} Wh)")
     return reasons
 
 
@@ -331,7 +343,8 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True) ->
         verdict.reasons += audit_authorisation(s, calls, market, mandates, owners)
         inputs = _committed_inputs(s, inputs_source)
         if inputs is not None:
-            verdict.reasons += soc_reasons(inputs, mandates, calls[0].block, calls[0].log_index)
+            settled_ids = {e.args["participant"] for e in s.entries}
+            verdict.reasons += terms_reasons(inputs, settled_ids, mandates, calls[0].block, calls[0].log_index)
         if k != expected_next:
             verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
         expected_next = k + 1

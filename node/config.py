@@ -72,6 +72,11 @@ class MarketConfig(_Section):
         horizon_steps: intervals the optimiser looks ahead (rolling horizon).
         start: epoch of the market, UTC; interval 0 starts here.
         currency: ISO 4217 code of the settlement currency.
+        mechanism: how each interval clears: "community" (the optimiser schedules
+            batteries and trades for participants within their signed mandates) or
+            "auction" (a double auction of participants' signed orders).
+        pricing: the auction's pricing, "uniform" (pay-as-clear) or "pay_as_bid"
+            (the spread goes to the grid operator's wallet).
     """
 
     section: ClassVar[str] = "market"
@@ -79,6 +84,8 @@ class MarketConfig(_Section):
     horizon_steps: int = 96
     start: pd.Timestamp = pd.Timestamp("2026-06-01T00:00:00+00:00")
     currency: str = "EUR"
+    mechanism: str = "community"
+    pricing: str = "uniform"
 
     def __post_init__(self) -> None:
         minutes = self.interval_minutes
@@ -94,6 +101,8 @@ class MarketConfig(_Section):
         self._require(self.start.tzinfo is not None, "start", "a date-time with a UTC offset")
         object.__setattr__(self, "start", self.start.tz_convert("UTC"))
         self._require(bool(re.fullmatch(r"[A-Z]{3}", self.currency)), "currency", "a 3-letter ISO 4217 code like EUR")
+        self._require(self.mechanism in ("community", "auction"), "mechanism", '"community" or "auction"')
+        self._require(self.pricing in ("uniform", "pay_as_bid"), "pricing", '"uniform" or "pay_as_bid"')
 
     @property
     def interval(self) -> pd.Timedelta:

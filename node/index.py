@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS settlement_chunks (
     gas_used INTEGER, PRIMARY KEY (tx_hash, log_index));
 CREATE INDEX IF NOT EXISTS settlement_chunks_by_interval ON settlement_chunks (interval);
 CREATE TABLE IF NOT EXISTS inputs (hash TEXT PRIMARY KEY, body BLOB NOT NULL);
+-- The inputs last stored for each interval, so an oracle resuming a half-settled
+-- (chunked) interval continues it from the very inputs its first chunk committed to.
+CREATE TABLE IF NOT EXISTS last_inputs (interval INTEGER PRIMARY KEY, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS interval_inputs (
     interval INTEGER PRIMARY KEY, start TEXT NOT NULL, import_capacity_wh INTEGER NOT NULL,
     export_capacity_wh INTEGER NOT NULL, load_wh INTEGER NOT NULL, pv_wh INTEGER NOT NULL);
@@ -134,6 +137,7 @@ class Index:
         digest = "0x" + inputs.hash().hex()
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO inputs (hash, body) VALUES (?, ?)", (digest, zlib.compress(body, 6)))
+            db.execute("INSERT OR REPLACE INTO last_inputs (interval, hash) VALUES (?, ?)", (inputs.interval, digest))
             db.execute(
                 "INSERT OR REPLACE INTO interval_inputs VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -161,6 +165,11 @@ class Index:
             db.executemany("INSERT OR REPLACE INTO baseline VALUES (?, ?, ?, ?, ?)", rows)
 
     # -- reading ------------------------------------------------------------------
+
+    def last_inputs_for(self, interval: int) -> bytes | None:
+        """The canonical JSON of the inputs last stored for `interval`, if any."""
+        row = self.db.execute("SELECT hash FROM last_inputs WHERE interval = ?", (interval,)).fetchone()
+        return None if row is None else self.inputs(row[0])
 
     def inputs(self, digest: str) -> bytes:
         """The canonical JSON of the inputs with hash `digest` (0x-prefixed hex)."""

@@ -20,8 +20,9 @@ from node.errors import InputError
 from node.settlement import UNITS_PER_TOKEN
 from optimizer.types import Batteries, ClearingInputs
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PPM = 1_000_000
+MECHANISMS = ("community", "auction")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,13 @@ class BatteryInputs:
     discharge_efficiency_ppm: int
     soc_wh: int  # at the start of the interval
     min_soc_wh: int
+    # The optimiser's bounds: the physical ones narrowed by the owner's mandate (see
+    # node.clearing.mandate_soc_bounds); None = the whole capacity.
+    max_soc_wh: int | None = None
+
+    @property
+    def upper_wh(self) -> int:
+        return self.capacity_wh if self.max_soc_wh is None else self.max_soc_wh
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,24 @@ class IntervalInputs:
     # Meter values this interval's settlement used that no meter read (estimated gaps,
     # dropped duplicate rows; see node.meter_policy), so an auditor sees them.
     repairs: list[dict] = field(default_factory=list)
+    # How the interval clears: the community optimiser, or a double auction of the
+    # signed `orders` with `pricing` "uniform" or "pay_as_bid" (optimizer.auction).
+    mechanism: str = "community"
+    pricing: str = "uniform"
+    # The mandates in force on chain when the inputs were built (node.mandates
+    # MandateTerms as dicts). The community clearing settles only participants with one
+    # and keeps within its limits; None means "every participant" (inputs built
+    # without a chain, e.g. in tests of the optimiser path).
+    mandates: list[dict] | None = None
+    # Signed orders for this interval (SignedOrder.to_json()), at most one per participant.
+    orders: list[dict] = field(default_factory=list)
     version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.mechanism not in MECHANISMS:
+            raise InputError(f"inputs mechanism must be one of {', '.join(MECHANISMS)}, got {self.mechanism!r}")
+        if self.pricing not in ("uniform", "pay_as_bid"):
+            raise InputError(f"inputs pricing must be 'uniform' or 'pay_as_bid', got {self.pricing!r}")
 
     def canonical_json(self) -> bytes:
         """Sorted keys, no whitespace, integers only: one byte string per inputs."""
@@ -96,7 +121,7 @@ class IntervalInputs:
         b = self.batteries
         batteries = Batteries(
             home=np.array([row[x.participant] for x in b], dtype=int),
-            capacity_kwh=_kwh([x.capacity_wh for x in b]),
+            capacity_kwh=_kwh([x.upper_wh for x in b]),
             max_charge_kwh=_kwh([x.max_charge_wh for x in b]),
             max_discharge_kwh=_kwh([x.max_discharge_wh for x in b]),
             charge_efficiency=np.array([x.charge_efficiency_ppm for x in b], dtype=float) / PPM,

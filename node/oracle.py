@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -22,13 +22,15 @@ from node.errors import ChainError, InputError
 from node.faults import crash_point
 from node.pipeline import clearings_ahead
 from node.index import Index
+from node.clearing import IntervalClearing, clear_interval, mandate_soc_bounds, settlement_for, soc_after
 from node.inputs import PPM, BatteryInputs, IntervalInputs
 from node.market import Market, Receipt
 from node.meter_policy import Repair, check_clock, committed_repairs, split_late
 from node.reindex import settlement_gas
-from node.settlement import UNITS_PER_TOKEN, Settlement, build_settlement, price_units
-from optimizer import clear
-from optimizer.types import Clearing
+from node.settlement import UNITS_PER_TOKEN, Settlement, price_units
+from node.orders import OrderBook
+from node.signing import Mandate, SignedMandate, SignedOrder
+from node.terms import EXPIRY_MARGIN_S, ChainTerms, Terms
 
 log = logging.getLogger("gridledger.oracle")
 
@@ -87,12 +89,20 @@ class InputsBuilder:
     def start_of(self, interval: int) -> pd.Timestamp:
         return self.config.market.start + interval * self.config.market.interval
 
-    def inputs(self, interval: int, soc_wh: dict[int, int]) -> IntervalInputs:
+    def inputs(
+        self, interval: int, soc_wh: dict[int, int], terms: Terms | None = None, orders: Sequence[SignedOrder] = ()
+    ) -> IntervalInputs:
+        """The canonical inputs of `interval` from battery states `soc_wh` and the chain's
+        `terms` (mandates in force, capacities; None: no chain to ask, everyone clears
+        at the configured capacity) and, for an auction, the interval's signed `orders`."""
         if interval not in self.intervals:
             raise InputError(f"interval {interval} is outside the data (intervals {self.intervals.start}..{self.intervals.stop - 1})")
         columns = self._columns(interval - self.first_interval)
         times = pd.DatetimeIndex([self.start_of(interval + j) for j in range(self.horizon)])
         tariffs = self.config.tariffs
+        capacity = [self._capacity(terms, interval + j) for j in range(self.horizon)]
+        mandates = None if terms is None else {m.participant: m for m in terms.mandates}
+        market = self.config.market
         return IntervalInputs(
             interval=interval,
             start=self.start_of(interval).isoformat(),
@@ -101,15 +111,27 @@ class InputsBuilder:
             pv_wh=self.pv_wh[:, columns].tolist(),
             buy_price=[price_units(p) for p in tariffs.buy_price(times)],
             sell_price=[price_units(p) for p in tariffs.sell_price(times)],
-            import_capacity_wh=[self.import_wh] * self.horizon,
-            export_capacity_wh=[self.export_wh] * self.horizon,
+            import_capacity_wh=[c[0] for c in capacity],
+            export_capacity_wh=[c[1] for c in capacity],
             p2p_cost=price_units(self.config.p2p.transaction_cost_per_kwh),
-            batteries=[
-                BatteryInputs(participant=int(self.participants[row]), soc_wh=soc_wh[int(self.participants[row])], **self.battery_spec)
-                for row in self.battery_rows
-            ],
+            batteries=[self._battery(int(self.participants[row]), soc_wh, mandates) for row in self.battery_rows],
             repairs=self.repairs.get(interval - self.first_interval, []),
+            mechanism=market.mechanism,
+            pricing=market.pricing,
+            mandates=None if mandates is None else [m.values() for m in terms.mandates],
+            orders=[o.to_json() for o in latest_orders(orders)] if market.mechanism == "auction" else [],
         )
+
+    def _capacity(self, terms: Terms | None, interval: int) -> tuple[int, int]:
+        known = None if terms is None else terms.capacity_of(interval)
+        return known if known is not None else (self.import_wh, self.export_wh)
+
+    def _battery(self, participant: int, soc_wh: dict[int, int], mandates: dict[int, Mandate] | None) -> BatteryInputs:
+        battery = BatteryInputs(participant=participant, soc_wh=soc_wh[participant], **self.battery_spec)
+        if mandates is None:
+            return battery
+        low, high = mandate_soc_bounds(battery, mandates.get(participant), battery.soc_wh)
+        return replace(battery, min_soc_wh=low, max_soc_wh=high)
 
     def _columns(self, step: int) -> np.ndarray:
         columns = step + np.arange(self.horizon)
@@ -119,28 +141,19 @@ class InputsBuilder:
         return columns
 
 
-def run_clearing(inputs: IntervalInputs) -> Clearing:
+def run_clearing(inputs: IntervalInputs) -> IntervalClearing:
     """The clearing of committed inputs; the oracle and the auditor both call this."""
-    return clear(inputs.to_clearing_inputs(), capacity_margin_kwh=inputs.capacity_margin_kwh)
+    return clear_interval(inputs)
 
 
-def settlement_for(inputs: IntervalInputs, clearing: Clearing) -> Settlement:
-    return build_settlement(
-        interval=inputs.interval,
-        inputs_hash=inputs.hash(),
-        participants=np.asarray(inputs.participants),
-        clearing=clearing,
-        buy_price=inputs.buy_price[0],
-        sell_price=inputs.sell_price[0],
-    )
-
-
-def soc_after(inputs: IntervalInputs, clearing: Clearing) -> dict[int, int]:
-    """Battery states after the interval, in whole Wh, within each battery's bounds."""
-    soc = {}
-    for battery, planned_kwh in zip(inputs.batteries, clearing.soc_path_kwh[:, 1]):
-        soc[battery.participant] = int(np.clip(round(planned_kwh * 1000), battery.min_soc_wh, battery.capacity_wh))
-    return soc
+def latest_orders(orders: Sequence[SignedOrder]) -> list[SignedOrder]:
+    """One order per participant, the one with the highest nonce: a participant amends
+    an order by signing a new one (the settlement carries one order per entry)."""
+    latest: dict[int, SignedOrder] = {}
+    for o in orders:
+        if o.order.participant not in latest or o.order.nonce > latest[o.order.participant].order.nonce:
+            latest[o.order.participant] = o
+    return [latest[p] for p in sorted(latest)]
 
 
 @dataclass
@@ -152,12 +165,19 @@ class IntervalReport:
 
 
 class Oracle:
-    """Settles a community's intervals on a market, resuming from chain state."""
+    """Settles a community's intervals on a market, resuming from chain state.
 
-    def __init__(self, market: Market, index: Index, builder: InputsBuilder) -> None:
+    With an order `book` (the file the web UI and `gridledger order|mandate submit`
+    write), it also relays participants' signed mandates and revocations to the chain
+    and, in an auction market, clears the orders signed for each interval."""
+
+    def __init__(self, market: Market, index: Index, builder: InputsBuilder, book: OrderBook | None = None) -> None:
         self.market = market
         self.index = index
         self.builder = builder
+        self.book = book
+        self.terms = ChainTerms(market)
+        self._relay_failed: set[tuple[str, int, int]] = set()
         # Battery states at the start of the chain's next interval, once run() has started.
         self.soc: dict[int, int] = {}
 
@@ -174,9 +194,9 @@ class Oracle:
         next_interval = self.market.next_interval()
         pending = self.market.pending()
         if pending.open:
-            # A crash between chunks: settling the interval again re-derives the same
-            # settlement from the same inputs, and Market.settle continues the chunks
-            # from the chain's counters.
+            # A crash between chunks: settling the interval again from the inputs that
+            # were stored before its first chunk gives the same settlement, and
+            # Market.settle continues the chunks from the chain's counters.
             log.info(
                 "interval %d is half-settled on chain (%s: %d chunks verified, %d applied): it will be resumed",
                 pending.interval, pending.phase, pending.verified_chunks, pending.applied_chunks,
@@ -189,26 +209,54 @@ class Oracle:
         inputs = IntervalInputs.from_json(self.index.inputs(last["inputs_hash"]))
         return next_interval, soc_after(inputs, run_clearing(inputs))
 
+    def prepare(self, interval: int, capacity_from: int | None = None) -> tuple[Terms, list[SignedOrder]]:
+        """Relays what participants signed to the chain, then reads the chain's terms
+        for `interval` (capacities from `capacity_from`, default `interval`, on) and, in
+        an auction market, the interval's orders."""
+        self.terms.refresh()
+        if self.book is not None and self._relay():
+            self.terms.refresh()
+        now = int(time.time())
+        terms = self.terms.snapshot(now, interval if capacity_from is None else capacity_from)
+        orders: list[SignedOrder] = []
+        if self.book is not None and self.builder.config.market.mechanism == "auction":
+            orders = self.book.orders_for(interval, now + EXPIRY_MARGIN_S)
+        return terms, orders
+
+    def inputs(self, interval: int, soc: dict[int, int]) -> IntervalInputs:
+        """The inputs of `interval`: those already stored for it if the chain holds it
+        half-settled (so a resumed chunked settlement continues the same one), else
+        built from the data, the chain's terms and the order book."""
+        pending = self.market.pending()
+        if pending.open and pending.interval == interval:
+            stored = self.index.last_inputs_for(interval)
+            if stored is not None:
+                return IntervalInputs.from_json(stored)
+        terms, orders = self.prepare(interval)
+        return self.builder.inputs(interval, soc, terms, orders)
+
     def settle(self, interval: int, soc: dict[int, int]) -> tuple[IntervalReport, dict[int, int]]:
         started = time.perf_counter()
-        inputs = self.builder.inputs(interval, soc)
-        clearing = run_clearing(inputs)
-        return self.submit(inputs, clearing, started), soc_after(inputs, clearing)
+        inputs = self.inputs(interval, soc)
+        result = run_clearing(inputs)
+        return self.submit(inputs, result, started), soc_after(inputs, result)
 
-    def submit(self, inputs: IntervalInputs, clearing: Clearing, started: float) -> IntervalReport:
-        """Stores the inputs, sends the settlement of `clearing` and indexes its receipt."""
+    def submit(self, inputs: IntervalInputs, result: IntervalClearing, started: float) -> IntervalReport:
+        """Stores the inputs, sends the settlement of `result` and indexes its receipt."""
         crash_point("before_inputs")
         # The inputs are stored before the transaction is sent, so a settlement on chain
         # always has its inputs available to the auditor and to resume.
         self.index.store_inputs(inputs)
-        settlement = settlement_for(inputs, clearing)
+        settlement = settlement_for(inputs, result)
         crash_point("before_send")
-        receipt = self.market.settle(settlement)
+        receipt = self.market.settle(settlement, list(result.orders))
         crash_point("before_index")
         self.index.apply(receipt.events, receipt.gas_by_tx, up_to_block=receipt.block)
         crash_point("after_index")
         report = IntervalReport(inputs.interval, settlement, receipt, time.perf_counter() - started)
         log.info(describe(report, self.builder))
+        if result.excluded:
+            log.info(describe_excluded(inputs.interval, result.excluded))
         return report
 
     def run(self, until: int | None = None, live: bool = False, progress: bool = True) -> list[IntervalReport]:
@@ -222,19 +270,15 @@ class Oracle:
         split = split_late(self.builder.community, interval, self.builder.config.market)
         if len(split.late.timestamps):
             log.info("%s", split.describe())
-        log.info("settling intervals %d..%d on %s", interval, stop - 1, self.market.chain.description)
-        reports = []
+        market = self.builder.config.market
+        log.info("settling intervals %d..%d on %s (%s)", interval, stop - 1, self.market.chain.description,
+                 market.mechanism if market.mechanism == "community" else f"auction, {market.pricing} pricing")
+        reports: list[IntervalReport] = []
         bar = _progress(stop - interval, progress)
-        if not live and stop - interval >= PIPELINE_MIN_INTERVALS:
-            # A replay: clear ahead in a second process while this one settles.
-            started = time.perf_counter()
-            for inputs, clearing in clearings_ahead(self.builder, interval, stop, self.soc):
-                reports.append(self.submit(inputs, clearing, started))
-                self.soc = soc_after(inputs, clearing)
-                started = time.perf_counter()
-                bar.update(1)
-            bar.close()
-            return reports
+        # A replay of a community market: clear ahead in a second process while this one
+        # settles. Orders arrive while the market runs, so an auction clears in turn.
+        while not live and market.mechanism == "community" and stop - interval >= PIPELINE_MIN_INTERVALS:
+            interval = self._run_ahead(interval, stop, reports, bar)
         while interval < stop:
             if live:
                 end = self.builder.start_of(interval + 1)
@@ -248,6 +292,64 @@ class Oracle:
             bar.update(1)
         bar.close()
         return reports
+
+    def _run_ahead(self, interval: int, stop: int, reports: list[IntervalReport], bar) -> int:
+        """Settles from `interval` with clearings computed ahead under the chain's terms
+        of now; returns where it stopped: `stop`, or the first interval whose terms
+        changed on chain meanwhile (a new or revoked mandate, a capacity), from which
+        the caller starts again with the new terms."""
+        pending = self.market.pending()
+        if pending.open and pending.interval == interval:
+            # The stored inputs of a half-settled interval come first.
+            report, self.soc = self.settle(interval, self.soc)
+            reports.append(report)
+            bar.update(1)
+            return interval + 1
+        terms, _ = self.prepare(interval)
+        started = time.perf_counter()
+        for inputs, result in clearings_ahead(self.builder, interval, stop, self.soc, terms):
+            current, _ = self.prepare(inputs.interval, capacity_from=interval)
+            if current != terms:
+                log.info("the chain's terms changed before interval %d (mandates or capacity): clearing again from there",
+                         inputs.interval)
+                return inputs.interval
+            reports.append(self.submit(inputs, result, started))
+            self.soc = soc_after(inputs, result)
+            started = time.perf_counter()
+            bar.update(1)
+        return stop
+
+    def _relay(self) -> bool:
+        """Sends the chain the book's newest mandate of each participant that the chain
+        has not seen, and revocations of mandates in force; True if any was sent. A
+        relay the contract refuses is logged once and not retried."""
+        now = int(time.time())
+        newest: dict[int, SignedMandate] = {}
+        for signed in self.book.active_mandates(now):
+            newest[signed.mandate.participant] = signed  # by participant, then nonce
+        sent = False
+        for pid, signed in sorted(newest.items()):
+            if signed.mandate.nonce > self.terms.nonces.get(pid, 0):
+                sent |= self._send_relay("mandate", pid, signed.mandate.nonce, lambda: self.market.submit_mandates([signed]))
+        for signed in self.book.revocations():
+            r = signed.revocation
+            in_force = self.terms.mandates.get(r.participant)
+            if in_force is not None and in_force.nonce == r.nonce:
+                sent |= self._send_relay("revocation", r.participant, r.nonce, lambda: self.market.revoke_mandate(signed))
+        return sent
+
+    def _send_relay(self, kind: str, participant: int, nonce: int, send) -> bool:
+        key = (kind, participant, nonce)
+        if key in self._relay_failed:
+            return False
+        try:
+            send()
+        except ChainError as exc:
+            self._relay_failed.add(key)
+            log.warning("the chain refused participant %d's %s %d: %s", participant, kind, nonce, exc)
+            return False
+        log.info("relayed participant %d's signed %s %d to the chain", participant, kind, nonce)
+        return True
 
     def _chain_now(self) -> pd.Timestamp:
         """The chain's clock: the newer of the latest block and the pending block a node
@@ -273,6 +375,13 @@ def describe(report: IntervalReport, builder: InputsBuilder) -> str:
         f"grid +{s.grid_import_wh / 1000:.2f}/-{s.grid_export_wh / 1000:.2f} kWh, "
         f"gas {report.receipt.gas_used:,}{chunks}, {report.seconds * 1000:.0f} ms, tx {report.receipt.tx_hash[:12]}"
     )
+
+
+def describe_excluded(interval: int, excluded: dict[int, str], shown: int = 5) -> str:
+    """Who an interval left out and why, the first few by id."""
+    first = "; ".join(f"participant {p}: {why}" for p, why in sorted(excluded.items())[:shown])
+    more = f"; and {len(excluded) - shown} more" if len(excluded) > shown else ""
+    return f"interval {interval}: {len(excluded)} participant(s) not settled here ({first}{more})"
 
 
 def _wait_until(moment: pd.Timestamp) -> None:

@@ -24,6 +24,7 @@ from node.index import Index
 from node.market import Deployment, Market
 from node.meter_policy import Repair
 from node.oracle import InputsBuilder, Oracle, IntervalReport
+from node.orders import OrderBook
 from node.settlement import UNITS_PER_TOKEN
 from optimizer import run_baseline
 
@@ -43,6 +44,11 @@ class StatePaths:
     @property
     def deployment(self) -> Path:
         return self.root / "deployment.json"
+
+    @property
+    def orders(self) -> Path:
+        """The order book the web UI writes beside the index (webui.orders.orders_path)."""
+        return self.root / "orders.sqlite"
 
     @property
     def results(self) -> Path:
@@ -71,6 +77,17 @@ def open_market(chain: Chain, community: Community, config: CommunityConfig, pat
     return market, set_up_community(market, community, config, index)
 
 
+def open_book(paths: StatePaths, market: Market, index: Index) -> OrderBook:
+    """The state directory's order book, whose signatures are checked against the
+    owners the index knows (read per check, so an owner change applies at once)."""
+
+    def owner_of(participant: int) -> str | None:
+        p = index.participant(participant)
+        return p["owner"] if p else None
+
+    return OrderBook(paths.orders, market.domain(), owner_of)
+
+
 def simulate(
     chain: Chain,
     community: Community,
@@ -87,8 +104,12 @@ def simulate(
     builder = InputsBuilder(community, config, ids, repairs)
     rows, baseline_end_wh = baseline_rows(community, config, builder)
     index.store_baseline(rows)
-    oracle = Oracle(market, index, builder)
-    reports = oracle.run(progress=progress, live=live)
+    book = open_book(paths, market, index)
+    try:
+        oracle = Oracle(market, index, builder, book)
+        reports = oracle.run(progress=progress, live=live)
+    finally:
+        book.close()
     # Savings are only comparable together with the energy each run leaves in the batteries.
     storage = {
         "battery_start_kwh": sum(builder.initial_soc().values()) / 1000,
