@@ -23,6 +23,7 @@ from optimizer.types import Batteries, ClearingInputs
 FORMAT_VERSION = 2
 PPM = 1_000_000
 MECHANISMS = ("community", "auction")
+_ADDED_IN_2 = ("mechanism", "pricing", "mandates", "orders")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,13 @@ class IntervalInputs:
         # this field existed and FORMAT_VERSION stays 1.
         if not self.repairs:
             del document["repairs"]
+        if self.version == 1:
+            # Version 1 inputs (settled before mechanisms and mandates were committed)
+            # must keep hashing exactly as they were written.
+            for name in _ADDED_IN_2:
+                del document[name]
+            for battery in document["batteries"]:
+                del battery["max_soc_wh"]
         return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
     @cached_property
@@ -111,8 +119,8 @@ class IntervalInputs:
             inputs = IntervalInputs(**raw)
         except (ValueError, TypeError, KeyError) as exc:
             raise InputError(f"not a GridLedger interval inputs document: {exc}") from exc
-        if inputs.version != FORMAT_VERSION:
-            raise InputError(f"inputs format version {inputs.version} is not supported (expected {FORMAT_VERSION})")
+        if inputs.version not in (1, FORMAT_VERSION):
+            raise InputError(f"inputs format version {inputs.version} is not supported (expected 1 or {FORMAT_VERSION})")
         return inputs
 
     def to_clearing_inputs(self) -> ClearingInputs:

@@ -231,3 +231,16 @@ def test_the_audit_catches_inputs_that_claim_a_mandate_the_chain_did_not_hold(se
     head = market.chain.w3.eth.block_number
     reasons = terms_reasons(forged, {2}, history, head + 1, 0)
     assert reasons == ["participant 2: inputs use mandate nonce 9, the chain had nonce 1 in force"]
+
+
+def test_version_1_inputs_still_load_and_hash_as_committed():
+    from node.inputs import IntervalInputs
+
+    v1 = (b'{"batteries":[{"capacity_wh":10000,"charge_efficiency_ppm":950000,"discharge_efficiency_ppm":950000,'
+          b'"max_charge_wh":1000,"max_discharge_wh":1000,"min_soc_wh":1000,"participant":1,"soc_wh":5000}],'
+          b'"buy_price":[300000],"export_capacity_wh":[8000],"import_capacity_wh":[10000],"interval":0,'
+          b'"load_wh":[[500]],"p2p_cost":5000,"participants":[1],"pv_wh":[[0]],"sell_price":[60000],'
+          b'"start":"2026-06-01T00:00:00+00:00","version":1}')
+    inputs = IntervalInputs.from_json(v1)
+    assert inputs.canonical_json() == v1
+    assert inputs.mandates is None and inputs.mechanism == "community"  # cleared as before: everyone, no limits
