@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from node.market import Market
+from eth_utils import to_hex
+
+from node.market import LOG_CHUNK_BLOCKS, Market
 from node.signing import Mandate
 
 log = logging.getLogger("gridledger.terms")
@@ -20,6 +22,7 @@ log = logging.getLogger("gridledger.terms")
 # A mandate that expires within this many seconds is treated as expired: the
 # settlement may be mined up to a few blocks after the oracle builds it.
 EXPIRY_MARGIN_S = 300
+_TERM_EVENTS = ("MandateSet", "MandateRevoked", "DefaultCapacitySet", "CapacitySet")
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,19 @@ class ChainTerms:
     capacity: dict[int, tuple[int, int]] = field(default_factory=dict)  # per-interval overrides
 
     def refresh(self) -> bool:
-        """Reads the market's events since the last refresh; True if any terms changed."""
+        """Reads the market's term events since the last refresh; True if any changed."""
         start = max(self.block + 1, self.market.deployment.block)
+        head = self.market.chain.w3.eth.block_number
+        # Only these events, filtered by the node: a settlement's thousands of
+        # ParticipantSettled logs are never fetched or decoded here.
+        topics = [[to_hex(self.market.decoder.topic(name)) for name in _TERM_EVENTS]]
         changed = False
-        for _, high, events in self.market.log_chunks(start):
-            for e in events:
+        for low in range(start, head + 1, LOG_CHUNK_BLOCKS):
+            high = min(head, low + LOG_CHUNK_BLOCKS - 1)
+            raw = self.market.chain.w3.eth.get_logs(
+                {"address": self.market.deployment.market, "fromBlock": low, "toBlock": high, "topics": topics}
+            )
+            for e in self.market.decoder.decode(raw):
                 changed |= self._apply(e)
             self.block = high
         return changed
