@@ -74,7 +74,7 @@ class Operators:
 class Chain:
     """A web3 connection plus the local signing and error decoding GridLedger needs."""
 
-    def __init__(self, w3: Web3, operators: Operators, description: str, receipt_timeout: float = RECEIPT_TIMEOUT) -> None:
+    def __init__(self, w3: Web3, operators: Operators | None, description: str, receipt_timeout: float = RECEIPT_TIMEOUT) -> None:
         self.w3 = w3
         self.operators = operators
         self.description = description
@@ -238,6 +238,31 @@ class Chain:
         if receipt["status"] != 1:
             raise ChainError(f"transaction {to_hex(tx_hash)} reverted: {self._replay_reason(tx, sender, receipt)}")
         return receipt
+
+    def send_signed(self, raw: bytes) -> dict:
+        """Sends a transaction someone else signed (a role holder's, relayed by the web
+        UI) in the order send_raw sends our own: the node accepts it, the journal records
+        it, then its receipt is awaited. Returns the receipt, a reverted one (status 0)
+        too; a node's refusal raises ChainError."""
+        raw = bytes(raw)
+        tx_hash = keccak(raw)
+        if self._journal is not None:
+            self._journal.check()
+        sender = Account.recover_transaction(raw)
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except REJECTED as exc:
+            if not self._known(tx_hash):
+                raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
+        finally:
+            self._forget_nonce(sender)  # if we also sign for this key, our cached nonce is stale
+        if self._after_send is not None:
+            self._after_send(raw)
+        return self._wait_for_receipt(tx_hash, raw)
+
+    def revert_reason(self, exc: Exception) -> str:
+        """The contract's custom error (``Name(arg=value, ...)``) in a node's revert exception."""
+        return _reason(exc, self)
 
     def _known(self, tx_hash: bytes) -> bool:
         """Whether the node has the transaction, mined or pending."""

@@ -7,6 +7,7 @@ result. A GridLedgerError becomes one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -85,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 "and JSON API over the index of a state directory (it never scans the chain).")
     _add_state_option(serve)
     _add_serve_options(serve)
+    serve.add_argument("--rpc", metavar="URL", help="JSON-RPC node the market runs on: enables /admin, which relays "
+                       "transactions that role holders signed with their own keys (the server holds no keys)")
+    serve.add_argument("--with-chain", action="store_true", help="open the embedded chain of --state in the server, "
+                       "for /admin (it holds the chain's journal lock: no oracle may run on this state meanwhile)")
     serve.set_defaults(run=_serve)
 
     status = commands.add_parser("status", help="what is settled, on which chain and market")
@@ -174,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_order_commands(commands)
 
+    from node.admin_cli import add_admin_commands
+
+    add_admin_commands(commands)
+
     build = commands.add_parser("build", help="compile the contracts (needs Node.js and `npm ci`)")
     build.add_argument("--check", action="store_true", help="only check the committed artifacts match the sources")
     build.set_defaults(run=_build)
@@ -243,12 +252,12 @@ def _chain(args: argparse.Namespace):
     return Chain.connect(args.rpc, operators, retry_for=args.retry_for)
 
 
-def _run(args: argparse.Namespace, community, config, state: Path, repairs=()):
+def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), chain=None):
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from node.simulation import StatePaths, simulate
 
-    with _chain(args) as chain, logging_redirect_tqdm():
+    with (contextlib.nullcontext(chain) if chain is not None else _chain(args)) as chain, logging_redirect_tqdm():
         result = simulate(chain, community, config, StatePaths(state), progress=not args.no_progress,
                           live=getattr(args, "live", False), repairs=repairs)
     k = result.kpis
@@ -275,9 +284,11 @@ def _demo(args: argparse.Namespace) -> int:
         shutil.rmtree(args.state)
     log.info("generating %d homes, %d day(s) of %d-minute intervals (seed %d)", config.community.homes,
              config.community.days, config.market.interval_minutes, config.community.seed)
-    _run(args, generate_community(config), config, args.state)
-    if not args.no_serve:
-        _serve(args)
+    with _chain(args) as chain:
+        _run(args, generate_community(config), config, args.state, chain=chain)
+        if not args.no_serve:
+            # The UI relays role holders' signed transactions (/admin) to this chain.
+            _serve(args, chain)
     return 0
 
 
@@ -328,11 +339,17 @@ def _write_repairs(repairs, path: Path) -> None:
                              "" if r.value_kwh is None else repr(r.value_kwh), "" if r.row is None else r.row])
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, chain=None) -> int:
     from webui import create_app
 
-    index = _index_path(args.state)
-    app = create_app({"INDEX_PATH": str(index)})
+    config = {"INDEX_PATH": str(_index_path(args.state))}
+    if chain is not None:
+        config["CHAIN"] = chain
+    elif getattr(args, "rpc", None):
+        config["CHAIN_RPC"] = args.rpc
+    elif getattr(args, "with_chain", False):
+        config["CHAIN_STATE"] = str(args.state)
+    app = create_app(config)
     print(f"GridLedger web UI: http://{args.host}:{args.port}/  (Ctrl+C to stop)", flush=True)
     app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
     return 0

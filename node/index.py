@@ -337,6 +337,13 @@ class Index:
         return {"interval": row["interval"], "tx_hash": row["tx_hash"], "ok": bool(row["ok"]),
                 "reasons": json.loads(row["reasons"])}
 
+    def capacity_events(self) -> list[dict]:
+        """Every indexed DefaultCapacitySet (interval None) and CapacitySet, in chain order."""
+        rows = self.db.execute(
+            "SELECT block, tx_hash, interval, import_wh, export_wh FROM capacity_events ORDER BY block, log_index"
+        )
+        return [dict(row) for row in rows]
+
     def participant_totals(self) -> list[dict]:
         """Per participant over every settled interval: cost (minor units, positive =
         paid), P2P Wh bought and sold, and the baseline's cost for the same intervals."""

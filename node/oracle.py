@@ -251,6 +251,13 @@ class Oracle:
         crash_point("before_send")
         receipt = self.market.settle(settlement, list(result.orders))
         crash_point("before_index")
+        # Other transactions may have been mined since the last indexed block (a grid
+        # operator's setCapacity or an admin's register, relayed by the web UI): index
+        # them from the logs first, or up_to_block below would skip their blocks for good.
+        first = min(r.block for r in (receipt.parts or (receipt,)))
+        if self.index.last_block + 1 < first:
+            for _, high, events in self.market.log_chunks(self.index.last_block + 1, first - 1):
+                self.index.apply(events, settlement_gas(self.market, events), up_to_block=high)
         self.index.apply(receipt.events, receipt.gas_by_tx, up_to_block=receipt.block)
         crash_point("after_index")
         report = IntervalReport(inputs.interval, settlement, receipt, time.perf_counter() - started)

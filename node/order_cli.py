@@ -1,10 +1,13 @@
-"""``gridledger order|mandate sign|submit``: a participant's signed intent, from the terminal.
+"""``gridledger order|mandate sign|submit``, ``gridledger order list``: a participant's
+signed intent, from the terminal.
 
 Signing happens here, with the participant's key from their keystore; submitting is
 a plain HTTP POST of the signed JSON to a GridLedger server (``/api/orders``,
 ``/api/mandates``), which checks the signature again before it stores anything.
 The two steps are separate so a key never has to be on the machine that serves the
-market: sign on a laptop, carry the JSON, submit from anywhere.
+market: sign on a laptop, carry the JSON, submit from anywhere. Listing signs a
+short-lived ReadRequest with the same key: the server shows a participant's pending
+orders to its owner only.
 
 People write kWh, prices per kWh in the currency, and times; the signed messages hold
 the chain's integers (Wh, token minor units per kWh, unix seconds). The conversions
@@ -24,6 +27,10 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from urllib.parse import urlencode
+
+from eth_account.signers.local import LocalAccount
+
 from node.errors import InputError
 from node.keys import DEFAULT_KEYSTORE, KEYSTORE_ENV, Keystore, read_password, read_text
 from node.settlement import UNITS_PER_TOKEN
@@ -34,10 +41,13 @@ from node.signing import (
     Domain,
     Mandate,
     Order,
+    ReadRequest,
     SignedMandate,
     SignedOrder,
+    SignedReadRequest,
     sign_mandate,
     sign_order,
+    sign_read_request,
 )
 
 SIDES = {"buy": BUY, "sell": SELL}
@@ -59,12 +69,18 @@ def _decimal(text: str | float | int, what: str) -> Decimal:
 
 
 def energy_wh(kwh: str | float | int, what: str = "energy") -> int:
-    """kWh as typed (``"2.5"``) to whole Wh; refuses what would need rounding."""
+    """kWh as typed (``"2.5"``) to whole Wh, more than 0; refuses what would need rounding."""
+    wh = whole_wh(kwh, what)
+    if wh == 0:
+        raise InputError(f"{what} must be more than 0 kWh")
+    return wh
+
+
+def whole_wh(kwh: str | float | int, what: str = "energy") -> int:
+    """kWh as typed to whole Wh, 0 included (a grid capacity may be 0)."""
     wh = _decimal(kwh, what) * 1000
     if wh != wh.to_integral_value():
         raise InputError(f"{what} {kwh} kWh is not a whole number of Wh; give at most 3 decimals")
-    if wh == 0:
-        raise InputError(f"{what} must be more than 0 kWh")
     return int(wh)
 
 
@@ -143,22 +159,36 @@ def build_mandate(participant: int, max_buy_price: str, min_sell_price: str, min
 class Rejected(InputError):
     """The server refused the signed message; the message is the server's reason."""
 
+    status: int = 400
+
 
 def post_signed(url: str, kind: str, body: bytes) -> dict:
     """POSTs a signed order or mandate to a GridLedger server; the server's JSON answer.
 
     Raises Rejected with the server's reason on a 4xx answer, InputError if the server
     cannot be reached or answers something that is not GridLedger's API."""
-    endpoint = f"{url.rstrip('/')}/api/{kind}s"
-    request = urllib.request.Request(endpoint, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+    return call_api(url, f"/api/{kind}s", kind, body=body)
+
+
+def call_api(url: str, path: str, what: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+             timeout: float = SUBMIT_TIMEOUT_SECONDS) -> dict:
+    """GETs (or with `body`, POSTs JSON to) `path` of the GridLedger server at `url`.
+
+    Rejected with the server's reason on a 4xx answer (its HTTP status in `.status`),
+    InputError if the server cannot be reached or does not answer GridLedger's JSON."""
+    endpoint = f"{url.rstrip('/')}{path}"
+    request = urllib.request.Request(endpoint, data=body, method="GET" if body is None else "POST",
+                                     headers={"Content-Type": "application/json", "Accept": "application/json"}
+                                     | (headers or {}))
     try:
-        with urllib.request.urlopen(request, timeout=SUBMIT_TIMEOUT_SECONDS) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return _json_answer(response.read(), endpoint)
     except urllib.error.HTTPError as exc:
         answer = _json_answer(exc.read(), endpoint, exc.code)
         if 400 <= exc.code < 500:
-            raise Rejected(f"{kind} rejected by {url}: {answer.get('error', answer)}") from exc
+            rejected = Rejected(f"{what} rejected by {url}: {answer.get('error', answer)}")
+            rejected.status = exc.code
+            raise rejected from exc
         raise InputError(f"{endpoint} failed ({exc.code}): {answer.get('error', answer)}; try again later") from exc
     except urllib.error.URLError as exc:
         raise InputError(f"cannot reach {endpoint}: {exc.reason}; is `gridledger serve` running there?") from exc
@@ -208,6 +238,22 @@ def add_order_commands(subparsers: argparse._SubParsersAction) -> None:
                                 "status 1 and the server's reason if it refuses the order.")
     _add_submit_options(submit)
     submit.set_defaults(run=cmd_submit, kind="order")
+    listing = actions.add_parser(
+        "list", help="list your participant's orders (the server shows them to their owner only)",
+        description="Signs a ReadRequest (EIP-712, valid for 5 minutes, moves nothing) with the participant's "
+        "owner key and asks the server for that participant's orders. Nobody else's orders are shown: in an "
+        "auction pending bids stay private until the interval is settled.",
+        epilog="Example: gridledger order list --keystore ~/.gridledger/keystore --account 0xYOU --server "
+        "http://127.0.0.1:5000",
+    )
+    add_key_options(listing, what="the participant's owner")
+    listing.add_argument("--participant", type=int, metavar="ID",
+                         help="the participant id (default: the one the account owns, looked up on the server)")
+    listing.add_argument("--interval", type=int, metavar="K", help="only orders for this interval")
+    listing.add_argument("--server", "--url", dest="url", default=DEFAULT_URL, metavar="URL",
+                         help="the GridLedger web UI (default: %(default)s)")
+    listing.add_argument("--json", action="store_true", help="print the server's JSON answer")
+    listing.set_defaults(run=cmd_order_list)
 
     mandate = subparsers.add_parser(
         "mandate",
@@ -258,6 +304,100 @@ def _unlock(args: argparse.Namespace):
     keystore = Keystore(args.keystore)
     keystore.find(args.account)  # a missing key is reported before the password is asked for
     return keystore.unlock(args.account, read_password(prompt=f"Password of {args.account}: "))
+
+
+def add_key_options(p: argparse.ArgumentParser, what: str) -> None:
+    """--keystore (a directory or one keystore file) and --account: the key that signs."""
+    p.add_argument("--keystore", type=Path, metavar="PATH",
+                   help=f"a keystore directory, or one v3 keystore file (default: ${KEYSTORE_ENV} or {DEFAULT_KEYSTORE})")
+    p.add_argument("--account", metavar="ADDR",
+                   help=f"address of {what} (optional when --keystore is a single file)")
+
+
+def find_key(keystore: Path | None, account: str | None) -> tuple[Keystore, str]:
+    """(keystore, address) of the key that signs: `account` in a keystore directory, or
+    the one key of a single keystore file. Needs no password."""
+    if keystore is not None and keystore.is_file():
+        store = Keystore(keystore.parent)
+        found = next((k for k in store.list() if k.path.resolve() == keystore.resolve()), None)
+        if found is None:
+            raise InputError(f"{keystore} is not a v3 keystore file with an address; see `gridledger account import`")
+        if account is not None and found.address.lower() != account.lower():
+            raise InputError(f"{keystore} holds the key of {found.address}, not {account}")
+        return store, found.address
+    store = Keystore(keystore)
+    if account is None:
+        raise InputError(f"give --account: which key of {store.directory} signs (see `gridledger account list`)")
+    return store, store.find(account).address
+
+
+def unlock_account(keystore: Path | None, account: str | None) -> LocalAccount:
+    """The key `find_key` finds, decrypted; the password from GRIDLEDGER_PASSWORD or the
+    terminal, asked for only once the key is found."""
+    store, address = find_key(keystore, account)
+    return store.unlock(address, read_password(prompt=f"Password of {address}: "))
+
+
+def read_headers(signed: SignedReadRequest) -> dict[str, str]:
+    """The HTTP headers that carry a signed read request (see webui/orders.py)."""
+    r = signed.read_request
+    return {"X-Read-Participant": str(r.participant), "X-Read-Issued-At": str(r.issued_at),
+            "X-Read-Signature": "0x" + signed.signature.hex()}
+
+
+def server_domain(url: str) -> Domain:
+    """The EIP-712 domain of the market a server serves (its public summary)."""
+    meta = call_api(url, "/api/summary", "summary").get("meta", {})
+    if "chain_id" not in meta or "market" not in meta:
+        raise InputError(f"{url} serves no deployed market yet (no chain id and market address)")
+    return Domain(int(meta["chain_id"]), meta["market"])
+
+
+def owned_participant(url: str, owner: str) -> int:
+    """The participant id `owner` owns, from the server's public participant list."""
+    for p in call_api(url, "/api/participants", "participants").get("participants", []):
+        if str(p.get("owner", "")).lower() == owner.lower():
+            return int(p["id"])
+    raise InputError(f"{owner} owns no participant of the market at {url}; give --participant, or check --account")
+
+
+def list_orders(url: str, account: LocalAccount, participant: int | None = None, interval: int | None = None,
+                now: int | None = None) -> dict:
+    """The server's answer to GET /api/orders with a read request signed by `account`."""
+    domain = server_domain(url)
+    if participant is None:
+        participant = owned_participant(url, account.address)
+    signed = sign_read_request(account, domain, ReadRequest(participant, int(time.time()) if now is None else now))
+    query = "" if interval is None else "?" + urlencode({"interval": interval})
+    return call_api(url, "/api/orders" + query, "read request", headers=read_headers(signed))
+
+
+def cmd_order_list(args: argparse.Namespace) -> int:
+    account = unlock_account(args.keystore, args.account)
+    try:
+        answer = list_orders(args.url, account, args.participant, args.interval)
+    except Rejected as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    orders = answer.get("orders", [])
+    where = f" for interval {args.interval}" if args.interval is not None else ""
+    if not orders:
+        print(f"participant {answer['participant']} has no orders{where}")
+        return 0
+    print(f"{'id':>6} {'interval':>9} {'side':<4} {'kWh':>10} {'limit/kWh':>10} {'expires (UTC)':<20} {'nonce':>14}  state")
+    for o in orders:
+        order = Order.from_values(o["order"])
+        expiry = datetime.fromtimestamp(order.expiry, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        price = Decimal(order.limit_price) / UNITS_PER_TOKEN
+        print(f"{o['id']:>6} {order.interval:>9} {'buy' if order.side == BUY else 'sell':<4} "
+              f"{Decimal(order.energy_wh) / 1000:>10.3f} {price.normalize():>10f} {expiry:<20} {order.nonce:>14}  "
+              f"{'expired' if o.get('expired') else 'open'}")
+    print(f"{len(orders)} order(s) of participant {answer['participant']}{where}; next open interval "
+          f"{answer.get('next_interval')}")
+    return 0
 
 
 def cmd_order_sign(args: argparse.Namespace) -> int:

@@ -14,6 +14,12 @@ equal, since the type hash in the signed digest already keeps the two apart.
 
 uint64 values (interval, nonce, times) may exceed SQLite's signed 64-bit INTEGER, so
 they are stored as 20-digit zero-padded text, which still sorts numerically.
+
+Reading is owner-only: in an auction, a participant's pending bids must stay hidden
+from the others until the interval is settled (then they are in the settlement's
+calldata and its committed inputs, for anyone to audit). :meth:`OrderBook.authorize_read`
+checks a signed ReadRequest: recent, and signed by the participant's owner, the same
+owner lookup that accepts orders.
 """
 
 from __future__ import annotations
@@ -31,12 +37,27 @@ from node.signing import (
     Revocation,
     SignedMandate,
     SignedOrder,
+    SignedReadRequest,
     SignedRevocation,
     recover_signer,
 )
 
 RegistryLookup = Callable[[int], "str | None"]
 S = TypeVar("S")
+
+# A read request is a bearer credential for its participant's orders: short-lived, with
+# a little slack for a client clock that runs ahead.
+READ_REQUEST_MAX_AGE = 300  # seconds
+READ_REQUEST_MAX_AHEAD = 60  # seconds
+
+
+class NotOwner(InputError):
+    """A message for a participant is not signed by that participant's registered owner
+    (or nobody owns it). Submissions answer it as a bad request, reads as forbidden."""
+
+
+class StaleReadRequest(InputError):
+    """A read request issued too long ago (or too far in the future): sign a new one."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -131,6 +152,23 @@ class OrderBook:
             raise InputError(f"no order with id {order_id}")
         return SignedOrder.from_json(rows[0][0])
 
+    def orders_of(self, participant: int, interval: int | None = None) -> list[tuple[int, SignedOrder]]:
+        """(id, order) of one participant's orders, of one interval or all, by interval then
+        nonce: what its owner may read (see authorize_read)."""
+        sql = "SELECT id, signed FROM orders WHERE participant = ?"
+        params: tuple = (participant,)
+        if interval is not None:
+            sql += " AND interval = ?"
+            params += (_u64(interval),)
+        rows = self._read(sql + " ORDER BY interval, nonce", params)
+        return [(int(order_id), SignedOrder.from_json(signed)) for order_id, signed in rows]
+
+    def count_for(self, interval: int, now: int | None = None) -> int:
+        """How many orders there are for `interval` (with `now`, unexpired ones): public
+        information that shows no one's bid."""
+        rows = self._read("SELECT expiry FROM orders WHERE interval = ?", (_u64(interval),))
+        return sum(1 for (expiry,) in rows if now is None or now <= int(expiry))
+
     # -- mandates ----------------------------------------------------------------
 
     def submit_mandate(self, signed: SignedMandate, now: int) -> None:
@@ -177,17 +215,41 @@ class OrderBook:
         rows = self._read("SELECT signed FROM revocations ORDER BY participant, nonce", ())
         return [SignedRevocation.from_json(signed) for (signed,) in rows]
 
+    # -- reading on behalf of an owner ---------------------------------------------------
+
+    def authorize_read(self, signed: SignedReadRequest, now: int) -> int:
+        """The participant whose orders and mandates the bearer of `signed` may read.
+
+        StaleReadRequest if it was issued more than READ_REQUEST_MAX_AGE seconds before
+        `now` (or more than READ_REQUEST_MAX_AHEAD after); NotOwner if its signer does not
+        own the participant. Within its lifetime a read request may be used again: it
+        only reveals what its signer may see anyway."""
+        request = _require(signed, SignedReadRequest).read_request
+        age = now - request.issued_at
+        if age > READ_REQUEST_MAX_AGE:
+            raise StaleReadRequest(
+                f"the read request was issued at {request.issued_at}, {age} s ago; it is valid for "
+                f"{READ_REQUEST_MAX_AGE} s: sign a new one"
+            )
+        if -age > READ_REQUEST_MAX_AHEAD:
+            raise StaleReadRequest(
+                f"the read request is issued at {request.issued_at}, {-age} s in the future (server time {now}): "
+                "check the clock of the signing machine and sign a new one"
+            )
+        self._check_signer(request, signed.signature)
+        return request.participant
+
     # -- checks and storage -----------------------------------------------------------
 
     def _check_signer(self, message: Message, signature: bytes) -> None:
-        kind = type(message).__name__.lower()
+        kind = {"ReadRequest": "read request"}.get(type(message).__name__, type(message).__name__.lower())
         owner = self._owner_of(message.participant)
         if owner is None:
-            raise InputError(f"participant {message.participant} is not registered in this market; "
-                             f"check the {kind}'s participant id")
+            raise NotOwner(f"participant {message.participant} is not registered in this market; "
+                           f"check the {kind}'s participant id")
         signer = recover_signer(self.domain, message, signature)
         if signer.lower() != owner.lower():
-            raise InputError(
+            raise NotOwner(
                 f"{kind} for participant {message.participant} is signed by {signer}, but the participant's owner "
                 f"is {owner}: sign with the owner's key, for chain {self.domain.chain_id} and market "
                 f"{self.domain.verifying_contract}"

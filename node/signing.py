@@ -1,4 +1,5 @@
-"""Participants' signed intent as EIP-712 typed data: orders, mandates, revocations.
+"""Participants' signed intent as EIP-712 typed data: orders, mandates, revocations,
+and the read requests that show a server who asks for a participant's own orders.
 
 EIP-712 is what wallets (MetaMask's ``eth_signTypedData_v4``, hardware wallets) show
 a human field by field before signing, and what OpenZeppelin's ``EIP712`` and
@@ -191,7 +192,24 @@ class Revocation(_Typed):
     )
 
 
-Message = Union[Order, Mandate, Revocation]
+@dataclass(frozen=True)
+class ReadRequest(_Typed):
+    """Asks a GridLedger server for the participant's own orders and mandates; the
+    owner's signature shows the server who is asking. It never goes on chain and moves
+    nothing; the server accepts it only while `issued_at` (unix seconds) is recent (see
+    node/orders.py), so a leaked one stops working within minutes."""
+
+    participant: int
+    issued_at: int
+
+    TYPE_NAME: ClassVar[str] = "ReadRequest"
+    FIELDS: ClassVar[tuple[_Field, ...]] = (
+        _Field("participant", "participant", 32),
+        _Field("issued_at", "issuedAt", 64),
+    )
+
+
+Message = Union[Order, Mandate, Revocation, ReadRequest]
 
 
 def type_string(cls: type[_Typed]) -> str:
@@ -202,6 +220,7 @@ def type_string(cls: type[_Typed]) -> str:
 ORDER_TYPE = type_string(Order)
 MANDATE_TYPE = type_string(Mandate)
 REVOCATION_TYPE = type_string(Revocation)
+READ_REQUEST_TYPE = type_string(ReadRequest)  # off chain only: not in SOLIDITY_TYPEHASHES
 ORDER_TYPEHASH = keccak(text=ORDER_TYPE)
 MANDATE_TYPEHASH = keccak(text=MANDATE_TYPE)
 REVOCATION_TYPEHASH = keccak(text=REVOCATION_TYPE)
@@ -349,6 +368,18 @@ class SignedRevocation(_Signed):
     MESSAGE: ClassVar[type[_Typed]] = Revocation
 
 
+@dataclass(frozen=True)
+class SignedReadRequest(_Signed):
+    read_request: ReadRequest
+    signature: bytes
+    KEY: ClassVar[str] = "readRequest"
+    MESSAGE: ClassVar[type[_Typed]] = ReadRequest
+
+    @property
+    def message(self) -> Message:
+        return self.read_request
+
+
 def sign_order(account: LocalAccount, domain: Domain, order: Order) -> SignedOrder:
     return SignedOrder(order, sign(account, domain, order))
 
@@ -359,6 +390,10 @@ def sign_mandate(account: LocalAccount, domain: Domain, mandate: Mandate) -> Sig
 
 def sign_revocation(account: LocalAccount, domain: Domain, revocation: Revocation) -> SignedRevocation:
     return SignedRevocation(revocation, sign(account, domain, revocation))
+
+
+def sign_read_request(account: LocalAccount, domain: Domain, request: ReadRequest) -> SignedReadRequest:
+    return SignedReadRequest(request, sign(account, domain, request))
 
 
 def parse_signature(text: Any) -> bytes:

@@ -17,7 +17,8 @@ from node import keys
 from node.errors import GridLedgerError, InputError
 from node.keys import Keystore
 from node.order_cli import add_order_commands, energy_wh, percent_ppm, price_units, unix_time, until
-from tests.test_webui_orders import ALICE, BOB, DOMAIN, MARKET, NEXT, index_path  # noqa: F401  (fixture)
+from node.signing import sign_order
+from tests.test_webui_orders import ALICE, BOB, DOMAIN, MARKET, NEXT, as_owner, index_path, order  # noqa: F401  (fixture)
 from webui import create_app
 
 PASSWORD = "correct horse"
@@ -88,7 +89,7 @@ def test_sign_then_submit_round_trip(keystore, server, tmp_path, capsys):
     status, out, err = gridledger(["order", "submit", str(path), "--url", url], capsys)
     assert status == 0, err
     assert out.strip() == f"order 1 accepted for interval {NEXT}"
-    listed = app.test_client().get(f"/api/orders?interval={NEXT}").get_json()["orders"]
+    listed = app.test_client().get(f"/api/orders?interval={NEXT}", headers=as_owner(ALICE, 1)).get_json()["orders"]
     assert [(o["order"], o["signature"]) for o in listed] == [(signed["order"], signed["signature"])]
 
     # The same file again is a replay: the server's reason, and a failing exit status.
@@ -129,7 +130,7 @@ def test_mandate_sign_then_submit(keystore, server, tmp_path, capsys):
     status, out, err = gridledger(["mandate", "submit", str(tmp_path / "mandate.json"), "--url", url], capsys)
     assert status == 0, err
     assert out.strip() == "mandate 3 of participant 2 accepted"
-    assert app.test_client().get("/api/mandates").get_json()["mandates"][0]["mandate"] == mandate
+    assert app.test_client().get("/api/mandates", headers=as_owner(BOB, 2)).get_json()["mandates"][0]["mandate"] == mandate
 
 
 def test_wrong_password_is_one_line_and_status_2(keystore, capsys, monkeypatch):
@@ -184,3 +185,54 @@ def test_prices_percentages_and_times_convert_exactly():
     assert until(None, 30, now=1_000) == 2_800 and until(None, None, now=0) == 3_600
     with pytest.raises(InputError, match="not both"):
         until("2026-06-01T00:00:00Z", 5, now=0)
+
+
+# -- order list: the owner's orders only ------------------------------------------------------
+
+
+@pytest.fixture
+def placed(server):
+    """An order of Alice (participant 1) and one of Bob (2) in the server's book."""
+    url, app = server
+    client = app.test_client()
+    for key, participant, nonce in ((ALICE, 1, 31), (BOB, 2, 32)):
+        response = client.post("/api/orders", json=sign_order(key, DOMAIN, order(participant=participant, nonce=nonce,
+                                                                                  energy_wh=1000 * participant)).to_json())
+        assert response.status_code == 201
+    return url
+
+
+def test_order_list_shows_the_accounts_own_orders_only(keystore, placed, capsys):
+    status, out, err = gridledger(["order", "list", "--keystore", str(keystore), "--account", ALICE.address,
+                                   "--server", placed], capsys)
+    assert status == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:3] == ["id", "interval", "side"]
+    assert lines[1].split()[:5] == ["1", str(NEXT), "buy", "1.000", "0.25"] and lines[1].endswith("open")
+    assert lines[-1] == f"1 order(s) of participant 1; next open interval {NEXT}"
+    assert "32" not in out.split()  # Bob's nonce
+
+
+def test_order_list_with_a_single_keystore_file_and_json(keystore, placed, capsys):
+    bobs_file = next(path for path in keystore.iterdir() if BOB.address[2:].lower() in path.name)
+    status, out, err = gridledger(["order", "list", "--keystore", str(bobs_file), "--server", placed, "--json"], capsys)
+    assert status == 0, err
+    answer = json.loads(out)
+    assert answer["participant"] == 2 and [o["order"]["nonce"] for o in answer["orders"]] == [32]
+
+
+def test_order_list_for_someone_elses_participant_is_refused(keystore, placed, capsys):
+    status, out, err = gridledger(["order", "list", "--keystore", str(keystore), "--account", BOB.address,
+                                   "--participant", "1", "--server", placed], capsys)
+    assert status == 1 and out == ""
+    assert "refused" in err and f"signed by {BOB.address}" in err and "owner only" in err
+
+
+def test_order_list_for_an_account_that_owns_nothing_says_so(tmp_path, placed, capsys):
+    from tests.test_webui_orders import MALLORY
+
+    store = Keystore(tmp_path / "other")
+    store.import_key(MALLORY.key.hex(), PASSWORD)
+    status, _, err = gridledger(["order", "list", "--keystore", str(store.directory), "--account", MALLORY.address,
+                                 "--server", placed], capsys)
+    assert status == 2 and "owns no participant" in err

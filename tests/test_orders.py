@@ -11,16 +11,19 @@ import pytest
 from eth_account import Account
 
 from node.errors import InputError
-from node.orders import OrderBook
+from node.orders import READ_REQUEST_MAX_AGE, READ_REQUEST_MAX_AHEAD, NotOwner, OrderBook, StaleReadRequest
 from node.signing import (
     Domain,
     Mandate,
     Order,
+    ReadRequest,
     Revocation,
     SignedOrder,
+    SignedReadRequest,
     sign,
     sign_mandate,
     sign_order,
+    sign_read_request,
 )
 
 ALICE = Account.from_key("0x" + "a1" * 32)
@@ -207,3 +210,39 @@ def test_revoking_first_stops_the_mandate_being_submitted_later(book: OrderBook)
     with pytest.raises(InputError, match="revoked mandate nonce 1"):
         book.submit_mandate(sign_mandate(ALICE, DOMAIN, MANDATE), NOW)
     assert book.active_mandates(NOW) == []
+
+
+# -- reading on behalf of an owner ------------------------------------------------------
+
+
+def read(account, participant: int, issued_at: int = NOW) -> SignedReadRequest:
+    return sign_read_request(account, DOMAIN, ReadRequest(participant, issued_at))
+
+
+def test_read_request_of_the_owner_names_the_participant_it_may_read(book: OrderBook) -> None:
+    assert book.authorize_read(read(ALICE, 1), NOW) == 1
+    assert book.authorize_read(read(BOB, 2, NOW - READ_REQUEST_MAX_AGE), NOW) == 2
+    assert book.authorize_read(read(BOB, 2, NOW + READ_REQUEST_MAX_AHEAD), NOW) == 2
+
+
+@pytest.mark.parametrize(("signed", "error", "problem"), [
+    (read(BOB, 1), NotOwner, f"read request for participant 1 is signed by {BOB.address}"),
+    (read(MALLORY, 2), NotOwner, "participant's owner is " + BOB.address),
+    (read(ALICE, 9), NotOwner, "participant 9 is not registered"),
+    (read(ALICE, 1, NOW - READ_REQUEST_MAX_AGE - 1), StaleReadRequest, "301 s ago; it is valid for 300 s"),
+    (read(ALICE, 1, NOW + READ_REQUEST_MAX_AHEAD + 1), StaleReadRequest, "61 s in the future"),
+], ids=["other-participant", "stranger", "unregistered", "stale", "ahead"])
+def test_read_request_is_refused_unless_fresh_and_signed_by_the_owner(book: OrderBook, signed, error, problem) -> None:
+    with pytest.raises(error, match=problem):
+        book.authorize_read(signed, NOW)
+
+
+def test_orders_of_a_participant_come_with_their_ids_and_counts_show_no_bids(book: OrderBook) -> None:
+    first = book.submit(sign_order(ALICE, DOMAIN, ORDER), NOW, NEXT)
+    later = book.submit(sign_order(ALICE, DOMAIN, replace(ORDER, interval=NEXT + 1, nonce=2)), NOW, NEXT)
+    book.submit(sign_order(BOB, DOMAIN, replace(ORDER, participant=2)), NOW, NEXT)
+    assert [(i, s.order.interval) for i, s in book.orders_of(1)] == [(first, NEXT), (later, NEXT + 1)]
+    assert [i for i, _ in book.orders_of(1, NEXT + 1)] == [later]
+    assert book.orders_of(3) == []
+    assert book.count_for(NEXT) == 2 and book.count_for(NEXT + 1) == 1
+    assert book.count_for(NEXT, now=ORDER.expiry + 1) == 0

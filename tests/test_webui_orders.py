@@ -22,7 +22,8 @@ from eth_account.messages import encode_typed_data
 from node.audit import Verdict
 from node.events import Event
 from node.index import Index
-from node.signing import Domain, Mandate, Order, sign_mandate, sign_order
+from node.order_cli import read_headers
+from node.signing import Domain, Mandate, Order, ReadRequest, sign_mandate, sign_order, sign_read_request
 from tests.test_webui import START, settle_events, tx
 from webui import create_app
 
@@ -69,6 +70,12 @@ def client(app):
     return app.test_client()
 
 
+def as_owner(key, participant: int, issued_at: int | None = None) -> dict[str, str]:
+    """Headers with a read request for `participant` signed by `key`, issued now."""
+    request = ReadRequest(participant, int(time.time()) if issued_at is None else issued_at)
+    return read_headers(sign_read_request(key, DOMAIN, request))
+
+
 def post(client, signed, url="/api/orders"):
     body = signed if isinstance(signed, (str, bytes)) else json.dumps(signed.to_json())
     return client.post(url, data=body, content_type="application/json")
@@ -100,19 +107,20 @@ def test_signed_order_is_stored_listed_and_survives_a_restart(client, index_path
     response = post(client, signed)
     assert response.status_code == 201, response.get_json()
     answer = response.get_json()
-    assert answer == {"id": answer["id"], "participant": 1, "interval": NEXT, "nonce": 7}
+    assert answer == {"id": answer["id"], "participant": 1, "interval": NEXT, "nonce": 7, "receipt": answer["receipt"]}
     assert response.headers["Location"].endswith(f"/api/orders/{answer['id']}")
 
-    listed = client.get(f"/api/orders?interval={NEXT}").get_json()
-    assert listed["next_interval"] == NEXT
-    assert [(o["order"], o["signature"], o["expired"]) for o in listed["orders"]] == [
-        (signed.order.values(), "0x" + signed.signature.hex(), False)]
-    assert client.get("/api/orders").get_json()["orders"] == listed["orders"]  # the next interval by default
+    listed = client.get(f"/api/orders?interval={NEXT}", headers=as_owner(ALICE, 1)).get_json()
+    assert listed["next_interval"] == NEXT and listed["participant"] == 1
+    assert [(o["id"], o["order"], o["signature"], o["expired"]) for o in listed["orders"]] == [
+        (answer["id"], signed.order.values(), "0x" + signed.signature.hex(), False)]
+    # Without an interval: all of the participant's orders.
+    assert client.get("/api/orders", headers=as_owner(ALICE, 1)).get_json()["orders"] == listed["orders"]
 
     # A new app on the same files, as after a restart, still has it.
     again = create_app({"TESTING": True, "INDEX_PATH": str(index_path)}).test_client()
-    assert again.get(f"/api/orders?interval={NEXT}").get_json()["orders"] == listed["orders"]
-    assert again.get(f"/api/orders/{answer['id']}").get_json() == signed.to_json()
+    assert again.get(f"/api/orders?interval={NEXT}", headers=as_owner(ALICE, 1)).get_json()["orders"] == listed["orders"]
+    assert again.get(f"/api/orders/{answer['id']}", headers=as_owner(ALICE, 1)).get_json() == signed.to_json()
     assert stored_orders(index_path) == 1
 
 
@@ -122,7 +130,7 @@ def test_order_signed_by_another_key_is_refused_and_not_stored(client, index_pat
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert MALLORY.address in error and ALICE.address in error and "owner" in error
-    assert client.get(f"/api/orders?interval={NEXT}").get_json()["orders"] == []
+    assert client.get(f"/api/orders?interval={NEXT}", headers=as_owner(ALICE, 1)).get_json()["orders"] == []
     assert stored_orders(index_path) == 0
 
 
@@ -218,8 +226,8 @@ def test_signed_mandate_is_stored_and_listed(client):
     response = post(client, signed, "/api/mandates")
     assert response.status_code == 201
     assert response.get_json() == {"participant": 2, "nonce": 1, "valid_until": FAR}
-    assert client.get("/api/mandates").get_json()["mandates"] == [signed.to_json()]
-    assert client.get("/api/mandates?participant=1").get_json()["mandates"] == []
+    assert client.get("/api/mandates", headers=as_owner(BOB, 2)).get_json()["mandates"] == [signed.to_json()]
+    assert client.get("/api/mandates", headers=as_owner(ALICE, 1)).get_json()["mandates"] == []
 
 
 def test_forged_or_replayed_mandate_is_refused(client):
@@ -228,7 +236,7 @@ def test_forged_or_replayed_mandate_is_refused(client):
     assert post(client, sign_mandate(BOB, DOMAIN, MANDATE), "/api/mandates").status_code == 201
     replay = post(client, sign_mandate(BOB, DOMAIN, MANDATE), "/api/mandates")
     assert replay.status_code == 400 and "already used mandate nonce 1" in replay.get_json()["error"]
-    assert len(client.get("/api/mandates").get_json()["mandates"]) == 1
+    assert len(client.get("/api/mandates", headers=as_owner(BOB, 2)).get_json()["mandates"]) == 1
 
 
 # -- the order form ------------------------------------------------------------------------
@@ -273,8 +281,11 @@ def test_form_submits_a_pasted_signature_and_lists_the_order(client, index_path)
     assert response.status_code == 303
     page = text(client, response.headers["Location"])
     assert "Order #1 accepted" in page
-    assert f"Pending orders for interval #{NEXT}" in page
-    assert re.search(r"alice\s+#1\s+sell\s+2\.50 kWh\s+€0\.1200/kWh", page), page
+    assert re.search(r"alice \(#1\) sells up to 2\.50 kWh\s+for at least €0\.1200/kWh", page), page
+    # The others see that there is an order, not what it is.
+    assert f"1 order received for interval #{NEXT}" in page
+    public = text(client, "/orders")
+    assert "1 order received" in public and "2.50 kWh" not in public and "0.1200" not in public
     assert stored_orders(index_path) == 1
 
 
@@ -282,7 +293,7 @@ def test_form_accepts_the_json_printed_by_the_cli(client):
     signed = sign_order(ALICE, DOMAIN, order(nonce=99))
     response = client.post("/orders", data=FORM | {"order": "{}", "signature": json.dumps(signed.to_json())})
     assert response.status_code == 303
-    assert client.get("/api/orders").get_json()["orders"][0]["order"]["nonce"] == 99
+    assert client.get("/api/orders", headers=as_owner(ALICE, 1)).get_json()["orders"][0]["order"]["nonce"] == 99
 
 
 def test_form_shows_why_an_order_signed_by_someone_else_is_refused(client, index_path):

@@ -1,9 +1,14 @@
-"""The GridLedger web UI: a view of the event index, and the door for signed orders.
+"""The GridLedger web UI: a view of the event index, and the door for signed orders
+and signed admin transactions.
 
 Every page and API answer is computed from the index (node/index.py), never from
 the chain directly, so a page costs a few SQLite queries however busy the chain is.
-The one thing it writes is participants' signed orders and mandates, into an order
-book file of their own (webui/orders.py), never into the index.
+What it writes is participants' signed orders and mandates, into an order book file
+of their own (webui/orders.py), never into the index. The one exception to "never
+the chain" is /admin (webui/admin.py): with a chain configured (CHAIN, CHAIN_RPC or
+CHAIN_STATE) it relays transactions that role holders signed with their own keys,
+and reads the few values it needs to prepare them; the index learns of their events
+from the chain, as of every other transaction.
 Run it with ``flask --app webui run`` and ``GRIDLEDGER_INDEX=path/to/index.sqlite``,
 or build it with ``create_app({"INDEX_PATH": ...})``.
 """
@@ -36,6 +41,10 @@ def create_app(config: dict | None = None) -> Flask:
         ORDERS_PATH=os.environ.get("GRIDLEDGER_ORDERS"),
         # A signed order is a few hundred bytes; nothing posted here needs more.
         MAX_CONTENT_LENGTH=64 * 1024,
+        # The chain admin transactions are relayed to (webui/admin.py); none by default.
+        CHAIN=None,  # a node.chain.Chain, for tests and embedding
+        CHAIN_RPC=os.environ.get("GRIDLEDGER_RPC"),  # a JSON-RPC node
+        CHAIN_STATE=os.environ.get("GRIDLEDGER_CHAIN_STATE"),  # a state dir whose embedded chain to open here
     )
     if config:
         app.config.update(config)
@@ -48,16 +57,26 @@ def create_app(config: dict | None = None) -> Flask:
     # these read-only queries; the node writes through its own connection (WAL).
     app.extensions[EXTENSION] = Index(app.config["INDEX_PATH"])
 
+    from webui import admin, api, audit, dashboard, intervals, orders, participants
+
+    chain = app.config["CHAIN"]
+    if chain is None and (app.config["CHAIN_RPC"] or app.config["CHAIN_STATE"]):
+        from node.admin import open_chain
+
+        # Opened now, so a chain that cannot be had (a node that is down, a journal
+        # another process holds) is said at start, not at the first admin action.
+        chain = open_chain(rpc=app.config["CHAIN_RPC"], state=app.config["CHAIN_STATE"])
+    app.extensions[admin.CHAIN_EXTENSION] = chain
+
     _register_filters(app)
     app.register_error_handler(HTTPException, _http_error)
-
-    from webui import api, audit, dashboard, intervals, orders, participants
 
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(participants.bp)
     app.register_blueprint(intervals.bp)
     app.register_blueprint(orders.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     return app
 

@@ -8,10 +8,21 @@ on disk before the API answers 201.
 
 No session, login or CSRF token: the EIP-712 signature is the authorisation. A
 request can only store what the participant's own key signed, whoever sends it.
+
+Reading is the same: a participant's pending orders and mandates are shown only to
+whoever presents a recent ReadRequest signed by the participant's owner (query
+parameters participant, issued_at, signature, or headers X-Read-Participant,
+X-Read-Issued-At, X-Read-Signature); in an auction nobody may see the others' bids.
+What stays public is how many orders an interval has, which shows no one's bid.
+Settled intervals are public anyway: the orders a settlement used are in its calldata
+on chain and in its committed inputs (/api/inputs/<hash>), for auditors. Mandates
+sent on chain are public chain data (MandateSet events, mandateOf); the server does
+not pool them for everyone, so /api/mandates is owner-only like the orders.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import shlex
 import threading
@@ -20,13 +31,14 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from eth_utils import keccak
+from flask import Blueprint, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 
 from node.errors import InputError
 from node.order_cli import build_order, fresh_nonce, unix_time
-from node.orders import OrderBook
+from node.orders import READ_REQUEST_MAX_AGE, NotOwner, OrderBook, StaleReadRequest
 from node.settlement import UNITS_PER_TOKEN
-from node.signing import BUY, Domain, SignedMandate, SignedOrder, typed_data
+from node.signing import BUY, Domain, ReadRequest, SignedMandate, SignedOrder, SignedReadRequest, typed_data
 from webui import format as fmt
 from webui import get_index, get_meta
 
@@ -90,7 +102,68 @@ def accept_order(body: str | dict) -> dict:
     signed = SignedOrder.from_json(body)
     order_id = get_book().submit(signed, now(), next_interval())
     o = signed.order
-    return {"id": order_id, "participant": o.participant, "interval": o.interval, "nonce": o.nonce}
+    return {"id": order_id, "participant": o.participant, "interval": o.interval, "nonce": o.nonce,
+            "receipt": receipt_of(signed)}
+
+
+def receipt_of(signed: SignedOrder) -> str:
+    """A token only whoever holds the signed order can know (a hash of its signature):
+    it lets the form's result page show the order to its submitter and nobody else."""
+    return keccak(signed.signature)[:12].hex()
+
+
+# -- who may read -------------------------------------------------------------------------
+
+READ_HEADERS = {"participant": "X-Read-Participant", "issued_at": "X-Read-Issued-At", "signature": "X-Read-Signature"}
+
+
+def read_request() -> SignedReadRequest | None:
+    """The signed read request of this request (headers first, else query parameters);
+    None if there is none. A malformed one is a 400."""
+    headers = {name: request.headers.get(header) for name, header in READ_HEADERS.items()}
+    given = headers if any(headers.values()) else {name: request.args.get(name) for name in READ_HEADERS}
+    if not given["signature"]:
+        return None
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        abort(400, f"the read request lacks {', '.join(missing)}; {how_to_read()}")
+    try:
+        return SignedReadRequest.from_json({"readRequest": {"participant": given["participant"].strip(),
+                                                            "issuedAt": given["issued_at"].strip()},
+                                            "signature": given["signature"].strip()})
+    except InputError as exc:
+        abort(400, f"{exc}; {how_to_read()}")
+
+
+def reader() -> int:
+    """The participant whose orders this request may read: 401 without a (fresh) read
+    request, 403 if its signer does not own the participant."""
+    signed = read_request()
+    if signed is None:
+        _unauthorized(f"orders and mandates are shown to their participant's owner only: {how_to_read()}")
+    try:
+        return get_book().authorize_read(signed, now())
+    except StaleReadRequest as exc:
+        _unauthorized(str(exc))
+    except NotOwner as exc:
+        abort(403, f"{exc}; a read request shows a participant's orders to its owner only")
+    except InputError as exc:
+        abort(400, str(exc))
+
+
+def how_to_read() -> str:
+    d = domain()
+    return (f"sign an EIP-712 ReadRequest(uint32 participant,uint64 issuedAt) with the participant's owner key, in "
+            f"the orders' domain (GridLedger, version 1, chain {d.chain_id}, market {d.verifying_contract}), issuedAt "
+            f"within the last {READ_REQUEST_MAX_AGE} s, and send it as query parameters participant, issued_at, "
+            f"signature or headers X-Read-Participant, X-Read-Issued-At, X-Read-Signature; "
+            "`gridledger order list --keystore DIR --account 0xOWNER --server URL` does it for you")
+
+
+def _unauthorized(message: str):
+    response = make_response(jsonify(error=message), 401)
+    response.headers["WWW-Authenticate"] = 'GridLedger-ReadRequest realm="orders"'
+    abort(response)
 
 
 def accept_mandate(body: str | dict) -> dict:
@@ -114,21 +187,37 @@ def api_submit_order():
 
 @bp.get("/api/orders")
 def api_orders():
-    k = _whole_arg("interval", next_interval())
+    """The reader's own orders, of one interval (`interval`) or all."""
+    participant = reader()
+    k = _whole_arg("interval", None)
     t = now()
     return {
+        "participant": participant,
         "interval": k,
         "next_interval": next_interval(),
-        "orders": [s.to_json() | {"expired": t > s.order.expiry} for s in get_book().orders_for(k)],
+        "orders": [{"id": order_id} | s.to_json() | {"expired": t > s.order.expiry}
+                   for order_id, s in get_book().orders_of(participant, k)],
     }
+
+
+@bp.get("/api/orders/summary")
+def api_orders_summary():
+    """Public: how many unexpired orders an interval has (default: the next), no one's bid."""
+    k = _whole_arg("interval", next_interval())
+    return {"interval": k, "next_interval": next_interval(), "order_count": get_book().count_for(k, now())}
 
 
 @bp.get("/api/orders/<int:order_id>")
 def api_order(order_id: int):
+    participant = reader()
     try:
-        return get_book().get(order_id).to_json()
-    except InputError as exc:
-        abort(404, str(exc))
+        signed = get_book().get(order_id)
+    except InputError:
+        signed = None
+    # The same answer whether the order is someone else's or does not exist.
+    if signed is None or signed.order.participant != participant:
+        abort(404, f"participant {participant} has no order {order_id}")
+    return signed.to_json()
 
 
 @bp.post("/api/mandates")
@@ -142,14 +231,13 @@ def api_submit_mandate():
 
 @bp.get("/api/mandates")
 def api_mandates():
-    mandates = get_book().active_mandates(now())
-    if "participant" in request.args:
-        pid = _whole_arg("participant", 0)
-        mandates = [m for m in mandates if m.mandate.participant == pid]
-    return {"mandates": [m.to_json() for m in mandates]}
+    """The reader's own active mandates in the book."""
+    participant = reader()
+    mandates = [m for m in get_book().active_mandates(now()) if m.mandate.participant == participant]
+    return {"participant": participant, "mandates": [m.to_json() for m in mandates]}
 
 
-def _whole_arg(name: str, default: int) -> int:
+def _whole_arg(name: str, default: int | None) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
@@ -170,9 +258,15 @@ def form():
     if "accepted" in request.args:
         order_id = _whole_arg("accepted", 0)
         try:
-            accepted = {"id": order_id, "signed": get_book().get(order_id)}
-        except InputError as exc:
-            abort(404, str(exc))
+            signed = get_book().get(order_id)
+        except InputError:
+            signed = None
+        # Only the submitter, who holds the signature, knows the receipt: an order id
+        # alone shows nothing of anyone's bid.
+        if signed is None or not hmac.compare_digest(request.args.get("receipt", ""), receipt_of(signed)):
+            abort(404, f"no order {order_id} with this receipt: an order is shown to whoever submitted it, and "
+                       "listed for its owner with `gridledger order list`")
+        accepted = {"id": order_id, "signed": signed}
     elif "participant" in request.args:
         values |= {k: request.args.get(k, "").strip() for k in FORM_FIELDS}
         try:
@@ -197,7 +291,7 @@ def submit_form():
         prepared = _prepare(values, quiet=True)
         return _render(values, prepared, error=f"Order refused: {exc}", status=400)
     # Post/redirect/get: reloading the result page must not post the order again.
-    return redirect(url_for("orders.form", accepted=accepted["id"]), 303)
+    return redirect(url_for("orders.form", accepted=accepted["id"], receipt=accepted["receipt"]), 303)
 
 
 def _defaults() -> dict[str, str]:
@@ -257,14 +351,18 @@ def _int(raw: str, what: str) -> int:
 def _render(values: dict, prepared: dict | None, status: int, error: str | None = None, accepted: dict | None = None):
     k = next_interval()
     t = now()
-    pending = [s for s in get_book().orders_for(k) if t <= s.order.expiry] if _has_market() else []
+    has_market = _has_market()
     participants = get_index().participants()
     names = {p["id"]: p["name"] for p in participants}
     return render_template(
-        "orders.html", values=values, prepared=prepared, error=error, accepted=accepted, pending=pending,
-        names=names, next_interval=k, next_when=fmt.interval_start(k, get_meta()), has_market=_has_market(),
+        "orders.html", values=values, prepared=prepared, error=error, accepted=accepted,
+        pending_count=get_book().count_for(k, t) if has_market else 0,
+        names=names, next_interval=k, next_when=fmt.interval_start(k, get_meta()), has_market=has_market,
         participants=[p for p in participants if p["id"] != 0], BUY=BUY,
-        expiry_of=lambda s: datetime.fromtimestamp(s.order.expiry, timezone.utc),
+        # For the "your orders" script: what a wallet signs, and whose participant it is.
+        read_typed=typed_data(domain(), ReadRequest(0, 0)) if has_market else None,
+        owners={p["owner"].lower(): p["id"] for p in participants if p["id"] != 0}, server_now=t,
+        units_per_token=UNITS_PER_TOKEN,
     ), status
 
 
