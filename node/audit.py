@@ -218,7 +218,12 @@ def audit_authorisation(
     remaining = iter(settled.entries)
     words = unused = 0
     for call in calls:
-        _, params = market.market.decode_function_input(call.tx_input)
+        try:
+            _, params = market.market.decode_function_input(call.tx_input)
+        except ValueError:
+            reasons.append("settlement calldata does not decode with this build's ABI (market deployed from another "
+                           "contract version)")
+            continue
         auths = list(params["orders"])
         for word in params["entries"]:
             words += 1

@@ -29,6 +29,9 @@ SETTLE_GAS_PER_ENTRY = 30_000
 SETTLE_GAS_PER_ORDER = 10_000
 MANDATE_GAS = 60_000
 REGISTER_GAS_PER_PARTICIPANT = 120_000
+# Deploying the market costs 200 gas per byte of runtime code on top of the
+# constructor; 7M covers any contract under the EIP-170 limit of 24,576 bytes.
+MARKET_DEPLOY_GAS = 7_000_000
 # Public nodes cap eth_getLogs ranges; 500 blocks is under every common cap.
 LOG_CHUNK_BLOCKS = 500
 MAX_TX_GAS = 16_777_216  # per-transaction cap of EIP-7825 (Osaka)
@@ -46,7 +49,7 @@ VERIFY_GAS_PER_ENTRY = 7_500
 VERIFY_GAS_PER_ORDER = 5_000
 APPLY_BASE_GAS = 150_000
 APPLY_GAS_PER_ENTRY = 10_500
-SETTLEMENT_HEADER_TYPE = "(uint64,bytes32,uint64,uint64,uint64,uint64,uint64,int128)"
+SETTLEMENT_HEADER_TYPE = "(uint64,bytes32,uint64,uint64,uint64,uint64,uint64,int128,bool)"
 PHASES = ("none", "verifying", "applying")
 
 log = logging.getLogger("gridledger.market")
@@ -206,6 +209,7 @@ class Market:
             import_capacity_wh,
             export_capacity_wh,
             first_interval,
+            gas=MARKET_DEPLOY_GAS,
         )
         deployment = Deployment(chain.chain_id, token, receipt["contractAddress"], receipt["blockNumber"])
         market = cls(chain, deployment)

@@ -4,6 +4,12 @@ This is the one place where kWh become Wh and currency becomes minor units. Both
 conversions keep conservation exact: P2P energy bought equals P2P energy sold to the
 Wh, and the wallet changes of all participants and the grid sum to zero to the unit,
 each within one unit of its exact value, as the contract verifies.
+
+P2P energy is priced either uniformly (every entry at ``p2p_price``) or pay-as-bid
+(each entry at its own price, ``p2p_prices``: for an order-authorised entry the
+contract requires its order's effective limit, ``pay_as_bid_price``). Either way the
+grid's wallet takes the other side of every payment, so under pay-as-bid it also
+receives the spread between what buyers pay and sellers receive.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from node.errors import InputError
-from node.signing import Order, SignedOrder, split_signature
+from node.signing import BUY, Order, SignedOrder, split_signature
 from optimizer.rounding import largest_remainder
 from optimizer.types import Clearing
 
@@ -26,7 +32,12 @@ PACKED_NONCE_BITS = 56  # see contracts/src/PackedOrder.sol
 
 @dataclass(frozen=True)
 class Settlement:
-    """One interval's settlement in chain units; per-participant arrays are aligned."""
+    """One interval's settlement in chain units; per-participant arrays are aligned.
+
+    ``p2p_prices`` (units per kWh, one per entry) makes it a pay-as-bid settlement;
+    ``p2p_price`` then only prices mandate-authorised entries on chain (their entries
+    in ``p2p_prices`` must equal it) and is otherwise informational, but must still
+    lie between the tariffs. ``None``: every entry at ``p2p_price``."""
 
     interval: int
     inputs_hash: bytes
@@ -38,6 +49,11 @@ class Settlement:
     p2p_wh: np.ndarray  # + bought from peers, - sold
     amount: np.ndarray  # wallet change, minor units
     grid_amount: int  # wallet change of the grid
+    p2p_prices: np.ndarray | None = None  # per entry, units per kWh; None: uniform at p2p_price
+
+    @property
+    def pay_as_bid(self) -> bool:
+        return self.p2p_prices is not None
 
     @property
     def grid_import_wh(self) -> int:
@@ -58,6 +74,7 @@ class Settlement:
             self.grid_import_wh,
             self.grid_export_wh,
             self.grid_amount,
+            self.pay_as_bid,
         )
 
     def entries(self, by_order: frozenset[int] | set[int] = frozenset()) -> list[int]:
@@ -104,6 +121,14 @@ def unpack_order(participant: int, interval: int, packed: int, r: bytes | str, v
     return SignedOrder(order, signature)
 
 
+def pay_as_bid_price(side: int, limit_price: int, buy_price: int, sell_price: int) -> int:
+    """What the contract prices an order's P2P energy at in a pay-as-bid settlement
+    (EnergyMarket._checkOrder): the order's limit clipped to the grid tariffs, a buy
+    at min(limit, buy tariff), a sell at max(limit, sell tariff); the same effective
+    limit as optimizer.auction."""
+    return min(limit_price, buy_price) if side == BUY else max(limit_price, sell_price)
+
+
 def price_units(price_per_kwh: float) -> int:
     """A currency-per-kWh price in minor units per kWh."""
     return int(round(price_per_kwh * UNITS_PER_TOKEN))
@@ -138,12 +163,19 @@ def priced_settlement(
     buy_price: int,
     sell_price: int,
     p2p_price: int,
+    p2p_prices: np.ndarray | None = None,
 ) -> Settlement:
     """A settlement of integer energies (participants ascending) at the given prices,
-    with wallet changes that conserve money exactly."""
+    with wallet changes that conserve money exactly. With `p2p_prices` (units per kWh,
+    one per participant) it is pay-as-bid: each participant's P2P energy at its own
+    price (see ``pay_as_bid_price``; mandate-authorised participants at `p2p_price`)."""
     grid_wh = np.asarray(grid_wh, dtype=np.int64)
     p2p_wh = np.asarray(p2p_wh, dtype=np.int64)
-    amount, grid_amount = _payments(grid_wh, p2p_wh, buy_price, sell_price, p2p_price)
+    if p2p_prices is not None:
+        p2p_prices = np.asarray(p2p_prices, dtype=np.int64)
+        if p2p_prices.shape != p2p_wh.shape:
+            raise InputError(f"{len(p2p_prices)} P2P prices for {len(p2p_wh)} participants: give one per participant")
+    amount, grid_amount = _payments(grid_wh, p2p_wh, buy_price, sell_price, p2p_price if p2p_prices is None else p2p_prices)
     return Settlement(
         interval=interval,
         inputs_hash=inputs_hash,
@@ -155,6 +187,7 @@ def priced_settlement(
         p2p_wh=p2p_wh,
         amount=amount,
         grid_amount=grid_amount,
+        p2p_prices=p2p_prices,
     )
 
 
@@ -172,13 +205,15 @@ def _p2p_energy(net_wh: np.ndarray, planned_p2p_wh: float) -> np.ndarray:
 
 
 def _payments(
-    grid_wh: np.ndarray, p2p_wh: np.ndarray, buy_price: int, sell_price: int, p2p_price: int
+    grid_wh: np.ndarray, p2p_wh: np.ndarray, buy_price: int, sell_price: int, p2p_price: int | np.ndarray
 ) -> tuple[np.ndarray, int]:
-    """Wallet changes in minor units. Exact values are in thousandths of a unit (Wh
-    times units per kWh); they sum to zero, so rounding them together conserves money."""
+    """Wallet changes in minor units, P2P energy at `p2p_price` (one price, or one per
+    participant). Exact values are in thousandths of a unit (Wh times units per kWh);
+    the grid's is minus the participants' sum, as the contract checks it, so they sum
+    to zero and rounding them together conserves money."""
     grid_milli = grid_wh * np.where(grid_wh > 0, buy_price, sell_price)
-    milli = np.append(-grid_milli - p2p_wh * p2p_price, grid_milli.sum())
-    units = round_milli(milli)
+    milli = -grid_milli - p2p_wh * p2p_price
+    units = round_milli(np.append(milli, -milli.sum()))
     return units[:-1], int(units[-1])
 
 

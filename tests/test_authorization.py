@@ -306,19 +306,45 @@ def test_auditor_accepts_mandated_and_order_authorised_settlements(community_mar
     assert len(verdicts) == 1 and verdicts[0].ok, report(verdicts)
 
 
-def test_auditor_catches_batteries_outside_the_mandated_state_of_charge(community_market):
-    from node.audit import IndexInputs, audit
+def _battery_owner_narrows_the_band(community_market):
+    """The first battery's owner signs a mandate allowing only 90-100 % (it starts at 50 %)."""
     from node.deploy import demo_key
-    from node.oracle import Oracle
     from node.signing import Mandate, sign_mandate
 
     market, index, builder, config, community = community_market
     battery = builder.battery_rows[0]
     pid = int(builder.participants[battery])
     key = demo_key(config.community.seed, community.homes[battery].name)
-    # The owner now only allows 90-100 %; the oracle keeps scheduling from 50 % down to 10 %.
     market.submit_mandates([sign_mandate(key, market.domain(), Mandate(pid, 10**6, 0, 900_000, 1_000_000, FAR_FUTURE, 2))])
-    Oracle(market, index, builder).run(until=builder.first_interval + 1, progress=False)
+    return market, index, builder, pid
+
+
+def test_auditor_catches_batteries_outside_the_mandated_state_of_charge(community_market):
+    from node.audit import IndexInputs, audit
+    from node.oracle import Oracle
+
+    market, index, builder, pid = _battery_owner_narrows_the_band(community_market)
+
+    class Careless(Oracle):
+        """Ignores the chain's mandates (terms=None): schedules down to the physical 10 %."""
+
+        def inputs(self, interval, soc):
+            return self.builder.inputs(interval, soc)
+
+    Careless(market, index, builder).run(until=builder.first_interval + 1, progress=False)
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert not verdicts[0].ok
-    assert f"participant {pid}: battery at" in " ".join(verdicts[0].reasons)
+    assert f"participant {pid}: inputs let the battery range over" in " ".join(verdicts[0].reasons)
+
+
+def test_the_oracle_keeps_batteries_in_the_mandated_band(community_market):
+    from node.audit import IndexInputs, audit
+    from node.oracle import Oracle
+
+    market, index, builder, pid = _battery_owner_narrows_the_band(community_market)
+    oracle = Oracle(market, index, builder)
+    start = builder.initial_soc()[pid]
+    oracle.run(progress=False)
+    assert oracle.soc[pid] >= start  # below the new band: never taken further down
+    verdicts = audit(market, IndexInputs(index), progress=False)
+    assert all(v.ok for v in verdicts), [v.reasons for v in verdicts if not v.ok]

@@ -1,8 +1,9 @@
 """Hypothesis drives the real contract on the embedded chain through random sequences
-of deposits, withdrawals and settlements (valid and not) and checks its invariants after
-every step against a model: money conserved and backed by the tokens the market holds,
-no interval settled twice or skipped, only the oracle settles, and nobody's wallet moves
-without a mandate from its owner."""
+of deposits, withdrawals and settlements (valid and not; by mandates or by signed orders,
+at one P2P price or pay-as-bid; intervals without entries) and checks its invariants
+after every step against a model: money conserved and backed by the tokens the market
+holds, no interval settled twice or skipped, only the oracle settles, and nobody's
+wallet moves without a mandate or an order from its owner."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from node.chain import Chain
 from node.errors import ChainError, SettlementError
 from node.market import Market
-from node.settlement import priced_settlement
-from tests.conftest import BUY, P2P, SELL, home_key, standing_mandate
+from node.settlement import pay_as_bid_price, priced_settlement
+from node.signing import BUY as BUY_SIDE, SELL as SELL_SIDE, Order, sign_order
+from tests.conftest import BUY, FAR_FUTURE, P2P, SELL, home_key, standing_mandate
 
 MANDATED = (1, 2, 3)  # home 4 never signs a mandate
 STEPS = {"steps": 0, "accepted": 0, "rejected": 0}
@@ -47,25 +49,45 @@ class MarketMachine(RuleBasedStateMachine):
     @rule(participant=st.integers(1, 4), amount=st.integers(1, 5_000_000))
     def withdraw(self, participant, amount):
         call = self.market.market.functions.withdraw(amount)
-        if amount <= self.balances[participant] and amount <= self.held:
+        if amount > self.balances[participant]:
+            self._rejected(lambda: self.chain.transact(call, home_key(participant), 200_000), "InsufficientBalance")
+        elif amount > self.held:
+            # Others' debts back no tokens: this credit is more than the market holds.
+            reason = f"InsufficientLiquidity(available={self.held}, needed={amount})"
+            self._rejected(lambda: self.chain.transact(call, home_key(participant), 200_000), reason)
+        else:
             self.chain.transact(call, home_key(participant), 200_000)
             self.balances[participant] -= amount
             self.held -= amount
-        else:
-            self._rejected(lambda: self.chain.transact(call, home_key(participant), 200_000))
 
     @rule(bought=st.integers(0, 3_000), imported=st.integers(0, 3_000), exported=st.integers(0, 3_000),
           third=st.integers(-2_000, 2_000), price=st.integers(SELL, BUY))
     def settle_valid(self, bought, imported, exported, third, price):
         """Home 1 buys P2P from home 2 (and imports), home 2 also exports, home 3 uses the grid only."""
         s = self._settlement([imported, -exported, third], [bought, -bought, 0], price)
-        self.market.settle(s)
-        STEPS["accepted"] += 1
-        for pid, amount in zip(s.participants, s.amount):
-            self.balances[int(pid)] += int(amount)
-        self.balances[0] += s.grid_amount
-        self.next_interval += 1
-        self.last = s
+        self._accepted(s)
+
+    @rule(bought=st.integers(0, 3_000), bid=st.integers(P2P, 2 * BUY), ask=st.integers(0, P2P),
+          pay_as_bid=st.booleans())
+    def settle_by_orders(self, bought, bid, ask, pay_as_bid):
+        """Home 4 (which has no mandate) sells to home 1 by signed orders, at the P2P
+        price or pay-as-bid (home 1 pays its bid up to the import tariff, home 4 gets
+        its ask or at least the export tariff, the grid keeps the spread)."""
+        k = self.next_interval
+        prices = None
+        if pay_as_bid:
+            prices = np.array([pay_as_bid_price(BUY_SIDE, bid, BUY, SELL), pay_as_bid_price(SELL_SIDE, ask, BUY, SELL)])
+        s = priced_settlement(k, b"\1" * 32, np.array([1, 4]), np.array([0, 0]), np.array([bought, -bought]),
+                              BUY, SELL, P2P, prices)
+        orders = [sign_order(home_key(pid), self.market.domain(), Order(pid, k, side, bought, limit, FAR_FUTURE, 1))
+                  for pid, side, limit in ((1, BUY_SIDE, bid), (4, SELL_SIDE, ask))]
+        self._accepted(s, orders)
+        if pay_as_bid:  # the spread, to within the rounding of both amounts
+            assert abs(s.grid_amount * 1000 - bought * (min(bid, BUY) - max(ask, SELL))) < 1000
+
+    @rule()
+    def settle_an_interval_without_trades(self):
+        self._accepted(self._settlement([], [], P2P, homes=()))
 
     @rule(energy=st.integers(1, 2_000))
     def settle_a_home_without_mandate(self, energy):
@@ -109,9 +131,18 @@ class MarketMachine(RuleBasedStateMachine):
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _settlement(self, grid, p2p, price):
-        return priced_settlement(self.next_interval, b"\1" * 32, np.array(MANDATED), np.array(grid), np.array(p2p),
-                                 BUY, SELL, price)
+    def _settlement(self, grid, p2p, price, homes=MANDATED):
+        return priced_settlement(self.next_interval, b"\1" * 32, np.array(homes, dtype=np.int64),
+                                 np.array(grid, dtype=np.int64), np.array(p2p, dtype=np.int64), BUY, SELL, price)
+
+    def _accepted(self, s, orders=()):
+        self.market.settle(s, list(orders))
+        STEPS["accepted"] += 1
+        for pid, amount in zip(s.participants, s.amount):
+            self.balances[int(pid)] += int(amount)
+        self.balances[0] += s.grid_amount
+        self.next_interval += 1
+        self.last = s
 
     def _rejected(self, action, reason: str = ""):
         try:

@@ -92,11 +92,11 @@ def test_settlement_rejects_unconserved_money(market, homes):
 
 
 def test_settlement_rejects_payment_not_matching_prices(market, homes):
-    s = settlement(homes, [1000, -1000, 0, 0], [0, 0, 0, 0])
+    s = settlement(homes, [0, 0, 0, 0], [1000, -1000, 0, 0])
     amount = s.amount.copy()
-    amount[0] -= 5  # overcharge the buyer by 5 units ...
+    amount[0] -= 5  # overcharge the buyer by 5 units (still within its mandate) ...
     amount[1] += 5  # ... and hand it to the seller: money is still conserved
-    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=1, amount=-300005"):
+    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=1, amount=-150005, expectedMilliUnits=-150000000\)"):
         market.settle(replace(s, amount=amount))
 
 
@@ -158,10 +158,35 @@ def test_inactive_participant_cannot_be_settled(market, homes):
         market.settle(settlement(homes, [100, 0, 0, 0], [0, 0, 0, 0]))
 
 
-def test_empty_settlement_rejected(market):
+def test_interval_without_entries_is_closed_with_nothing_moved(market):
+    before = balances(market)
     s = settlement(np.array([], dtype=np.int64), [], [])
-    with pytest.raises(SettlementError, match=r"EmptySettlement\(interval=0\)"):
-        market.settle(s)
+    assert (s.grid_amount, s.grid_import_wh, s.grid_export_wh) == (0, 0, 0)
+    receipt = market.settle(s)
+    assert market.next_interval() == 1
+    assert [(e.name, e.args["interval"], e.args["participants"], e.args["gridAmount"]) for e in receipt.events] == [
+        ("IntervalSettled", 0, 0, 0)
+    ]
+    assert balances(market) == before
+    market.settle(settlement(np.array([1]), [100], [0], interval=1))  # and the market moves on
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        (7, 1, r"MoneyNotConserved\(interval=0, participantsTotal=0, gridAmount=1\)"),
+        (7, -1, r"MoneyNotConserved\(interval=0, participantsTotal=0, gridAmount=-1\)"),
+        (5, 100, r"GridEnergyMismatch\(interval=0, importWh=0, exportWh=0, declaredImportWh=100, declaredExportWh=0\)"),
+        (6, 100, r"GridEnergyMismatch\(interval=0, importWh=0, exportWh=0, declaredImportWh=0, declaredExportWh=100\)"),
+    ],
+)
+def test_interval_without_entries_cannot_move_the_grids_wallet_or_declare_grid_flow(market, field, value, error):
+    header = list(settlement(np.array([], dtype=np.int64), [], []).header())
+    header[field] = value  # 5 import, 6 export, 7 the grid's amount
+    call = market.market.functions.settle(tuple(header), [], [])
+    with pytest.raises(ChainError, match=error):
+        market.chain.transact(call, market.chain.operators.oracle, 500_000)
+    assert market.next_interval() == 0
 
 
 def test_only_admin_registers_and_no_address_twice(market):
@@ -184,6 +209,22 @@ def test_owner_withdraws_only_a_positive_balance(market):
     assert market.balance(1) == 6_000_000
     assert market.token.functions.balanceOf(owner.address).call() == 4_000_000
     assert receipt["status"] == 1
+
+
+def test_withdrawal_beyond_the_tokens_held_is_refused_with_the_liquidity_available(market, homes):
+    # Home 1 sells 300 kWh to home 2, whose wallet goes 35 tokens into debt: home 1's
+    # 55 tokens are more than the 40 the market holds.
+    market.settle(settlement(homes, [0, 0, 0, 0], [-300_000, 300_000, 0, 0]))
+    assert market.balance(1) == 55_000_000 and market.balance(2) == -35_000_000
+    held = market.token.functions.balanceOf(market.deployment.market).call()
+    assert held == 40_000_000
+    owner = home_key(1)
+    market.chain.fund(owner.address, 10**18)
+    with pytest.raises(ChainError, match=r"InsufficientLiquidity\(available=40000000, needed=40000001\)"):
+        market.chain.transact(market.market.functions.withdraw(40_000_001), owner, 200_000)
+    market.chain.transact(market.market.functions.withdraw(40_000_000), owner, 200_000)
+    assert market.balance(1) == 15_000_000
+    assert market.token.functions.balanceOf(market.deployment.market).call() == 0
 
 
 def test_deposit_of_zero_rejected(market):

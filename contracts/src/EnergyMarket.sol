@@ -23,6 +23,14 @@ import {Wallets} from "./Wallets.sol";
 /// bounds) is in the MandateSet event for auditors to check against the inputs.
 contract EnergyMarket is Wallets, EIP712 {
     /// @notice The per-interval part of a settlement. Prices are minor units per kWh.
+    /// With `payAsBid`, the P2P energy of an entry authorised by an order is priced at
+    /// that order's effective limit: a buyer pays min(limitPrice, buyPrice), a seller
+    /// receives max(limitPrice, sellPrice), as the grid is always the outside option.
+    /// `p2pPrice` then prices only mandate-authorised entries; it must still lie between
+    /// the tariffs and is otherwise informational (e.g. the volume-weighted average paid).
+    /// Either way the grid's wallet takes the other side of every payment, so under
+    /// pay-as-bid the spread between what buyers pay and sellers receive lands there:
+    /// its owner, the grid operator, runs the market.
     struct Settlement {
         uint64 interval;
         bytes32 inputsHash; // keccak256 of the canonical clearing inputs
@@ -32,6 +40,7 @@ contract EnergyMarket is Wallets, EIP712 {
         uint64 gridImportWh; // energy the community imported this interval
         uint64 gridExportWh; // energy the community exported this interval
         int128 gridAmount; // change of the grid's wallet (participant 0)
+        bool payAsBid; // order entries' P2P energy at their own limits, not p2pPrice
     }
 
     /// @notice A participant's standing permission (EIP-712 `Mandate`, see node/signing.py).
@@ -194,6 +203,15 @@ contract EnergyMarket is Wallets, EIP712 {
     error NoPendingInterval();
     error PendingPartlyApplied(uint64 interval, uint32 appliedChunks, uint32 totalChunks);
 
+    /// @dev A settlement's prices, copied out of its calldata header once per transaction
+    /// rather than read (and range-checked) again for every entry.
+    struct Prices {
+        uint256 buy;
+        uint256 sell;
+        uint256 p2p;
+        bool payAsBid;
+    }
+
     /// @dev Running sums over a settlement's entries.
     struct Totals {
         int256 p2pWh;
@@ -325,19 +343,21 @@ contract EnergyMarket is Wallets, EIP712 {
     /// ascending participant order, the grid (participant 0) excluded: its side is
     /// `s.gridAmount`. An entry flagged as authorised by an order takes the next of
     /// `orders` (signed for this interval, in entry order); any other entry is
-    /// authorised by the participant's mandate. Every order must be used.
+    /// authorised by the participant's mandate. Every order must be used. An interval
+    /// in which nobody traded settles with no entries (and no grid flow or amount), so
+    /// that the market still moves on to the next one. With `s.payAsBid`, each
+    /// order-authorised entry's P2P energy is priced at its order's limit (see Settlement).
     function settle(Settlement calldata s, uint256[] calldata entries, OrderAuth[] calldata orders)
         external
         onlyRole(ORACLE_ROLE)
     {
         if (_pending.phase != Phase.None) revert PendingIntervalOpen(_pending.interval, _pending.phase);
         if (s.interval != nextInterval) revert IntervalOutOfOrder(nextInterval, s.interval);
-        if (entries.length == 0) revert EmptySettlement(s.interval);
         if (s.p2pPrice < s.sellPrice || s.p2pPrice > s.buyPrice) {
             revert PriceOutOfRange(s.p2pPrice, s.sellPrice, s.buyPrice);
         }
         nextInterval = s.interval + 1;
-        emit IntervalSettled(
+        _emitIntervalSettled(
             s.interval,
             s.inputsHash,
             s.buyPrice,
@@ -358,9 +378,11 @@ contract EnergyMarket is Wallets, EIP712 {
         _update(GRID, s.gridAmount);
     }
 
-    /// @dev Checks `entries` (ascending after `previous`) against the prices and their
-    /// authorisations, adding them to `totals`; with `move`, also moves each wallet and
+    /// @dev Checks `entries` (ascending after `previous`) against their authorisations
+    /// and the prices, adding them to `totals`; with `move`, also moves each wallet and
     /// emits its ParticipantSettled. Every order must be used. Returns the last participant.
+    /// An entry's authorisation is checked before its payment because under pay-as-bid
+    /// its order sets the price its payment is checked against.
     function _checkEntries(
         Settlement calldata s,
         Totals memory totals,
@@ -370,6 +392,7 @@ contract EnergyMarket is Wallets, EIP712 {
         bool move
     ) internal returns (uint32) {
         bytes32 domainSeparator = orders.length == 0 ? bytes32(0) : _domainSeparatorV4();
+        Prices memory prices = Prices(s.buyPrice, s.sellPrice, s.p2pPrice, s.payAsBid);
         uint256 nextOrder = 0;
         uint256 count = entries.length;
         for (uint256 i = 0; i < count;) {
@@ -377,25 +400,28 @@ contract EnergyMarket is Wallets, EIP712 {
             (uint32 id, int256 gridWh, int256 p2pWh, int256 amount) = SettlementEntry.decode(word);
             if (id <= previous) revert ParticipantsNotAscending(previous, id);
             previous = id;
-            address owner = _checkEntry(s, totals, id, gridWh, p2pWh, amount);
             if (move) {
                 _update(id, amount);
                 emit ParticipantSettled(s.interval, id, gridWh, p2pWh, amount);
             }
+            address owner = _activeOwner(id);
             // int48 + int48 cannot overflow.
             int256 netWh;
             unchecked {
                 netWh = gridWh + p2pWh;
             }
+            uint256 p2pPrice = prices.p2p;
             if (SettlementEntry.byOrder(word)) {
                 if (nextOrder == orders.length) revert MissingOrder(id);
-                _checkOrder(domainSeparator, s.interval, id, owner, orders[nextOrder], netWh, amount);
+                p2pPrice =
+                    _checkOrder(domainSeparator, s.interval, id, owner, orders[nextOrder], netWh, amount, prices);
                 unchecked {
                     ++nextOrder;
                 }
             } else {
                 _checkMandate(id, netWh, amount);
             }
+            _checkPayment(totals, prices, id, gridWh, p2pWh, amount, p2pPrice);
             unchecked {
                 ++i;
             }
@@ -404,28 +430,36 @@ contract EnergyMarket is Wallets, EIP712 {
         return previous;
     }
 
-    /// @dev Checks one participant's entry against the prices and adds it to `totals`;
-    /// returns the owner, whose signature or mandate the caller then checks.
-    function _checkEntry(
-        Settlement calldata s,
-        Totals memory totals,
-        uint32 id,
-        int256 gridWh,
-        int256 p2pWh,
-        int256 amount
-    ) internal view returns (address owner) {
+    /// @dev The owner of participant `id`, who must be registered and active; its
+    /// signature or mandate authorises the entry.
+    function _activeOwner(uint32 id) internal view returns (address) {
         Account storage account = _accounts[id];
         if (!account.active) {
             if (account.owner == address(0)) revert UnknownParticipant(id);
             revert InactiveParticipant(id);
         }
+        return account.owner;
+    }
+
+    /// @dev Checks one participant's wallet change against its grid energy at the tariff
+    /// of its direction and its P2P energy at `p2pPrice` (the settlement's, or under
+    /// pay-as-bid its order's), to within one unit, and adds the entry to `totals`.
+    function _checkPayment(
+        Totals memory totals,
+        Prices memory prices,
+        uint32 id,
+        int256 gridWh,
+        int256 p2pWh,
+        int256 amount,
+        uint256 p2pPrice
+    ) internal pure {
         // Entries are int48 energies and int128 amounts and prices are uint64, so no
         // product or running sum below can overflow int256 (checked math costs ~1k gas
         // per participant here).
         unchecked {
-            // Grid energy is paid at the tariff of its direction, P2P energy at the P2P price.
-            int256 gridMilli = gridWh * int256(uint256(gridWh > 0 ? s.buyPrice : s.sellPrice));
-            int256 expectedMilli = -gridMilli - p2pWh * int256(uint256(s.p2pPrice));
+            // Grid energy is paid at the tariff of its direction, P2P energy at the entry's price.
+            int256 gridMilli = gridWh * int256(gridWh > 0 ? prices.buy : prices.sell);
+            int256 expectedMilli = -gridMilli - p2pWh * int256(p2pPrice);
             int256 error_ = amount * 1000 - expectedMilli;
             if (error_ <= -1000 || error_ >= 1000) revert PaymentMismatch(id, amount, expectedMilli);
 
@@ -433,9 +467,10 @@ contract EnergyMarket is Wallets, EIP712 {
             if (gridWh > 0) totals.importWh += uint256(gridWh);
             else totals.exportWh += uint256(-gridWh);
             totals.amount += amount;
-            totals.gridExpectedMilli += gridMilli;
+            // The grid takes the other side of every payment: the tariffs of the grid
+            // energy and, under pay-as-bid, the spread of the P2P trades (zero at one price).
+            totals.gridExpectedMilli -= expectedMilli;
         }
-        return account.owner;
     }
 
     // -- chunked settlement -------------------------------------------------------------
@@ -530,7 +565,7 @@ contract EnergyMarket is Wallets, EIP712 {
         delete _pendingHeader;
         nextInterval = s.interval + 1;
         _update(GRID, s.gridAmount);
-        emit IntervalSettled(
+        _emitIntervalSettled(
             s.interval,
             s.inputsHash,
             s.buyPrice,
@@ -619,6 +654,9 @@ contract EnergyMarket is Wallets, EIP712 {
 
     /// @dev The order was signed by the participant's owner for this interval, is not
     /// expired, and the entry stays on its side, within its energy and its limit price.
+    /// Returns the price of the entry's P2P energy: under pay-as-bid the order's limit
+    /// clipped to the tariff of its side (a buyer never pays more than the grid's import
+    /// tariff, a seller never gets less than its export tariff), else `prices.p2p`.
     function _checkOrder(
         bytes32 domainSeparator,
         uint64 interval,
@@ -626,8 +664,9 @@ contract EnergyMarket is Wallets, EIP712 {
         address owner,
         OrderAuth calldata order,
         int256 netWh,
-        int256 amount
-    ) private view {
+        int256 amount,
+        Prices memory prices
+    ) private view returns (uint256 price) {
         uint256 word = order.packed;
         address signer = PackedOrder.recover(PackedOrder.digest(domainSeparator, id, interval, word), order.r, order.vs);
         if (signer != owner) revert BadOrderSignature(id, signer);
@@ -636,13 +675,16 @@ contract EnergyMarket is Wallets, EIP712 {
         // slither-disable-next-line unused-return
         (uint8 side, uint64 energyWh, uint64 limitPrice, uint64 expiry,) = PackedOrder.decode(word);
         if (block.timestamp > expiry) revert OrderExpired(id, expiry, block.timestamp);
+        price = prices.p2p;
         // Same bounds as in _checkMandate.
         unchecked {
             if (side == PackedOrder.BUY && netWh >= 0) {
+                if (prices.payAsBid) price = limitPrice < prices.buy ? limitPrice : prices.buy;
                 if (uint256(netWh) > energyWh) revert OrderQuantityExceeded(id, uint256(netWh), energyWh);
                 int256 limitMilli = netWh * int256(uint256(limitPrice));
                 if (-amount * 1000 > limitMilli + 999) revert OrderPriceExceeded(id, -amount * 1000, limitMilli);
             } else if (side == PackedOrder.SELL && netWh <= 0) {
+                if (prices.payAsBid) price = limitPrice > prices.sell ? limitPrice : prices.sell;
                 if (uint256(-netWh) > energyWh) revert OrderQuantityExceeded(id, uint256(-netWh), energyWh);
                 int256 limitMilli = -netWh * int256(uint256(limitPrice));
                 if (amount * 1000 < limitMilli - 999) revert OrderPriceBelowLimit(id, amount * 1000, limitMilli);
@@ -650,6 +692,23 @@ contract EnergyMarket is Wallets, EIP712 {
                 revert OrderSideMismatch(id, side, netWh);
             }
         }
+    }
+
+    /// @dev The one IntervalSettled of `settle` and of a chunked interval's last apply chunk.
+    function _emitIntervalSettled(
+        uint64 interval,
+        bytes32 inputsHash,
+        uint64 buyPrice,
+        uint64 sellPrice,
+        uint64 p2pPrice,
+        uint64 gridImportWh,
+        uint64 gridExportWh,
+        int128 gridAmount,
+        uint256 participants
+    ) private {
+        emit IntervalSettled(
+            interval, inputsHash, buyPrice, sellPrice, p2pPrice, gridImportWh, gridExportWh, gridAmount, participants
+        );
     }
 
     /// @dev Conservation of energy and money over the whole interval, and capacity.

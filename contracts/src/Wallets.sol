@@ -24,6 +24,9 @@ abstract contract Wallets is ParticipantRegistry, ReentrancyGuard {
     event Withdrawn(uint32 indexed participant, address indexed to, uint256 amount);
 
     error InsufficientBalance(uint32 participant, int256 balance, uint256 needed);
+    /// @dev Balances may be negative, so the positive ones can add up to more tokens
+    /// than the market holds: `needed` cannot be paid out of the `available` tokens.
+    error InsufficientLiquidity(uint256 available, uint256 needed);
     error ZeroAmount();
 
     constructor(IERC20 token_) {
@@ -41,12 +44,15 @@ abstract contract Wallets is ParticipantRegistry, ReentrancyGuard {
         token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @notice Withdraws `amount` tokens from the caller's own wallet.
+    /// @notice Withdraws `amount` tokens from the caller's own wallet, as far as the
+    /// tokens the market holds allow (wallets of participants in debt back none).
     function withdraw(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         uint32 id = participantOf(msg.sender);
         int256 balance = _accounts[id].balance;
         if (balance < SafeCast.toInt256(amount)) revert InsufficientBalance(id, balance, amount);
+        uint256 available = token.balanceOf(address(this));
+        if (available < amount) revert InsufficientLiquidity(available, amount);
         _update(id, -SafeCast.toInt256(amount));
         emit Withdrawn(id, msg.sender, amount);
         token.safeTransfer(msg.sender, amount);

@@ -36,12 +36,18 @@ contract HandlerCoverageTest {
         console.log("settlements rejected", handler.rejectedSettlements());
         console.log("entries authorised by a signed order", handler.ordersSettled());
         console.log("entries authorised by a mandate", handler.mandateEntriesSettled());
+        console.log("pay-as-bid settlements accepted", handler.payAsBidSettled());
+        console.log("intervals settled without entries", handler.emptySettled());
+        console.log("withdrawals beyond the tokens held", handler.illiquidWithdrawals());
         _reached("an accepted settlement", handler.settledCount());
         _reached("an entry settled by order", handler.ordersSettled());
         _reached("an entry settled by mandate", handler.mandateEntriesSettled());
-        bytes4[24] memory checks = [
+        _reached("an accepted pay-as-bid settlement with an order", handler.payAsBidSettled());
+        _reached("an accepted settlement without entries", handler.emptySettled());
+        _reached("a withdrawal beyond the tokens held", handler.illiquidWithdrawals());
+        _reached("a pay-as-bid order entry sent at the P2P price", handler.payAsBidMispriced());
+        bytes4[23] memory checks = [
             EnergyMarket.IntervalOutOfOrder.selector,
-            EnergyMarket.EmptySettlement.selector,
             EnergyMarket.PriceOutOfRange.selector,
             EnergyMarket.ParticipantsNotAscending.selector,
             EnergyMarket.PaymentMismatch.selector,

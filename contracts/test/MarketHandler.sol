@@ -77,6 +77,10 @@ contract MarketHandler {
     mapping(bytes4 => uint256) public rejections;
     uint256 public ordersSettled;
     uint256 public mandateEntriesSettled;
+    uint256 public payAsBidSettled; // accepted pay-as-bid settlements with an order entry
+    uint256 public emptySettled; // accepted settlements of intervals without entries
+    uint256 public illiquidWithdrawals; // refused: more than the tokens the market holds
+    uint256 public payAsBidMispriced; // sent: a pay-as-bid order entry at the P2P price
 
     error Surprise(string action, bytes expected, bytes got);
     error ModelMismatch(string what, int256 expected, int256 actual);
@@ -103,7 +107,9 @@ contract MarketHandler {
     function deposit(uint256 payerSeed, uint256 idSeed, uint256 amount, bool approve) external {
         address payer = payerSeed % (POOL + 1) == POOL ? gridOperator : pool[payerSeed % POOL];
         uint32 id = uint32(idSeed % (ghostCount + 1)); // == ghostCount: unknown
-        amount = amount % 4 == 0 ? 0 : amount % 1e12;
+        // Deposits of the order of a settlement's payments, so that wallets in debt can
+        // leave others' credit beyond the tokens held (see withdraw).
+        amount = amount % 4 == 0 ? 0 : amount % 1e6;
         token.mint(payer, amount);
         ghostTokens[payer] += amount;
         if (approve) {
@@ -150,9 +156,8 @@ contract MarketHandler {
         } else if (amount > ghostBacking) {
             // Wallets may be in debt, so credits can exceed the tokens held: the
             // wallets still sum to the tokens, but the market cannot pay this out.
-            expected = abi.encodeWithSelector(
-                IERC20Errors.ERC20InsufficientBalance.selector, address(market), ghostBacking, amount
-            );
+            expected = abi.encodeWithSelector(Wallets.InsufficientLiquidity.selector, ghostBacking, amount);
+            ++illiquidWithdrawals;
         }
         vm.prank(owner);
         try market.withdraw(amount) {
@@ -316,6 +321,8 @@ contract MarketHandler {
     function settle(uint256 seed) external {
         (SettlementBuilder.Draft memory d, bool any) = _draft(seed, type(uint32).max);
         if (!any) return;
+        // An interval in which nobody traded is settled too, with no entries.
+        if (seed % 13 == 0) d = _emptyDraft(seed);
         _authorise(d, seed, type(uint256).max);
         if (seed % 4 == 1) {
             // Random capacities rarely land next to the totals; set them there, one Wh
@@ -346,13 +353,17 @@ contract MarketHandler {
     /// it with the error that names that check.
     function settleInvalid(uint256 seed, uint8 kind) external {
         uint32 inactive = type(uint32).max;
-        kind %= 14; // 13 is two kinds: unused orders, missing order
+        kind %= 15; // 14 is two kinds: unused orders, missing order
         if (kind == 9) {
             inactive = _pick(seed, false);
             if (inactive == type(uint32).max) kind = 0; // no inactive participant yet
         }
         (SettlementBuilder.Draft memory d, bool any) = _draft(seed, inactive);
         if (!any) return;
+        // Rounding every entry one way re-rounds the amounts after authorising them,
+        // which a pay-as-bid settlement's orders (they price their entries) do not allow.
+        if (kind == 8) d.s.payAsBid = false;
+        if (kind == 13) d.s.payAsBid = true;
         _fitCapacity(d);
         _authorise(d, seed, type(uint256).max);
         bytes memory expected;
@@ -365,8 +376,17 @@ contract MarketHandler {
                 : next + 1 + uint64(r % 5);
             expected = abi.encodeWithSelector(EnergyMarket.IntervalOutOfOrder.selector, next, d.s.interval);
         } else if (kind == 1) {
-            d.ids = new uint32[](0);
-            expected = abi.encodeWithSelector(EnergyMarket.EmptySettlement.selector, next);
+            // An interval without entries that still moves the grid's wallet or declares grid energy.
+            d = _emptyDraft(seed);
+            if (r % 2 == 0) {
+                d.s.gridAmount = int128(int256(1 + r % 1000)) * (r % 3 == 0 ? int128(1) : -1);
+                expected = abi.encodeWithSelector(EnergyMarket.MoneyNotConserved.selector, next, 0, d.s.gridAmount);
+            } else {
+                d.s.gridExportWh = 1 + uint64(r % 1000);
+                expected = abi.encodeWithSelector(
+                    EnergyMarket.GridEnergyMismatch.selector, next, 0, 0, 0, d.s.gridExportWh
+                );
+            }
         } else if (kind == 2) {
             if (r % 2 == 0 || d.s.sellPrice == 0) d.s.p2pPrice = d.s.buyPrice + 1 + uint64(r % 100);
             else d.s.p2pPrice = d.s.sellPrice - 1 - uint64(r % d.s.sellPrice);
@@ -380,10 +400,16 @@ contract MarketHandler {
             d.ids[j] = previous;
             expected = abi.encodeWithSelector(EnergyMarket.ParticipantsNotAscending.selector, previous, previous);
         } else if (kind == 4) {
-            // Overcharges one participant by >= 2 units, the grid gets it: money still sums to zero.
-            int256 off = int256(2 + r % 1000) * (r % 3 == 0 ? int256(1) : -1);
+            // Over- or undercharges one participant by >= 2 units, the grid takes the
+            // difference: money still sums to zero. Its authorisation is checked first, so
+            // an overcharged buyer gets an order that covers it. No limit lets a seller (or
+            // a participant without energy) pay, and a pay-as-bid order prices its entry,
+            // so those are only undercharged, which every limit allows.
+            bool credit = r % 3 == 0 || d.s.payAsBid || d.gridWh[0] + d.p2pWh[0] <= 0;
+            int256 off = int256(2 + r % 1000) * (credit ? int256(1) : -1);
             d.amount[0] += off;
             d.s.gridAmount -= int128(off);
+            if (off < 0) _authorise(d, seed, 0);
             expected = abi.encodeWithSelector(
                 EnergyMarket.PaymentMismatch.selector, d.ids[0], d.amount[0], d.exactMilli[0]
             );
@@ -422,6 +448,10 @@ contract MarketHandler {
         } else if (kind == 12) {
             expected = _breakOrderLimit(d, seed, r);
             if (expected.length == 0) return; // this entry leaves no room to break that limit
+        } else if (kind == 13) {
+            expected = _priceOrderAtP2PPrice(d, seed, r);
+            if (expected.length == 0) return; // no order entry whose own price differs by a unit
+            ++payAsBidMispriced;
         } else if (r % 2 == 0) {
             // Orders beyond those the entries claim.
             uint256 extra = 1 + (r >> 8) % 3;
@@ -579,14 +609,30 @@ contract MarketHandler {
                 left -= share;
             }
         }
+        _header(d, seed);
+        d.price(seed >> 8);
+        return (d, true);
+    }
+
+    /// @dev The next interval's header: random tariffs, a P2P price between them, and
+    /// pay-as-bid pricing half the time.
+    function _header(SettlementBuilder.Draft memory d, uint256 seed) internal view {
         uint256 p = uint256(keccak256(abi.encode(seed, "prices")));
         d.s.interval = market.nextInterval();
         d.s.inputsHash = keccak256(abi.encode(seed));
         d.s.buyPrice = uint64(p % 1_000_001);
         d.s.sellPrice = uint64((p >> 64) % (uint256(d.s.buyPrice) + 1));
         d.s.p2pPrice = d.s.sellPrice + uint64((p >> 128) % (uint256(d.s.buyPrice - d.s.sellPrice) + 1));
-        d.price(seed >> 8);
-        return (d, true);
+        d.s.payAsBid = (p >> 192) % 2 == 1;
+    }
+
+    /// @dev A settlement of the next interval without entries: nobody traded.
+    function _emptyDraft(uint256 seed) internal view returns (SettlementBuilder.Draft memory d) {
+        d.ids = new uint32[](0);
+        d.gridWh = new int256[](0);
+        d.p2pWh = new int256[](0);
+        _header(d, seed);
+        d.price(seed);
     }
 
     /// @dev Scales energies down until the settlement fits the capacity in force, so
@@ -603,16 +649,34 @@ contract MarketHandler {
 
     /// @dev Authorises every entry: by the participant's mandate when the model says it
     /// covers the entry (and the seed agrees), else by an order its owner signs now.
-    /// Entry `forceOrder` always gets an order.
+    /// Entry `forceOrder` always gets an order. In a pay-as-bid settlement the orders
+    /// price their entries, so their limits are chosen first and the draft priced again.
     function _authorise(SettlementBuilder.Draft memory d, uint256 seed, uint256 forceOrder) internal view {
-        EnergyMarket.OrderAuth[] memory orders = new EnergyMarket.OrderAuth[](d.ids.length);
-        uint32[] memory orderIds = new uint32[](d.ids.length);
-        d.byOrder = new bool[](d.ids.length);
-        uint256 count;
-        for (uint256 i = 0; i < d.ids.length; ++i) {
+        uint256 n = d.ids.length;
+        EnergyMarket.OrderAuth[] memory orders = new EnergyMarket.OrderAuth[](n);
+        uint32[] memory orderIds = new uint32[](n);
+        d.byOrder = new bool[](n);
+        d.limits = new uint64[](n);
+        for (uint256 i = 0; i < n; ++i) {
             uint256 r = uint256(keccak256(abi.encode(seed, i, "auth")));
-            if (i != forceOrder && r % 3 != 0 && _mandateError(d, i).length == 0) continue;
-            d.byOrder[i] = true;
+            if (i == forceOrder || r % 3 == 0 || _mandateError(d, i).length != 0) _orderFor(d, i, r);
+        }
+        // Re-rounding can move a mandate entry's amount a unit past its mandate: such
+        // entries get orders too, and the draft is priced again, until none is left
+        // (each round adds an order, so this ends).
+        for (bool again = d.s.payAsBid; again;) {
+            d.price(seed);
+            again = false;
+            for (uint256 i = 0; i < n; ++i) {
+                if (d.byOrder[i] || _mandateError(d, i).length == 0) continue;
+                _orderFor(d, i, uint256(keccak256(abi.encode(seed, i, "auth"))));
+                again = true;
+            }
+        }
+        uint256 count;
+        for (uint256 i = 0; i < n; ++i) {
+            if (!d.byOrder[i]) continue;
+            uint256 r = uint256(keccak256(abi.encode(seed, i, "auth")));
             orderIds[count] = d.ids[i];
             orders[count++] = Signing.signOrder(
                 _ghostKey[d.ids[i]], address(market), d.ids[i], d.s.interval, _coveringOrder(d, i, r)
@@ -626,8 +690,28 @@ contract MarketHandler {
         d.orderIds = orderIds;
     }
 
+    /// @dev Marks entry `i` as authorised by an order; under pay-as-bid picks the order's
+    /// limit price, which then prices the entry. Whatever limit a buyer that only buys
+    /// from peers bids, it pays no more (min(limit, import tariff)); one that also imports
+    /// pays the import tariff for that energy, so it only signs if it bids at least
+    /// that. Sellers alike. Limits also stay on the far side of the settlement's P2P
+    /// price (as in an auction, where it lies between the matched bids and asks), so an
+    /// order would also authorise its entry at that price (see _priceOrderAtP2PPrice).
+    function _orderFor(SettlementBuilder.Draft memory d, uint256 i, uint256 r) internal pure {
+        d.byOrder[i] = true;
+        if (!d.s.payAsBid) return;
+        uint256 x = r >> 96;
+        if (d.gridWh[i] + d.p2pWh[i] >= 0) {
+            uint256 floor = d.gridWh[i] > 0 ? d.s.buyPrice : d.s.p2pPrice;
+            d.limits[i] = uint64(floor + (x % 4 == 0 ? 0 : x % (uint256(d.s.buyPrice) / 2 + 1000)));
+        } else {
+            uint256 ceiling = d.gridWh[i] < 0 ? d.s.sellPrice : d.s.p2pPrice;
+            d.limits[i] = uint64(x % 4 == 0 ? ceiling : x % (ceiling + 1));
+        }
+    }
+
     /// @dev An order that allows entry `i`: its side, at least its energy, a limit price
-    /// its wallet change respects, not yet expired.
+    /// its wallet change respects (under pay-as-bid the one that priced it), not yet expired.
     function _coveringOrder(SettlementBuilder.Draft memory d, uint256 i, uint256 r)
         internal
         view
@@ -637,7 +721,9 @@ contract MarketHandler {
         o.side = net >= 0 ? Signing.BUY : Signing.SELL;
         uint256 energy = uint256(net >= 0 ? net : -net);
         o.energyWh = uint64(energy + r % 100);
-        if (net > 0) {
+        if (d.s.payAsBid) {
+            o.limitPrice = d.limits[i];
+        } else if (net > 0) {
             int256 costMilli = -d.amount[i] * 1000;
             uint256 limit = costMilli <= 0 ? 0 : (uint256(costMilli) + energy - 1) / energy;
             o.limitPrice = uint64(limit + (r >> 8) % 1000);
@@ -767,6 +853,32 @@ contract MarketHandler {
         d.orders[_orderIndex(d, id)] = Signing.signOrder(_ghostKey[id], address(market), id, d.s.interval, o);
     }
 
+    /// @dev A pay-as-bid settlement with one order entry paid at the settlement's P2P
+    /// price instead of its order's own price (the order would allow either); the grid
+    /// takes the difference, so money still sums to zero. "" if no order entry's P2P
+    /// energy is priced a unit or more away.
+    function _priceOrderAtP2PPrice(SettlementBuilder.Draft memory d, uint256 seed, uint256 r)
+        internal
+        view
+        returns (bytes memory)
+    {
+        uint256 n = d.ids.length;
+        for (uint256 k = 0; k < n; ++k) {
+            uint256 i = (r + k) % n;
+            if (d.p2pWh[i] == 0) continue;
+            _authorise(d, seed, i);
+            int256 tariff = int256(uint256(d.gridWh[i] > 0 ? d.s.buyPrice : d.s.sellPrice));
+            int256 atP2PPrice = -(d.gridWh[i] * tariff) - d.p2pWh[i] * int256(uint256(d.s.p2pPrice));
+            int256 amount = SettlementBuilder.floorDiv(atP2PPrice, 1000);
+            int256 error_ = amount * 1000 - d.exactMilli[i];
+            if (error_ > -1000 && error_ < 1000) continue;
+            d.s.gridAmount -= int128(amount - d.amount[i]);
+            d.amount[i] = amount;
+            return abi.encodeWithSelector(EnergyMarket.PaymentMismatch.selector, d.ids[i], amount, d.exactMilli[i]);
+        }
+        return "";
+    }
+
     /// @dev Rounds every entry the same way so each is within a unit but the grid's
     /// side, which absorbs them all, is not. Needs two or more inexact entries.
     function _roundAllOneWay(SettlementBuilder.Draft memory d, uint256 r) internal pure returns (bytes memory) {
@@ -803,6 +915,8 @@ contract MarketHandler {
             ++oracleSettlements;
             (uint256 emittedImport, uint256 emittedExport) = _checkLogs(next, d.ids.length);
             uint256 authorised = _countAuthorised(d);
+            if (d.s.payAsBid && d.orders.length > 0) ++payAsBidSettled;
+            if (d.ids.length == 0) ++emptySettled;
             _settled.push(Settled(next, emittedImport, emittedExport, importCap, exportCap, authorised, d.ids.length));
             for (uint256 i = 0; i < d.ids.length; ++i) {
                 ghostBalance[d.ids[i]] += d.amount[i];

@@ -76,10 +76,11 @@ contract SettlementFuzzTest {
     }
 
     /// A wallet change is accepted iff it is the exact price rounded down or up
-    /// (|amount - exact| < 1 unit); off by a unit or more it is rejected. Participant 1
+    /// (|amount - exact| < 1 unit) and authorised; off by a unit or more it is rejected. Participant 1
     /// trades `energyWh` with the grid (import at the buy tariff, export at the sell
     /// tariff) or with participant 2 at the P2P price; the counterparty takes the
-    /// opposite amount, so money is conserved and only the payment check can fail.
+    /// opposite amount, so money is conserved and only the payment check (or, for a
+    /// participant charged for energy it sold, its mandate) can fail.
     function testFuzz_paymentAcceptedWithinRoundingRejectedOffByAUnit(
         int48 energyWh,
         uint64 price,
@@ -96,6 +97,18 @@ contract SettlementFuzzTest {
         // Candidates around the exact value: floor(x) + offset with offset in [-3, 3].
         int256 amount = SettlementBuilder.floorDiv(exactMilli, 1000) + int256(offset % 4);
         bool accepted = _withinOneUnit(amount, exactMilli);
+        bytes memory rejection =
+            abi.encodeWithSelector(EnergyMarket.PaymentMismatch.selector, uint32(1), amount, exactMilli);
+        // The mandates set no price limits, yet none lets participant 1 pay for energy it
+        // sold or never got; the contract checks that authorisation before the payment.
+        if (energy == 0 && amount < 0) {
+            accepted = false;
+            rejection = abi.encodeWithSelector(EnergyMarket.MandatePriceExceeded.selector, uint32(1), -amount * 1000, 0);
+        } else if (energy < 0 && amount < 0) {
+            accepted = false;
+            rejection =
+                abi.encodeWithSelector(EnergyMarket.MandatePriceBelowMinimum.selector, uint32(1), amount * 1000, 0);
+        }
 
         EnergyMarket.Settlement memory s;
         uint256[] memory entries;
@@ -117,10 +130,62 @@ contract SettlementFuzzTest {
         try market.settle(s, entries, new EnergyMarket.OrderAuth[](0)) {
             if (!accepted) revert WrongOutcome(false, "");
         } catch (bytes memory got) {
-            bytes memory rejection =
-                abi.encodeWithSelector(EnergyMarket.PaymentMismatch.selector, uint32(1), amount, exactMilli);
             if (accepted || keccak256(got) != keccak256(rejection)) revert WrongOutcome(accepted, got);
         }
+    }
+
+    /// Pay-as-bid: participant 1 buys `energyWh` from participant 2, both by signed
+    /// orders; the buyer pays its bid clipped to the import tariff, the seller gets its
+    /// ask clipped to the export tariff, each within a unit, and the grid's wallet takes
+    /// the spread, so money is conserved. Any bid and ask allow these payments.
+    function testFuzz_payAsBidPaysEachOrderItsOwnLimitClippedToTheTariffs(
+        uint32 energyWh,
+        uint64 bid,
+        uint64 ask,
+        uint64 buyPrice,
+        uint64 sellPrice,
+        uint256 seed
+    ) public {
+        int256 energy = 1 + int256(uint256(energyWh % 1e9));
+        (bid, ask) = (bid % 3_000_000, ask % 3_000_000);
+        buyPrice = buyPrice % 2_000_001;
+        sellPrice = sellPrice % (buyPrice + 1);
+        SettlementBuilder.Draft memory d;
+        d.s.interval = market.nextInterval();
+        d.s.buyPrice = buyPrice;
+        d.s.sellPrice = sellPrice;
+        d.s.p2pPrice = sellPrice + (buyPrice - sellPrice) / 2;
+        d.s.payAsBid = true;
+        d.ids = new uint32[](2);
+        (d.ids[0], d.ids[1]) = (1, 2);
+        d.gridWh = new int256[](2);
+        d.p2pWh = new int256[](2);
+        (d.p2pWh[0], d.p2pWh[1]) = (energy, -energy);
+        d.byOrder = new bool[](2);
+        (d.byOrder[0], d.byOrder[1]) = (true, true);
+        d.limits = new uint64[](2);
+        (d.limits[0], d.limits[1]) = (bid, ask);
+        SettlementBuilder.price(d, seed);
+        EnergyMarket.OrderAuth[] memory orders = new EnergyMarket.OrderAuth[](2);
+        uint64 e = uint64(uint256(energy));
+        Signing.Order memory buyOrder = Signing.Order(Signing.BUY, e, bid, type(uint64).max, 1);
+        Signing.Order memory sellOrder = Signing.Order(Signing.SELL, e, ask, type(uint64).max, 2);
+        orders[0] = Signing.signOrder(0xB1, address(market), 1, d.s.interval, buyOrder);
+        orders[1] = Signing.signOrder(0xB2, address(market), 2, d.s.interval, sellOrder);
+
+        int256[3] memory before = [market.balanceOf(0), market.balanceOf(1), market.balanceOf(2)];
+        vm.prank(ORACLE);
+        market.settle(d.s, SettlementBuilder.entries(d), orders);
+        int256 paid = before[1] - market.balanceOf(1);
+        int256 received = market.balanceOf(2) - before[2];
+        int256 spread = market.balanceOf(0) - before[0];
+        int256 bidMilli = energy * int256(uint256(bid < buyPrice ? bid : buyPrice));
+        int256 askMilli = energy * int256(uint256(ask > sellPrice ? ask : sellPrice));
+        if (paid * 1000 - bidMilli <= -1000 || paid * 1000 - bidMilli >= 1000) revert Mismatch("paid", bidMilli, paid);
+        if (received * 1000 - askMilli <= -1000 || received * 1000 - askMilli >= 1000) {
+            revert Mismatch("received", askMilli, received);
+        }
+        _equal("grid takes the spread", paid - received, spread);
     }
 
     /// Written as "the amount is floor or ceil of the exact value", independently of

@@ -19,6 +19,7 @@ library SettlementBuilder {
         int256[] amount;
         int256[] exactMilli; // exact wallet change in thousandths of a unit
         bool[] byOrder; // entry authorised by the next order rather than by a mandate
+        uint64[] limits; // pay-as-bid: the limit price of each byOrder entry's order
         EnergyMarket.OrderAuth[] orders; // in the order of the entries flagged byOrder
         uint32[] orderIds; // whose each order is (the contract infers it from the entries)
     }
@@ -45,15 +46,23 @@ library SettlementBuilder {
         if (x % y != 0 && (x < 0) != (y < 0)) q -= 1;
     }
 
-    /// @dev Exact wallet change (milli-units): the grid tariff of the energy's direction
-    /// for grid energy, the P2P price for energy traded with peers; buying costs.
-    function exactMilli(EnergyMarket.Settlement memory s, int256 gridWh, int256 p2pWh)
-        internal
-        pure
-        returns (int256)
-    {
-        int256 tariff = int256(uint256(gridWh > 0 ? s.buyPrice : s.sellPrice));
-        return -(gridWh * tariff) - p2pWh * int256(uint256(s.p2pPrice));
+    /// @dev The price of entry `i`'s P2P energy: the settlement's P2P price, or in a
+    /// pay-as-bid settlement, for an entry authorised by an order, the order's limit
+    /// clipped to the grid tariff of its side (a buyer, net energy in, pays at most the
+    /// import tariff; a seller gets at least the export tariff).
+    function p2pPrice(Draft memory d, uint256 i) internal pure returns (uint256) {
+        if (!d.s.payAsBid || i >= d.byOrder.length || !d.byOrder[i]) return d.s.p2pPrice;
+        uint256 limit = d.limits[i];
+        if (d.gridWh[i] + d.p2pWh[i] >= 0) return limit < d.s.buyPrice ? limit : d.s.buyPrice;
+        return limit > d.s.sellPrice ? limit : d.s.sellPrice;
+    }
+
+    /// @dev Exact wallet change (milli-units) of entry `i`: the grid tariff of the
+    /// energy's direction for grid energy, its P2P price for energy traded with peers;
+    /// buying costs.
+    function exactMilliOf(Draft memory d, uint256 i) internal pure returns (int256) {
+        int256 tariff = int256(uint256(d.gridWh[i] > 0 ? d.s.buyPrice : d.s.sellPrice));
+        return -(d.gridWh[i] * tariff) - d.p2pWh[i] * int256(p2pPrice(d, i));
     }
 
     /// @dev Fills in amounts, grid totals and the grid's amount. `seed` picks among the
@@ -67,7 +76,7 @@ library SettlementBuilder {
         uint64 importWh;
         uint64 exportWh;
         for (uint256 i = 0; i < n; ++i) {
-            d.exactMilli[i] = exactMilli(d.s, d.gridWh[i], d.p2pWh[i]);
+            d.exactMilli[i] = exactMilliOf(d, i);
             d.amount[i] = floorDiv(d.exactMilli[i], MILLI);
             roundingMilli += d.amount[i] * MILLI - d.exactMilli[i];
             if (d.amount[i] * MILLI != d.exactMilli[i]) ++inexact;
@@ -97,11 +106,11 @@ library SettlementBuilder {
         d.s.gridAmount = int128(-total);
     }
 
-    /// @dev Sum of the grid-energy part of every entry's exact change, as the grid sees it.
+    /// @dev The grid's exact change: it takes the other side of every payment (the
+    /// tariffs of the grid energy and, under pay-as-bid, the spread of the P2P trades).
     function gridExactMilli(Draft memory d) internal pure returns (int256 sum) {
         for (uint256 i = 0; i < d.ids.length; ++i) {
-            int256 tariff = int256(uint256(d.gridWh[i] > 0 ? d.s.buyPrice : d.s.sellPrice));
-            sum += d.gridWh[i] * tariff;
+            sum -= exactMilliOf(d, i);
         }
     }
 }
