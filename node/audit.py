@@ -320,8 +320,7 @@ def terms_reasons(inputs: IntervalInputs, settled: set[int], mandates: MandateHi
         if mandate is None:
             reasons.append(f"participant {b.participant}: battery scheduled without a mandate")
             continue
-        terms = Mandate(b.participant, mandate["maxBuyPrice"], mandate["minSellPrice"], mandate["minSocPpm"],
-                        mandate["maxSocPpm"], mandate["validUntil"], mandate["nonce"])
+        terms = Mandate.from_values(mandate)  # MandateSet carries the fields under their EIP-712 names
         # The widest range the mandate allows, whatever the battery's physical minimum.
         low, high = mandate_soc_bounds(replace(b, min_soc_wh=0), terms, b.soc_wh)
         bounds = f"{mandate['minSocPpm'] / 1e4:g}-{mandate['maxSocPpm'] / 1e4:g}%"

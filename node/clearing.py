@@ -1,6 +1,6 @@
 """One interval's clearing from its committed inputs, within what participants signed.
 
-`clear_interval` is a pure function of an `IntervalInputs`: the oracle calls it to
+`run_clearing` is a pure function of an `IntervalInputs`: the oracle calls it to
 settle, the auditor calls it again to check, and both get the same settlement to the
 Wh and the unit. Two mechanisms, one settlement format:
 
@@ -50,7 +50,7 @@ class IntervalClearing:
     auction: AuctionResult | None = None
 
 
-def clear_interval(inputs: IntervalInputs) -> IntervalClearing:
+def run_clearing(inputs: IntervalInputs) -> IntervalClearing:
     """The clearing of committed inputs; the oracle and the auditor both call this."""
     if inputs.mechanism == "auction":
         return _clear_auction(inputs)
@@ -78,7 +78,8 @@ def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> dict[int, int
     soc = {b.participant: b.soc_wh for b in inputs.batteries}
     if result.optimiser is None:
         return soc
-    scheduled = [b for b in inputs.batteries if b.participant in set(result.scheduled)]
+    scheduled_ids = set(result.scheduled)
+    scheduled = [b for b in inputs.batteries if b.participant in scheduled_ids]
     for battery, planned_kwh in zip(scheduled, result.optimiser.soc_path_kwh[:, 1]):
         soc[battery.participant] = int(np.clip(round(planned_kwh * 1000), battery.min_soc_wh, battery.upper_wh))
     return soc

@@ -7,7 +7,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
@@ -413,23 +413,31 @@ class Market:
     def capacity(self, interval: int) -> tuple[int, int]:
         return tuple(self.market.functions.capacityOf(interval).call())
 
-    def logs(self, from_block: int, to_block: int) -> list[Event]:
-        """Market events in a block range (one eth_getLogs call; keep ranges narrow)."""
-        raw = self.chain.w3.eth.get_logs({"address": self.deployment.market, "fromBlock": from_block, "toBlock": to_block})
-        return self.decoder.decode(raw)
+    def logs(self, from_block: int, to_block: int, names: Sequence[str] = ()) -> list[Event]:
+        """Market events in a block range (one eth_getLogs call; keep ranges narrow);
+        with `names`, only those events, filtered by the node."""
+        query = {"address": self.deployment.market, "fromBlock": from_block, "toBlock": to_block}
+        if names:
+            query["topics"] = [[to_hex(self.decoder.topic(name)) for name in names]]
+        return self.decoder.decode(self.chain.w3.eth.get_logs(query))
 
     def log_chunks(
-        self, from_block: int | None = None, to_block: int | None = None, chunk_blocks: int = LOG_CHUNK_BLOCKS
+        self,
+        from_block: int | None = None,
+        to_block: int | None = None,
+        chunk_blocks: int = LOG_CHUNK_BLOCKS,
+        names: Sequence[str] = (),
     ) -> Iterator[tuple[int, int, list[Event]]]:
         """(low, high, events) for consecutive narrow block ranges from `from_block`
-        (default: the deployment block) to `to_block` (default: the head now)."""
+        (default: the deployment block) to `to_block` (default: the head now); with
+        `names`, only those events."""
         if chunk_blocks < 1:
             raise InputError(f"chunk_blocks must be at least 1, got {chunk_blocks}")
         start = self.deployment.block if from_block is None else from_block
         end = self.chain.w3.eth.block_number if to_block is None else to_block
         for low in range(start, end + 1, chunk_blocks):
             high = min(end, low + chunk_blocks - 1)
-            yield low, high, self.logs(low, high)
+            yield low, high, self.logs(low, high, names)
 
     def events(self, from_block: int | None = None, chunk_blocks: int = LOG_CHUNK_BLOCKS) -> list[Event]:
         """Every market event from `from_block` (default: the deployment block) to the head."""

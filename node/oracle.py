@@ -22,7 +22,7 @@ from node.errors import ChainError, InputError
 from node.faults import crash_point
 from node.pipeline import clearings_ahead
 from node.index import Index
-from node.clearing import IntervalClearing, clear_interval, mandate_soc_bounds, settlement_for, soc_after
+from node.clearing import IntervalClearing, mandate_soc_bounds, run_clearing, settlement_for, soc_after
 from node.inputs import PPM, BatteryInputs, IntervalInputs
 from node.market import Market, Receipt
 from node.meter_policy import Repair, check_clock, committed_repairs, split_late
@@ -141,11 +141,6 @@ class InputsBuilder:
         return columns
 
 
-def run_clearing(inputs: IntervalInputs) -> IntervalClearing:
-    """The clearing of committed inputs; the oracle and the auditor both call this."""
-    return clear_interval(inputs)
-
-
 def latest_orders(orders: Sequence[SignedOrder]) -> list[SignedOrder]:
     """One order per participant, the one with the highest nonce: a participant amends
     an order by signing a new one (the settlement carries one order per entry)."""
@@ -178,14 +173,17 @@ class Oracle:
         self.book = book
         self.terms = ChainTerms(market)
         self._relay_failed: set[tuple[str, int, int]] = set()
+        # The stored inputs of an interval the chain holds half-settled (found by resume).
+        self._resumed: IntervalInputs | None = None
         # Battery states at the start of the chain's next interval, once run() has started.
         self.soc: dict[int, int] = {}
 
-    def catch_up_index(self) -> None:
-        """Indexes market events the index missed (e.g. after a crash between sending
-        a settlement and recording it), in narrow block ranges."""
+    def catch_up_index(self, to_block: int | None = None) -> None:
+        """Indexes market events the index missed, up to `to_block` (default: the head),
+        in narrow block ranges: after a crash between sending a settlement and recording
+        it, or others' transactions mined between two settlements."""
         start = max(self.index.last_block + 1, self.market.deployment.block)
-        for _, high, events in self.market.log_chunks(start):
+        for _, high, events in self.market.log_chunks(start, to_block):
             self.index.apply(events, settlement_gas(self.market, events), up_to_block=high)
 
     def resume(self) -> tuple[int, dict[int, int]]:
@@ -201,6 +199,8 @@ class Oracle:
                 "interval %d is half-settled on chain (%s: %d chunks verified, %d applied): it will be resumed",
                 pending.interval, pending.phase, pending.verified_chunks, pending.applied_chunks,
             )
+            stored = self.index.last_inputs_for(pending.interval)
+            self._resumed = None if stored is None else IntervalInputs.from_json(stored)
         if next_interval <= self.builder.first_interval:
             return next_interval, self.builder.initial_soc()
         last = self.index.interval(next_interval - 1)
@@ -227,11 +227,9 @@ class Oracle:
         """The inputs of `interval`: those already stored for it if the chain holds it
         half-settled (so a resumed chunked settlement continues the same one), else
         built from the data, the chain's terms and the order book."""
-        pending = self.market.pending()
-        if pending.open and pending.interval == interval:
-            stored = self.index.last_inputs_for(interval)
-            if stored is not None:
-                return IntervalInputs.from_json(stored)
+        if self._resumed is not None and self._resumed.interval == interval:
+            inputs, self._resumed = self._resumed, None
+            return inputs
         terms, orders = self.prepare(interval)
         return self.builder.inputs(interval, soc, terms, orders)
 
@@ -254,10 +252,7 @@ class Oracle:
         # Other transactions may have been mined since the last indexed block (a grid
         # operator's setCapacity or an admin's register, relayed by the web UI): index
         # them from the logs first, or up_to_block below would skip their blocks for good.
-        first = min(r.block for r in (receipt.parts or (receipt,)))
-        if self.index.last_block + 1 < first:
-            for _, high, events in self.market.log_chunks(self.index.last_block + 1, first - 1):
-                self.index.apply(events, settlement_gas(self.market, events), up_to_block=high)
+        self.catch_up_index(to_block=min(r.block for r in (receipt.parts or (receipt,))) - 1)
         self.index.apply(receipt.events, receipt.gas_by_tx, up_to_block=receipt.block)
         crash_point("after_index")
         report = IntervalReport(inputs.interval, settlement, receipt, time.perf_counter() - started)
@@ -305,8 +300,7 @@ class Oracle:
         of now; returns where it stopped: `stop`, or the first interval whose terms
         changed on chain meanwhile (a new or revoked mandate, a capacity), from which
         the caller starts again with the new terms."""
-        pending = self.market.pending()
-        if pending.open and pending.interval == interval:
+        if self._resumed is not None and self._resumed.interval == interval:
             # The stored inputs of a half-settled interval come first.
             report, self.soc = self.settle(interval, self.soc)
             reports.append(report)

@@ -9,15 +9,10 @@ the last call (one eth_getLogs for a few blocks) and keeps the picture current.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
-from eth_utils import to_hex
-
-from node.market import LOG_CHUNK_BLOCKS, Market
+from node.market import Market
 from node.signing import Mandate
-
-log = logging.getLogger("gridledger.terms")
 
 # A mandate that expires within this many seconds is treated as expired: the
 # settlement may be mined up to a few blocks after the oracle builds it.
@@ -50,30 +45,21 @@ class ChainTerms:
     default_capacity: tuple[int, int] | None = None
     capacity: dict[int, tuple[int, int]] = field(default_factory=dict)  # per-interval overrides
 
-    def refresh(self) -> bool:
-        """Reads the market's term events since the last refresh; True if any changed."""
+    def refresh(self) -> None:
+        """Reads the market's term events since the last refresh. Only those events,
+        filtered by the node: a settlement's thousands of ParticipantSettled logs are
+        never fetched or decoded here."""
         start = max(self.block + 1, self.market.deployment.block)
-        head = self.market.chain.w3.eth.block_number
-        # Only these events, filtered by the node: a settlement's thousands of
-        # ParticipantSettled logs are never fetched or decoded here.
-        topics = [[to_hex(self.market.decoder.topic(name)) for name in _TERM_EVENTS]]
-        changed = False
-        for low in range(start, head + 1, LOG_CHUNK_BLOCKS):
-            high = min(head, low + LOG_CHUNK_BLOCKS - 1)
-            raw = self.market.chain.w3.eth.get_logs(
-                {"address": self.market.deployment.market, "fromBlock": low, "toBlock": high, "topics": topics}
-            )
-            for e in self.market.decoder.decode(raw):
-                changed |= self._apply(e)
+        for _, high, events in self.market.log_chunks(start, names=_TERM_EVENTS):
+            for e in events:
+                self._apply(e)
             self.block = high
-        return changed
 
-    def _apply(self, e) -> bool:
+    def _apply(self, e) -> None:
         a = e.args
         if e.name == "MandateSet":
-            self.mandates[a["participant"]] = Mandate(
-                a["participant"], a["maxBuyPrice"], a["minSellPrice"], a["minSocPpm"], a["maxSocPpm"], a["validUntil"], a["nonce"]
-            )
+            # The event carries the signed Mandate's fields under their EIP-712 names.
+            self.mandates[a["participant"]] = Mandate.from_values(a)
             self.nonces[a["participant"]] = a["nonce"]
         elif e.name == "MandateRevoked":
             self.mandates.pop(a["participant"], None)
@@ -81,9 +67,6 @@ class ChainTerms:
             self.default_capacity = (a["importWh"], a["exportWh"])
         elif e.name == "CapacitySet":
             self.capacity[a["interval"]] = (a["importWh"], a["exportWh"])
-        else:
-            return False
-        return True
 
     def snapshot(self, now: int, from_interval: int = 0) -> Terms:
         """Mandates in force that stay valid EXPIRY_MARGIN_S more seconds after `now`,

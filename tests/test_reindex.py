@@ -73,7 +73,7 @@ def test_interrupted_rebuild_resumes_where_it_stopped(run, tmp_path, monkeypatch
 
     ranges = []
     logs = market.logs
-    monkeypatch.setattr(market, "logs", lambda low, high: ranges.append((low, high)) or logs(low, high))
+    monkeypatch.setattr(market, "logs", lambda low, high, *names: ranges.append((low, high)) or logs(low, high, *names))
     resumed = rebuild_index(market, path, inputs_from=run.index, progress=False, chunk_blocks=5)
     assert ranges[0][0] == market.deployment.block + 10  # nothing read twice
     assert check_index(market, resumed) == []
