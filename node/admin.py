@@ -41,10 +41,9 @@ from eth_keys.exceptions import BadSignature
 from eth_utils import is_hex_address, keccak, to_checksum_address, to_hex
 from hexbytes import HexBytes
 from rlp.exceptions import RLPException
-from web3 import Web3
 
 from node.build import load_artifact
-from node.chain import Chain, RetryingHTTPProvider
+from node.chain import Chain
 from node.errors import ChainError, InputError
 from node.events import Event, EventDecoder
 from node.market import MAX_TX_GAS, REGISTER_GAS_PER_PARTICIPANT
@@ -492,14 +491,7 @@ def open_chain(rpc: str | None = None, state: Path | str | None = None, retry_fo
     state directory `state` (which takes its journal's lock: no other process, the
     oracle included, may use that chain meanwhile). The relay needs no operator keys."""
     if rpc:
-        provider = RetryingHTTPProvider(rpc, timeout=10.0, retry_for=0)
-        w3 = Web3(provider)
-        try:
-            chain_id = w3.eth.chain_id
-        except Exception as exc:  # requests raises many kinds; all mean "not reachable"
-            raise ChainError(f"cannot reach a JSON-RPC node at {rpc}: {exc.__cause__ or exc}. Is the node running?") from exc
-        provider.retry_for = retry_for
-        return Chain(w3, None, f"JSON-RPC node at {rpc} (chain {chain_id})")  # a relay holds no keys
+        return Chain.connect(rpc, timeout=10.0, retry_for=retry_for, keyless=True)
     if state is None:
         raise InputError("give a JSON-RPC node URL or a state directory with an embedded chain")
     from node.journal import JOURNAL_NAME

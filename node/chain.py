@@ -128,9 +128,11 @@ class Chain:
         timeout: float = 30.0,
         retry_for: float = RETRY_FOR,
         receipt_timeout: float = RECEIPT_TIMEOUT,
+        keyless: bool = False,
     ) -> "Chain":
         """Connects to a JSON-RPC node. Without `operators`, a local dev chain (chain id
-        31337: anvil, hardhat) uses its well-known dev keys; any other chain needs keys.
+        31337: anvil, hardhat) uses its well-known dev keys; any other chain needs keys,
+        unless `keyless`: a relay of transactions others signed holds none.
 
         A node that is not there at the start is a mistake to report at once; a node
         that goes away later is waited for, up to `retry_for` seconds per outage."""
@@ -141,7 +143,7 @@ class Chain:
         except Exception as exc:  # requests raises many kinds; all mean "not reachable"
             raise ChainError(f"cannot reach a JSON-RPC node at {url}: {exc.__cause__ or exc}. Is the node running?") from exc
         provider.retry_for = retry_for
-        if operators is None:
+        if operators is None and not keyless:
             if chain_id not in LOCAL_DEV_CHAIN_IDS:
                 raise ChainError(
                     f"chain {chain_id} at {url} is not a local dev chain: give the operator keys "

@@ -466,3 +466,12 @@ def test_the_wallet_button_sends_the_prepared_transaction_on_the_markets_chain(b
     (tx,) = json.loads(sent)
     assert tx["from"] == operator.address and tx["to"] == bare_market.deployment.market
     assert bytes.fromhex(tx["data"][2:]) == AdminRelay(bare_market.chain, bare_market.deployment.market).encode(set_capacity(4, 2, 3))
+
+
+def test_a_relay_to_a_json_rpc_node_holds_no_keys():
+    from node.anvil import start_anvil
+
+    with start_anvil(None) as anvil:
+        chain = open_chain(rpc=anvil.url)
+        # Even on a local dev chain, whose well-known keys the oracle would take.
+        assert chain.operators is None and chain.chain_id == 31337
