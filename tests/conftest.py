@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from node import keys
 from node.chain import Chain
 from node.market import Market
 from node.signing import Mandate, sign_mandate
 
 BUY, SELL, P2P = 300_000, 60_000, 150_000  # minor units per kWh
+KEYSTORE_PASSWORD = "correct horse"
 FAR_FUTURE = 2**40  # unix seconds, some 30,000 years ahead
 
 
@@ -53,3 +59,30 @@ def market(bare_market: Market) -> Market:
 @pytest.fixture
 def homes() -> np.ndarray:
     return np.arange(1, 5, dtype=np.int64)
+
+
+@contextmanager
+def served(app) -> Iterator[str]:
+    """`app` on a free port of 127.0.0.1, in a thread, for as long as the block runs;
+    yields its base URL."""
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=5)
+        httpd.server_close()
+
+
+@pytest.fixture
+def keystore_password(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Real scrypt at a tiny cost (see tests/test_keys.py), KEYSTORE_PASSWORD in the
+    environment and no default keystore, for the CLIs that unlock keys."""
+    monkeypatch.setattr(keys, "KDF", ("scrypt", 2))
+    monkeypatch.setenv(keys.PASSWORD_ENV, KEYSTORE_PASSWORD)
+    monkeypatch.delenv(keys.KEYSTORE_ENV, raising=False)
+    return KEYSTORE_PASSWORD

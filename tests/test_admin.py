@@ -27,7 +27,7 @@ from node.chain import Chain
 from node.errors import ChainError
 from node.index import Index
 from node.market import Deployment, Market
-from tests.conftest import home_key
+from tests.conftest import home_key, served
 from tests.test_webui_orders import browser  # noqa: F401  (fixture)
 from webui import create_app
 
@@ -419,18 +419,9 @@ def test_a_state_directory_without_a_chain_is_refused(tmp_path, bare_market):
 
 @pytest.fixture
 def live_admin(bare_market, tmp_path):
-    import threading
-
-    from werkzeug.serving import make_server
-
     app = create_app({"INDEX_PATH": index_of(bare_market, tmp_path / "index.sqlite"), "CHAIN": bare_market.chain})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(timeout=5)
-    httpd.server_close()
+    with served(app) as url:
+        yield url
 
 
 def sending_wallet(account: str, chain_id: int) -> str:

@@ -3,10 +3,8 @@ the state directory's chain takes it directly), a real market contract decides."
 
 from __future__ import annotations
 
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from node import keys
 from node.admin import open_chain
@@ -14,20 +12,13 @@ from node.chain import EMBEDDED_KEYS
 from node.cli import main
 from node.keys import Keystore
 from node.market import Deployment, Market
-from tests.conftest import home_key
+from tests.conftest import KEYSTORE_PASSWORD, home_key, served
 from tests.test_admin import index_of, state  # noqa: F401  (fixture)
 from webui import create_app
 
-PASSWORD = "correct horse"
+PASSWORD = KEYSTORE_PASSWORD
+pytestmark = pytest.mark.usefixtures("keystore_password")
 ADMIN_KEY, GRID_OPERATOR_KEY = EMBEDDED_KEYS[0], EMBEDDED_KEYS[2]  # the embedded chain's operators
-
-
-@pytest.fixture(autouse=True)
-def cheap_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real scrypt, tiny cost (see tests/test_keys.py)."""
-    monkeypatch.setattr(keys, "KDF", ("scrypt", 2))
-    monkeypatch.setenv(keys.PASSWORD_ENV, PASSWORD)
-    monkeypatch.delenv(keys.KEYSTORE_ENV, raising=False)
 
 
 @pytest.fixture
@@ -43,13 +34,8 @@ def keystore(tmp_path):
 def server(bare_market, tmp_path):
     """The web UI with the market's chain, on a free port, in a thread."""
     app = create_app({"INDEX_PATH": index_of(bare_market, tmp_path / "index.sqlite"), "CHAIN": bare_market.chain})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(timeout=5)
-    httpd.server_close()
+    with served(app) as url:
+        yield url
 
 
 def gridledger(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -7,29 +7,21 @@ import io
 import json
 import socket
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from node import keys
 from node.errors import GridLedgerError, InputError
 from node.keys import Keystore
 from node.order_cli import add_order_commands, energy_wh, percent_ppm, price_units, unix_time, until
 from node.signing import sign_order
+from tests.conftest import KEYSTORE_PASSWORD, served
 from tests.test_webui_orders import ALICE, BOB, DOMAIN, MARKET, NEXT, as_owner, index_path, order  # noqa: F401  (fixture)
 from webui import create_app
 
-PASSWORD = "correct horse"
-
-
-@pytest.fixture(autouse=True)
-def cheap_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real scrypt, tiny cost (see tests/test_keys.py)."""
-    monkeypatch.setattr(keys, "KDF", ("scrypt", 2))
-    monkeypatch.setenv(keys.PASSWORD_ENV, PASSWORD)
-    monkeypatch.delenv(keys.KEYSTORE_ENV, raising=False)
+PASSWORD = KEYSTORE_PASSWORD
+pytestmark = pytest.mark.usefixtures("keystore_password")
 
 
 @pytest.fixture
@@ -44,13 +36,8 @@ def keystore(tmp_path) -> Path:
 def server(index_path):  # noqa: F811
     """The web UI on a free port of 127.0.0.1, in a thread, for as long as the test runs."""
     app = create_app({"INDEX_PATH": str(index_path)})
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", app
-    httpd.shutdown()
-    thread.join(timeout=5)
-    httpd.server_close()
+    with served(app) as url:
+        yield url, app
 
 
 def gridledger(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -8,7 +8,6 @@ import os
 import re
 import sqlite3
 import subprocess
-import threading
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -24,6 +23,7 @@ from node.events import Event
 from node.index import Index
 from node.order_cli import read_headers
 from node.signing import Domain, Mandate, Order, ReadRequest, sign_mandate, sign_order, sign_read_request
+from tests.conftest import served
 from tests.test_webui import START, settle_events, tx
 from webui import create_app
 
@@ -382,15 +382,8 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture
 def live(index_path):
     """The app on a free port of 127.0.0.1, served from a thread for the test."""
-    from werkzeug.serving import make_server
-
-    httpd = make_server("127.0.0.1", 0, create_app({"INDEX_PATH": str(index_path)}), threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(timeout=5)
-    httpd.server_close()
+    with served(create_app({"INDEX_PATH": str(index_path)})) as url:
+        yield url
 
 
 @pytest.fixture
