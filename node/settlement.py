@@ -20,6 +20,7 @@ import numpy as np
 
 from node.errors import InputError
 from node.signing import BUY, Order, SignedOrder, split_signature
+from optimizer.auction import Side, effective_limit
 from optimizer.rounding import largest_remainder
 from optimizer.types import Clearing
 
@@ -126,7 +127,7 @@ def pay_as_bid_price(side: int, limit_price: int, buy_price: int, sell_price: in
     (EnergyMarket._checkOrder): the order's limit clipped to the grid tariffs, a buy
     at min(limit, buy tariff), a sell at max(limit, sell tariff); the same effective
     limit as optimizer.auction."""
-    return min(limit_price, buy_price) if side == BUY else max(limit_price, sell_price)
+    return effective_limit(Side.BUY if side == BUY else Side.SELL, limit_price, buy_price, sell_price)
 
 
 def price_units(price_per_kwh: float) -> int:

@@ -252,7 +252,7 @@ def clear_auction(
     """
     B, S = _check_market(orders, buy_tariff, sell_tariff, pricing)
     n = len(orders)
-    limit = [_effective_limit(o, B, S) for o in orders]
+    limit = [effective_limit(o.side, o.limit_price, B, S) for o in orders]
     rest = [o.energy_wh for o in orders]
     netted = [0] * n
 
@@ -384,10 +384,13 @@ def _uniform_price(
     return kind, min(max(price, S), B)
 
 
-def _effective_limit(order: AuctionOrder, B: int, S: int) -> int:
-    if order.side is Side.BUY:
-        return min(order.limit_price, B)
-    return max(order.limit_price, S)
+def effective_limit(side: Side, limit_price: int, buy_tariff: int, sell_tariff: int) -> int:
+    """An order's limit clipped to the grid's offer (see "The grid as the outside
+    option"): a buyer's at most the import tariff, a seller's at least the export tariff.
+    Pay-as-bid settles an order's P2P energy at this price (node.settlement)."""
+    if side is Side.BUY:
+        return min(limit_price, buy_tariff)
+    return max(limit_price, sell_tariff)
 
 
 # ---------------------------------------------------------------- reporting
