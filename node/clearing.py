@@ -24,7 +24,7 @@ import numpy as np
 
 from node.errors import InputError
 from node.inputs import BatteryInputs, IntervalInputs
-from node.settlement import Settlement, price_units, priced_settlement
+from node.settlement import Settlement, priced_settlement, step0_integers
 from node.signing import BUY, Mandate, SignedOrder
 from optimizer import clear
 from optimizer.auction import AuctionOrder, AuctionResult, Side, clear_auction
@@ -115,10 +115,10 @@ def _clear_community(inputs: IntervalInputs) -> IntervalClearing:
             return IntervalClearing(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), sell,
                                     excluded=excluded)
         sub, scheduled = _subset(full, rows, pids)
+        # Rounding every home's flow to whole Wh can add under 1 Wh each to the
+        # community total, so the optimiser keeps that much below the capacity.
         optimiser = clear(sub, capacity_margin_kwh=rows.size / 1000)
-        net_kwh = optimiser.grid_import_kwh - optimiser.grid_export_kwh + optimiser.p2p_buy_kwh - optimiser.p2p_sell_kwh
-        net_wh = np.rint(net_kwh * 1000).astype(np.int64)
-        price = min(max(price_units(optimiser.p2p_price_per_kwh), sell), buy)
+        net_wh, price = step0_integers(optimiser, buy, sell)
         ids = pids[rows]
         terms = [None if mandates is None else mandates[int(p)] for p in ids]
         p2p_wh, refused = _split_p2p(ids, net_wh, float(optimiser.p2p_buy_kwh.sum()) * 1000, price, buy, sell, terms)

@@ -148,12 +148,6 @@ class IntervalInputs:
             batteries=batteries,
         )
 
-    @property
-    def capacity_margin_kwh(self) -> float:
-        """Rounding every home's flow to whole Wh can add under 1 Wh each to the
-        community total, so the optimiser keeps that much below the capacity."""
-        return len(self.participants) / 1000
-
 
 def _kwh(values) -> np.ndarray:
     return np.asarray(values, dtype=float).reshape(np.shape(values)) / 1000

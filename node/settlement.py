@@ -1,9 +1,10 @@
 """From a clearing (floats) to the settlement the market contract checks (integers).
 
-This is the one place where kWh become Wh and currency becomes minor units. Both
-conversions keep conservation exact: P2P energy bought equals P2P energy sold to the
-Wh, and the wallet changes of all participants and the grid sum to zero to the unit,
-each within one unit of its exact value, as the contract verifies.
+This is the one place where kWh become Wh and currency becomes minor units
+(`step0_integers`, `priced_settlement`). Money conservation is exact: the wallet
+changes of all participants and the grid sum to zero to the unit, each within one unit
+of its exact value, as the contract verifies. (node.clearing splits the whole-Wh net
+energies between peers and the grid, so P2P energy bought equals sold to the Wh.)
 
 P2P energy is priced either uniformly (every entry at ``p2p_price``) or pay-as-bid
 (each entry at its own price, ``p2p_prices``: for an order-authorised entry the
@@ -21,7 +22,6 @@ import numpy as np
 from node.errors import InputError
 from node.signing import BUY, Order, SignedOrder, split_signature
 from optimizer.auction import Side, effective_limit
-from optimizer.rounding import largest_remainder
 from optimizer.types import Clearing
 
 TOKEN_DECIMALS = 6
@@ -135,24 +135,13 @@ def price_units(price_per_kwh: float) -> int:
     return int(round(price_per_kwh * UNITS_PER_TOKEN))
 
 
-def build_settlement(
-    interval: int,
-    inputs_hash: bytes,
-    participants: np.ndarray,
-    clearing: Clearing,
-    buy_price: int,
-    sell_price: int,
-) -> Settlement:
-    """Converts step 0 of `clearing` for homes `participants` (ids, in row order) into
-    a settlement at tariffs `buy_price`/`sell_price` (minor units per kWh)."""
-    order = np.argsort(participants, kind="stable")
+def step0_integers(clearing: Clearing, buy_price: int, sell_price: int) -> tuple[np.ndarray, int]:
+    """Step 0 of an optimiser `clearing` in chain units: each home's net energy in whole
+    Wh (+ into the home, rows as in the clearing) and the P2P price in units per kWh,
+    clipped to the tariffs `buy_price`/`sell_price`."""
     net_kwh = clearing.grid_import_kwh - clearing.grid_export_kwh + clearing.p2p_buy_kwh - clearing.p2p_sell_kwh
-    net_wh = np.rint(net_kwh[order] * 1000).astype(np.int64)
-    p2p_wh = _p2p_energy(net_wh, float(clearing.p2p_buy_kwh.sum()) * 1000)
-    p2p_price = min(max(price_units(clearing.p2p_price_per_kwh), sell_price), buy_price)
-    return priced_settlement(
-        interval, inputs_hash, np.asarray(participants)[order], net_wh - p2p_wh, p2p_wh, buy_price, sell_price, p2p_price
-    )
+    net_wh = np.rint(net_kwh * 1000).astype(np.int64)
+    return net_wh, min(max(price_units(clearing.p2p_price_per_kwh), sell_price), buy_price)
 
 
 def priced_settlement(
@@ -190,19 +179,6 @@ def priced_settlement(
         grid_amount=grid_amount,
         p2p_prices=p2p_prices,
     )
-
-
-def _p2p_energy(net_wh: np.ndarray, planned_p2p_wh: float) -> np.ndarray:
-    """Shares the P2P volume among buyers and among sellers pro rata to their net
-    energy, in whole Wh, so that P2P bought equals P2P sold exactly."""
-    demand = np.maximum(net_wh, 0)
-    supply = np.maximum(-net_wh, 0)
-    volume = int(min(round(planned_p2p_wh), demand.sum(), supply.sum()))
-    if volume <= 0:
-        return np.zeros_like(net_wh)
-    bought = largest_remainder(demand * (volume / demand.sum()), volume)
-    sold = largest_remainder(supply * (volume / supply.sum()), volume)
-    return (bought - sold).astype(np.int64)
 
 
 def _payments(
