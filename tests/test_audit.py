@@ -93,3 +93,23 @@ def test_settlement_that_passes_the_contract_but_differs_from_the_clearing_is_ca
     assert not verdicts[-1].ok
     assert "differ from the re-run" in " ".join(verdicts[-1].reasons)
     assert soc_after(inputs, run_clearing(inputs))  # the honest plan is still reproducible
+
+
+def test_an_interval_closed_empty_instead_of_settled_is_caught(setup):
+    # The contract accepts an empty settlement (an auction nobody bid in), so a rogue
+    # oracle could close a community interval without billing anyone; the re-run shows it.
+    from node.settlement import priced_settlement
+
+    market, index, builder, oracle = setup
+    k = builder.first_interval
+    inputs = oracle.inputs(k, builder.initial_soc())
+    index.store_inputs(inputs)
+    none = np.zeros(0, dtype=np.int64)
+    empty = priced_settlement(k, inputs.hash(), none, none, none, inputs.buy_price[0], inputs.sell_price[0],
+                              inputs.sell_price[0])
+    receipt = market.settle(empty)
+    assert market.next_interval() == k + 1
+    index.apply(receipt.events, {receipt.tx_hash: receipt.gas_used}, up_to_block=receipt.block)
+    verdicts = audit(market, IndexInputs(index), progress=False)
+    assert not verdicts[0].ok
+    assert "differ from the re-run" in " ".join(verdicts[0].reasons)

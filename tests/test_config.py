@@ -111,6 +111,8 @@ def test_start_accepts_a_string_with_offset_and_converts_to_utc(tmp_path: Path) 
         ("[community]\npv_kwp_range = [10, 3]", "community.pv_kwp_range", "min <= max"),
         ("[community]\nannual_load_kwh_range = 3000", "community.annual_load_kwh_range", "a list of 2"),
         ("[wallets]\ninitial_deposit = -1", "wallets.initial_deposit", ">= 0"),
+        ('[market]\nmechanism = "auctoin"', "market.mechanism", '"community" or "auction"'),
+        ('[market]\npricing = "vickrey"', "market.pricing", '"uniform" or "pay_as_bid"'),
     ],
 )
 def test_bad_value_error_names_file_key_and_expectation(tmp_path: Path, toml: str, key: str, fragment: str) -> None:
