@@ -67,7 +67,7 @@ class MarketMachine(RuleBasedStateMachine):
         s = self._settlement([imported, -exported, third], [bought, -bought, 0], price)
         self._accepted(s)
 
-    @rule(bought=st.integers(0, 3_000), bid=st.integers(P2P, 2 * BUY), ask=st.integers(0, P2P),
+    @rule(bought=st.integers(1, 3_000), bid=st.integers(P2P, 2 * BUY), ask=st.integers(0, P2P),
           pay_as_bid=st.booleans())
     def settle_by_orders(self, bought, bid, ask, pay_as_bid):
         """Home 4 (which has no mandate) sells to home 1 by signed orders, at the P2P
