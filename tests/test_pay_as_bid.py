@@ -70,6 +70,7 @@ def test_each_order_pays_its_own_limit_and_the_grid_keeps_the_spread(bare_market
     assert sum(changes) == 0
     header = receipt.events[0]
     assert header.name == "IntervalSettled" and header.args["gridAmount"] == 290_000
+    assert header.args["payAsBid"] is True
     assert (header.args["gridImportWh"], header.args["gridExportWh"]) == (0, 0)
 
 
@@ -82,6 +83,29 @@ def test_the_flag_decides_how_order_entries_are_priced(bare_market, homes):
     with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=1, amount=-250000, expectedMilliUnits=-150000000\)"):
         bare_market.settle(replace(pay_as_bid(homes, own_prices()), p2p_prices=None), book_orders(bare_market))
     assert bare_market.next_interval() == 0
+
+
+def test_a_bid_matched_below_an_ask_is_refused_as_a_negative_spread(bare_market, homes):
+    """Every entry keeps to its own order, but buyers bid less than sellers ask: the grid
+    wallet would pay the difference, so the contract refuses the match itself."""
+    limits = [(BUY_SIDE, 100_000), (BUY_SIDE, 120_000), (SELL_SIDE, 200_000), (SELL_SIDE, 150_000)]
+    orders = [signed_order(bare_market, pid, side, abs(P2P_WH[pid - 1]), limit)
+              for pid, (side, limit) in zip((1, 2, 3, 4), limits)]
+    s = pay_as_bid(homes, [pay_as_bid_price(side, limit, BUY, SELL) for side, limit in limits])
+    assert s.grid_amount == -115_000
+    before = balances(bare_market)
+    # 1 kWh at 0.10 + 0.5 kWh at 0.12 paid, 1 kWh at 0.20 + 0.5 kWh at 0.15 received.
+    with pytest.raises(SettlementError, match=r"NegativeSpread\(interval=0, spreadMilliUnits=-115000000\)"):
+        bare_market.settle(s, orders)
+    with pytest.raises(ChainError, match=r"NegativeSpread\(interval=0, spreadMilliUnits=-115000000\)"):
+        bare_market.settle_chunked(s, orders, budget=420_000)
+    assert balances(bare_market) == before
+
+
+def test_uniform_settlements_say_so_in_their_event(bare_market, homes):
+    uniform = priced_settlement(0, HASH, homes, np.array(GRID_WH), np.array(P2P_WH), BUY, SELL, P2P)
+    receipt = bare_market.settle(uniform, book_orders(bare_market))
+    assert receipt.events[0].args["payAsBid"] is False
 
 
 def test_mandate_entries_of_a_pay_as_bid_settlement_pay_the_settlements_p2p_price(market, homes):

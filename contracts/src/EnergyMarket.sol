@@ -131,7 +131,8 @@ contract EnergyMarket is Wallets, EIP712 {
         uint256 gridImportWh,
         uint256 gridExportWh,
         int256 gridAmount,
-        uint256 participants
+        uint256 participants,
+        bool payAsBid
     );
     /// @notice One participant's energy and wallet change in a settled interval.
     event ParticipantSettled(
@@ -173,6 +174,7 @@ contract EnergyMarket is Wallets, EIP712 {
     error P2PEnergyNotConserved(uint64 interval, int256 imbalanceWh);
     error GridEnergyMismatch(uint64 interval, uint256 importWh, uint256 exportWh, uint256 declaredImportWh, uint256 declaredExportWh);
     error MoneyNotConserved(uint64 interval, int256 participantsTotal, int256 gridAmount);
+    error NegativeSpread(uint64 interval, int256 spreadMilliUnits);
     error ImportCapacityExceeded(uint64 interval, uint256 importWh, uint256 capacityWh);
     error ExportCapacityExceeded(uint64 interval, uint256 exportWh, uint256 capacityWh);
     error CapacityForPastInterval(uint64 interval, uint64 nextInterval);
@@ -366,7 +368,8 @@ contract EnergyMarket is Wallets, EIP712 {
             s.gridImportWh,
             s.gridExportWh,
             s.gridAmount,
-            entries.length
+            entries.length,
+            s.payAsBid
         );
 
         // Memory structs start zeroed: the running sums begin at 0 on purpose.
@@ -574,7 +577,8 @@ contract EnergyMarket is Wallets, EIP712 {
             s.gridImportWh,
             s.gridExportWh,
             s.gridAmount,
-            participants
+            participants,
+            s.payAsBid
         );
     }
 
@@ -704,10 +708,20 @@ contract EnergyMarket is Wallets, EIP712 {
         uint64 gridImportWh,
         uint64 gridExportWh,
         int128 gridAmount,
-        uint256 participants
+        uint256 participants,
+        bool payAsBid
     ) private {
         emit IntervalSettled(
-            interval, inputsHash, buyPrice, sellPrice, p2pPrice, gridImportWh, gridExportWh, gridAmount, participants
+            interval,
+            inputsHash,
+            buyPrice,
+            sellPrice,
+            p2pPrice,
+            gridImportWh,
+            gridExportWh,
+            gridAmount,
+            participants,
+            payAsBid
         );
     }
 
@@ -721,6 +735,15 @@ contract EnergyMarket is Wallets, EIP712 {
         int256 gridError = int256(s.gridAmount) * 1000 - totals.gridExpectedMilli;
         if (gridError <= -1000 || gridError >= 1000) {
             revert PaymentMismatch(GRID, s.gridAmount, totals.gridExpectedMilli);
+        }
+        // What the grid is owed beyond the tariffs of its energy is what P2P buyers paid
+        // minus what P2P sellers got: zero at one price, the spread under pay-as-bid. A
+        // negative spread is a bid matched below an ask, paid out of the grid's wallet.
+        // Sums of int48 x uint64 products: no overflow.
+        unchecked {
+            int256 spreadMilli = totals.gridExpectedMilli - int256(totals.importWh) * int256(uint256(s.buyPrice))
+                + int256(totals.exportWh) * int256(uint256(s.sellPrice));
+            if (spreadMilli < 0) revert NegativeSpread(s.interval, spreadMilli);
         }
         (uint64 importCap, uint64 exportCap) = capacityOf(s.interval);
         if (s.gridImportWh > importCap) revert ImportCapacityExceeded(s.interval, s.gridImportWh, importCap);

@@ -137,7 +137,8 @@ contract SettlementFuzzTest {
     /// Pay-as-bid: participant 1 buys `energyWh` from participant 2, both by signed
     /// orders; the buyer pays its bid clipped to the import tariff, the seller gets its
     /// ask clipped to the export tariff, each within a unit, and the grid's wallet takes
-    /// the spread, so money is conserved. Any bid and ask allow these payments.
+    /// the spread, so money is conserved. A bid priced below the ask it is matched with
+    /// (after clipping) is refused as a negative spread, which the grid would pay.
     function testFuzz_payAsBidPaysEachOrderItsOwnLimitClippedToTheTariffs(
         uint32 energyWh,
         uint64 bid,
@@ -174,13 +175,20 @@ contract SettlementFuzzTest {
         orders[1] = Signing.signOrder(0xB2, address(market), 2, d.s.interval, sellOrder);
 
         int256[3] memory before = [market.balanceOf(0), market.balanceOf(1), market.balanceOf(2)];
+        int256 bidMilli = energy * int256(uint256(bid < buyPrice ? bid : buyPrice));
+        int256 askMilli = energy * int256(uint256(ask > sellPrice ? ask : sellPrice));
+        uint256[] memory entries = SettlementBuilder.entries(d);
+        if (bidMilli < askMilli) {
+            vm.expectRevert(
+                abi.encodeWithSelector(EnergyMarket.NegativeSpread.selector, d.s.interval, bidMilli - askMilli)
+            );
+        }
         vm.prank(ORACLE);
-        market.settle(d.s, SettlementBuilder.entries(d), orders);
+        market.settle(d.s, entries, orders);
+        if (bidMilli < askMilli) return;
         int256 paid = before[1] - market.balanceOf(1);
         int256 received = market.balanceOf(2) - before[2];
         int256 spread = market.balanceOf(0) - before[0];
-        int256 bidMilli = energy * int256(uint256(bid < buyPrice ? bid : buyPrice));
-        int256 askMilli = energy * int256(uint256(ask > sellPrice ? ask : sellPrice));
         if (paid * 1000 - bidMilli <= -1000 || paid * 1000 - bidMilli >= 1000) revert Mismatch("paid", bidMilli, paid);
         if (received * 1000 - askMilli <= -1000 || received * 1000 - askMilli >= 1000) {
             revert Mismatch("received", askMilli, received);
