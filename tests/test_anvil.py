@@ -8,7 +8,6 @@ skip when it is missing: CI installs it, and a skipped node test proves nothing.
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,14 +16,12 @@ import pytest
 
 from node.anvil import start_anvil
 from node.chain import Chain
-from node.config import load_config
 from node.errors import ChainError
 from node.index import Index
 from node.market import Deployment, Market
-from node.simulation import StatePaths, simulate
-from node.synthetic import generate_community
+from node.simulation import StatePaths
+from tests.helpers import settle_community, start_gridledger, write_config
 
-REPO = Path(__file__).resolve().parent.parent
 INTERVALS = 48  # one day of 30-minute intervals
 COMMUNITY = """
 [market]
@@ -40,20 +37,17 @@ seed = 5
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("config") / "community.toml"
-    path.write_text(COMMUNITY)
-    return path
+    return write_config(tmp_path_factory.mktemp("config"), COMMUNITY)
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, config_file):
     """The reference: the community settled on anvil without interruption."""
     state = tmp_path_factory.mktemp("anvil-run")
-    config = load_config(config_file)
     started = time.perf_counter()
     with start_anvil(state / "anvil-state.json", port=0, gas_cap=True) as anvil:
         chain = Chain.connect(anvil.url)
-        result = simulate(chain, generate_community(config), config, StatePaths(state / "gridledger"), progress=False)
+        result = settle_community(chain, config_file, StatePaths(state / "gridledger"))
         balances = {p: result.market.balance(p) for p in range(len(result.participants) + 1)}
         events = result.market.logs(result.market.deployment.block, chain.w3.eth.block_number)
         indexed = result.index.balances()
@@ -75,10 +69,9 @@ def test_anvil_restarted_mid_run_loses_nothing_and_settles_nothing_twice(tmp_pat
     again from its state file, and ends exactly where the uninterrupted run ended."""
     state_file, gridledger_state = tmp_path / "anvil-state.json", tmp_path / "gridledger"
     anvil = start_anvil(state_file, port=0, gas_cap=True)
-    command = [sys.executable, "-m", "node.cli", "simulate", "--config", str(config_file), "--rpc", anvil.url,
-               "--state", str(gridledger_state), "--no-progress"]
     started = time.perf_counter()
-    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = start_gridledger("simulate", "--config", str(config_file), "--rpc", anvil.url, "--state", str(gridledger_state),
+                           "--no-progress", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(run.stdout), daemon=True)
     reader.start()

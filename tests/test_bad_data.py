@@ -22,31 +22,10 @@ from node.index import Index
 from node.meter_policy import Repair, check_clock, committed_repairs, split_late
 from node.simulation import StatePaths, simulate
 from node.synthetic import generate_community
+from tests.helpers import GOOD_ROWS, replaced, write_csv
 
 CONFIG = default_config()
-HEADER = "timestamp,participant,consumption_kwh,production_kwh"
 T0 = pd.Timestamp("2026-06-01T00:00:00Z")
-# Rows 2-7: two homes over three quarter hours (as in test_dataset.py).
-GOOD_ROWS = [
-    "2026-06-01T00:00:00+00:00,a,0.10,0.00",
-    "2026-06-01T00:00:00+00:00,b,0.20,0.50",
-    "2026-06-01T00:15:00+00:00,a,0.30,0.00",
-    "2026-06-01T00:15:00+00:00,b,0.40,1.00",
-    "2026-06-01T00:30:00+00:00,a,0.50,0.00",
-    "2026-06-01T00:30:00+00:00,b,0.60,0.25",
-]
-
-
-def write_csv(tmp_path: Path, rows: list[str], name: str = "meters.csv") -> Path:
-    path = tmp_path / name
-    path.write_text("\n".join([HEADER, *rows]) + "\n")
-    return path
-
-
-def replaced(line: int, text: str) -> list[str]:
-    rows = list(GOOD_ROWS)
-    rows[line - 2] = text
-    return rows
 
 
 def at(step: int) -> pd.Timestamp:
@@ -323,7 +302,7 @@ def snapshot(state: Path) -> dict[str, str]:
 
 def test_a_rejected_file_leaves_the_chain_and_index_untouched(tmp_path, capsys):
     state = tmp_path / "state"
-    good = write_csv(tmp_path, GOOD_ROWS, "good.csv")
+    good = write_csv(tmp_path, GOOD_ROWS, name="good.csv")
     assert main(["-q", "simulate", "--data", str(good), "--state", str(state), "--no-progress"]) == 0
     index = Index(state / "index.sqlite")
     rows = {t: index.db.execute(f"SELECT * FROM {t}").fetchall() for t in ("intervals", "entries", "participants", "meta")}
@@ -331,7 +310,7 @@ def test_a_rejected_file_leaves_the_chain_and_index_untouched(tmp_path, capsys):
     index.close()
     before = snapshot(state)
 
-    bad = write_csv(tmp_path, replaced(6, "2026-06-01T00:30:00Z,a,-0.5,0"), "bad.csv")
+    bad = write_csv(tmp_path, replaced(6, "2026-06-01T00:30:00Z,a,-0.5,0"), name="bad.csv")
     capsys.readouterr()
     for extra in ([], ["--fresh"]):
         assert main(["-q", "simulate", "--data", str(bad), "--state", str(state), "--no-progress", *extra]) == 2

@@ -8,18 +8,15 @@ import os
 import random
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from node.chain import Chain
-from node.config import load_config
 from node.index import Index
 from node.market import Deployment, Market
-from node.simulation import StatePaths, simulate
-from node.synthetic import generate_community
+from node.simulation import StatePaths
+from tests.helpers import settle_community, start_gridledger, write_config
 
 CONFIG = """
 [market]
@@ -31,7 +28,6 @@ seed = 11
 """
 NAMED_POINTS = ["before_inputs", "before_send", "after_send", "after_journal", "before_index", "after_index"]
 RANDOM_KILLS = 4
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_oracle(state: Path, config: Path, crash_at: str | None = None, kill_after: float | None = None) -> int:
@@ -39,8 +35,8 @@ def run_oracle(state: Path, config: Path, crash_at: str | None = None, kill_afte
     env.pop("GRIDLEDGER_CRASH_AT", None)
     if crash_at:
         env["GRIDLEDGER_CRASH_AT"] = crash_at
-    command = [sys.executable, "-m", "node.cli", "-q", "simulate", "--state", str(state), "--config", str(config), "--no-progress"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = start_gridledger("-q", "simulate", "--state", str(state), "--config", str(config), "--no-progress",
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if kill_after is not None:
         try:
             process.wait(timeout=kill_after)
@@ -68,18 +64,15 @@ def chain_state(state: Path) -> tuple[int, dict[int, int], list[tuple]]:
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("config") / "community.toml"
-    path.write_text(CONFIG)
-    return path
+    return write_config(tmp_path_factory.mktemp("config"), CONFIG)
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, config_file):
     """The same community settled without interruption."""
     state = tmp_path_factory.mktemp("reference")
-    config = load_config(config_file)
     with Chain.embedded(state) as chain:
-        simulate(chain, generate_community(config), config, StatePaths(state), progress=False)
+        settle_community(chain, config_file, StatePaths(state))
     return chain_state(state)
 
 

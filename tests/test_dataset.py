@@ -16,32 +16,9 @@ from node.config import default_config
 from node.dataset import load_dataset, save_dataset
 from node.errors import DataError
 from node.synthetic import generate_community
+from tests.helpers import GOOD_ROWS, HEADER, replaced, write_csv
 
 CONFIG = default_config()
-
-# Lines 2-7 of the file: two homes over three quarter hours.
-GOOD_ROWS = [
-    "2026-06-01T00:00:00+00:00,a,0.10,0.00",
-    "2026-06-01T00:00:00+00:00,b,0.20,0.50",
-    "2026-06-01T00:15:00+00:00,a,0.30,0.00",
-    "2026-06-01T00:15:00+00:00,b,0.40,1.00",
-    "2026-06-01T00:30:00+00:00,a,0.50,0.00",
-    "2026-06-01T00:30:00+00:00,b,0.60,0.25",
-]
-HEADER = "timestamp,participant,consumption_kwh,production_kwh"
-
-
-def write_csv(tmp_path: Path, rows: list[str], header: str = HEADER, name: str = "meters.csv") -> Path:
-    path = tmp_path / name
-    path.write_text("\n".join([header, *rows]) + "\n")
-    return path
-
-
-def replaced(line: int, text: str) -> list[str]:
-    """GOOD_ROWS with the row on spreadsheet line ``line`` replaced."""
-    rows = list(GOOD_ROWS)
-    rows[line - 2] = text
-    return rows
 
 
 def test_minimal_table_loads_in_order_of_first_appearance(tmp_path: Path) -> None:

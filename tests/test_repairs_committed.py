@@ -9,22 +9,12 @@ from pathlib import Path
 from node.cli import main
 from node.index import Index
 from node.inputs import IntervalInputs
-
-HEADER = "timestamp,participant,consumption_kwh,production_kwh"
-GOOD_ROWS = [
-    "2026-06-01T00:00:00+00:00,a,0.10,0.00",
-    "2026-06-01T00:00:00+00:00,b,0.20,0.50",
-    "2026-06-01T00:15:00+00:00,a,0.30,0.00",
-    "2026-06-01T00:15:00+00:00,b,0.40,1.00",
-    "2026-06-01T00:30:00+00:00,a,0.50,0.00",
-    "2026-06-01T00:30:00+00:00,b,0.60,0.25",
-]
+from tests.helpers import GOOD_ROWS, write_csv
 
 
 def test_repairs_are_committed_with_the_settled_interval_and_listed_for_the_operator(tmp_path: Path) -> None:
     rows = [r for r in GOOD_ROWS if not r.startswith("2026-06-01T00:15:00+00:00,b")]
-    data = tmp_path / "meters.csv"
-    data.write_text("\n".join([HEADER, *rows]) + "\n")
+    data = write_csv(tmp_path, rows)
     state = tmp_path / "state"
     assert main(["-q", "simulate", "--data", str(data), "--state", str(state), "--no-progress"]) == 2  # strict
     assert not state.exists()
@@ -40,8 +30,7 @@ def test_repairs_are_committed_with_the_settled_interval_and_listed_for_the_oper
 
 
 def test_index_commands_rebuild_and_check(tmp_path: Path, capsys) -> None:
-    data = tmp_path / "meters.csv"
-    data.write_text("\n".join([HEADER, *GOOD_ROWS]) + "\n")
+    data = write_csv(tmp_path, GOOD_ROWS)
     state = tmp_path / "state"
     assert main(["-q", "simulate", "--data", str(data), "--state", str(state), "--no-progress"]) == 0
     assert main(["-q", "index", "check", "--state", str(state)]) == 0

@@ -24,7 +24,7 @@ from node.index import Index
 from node.order_cli import read_headers
 from node.signing import Domain, Mandate, Order, ReadRequest, sign_mandate, sign_order, sign_read_request
 from tests.conftest import served
-from tests.test_webui import START, settle_events, tx
+from tests.test_webui import START, app, client, settle_events, tx  # noqa: F401  (app, client: fixtures on this index_path)
 from webui import create_app
 
 ALICE = Account.from_key("0x" + "a1" * 32)
@@ -58,16 +58,6 @@ def index_path(tmp_path):
     index.apply(settle_events(index, 1, [(1, 300, 0), (2, -300, 0)], block=6, homes=2))
     index.close()
     return path
-
-
-@pytest.fixture
-def app(index_path):
-    return create_app({"TESTING": True, "INDEX_PATH": str(index_path)})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def as_owner(key, participant: int, issued_at: int | None = None) -> dict[str, str]:
