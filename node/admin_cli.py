@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from node.admin import (
+    ROLES,
     Action,
     AdminRelay,
     RoleMissing,
@@ -94,9 +95,14 @@ def add_admin_commands(subparsers: argparse._SubParsersAction) -> None:
         _add_common(p)
         p.set_defaults(run=cmd_admin, build=lambda a, build=build: build(a.role, a.address))
 
-    p = actions.add_parser("roles", help="which roles an address holds",
-                           description="Reads hasRole for ADDRESS and each role, from the server or the chain.")
-    p.add_argument("address", metavar="ADDRESS")
+    p = actions.add_parser("roles", help="who holds each role, or which roles an address holds",
+                           description="Without ADDRESS: lists the holders of each role (DEFAULT_ADMIN_ROLE, "
+                           "ORACLE_ROLE, GRID_OPERATOR_ROLE), from the index's RoleGranted and RoleRevoked events: "
+                           "the server's (--server) or the state directory's (--state, which needs no chain and works "
+                           "while the oracle runs); an action sent just now shows once the oracle has read the chain. "
+                           "With ADDRESS: reads hasRole for it and each role, from the server or the state "
+                           "directory's chain.")
+    p.add_argument("address", metavar="ADDRESS", nargs="?", help="the address to check (default: list every holder)")
     _add_target(p)
     p.set_defaults(run=cmd_roles)
 
@@ -177,6 +183,8 @@ def _via_chain(args: argparse.Namespace, action: Action) -> int:
 
 
 def cmd_roles(args: argparse.Namespace) -> int:
+    if args.address is None:
+        return _list_holders(args)
     if args.state is not None:
         from node.market import Deployment
 
@@ -188,6 +196,31 @@ def cmd_roles(args: argparse.Namespace) -> int:
         roles = call_api(args.url or DEFAULT_URL, "/api/admin/roles?" + query, "roles")["roles"]
     held = [name for name, has in roles.items() if has]
     print(f"{args.address}: {', '.join(held) if held else 'no role'}")
+    return 0
+
+
+def _list_holders(args: argparse.Namespace) -> int:
+    """`admin roles` without an address: one line per role with its holders."""
+    if args.state is not None:
+        from node.cli import _open_index
+
+        index = _open_index(args.state)
+        try:
+            answer = index.role_holders()
+        finally:
+            index.close()
+        where, state = f"the index {args.state / 'index.sqlite'}", args.state
+    else:
+        url = args.url or DEFAULT_URL
+        answer = call_api(url, "/api/admin/roles", "role holders")
+        where, state = f"the index of the server {url}", "DIR"
+    order = {name: i for i, name in enumerate(ROLES)}  # a server's JSON comes with its keys sorted
+    for role, holders in sorted(answer["roles"].items(), key=lambda item: (order.get(item[0], len(order)), item[0])):
+        print(f"{role}: {', '.join(h['account'] for h in holders) or 'nobody'}")
+    print(f"  from {where}, as of block {answer['as_of_block']}", file=sys.stderr)
+    if not answer["complete"]:
+        print("  warning: that index was written before it recorded roles, so grants in its older blocks are missing: "
+              f"rebuild it with `gridledger index rebuild --state {state}`", file=sys.stderr)
     return 0
 
 

@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS capacity_events (
     tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
     interval INTEGER, import_wh INTEGER NOT NULL, export_wh INTEGER NOT NULL,
     PRIMARY KEY (tx_hash, log_index));
+-- AccessControl's RoleGranted/RoleRevoked, kept as history: an account holds a role
+-- if its last event for that role is a grant. role is the bytes32 id (0x hex).
+CREATE TABLE IF NOT EXISTS role_events (
+    tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
+    role TEXT NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL,
+    PRIMARY KEY (tx_hash, log_index));
 CREATE TABLE IF NOT EXISTS settlement_chunks (
     tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
     interval INTEGER NOT NULL, kind TEXT NOT NULL, chunk INTEGER NOT NULL, entries INTEGER NOT NULL,
@@ -84,7 +90,12 @@ class Index:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         self.db.executescript(SCHEMA)
+        if "meta" in tables and "role_events" not in tables and self.last_block >= 0:
+            # An index written before role events were indexed: the grants in the blocks
+            # it covers already (the deployer's, at least) are not in it.
+            self.set_meta(roles_from_block=self.last_block + 1)
 
     def close(self) -> None:
         self.db.close()
@@ -344,6 +355,32 @@ class Index:
         )
         return [dict(row) for row in rows]
 
+    def role_holders(self) -> dict:
+        """Who holds each market role now, as GET /api/admin/roles and `gridledger admin
+        roles` give it: `roles` maps each role's name (node.admin.ROLES; an unknown role
+        as its 0x id) to its holders in the order they were granted, each with the
+        grant's block, tx_hash and sender (every known role, one without holders with
+        an empty list); `as_of_block` is the index's last block; `complete` is False
+        for an index written before role events were indexed, whose older grants are
+        missing until `gridledger index rebuild`."""
+        from eth_utils import to_checksum_address
+
+        from node.admin import ROLES, role_name  # not at the top: it loads web3, which the CLI's index readers avoid
+
+        holders: dict[str, list[dict]] = {name: [] for name in ROLES}
+        rows = self.db.execute(
+            """SELECT role, account, block, tx_hash, sender FROM (
+                   SELECT *, ROW_NUMBER() OVER (PARTITION BY role, account ORDER BY block DESC, log_index DESC) AS n
+                   FROM role_events)
+               WHERE n = 1 AND kind = 'grant' ORDER BY block, log_index"""
+        )
+        for row in rows:
+            holders.setdefault(role_name(bytes.fromhex(row["role"][2:])), []).append({
+                "account": to_checksum_address(row["account"]), "block": row["block"], "tx_hash": row["tx_hash"],
+                "sender": to_checksum_address(row["sender"]),
+            })
+        return {"roles": holders, "as_of_block": self.last_block, "complete": "roles_from_block" not in self.meta()}
+
     def participant_totals(self) -> list[dict]:
         """Per participant over every settled interval: cost (minor units, positive =
         paid), P2P Wh bought and sold, and the baseline's cost for the same intervals."""
@@ -430,9 +467,20 @@ def _capacity(db: sqlite3.Connection, e: Event, _: dict) -> None:
     )
 
 
+def _role(kind: str):
+    def apply(db: sqlite3.Connection, e: Event, _: dict) -> None:
+        a = e.args
+        db.execute(
+            "INSERT OR IGNORE INTO role_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (e.tx_hash, e.log_index, e.block, "0x" + bytes(a["role"]).hex(), a["account"].lower(), kind, a["sender"].lower()),
+        )
+
+    return apply
+
+
 def _ignore(db: sqlite3.Connection, e: Event, _: dict) -> None:
-    """Role and mandate changes are read from the chain when needed (the auditor reads
-    mandates itself); the UI does not show them."""
+    """Mandate changes and RoleAdminChanged are read from the chain when needed (the
+    auditor reads mandates, the admin relay getRoleAdmin); the UI does not show them."""
 
 
 _APPLY = {
@@ -449,7 +497,7 @@ _APPLY = {
     "DefaultCapacitySet": _capacity,
     "MandateSet": _ignore,
     "MandateRevoked": _ignore,
-    "RoleGranted": _ignore,
-    "RoleRevoked": _ignore,
+    "RoleGranted": _role("grant"),
+    "RoleRevoked": _role("revoke"),
     "RoleAdminChanged": _ignore,
 }

@@ -13,6 +13,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 from node.admin import (
+    ROLES,
     AdminRelay,
     abi_functions,
     grant_role,
@@ -27,6 +28,7 @@ from node.chain import Chain
 from node.errors import ChainError
 from node.index import Index
 from node.market import Deployment, Market
+from node.reindex import rebuild_index
 from tests.conftest import home_key, served
 from tests.test_webui_orders import browser  # noqa: F401  (fixture)
 from webui import create_app
@@ -43,6 +45,14 @@ def index_of(market: Market, path) -> str:
     index.apply(market.events())
     index.close()
     return str(path)
+
+
+def catch_up(market: Market, path) -> None:
+    """Indexes what `market` did since the index at `path` last read it, as the oracle
+    does between settlements: relayed actions reach the index no other way."""
+    index = Index(path)
+    index.apply(market.events(index.last_block + 1))
+    index.close()
 
 
 @pytest.fixture
@@ -167,6 +177,94 @@ def test_capacity_for_a_settled_interval_is_refused_by_name(chain):
         relay.relay(raw)
     assert refused.value.error == "CapacityForPastInterval"
     assert "CapacityForPastInterval(interval=4, nextInterval=10)" in str(refused.value)
+
+
+# -- who holds which role, from the index ---------------------------------------------------------
+
+
+def holders(client) -> dict[str, list[str]]:
+    answer = client.get("/api/admin/roles")
+    assert answer.status_code == 200, answer.get_json()
+    return {role: [h["account"] for h in accounts] for role, accounts in answer.get_json()["roles"].items()}
+
+
+def initial_holders(market: Market) -> dict[str, list[str]]:
+    return {"DEFAULT_ADMIN_ROLE": [ops(market).admin.address], "ORACLE_ROLE": [ops(market).oracle.address],
+            "GRID_OPERATOR_ROLE": [ops(market).grid_operator.address]}
+
+
+def test_role_holders_are_the_deployers_grants_to_the_operators(client, bare_market):
+    assert holders(client) == initial_holders(bare_market)
+    answer = client.get("/api/admin/roles").get_json()
+    assert answer["roles"]["ORACLE_ROLE"] == [{"account": ops(bare_market).oracle.address,
+                                               "block": bare_market.deployment.block,
+                                               "tx_hash": bare_market.creation.tx_hash,
+                                               "sender": ops(bare_market).admin.address}]
+    assert answer["complete"] is True and answer["as_of_block"] == bare_market.chain.w3.eth.block_number
+
+
+def test_a_granted_role_is_listed_once_indexed_and_gone_once_revoked(app, client, bare_market):
+    admin, home, path = ops(bare_market).admin, home_key(1), app.config["INDEX_PATH"]
+    status, granted = relay(client, signed(bare_market, admin, grant_role("grid-operator", home.address)))
+    assert status == 201, granted
+    assert holders(client) == initial_holders(bare_market)  # the relay does not write the index
+    catch_up(bare_market, path)
+    grid_operators = client.get("/api/admin/roles").get_json()["roles"]["GRID_OPERATOR_ROLE"]
+    assert [h["account"] for h in grid_operators] == [ops(bare_market).grid_operator.address, home.address]
+    assert grid_operators[1] == {"account": home.address, "block": granted["block"], "tx_hash": granted["tx_hash"],
+                                 "sender": admin.address}
+
+    status, revoked = relay(client, signed(bare_market, admin, revoke_role("grid-operator", home.address)))
+    assert status == 201, revoked
+    catch_up(bare_market, path)
+    assert holders(client) == initial_holders(bare_market)
+    index = Index(path)
+    index.apply(bare_market.events())  # replaying every event changes nothing
+    history = index.db.execute("SELECT kind, tx_hash, sender FROM role_events WHERE account = ? ORDER BY block",
+                               (home.address.lower(),)).fetchall()
+    index.close()
+    assert [tuple(row) for row in history] == [("grant", granted["tx_hash"], admin.address.lower()),
+                                               ("revoke", revoked["tx_hash"], admin.address.lower())]
+    assert holders(client) == initial_holders(bare_market)
+
+
+def test_a_role_the_node_does_not_name_is_listed_by_its_id(app, client, bare_market):
+    auditor = keccak(text="AUDITOR_ROLE")
+    bare_market.chain.transact(bare_market.market.functions.grantRole(auditor, home_key(2).address),
+                               ops(bare_market).admin, 100_000)
+    catch_up(bare_market, app.config["INDEX_PATH"])
+    assert holders(client) == initial_holders(bare_market) | {"0x" + auditor.hex(): [home_key(2).address]}
+
+
+def test_role_holders_need_no_chain_and_the_page_lists_them(bare_market, tmp_path, monkeypatch):
+    monkeypatch.delenv("GRIDLEDGER_RPC", raising=False)
+    monkeypatch.delenv("GRIDLEDGER_CHAIN_STATE", raising=False)
+    client = create_app({"INDEX_PATH": index_of(bare_market, tmp_path / "index.sqlite")}).test_client()
+    assert holders(client) == initial_holders(bare_market)
+    assert client.get(f"/api/admin/roles?address={home_key(1).address}").status_code == 503  # hasRole needs the chain
+    text = page_text(client.get("/admin"))
+    admin, oracle = ops(bare_market).admin.address, ops(bare_market).oracle.address
+    assert "Role holders" in text and "rebuild" not in text
+    assert f"ORACLE_ROLE {oracle} {bare_market.deployment.block} {admin}" in text
+
+
+def test_an_index_from_before_roles_were_indexed_says_it_misses_grants(bare_market, tmp_path):
+    path = index_of(bare_market, tmp_path / "index.sqlite")
+    old = Index(path)
+    old.db.execute("DROP TABLE role_events")  # as an index written before there was one
+    old.close()
+    client = create_app({"INDEX_PATH": path, "CHAIN": bare_market.chain}).test_client()
+    answer = client.get("/api/admin/roles").get_json()
+    assert answer["complete"] is False and answer["roles"] == {name: [] for name in ROLES}
+    assert "gridledger index rebuild --state DIR" in page_text(client.get("/admin"))
+
+    rebuilt = rebuild_index(bare_market, tmp_path / "rebuilt.sqlite", progress=False)
+    try:
+        answer = rebuilt.role_holders()
+    finally:
+        rebuilt.close()
+    assert answer["complete"] is True
+    assert {role: [h["account"] for h in accounts] for role, accounts in answer["roles"].items()} == initial_holders(bare_market)
 
 
 # -- what the relay refuses ----------------------------------------------------------------------

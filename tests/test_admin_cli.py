@@ -3,8 +3,8 @@ the state directory's chain takes it directly), a real market contract decides."
 
 from __future__ import annotations
 
-
 import pytest
+from eth_account import Account
 
 from node import keys
 from node.admin import open_chain
@@ -13,12 +13,13 @@ from node.cli import main
 from node.keys import Keystore
 from node.market import Deployment, Market
 from tests.conftest import KEYSTORE_PASSWORD, home_key, served
-from tests.test_admin import index_of, state  # noqa: F401  (fixture)
+from tests.test_admin import catch_up, index_of, state  # noqa: F401  (fixture)
 from webui import create_app
 
 PASSWORD = KEYSTORE_PASSWORD
 pytestmark = pytest.mark.usefixtures("keystore_password")
 ADMIN_KEY, GRID_OPERATOR_KEY = EMBEDDED_KEYS[0], EMBEDDED_KEYS[2]  # the embedded chain's operators
+ADMIN, ORACLE, GRID_OPERATOR = (Account.from_key(key).address for key in EMBEDDED_KEYS[:3])
 
 
 @pytest.fixture
@@ -83,6 +84,20 @@ def test_a_single_keystore_file_is_enough(state, keystore, capsys):
     assert status == 0 and out.strip() == f"{home_key(2).address}: ORACLE_ROLE"
 
 
+def test_roles_without_an_address_lists_the_holders_in_the_state_dirs_index(state, capsys):
+    status, out, err = gridledger(["admin", "roles", "--state", str(state)], capsys)
+    assert status == 0, err
+    assert out.splitlines() == [f"DEFAULT_ADMIN_ROLE: {ADMIN}", f"ORACLE_ROLE: {ORACLE}", f"GRID_OPERATOR_ROLE: {GRID_OPERATOR}"]
+    assert f"from the index {state / 'index.sqlite'}, as of block" in err and "warning" not in err
+
+
+def test_roles_of_a_directory_without_an_index_is_one_error_line(tmp_path, capsys):
+    status, out, err = gridledger(["admin", "roles", "--state", str(tmp_path / "nothing")], capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert f"no index at {tmp_path / 'nothing' / 'index.sqlite'}" in err
+    assert not (tmp_path / "nothing").exists()
+
+
 # -- through a server ------------------------------------------------------------------------------
 
 
@@ -109,6 +124,24 @@ def test_grant_role_through_the_server_then_the_grantee_acts(server, bare_market
                                    "--keystore", str(directory), "--account", who["home"], "--server", server], capsys)
     assert status == 0, err
     assert bare_market.capacity(50) == (7_000, 6_000)
+
+
+def test_roles_without_an_address_lists_the_servers_holders_as_grants_and_revocations_are_indexed(
+        server, bare_market, keystore, capsys, tmp_path):
+    directory, who = keystore
+    status, out, err = gridledger(["admin", "roles", "--server", server], capsys)
+    assert status == 0, err
+    assert out.splitlines() == [f"DEFAULT_ADMIN_ROLE: {ADMIN}", f"ORACLE_ROLE: {ORACLE}", f"GRID_OPERATOR_ROLE: {GRID_OPERATOR}"]
+    assert f"from the index of the server {server}, as of block" in err
+
+    for verb, grid_operators in (("grant-role", f"{GRID_OPERATOR}, {who['home']}"), ("revoke-role", GRID_OPERATOR)):
+        status, _, err = gridledger(["admin", verb, "grid-operator", who["home"], "--keystore", str(directory),
+                                     "--account", who["admin"], "--server", server], capsys)
+        assert status == 0, err
+        catch_up(bare_market, tmp_path / "index.sqlite")
+        status, out, err = gridledger(["admin", "roles", "--server", server], capsys)
+        assert status == 0, err
+        assert f"GRID_OPERATOR_ROLE: {grid_operators}" in out.splitlines()
 
 
 def test_the_server_refuses_a_key_without_the_role_and_nothing_changes(server, bare_market, keystore, capsys):
@@ -141,6 +174,14 @@ def test_every_admin_command_explains_itself(command, capsys):
     help_text = capsys.readouterr().out
     assert f"usage: gridledger admin {command}" in help_text
     assert "--server" in help_text and "--state" in help_text
+
+
+def test_roles_help_says_it_lists_every_holder_without_an_address(capsys):
+    with pytest.raises(SystemExit):
+        main(["admin", "roles", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "usage: gridledger admin roles" in text and "[ADDRESS]" in text
+    assert "Without ADDRESS: lists the holders of each role" in text and "With ADDRESS: reads hasRole" in text
 
 
 def test_admin_is_a_command_and_says_what_it_is_for(capsys):

@@ -12,7 +12,8 @@ It needs a chain connection, which the rest of the UI (a view of the index) does
 config CHAIN (a node.chain.Chain), CHAIN_RPC (env GRIDLEDGER_RPC, a JSON-RPC node) or
 CHAIN_STATE (env GRIDLEDGER_CHAIN_STATE, a state directory whose embedded chain the
 server then opens in-process and holds the lock of). Without one, /api/admin answers
-503 saying how to configure it, and the page shows what the index knows.
+503 saying how to configure it, and the page shows what the index knows: the
+capacities and the role holders (GET /api/admin/roles without an address, too).
 """
 
 from __future__ import annotations
@@ -159,6 +160,10 @@ def api_status():
 
 @bp.get("/api/admin/roles")
 def api_roles():
+    """With ?address=: the roles it holds, from the chain (hasRole). Without: each role's
+    holders, from the index (which needs no chain connection)."""
+    if "address" not in request.args:
+        return get_index().role_holders()
     relay = get_relay()
     address = request.args.get("address", "")
     try:
@@ -244,6 +249,7 @@ def _render(values: dict, status: int, prepared: dict | None = None, relayed: di
     return render_template(
         "admin.html", values=values, prepared=prepared, relayed=relayed, error=error, status=chain_status,
         index_capacity=index_capacity, grid=grid, roles_of=roles_of, address=address, no_chain=NO_CHAIN,
+        holders=get_index().role_holders(),
         grid_roles=(get_relay().roles_of(grid["owner"]) if grid and chain_status and chain_status.get("relay") else None),
     ), status
 
