@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS intervals (
     interval INTEGER PRIMARY KEY, block INTEGER NOT NULL, tx_hash TEXT NOT NULL,
     inputs_hash TEXT NOT NULL, buy_price INTEGER NOT NULL, sell_price INTEGER NOT NULL,
     p2p_price INTEGER NOT NULL, grid_import_wh INTEGER NOT NULL, grid_export_wh INTEGER NOT NULL,
-    grid_amount INTEGER NOT NULL, participants INTEGER NOT NULL, gas_used INTEGER);
+    grid_amount INTEGER NOT NULL, participants INTEGER NOT NULL, gas_used INTEGER,
+    pay_as_bid INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS entries (
     interval INTEGER NOT NULL, participant INTEGER NOT NULL, grid_wh INTEGER NOT NULL,
     p2p_wh INTEGER NOT NULL, amount INTEGER NOT NULL, PRIMARY KEY (interval, participant));
@@ -92,6 +93,10 @@ class Index:
         self.db.execute("PRAGMA synchronous=NORMAL")
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         self.db.executescript(SCHEMA)
+        if "pay_as_bid" not in {row["name"] for row in self.db.execute("PRAGMA table_info(intervals)")}:
+            # Written before IntervalSettled carried payAsBid, so by a market whose
+            # intervals it could not tell apart anyway.
+            self.db.execute("ALTER TABLE intervals ADD COLUMN pay_as_bid INTEGER NOT NULL DEFAULT 0")
         if "meta" in tables and "role_events" not in tables and self.last_block >= 0:
             # An index written before role events were indexed: the grants in the blocks
             # it covers already (the deployer's, at least) are not in it.
@@ -418,10 +423,11 @@ def _interval(db: sqlite3.Connection, e: Event, gas_used: dict) -> None:
     txs.setdefault(e.tx_hash, gas_used.get(e.tx_hash))
     gas = None if None in txs.values() else sum(txs.values())
     db.execute(
-        "INSERT OR IGNORE INTO intervals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO intervals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             a["interval"], e.block, e.tx_hash, "0x" + a["inputsHash"].hex(), a["buyPrice"], a["sellPrice"],
             a["p2pPrice"], a["gridImportWh"], a["gridExportWh"], a["gridAmount"], a["participants"], gas,
+            int(a["payAsBid"]),
         ),
     )
 

@@ -140,11 +140,12 @@ _TABLES = {
     "intervals": (
         ("interval",),
         ("block", "tx_hash", "inputs_hash", "buy_price", "sell_price", "p2p_price", "grid_import_wh",
-         "grid_export_wh", "grid_amount", "participants", "gas_used"),
+         "grid_export_wh", "grid_amount", "participants", "gas_used", "pay_as_bid"),
     ),
     "entries": (("interval", "participant"), ("grid_wh", "p2p_wh", "amount")),
     "wallet_events": (("tx_hash", "log_index"), ("block", "participant", "kind", "account", "amount")),
     "capacity_events": (("tx_hash", "log_index"), ("block", "interval", "import_wh", "export_wh")),
+    "role_events": (("tx_hash", "log_index"), ("block", "role", "account", "kind", "sender")),
     "settlement_chunks": (("tx_hash", "log_index"), ("block", "interval", "kind", "chunk", "entries", "gas_used")),
 }
 
@@ -175,7 +176,7 @@ def chain_rows(market: Market, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS) -> dict
                 "buy_price": a["buyPrice"], "sell_price": a["sellPrice"], "p2p_price": a["p2pPrice"],
                 "grid_import_wh": a["gridImportWh"], "grid_export_wh": a["gridExportWh"],
                 "grid_amount": a["gridAmount"], "participants": a["participants"],
-                "gas_used": sum(gas[h] for h in interval_txs[a["interval"]]),
+                "gas_used": sum(gas[h] for h in interval_txs[a["interval"]]), "pay_as_bid": int(a["payAsBid"]),
             }
         elif e.name in ("ChunkVerified", "ChunkApplied", "PendingAbandoned"):
             kind = {"ChunkVerified": "verify", "ChunkApplied": "apply", "PendingAbandoned": "abandon"}[e.name]
@@ -190,6 +191,11 @@ def chain_rows(market: Market, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS) -> dict
             rows["wallet_events"][(e.tx_hash, e.log_index)] = {
                 "block": e.block, "participant": a["participant"], "kind": "deposit" if deposit else "withdraw",
                 "account": a["from" if deposit else "to"], "amount": a["amount"],
+            }
+        elif e.name in ("RoleGranted", "RoleRevoked"):
+            rows["role_events"][(e.tx_hash, e.log_index)] = {
+                "block": e.block, "role": "0x" + bytes(a["role"]).hex(), "account": a["account"].lower(),
+                "kind": "grant" if e.name == "RoleGranted" else "revoke", "sender": a["sender"].lower(),
             }
         elif e.name in ("CapacitySet", "DefaultCapacitySet"):
             rows["capacity_events"][(e.tx_hash, e.log_index)] = {

@@ -17,6 +17,7 @@ from node.community import Community
 from node.config import default_config
 from node.deploy import demo_key, deploy_community
 from node.index import Index
+from webui import create_app
 from node.inputs import IntervalInputs
 from node.oracle import InputsBuilder, Oracle
 from node.orders import OrderBook
@@ -95,6 +96,10 @@ def test_orders_clear_and_settle_as_the_auction_says(tmp_path, pricing):
 
     inputs = IntervalInputs.from_json(index.inputs(index.interval(k)["inputs_hash"]))
     assert inputs.mechanism == "auction" and inputs.pricing == pricing and len(inputs.orders) == 4
+    assert header["payAsBid"] is (pricing == "pay_as_bid")
+    assert index.interval(k)["pay_as_bid"] == (pricing == "pay_as_bid")
+    page = create_app({"TESTING": True, "INDEX_PATH": str(tmp_path / "index.sqlite")}).test_client().get(f"/intervals/{k}")
+    assert page.status_code == 200 and (b"pay-as-bid" in page.data) == (pricing == "pay_as_bid")
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert len(verdicts) == STEPS and all(v.ok for v in verdicts), report(verdicts)
 

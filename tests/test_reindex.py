@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import zlib
 from dataclasses import replace
 
@@ -140,3 +141,30 @@ def test_check_names_inputs_that_do_not_hash_to_the_commitment(run, copy):
     copy.db.execute("UPDATE inputs SET body = ? WHERE hash = ?", (zlib.compress(body), digest))
     (difference,) = check_index(run.market, copy)
     assert difference.startswith(f"inputs: interval 4: stored inputs hash to 0x") and difference.endswith(f"the chain committed {digest}")
+
+
+def test_check_names_a_forged_role_grant(run, copy):
+    """The index's role history is checked against the chain's RoleGranted/RoleRevoked
+    too: /admin's list of role holders is only as good as it."""
+    grant = copy.db.execute("SELECT tx_hash, log_index, account FROM role_events WHERE kind = 'grant'").fetchone()
+    copy.db.execute("UPDATE role_events SET account = ? WHERE tx_hash = ? AND log_index = ?",
+                    ("0x" + "66" * 20, grant["tx_hash"], grant["log_index"]))
+    assert check_index(run.market, copy) == [
+        f"role_events: tx_hash {grant['tx_hash']}, log_index {grant['log_index']}: account is '0x{'66' * 20}' in the index, "
+        f"'{grant['account']}' on chain"
+    ]
+
+
+def test_an_index_from_before_the_pricing_column_opens_and_says_uniform(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("""CREATE TABLE intervals (
+        interval INTEGER PRIMARY KEY, block INTEGER NOT NULL, tx_hash TEXT NOT NULL,
+        inputs_hash TEXT NOT NULL, buy_price INTEGER NOT NULL, sell_price INTEGER NOT NULL,
+        p2p_price INTEGER NOT NULL, grid_import_wh INTEGER NOT NULL, grid_export_wh INTEGER NOT NULL,
+        grid_amount INTEGER NOT NULL, participants INTEGER NOT NULL, gas_used INTEGER)""")
+    db.execute("INSERT INTO intervals VALUES (7, 1, '0x01', '0x02', 3, 1, 2, 0, 0, 0, 0, NULL)")
+    db.commit()
+    db.close()
+    index = Index(path)
+    assert dict(index.db.execute("SELECT interval, pay_as_bid FROM intervals").fetchone()) == {"interval": 7, "pay_as_bid": 0}

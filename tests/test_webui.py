@@ -46,7 +46,7 @@ def settle_events(index: Index, k: int, entries: list[tuple[int, int, int]], blo
     header = Event("IntervalSettled", {
         "interval": k, "inputsHash": inputs.hash(), "buyPrice": BUY, "sellPrice": SELL, "p2pPrice": p2p_price,
         "gridImportWh": sum(g for _, g, _ in entries if g > 0), "gridExportWh": -sum(g for _, g, _ in entries if g < 0),
-        "gridAmount": -sum(e.args["amount"] for e in settled), "participants": len(entries),
+        "gridAmount": -sum(e.args["amount"] for e in settled), "participants": len(entries), "payAsBid": False,
     }, block, tx(k + 1000), 0)
     return [header, *settled]
 
