@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,12 +10,19 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 from eth_account import Account
+from hypothesis import settings
 from eth_account.signers.local import LocalAccount
 
 from node import keys
 from node.chain import Chain
 from node.market import Market
 from node.signing import Mandate, sign_mandate
+
+# CI draws the same property-test cases on every run (a seed per test), so that whether a
+# change lands does not depend on the draw; a local run draws new cases each time and
+# keeps any failing one in .hypothesis/ to replay it first next time.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 BUY, SELL, P2P = 300_000, 60_000, 150_000  # minor units per kWh
 KEYSTORE_PASSWORD = "correct horse"
