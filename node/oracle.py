@@ -31,6 +31,7 @@ from node.settlement import UNITS_PER_TOKEN, Settlement, price_units
 from node.orders import OrderBook
 from node.signing import Mandate, SignedMandate, SignedOrder
 from node.terms import EXPIRY_MARGIN_S, ChainTerms, Terms
+from optimizer.auction import AuctionResult
 
 log = logging.getLogger("gridledger.oracle")
 
@@ -257,6 +258,8 @@ class Oracle:
         crash_point("after_index")
         report = IntervalReport(inputs.interval, settlement, receipt, time.perf_counter() - started)
         log.info(describe(report, self.builder))
+        if result.auction is not None:
+            log.info(describe_auction(inputs.interval, result.auction))
         if result.excluded:
             log.info(describe_excluded(inputs.interval, result.excluded))
         return report
@@ -376,6 +379,17 @@ def describe(report: IntervalReport, builder: InputsBuilder) -> str:
         f"grid +{s.grid_import_wh / 1000:.2f}/-{s.grid_export_wh / 1000:.2f} kWh, "
         f"gas {report.receipt.gas_used:,}{chunks}, {report.seconds * 1000:.0f} ms, tx {report.receipt.tx_hash[:12]}"
     )
+
+
+def describe_auction(interval: int, result: AuctionResult) -> str:
+    """How an interval's double auction cleared (TESP's clearing types) and who gained."""
+    price = ("each order at its own limit" if result.pricing == "pay_as_bid" else
+             "no price" if result.clearing_price is None else f"{result.clearing_price / UNITS_PER_TOKEN:.4f}/kWh")
+    surplus = ", ".join(f"{who} {milli / 1000 / UNITS_PER_TOKEN:.4f}" for who, milli in (
+        ("buyers", result.buyer_surplus_milli), ("sellers", result.seller_surplus_milli),
+        ("grid operator", result.operator_surplus_milli)))
+    return (f"interval {interval}: auction of {len(result.orders)} orders cleared {result.volume_wh / 1000:.2f} kWh P2P, "
+            f"clearing type {result.clearing_type.value}, {price}; surplus {surplus}")
 
 
 def describe_excluded(interval: int, excluded: dict[int, str], shown: int = 5) -> str:

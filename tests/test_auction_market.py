@@ -6,6 +6,7 @@ or pay-as-bid. The auditor re-runs the auction from the committed inputs."""
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from dataclasses import replace
 
@@ -17,12 +18,12 @@ from node.community import Community
 from node.config import default_config
 from node.deploy import demo_key, deploy_community
 from node.index import Index
-from webui import create_app
 from node.inputs import IntervalInputs
 from node.oracle import InputsBuilder, Oracle
 from node.orders import OrderBook
 from node.signing import BUY, SELL, Order, sign_order
 from node.synthetic import generate_community
+from webui import create_app
 
 STEPS = 3
 TARIFF_BUY, TARIFF_SELL = 300_000, 60_000
@@ -66,7 +67,8 @@ def _header(market, k):
 
 
 @pytest.mark.parametrize("pricing", ["uniform", "pay_as_bid"])
-def test_orders_clear_and_settle_as_the_auction_says(tmp_path, pricing):
+def test_orders_clear_and_settle_as_the_auction_says(tmp_path, pricing, caplog):
+    caplog.set_level(logging.INFO, logger="gridledger.oracle")
     market, index, builder, oracle, order = _market(tmp_path, pricing)
     k = builder.first_interval
     order(1, k, BUY, 1000, 250_000)
@@ -98,8 +100,23 @@ def test_orders_clear_and_settle_as_the_auction_says(tmp_path, pricing):
     assert inputs.mechanism == "auction" and inputs.pricing == pricing and len(inputs.orders) == 4
     assert header["payAsBid"] is (pricing == "pay_as_bid")
     assert index.interval(k)["pay_as_bid"] == (pricing == "pay_as_bid")
-    page = create_app({"TESTING": True, "INDEX_PATH": str(tmp_path / "index.sqlite")}).test_client().get(f"/intervals/{k}")
+    client = create_app({"TESTING": True, "INDEX_PATH": str(tmp_path / "index.sqlite")}).test_client()
+    page = client.get(f"/intervals/{k}")
     assert page.status_code == 200 and (b"pay-as-bid" in page.data) == (pricing == "pay_as_bid")
+    # How the auction cleared, for the operator's log, the interval's page and its API.
+    clearing_type, price = ("seller", "0.2000/kWh") if pricing == "uniform" else ("seller", "each order at its own limit")
+    assert (f"interval {k}: auction of 4 orders cleared 1.00 kWh P2P, clearing type {clearing_type}, {price}; "
+            in caplog.text)
+    assert b'id="auction-orders"' in page.data and b"marginal" in page.data
+    auction = client.get(f"/api/intervals/{k}").get_json()["auction"]
+    assert (auction["pricing"], auction["clearing_type"], auction["volume_wh"]) == (pricing, "seller", 1000)
+    fills = {o["participant"]: o for o in auction["orders"]}
+    assert fills[4]["unfilled_wh"] == 300 and fills[3]["p2p_wh"] == 200 and fills[3]["unfilled_wh"] == 300
+    if pricing == "uniform":  # buyer 1 bid 0.25 and paid 0.20; seller 2 asked 0.10 and got 0.20, for 1 and 0.8 kWh
+        assert auction["surplus_units"] == {"buyers": 50_000, "sellers": 80_000, "grid_operator": 0}
+    else:
+        assert auction["surplus_units"] == {"buyers": 0, "sellers": 0, "grid_operator": 130_000}
+    assert client.get(f"/api/intervals/{k + 1}").get_json()["auction"]["clearing_type"] == "null"
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert len(verdicts) == STEPS and all(v.ok for v in verdicts), report(verdicts)
 

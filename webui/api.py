@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, request
 from node.errors import InputError
 from node.settlement import UNITS_PER_TOKEN
 from webui import get_index, get_meta
+from webui.auction import auction_view
 from webui.flows import p2p_flows
 from webui.series import time_series
 
@@ -120,6 +121,8 @@ def interval(k: str):
         ],
         # Derived, not on chain: the pro-rata split of the P2P pool (webui/flows.py).
         "p2p_flows": [{"seller": f.seller, "buyer": f.buyer, "wh": f.wh} for f in p2p_flows(entries)],
+        # Derived from the committed inputs (null for a community interval): webui/auction.py.
+        "auction": auction_view(row),
     }
 
 

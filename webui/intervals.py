@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from webui import format as fmt
 from webui import get_index, get_meta
+from webui.auction import auction_view
 from webui.flows import p2p_flows
 from webui.network import network_svg
 from webui.series import participant_link
@@ -61,5 +62,6 @@ def interval_view(k: int) -> dict | None:
         "prev": k - 1 if k > first else None,
         "next": k + 1 if last is not None and k < last else None,
         "audit": idx.audit_verdict(k),
+        "auction": auction_view(interval),
         "audited": idx.latest_audit() is not None,
     }
