@@ -241,6 +241,20 @@ class Chain:
             raise ChainError(f"transaction {to_hex(tx_hash)} reverted: {self._replay_reason(tx, sender, receipt)}")
         return receipt
 
+    def dry_run(self, call: Any, sender: LocalAccount, gas: int) -> str | None:
+        """Runs a contract function call as `sender`'s transaction with `gas` would run
+        it on the head state, without sending it (one ``eth_call``: unlike
+        ``eth_estimateGas`` it executes once). Returns None if it succeeds, else why it
+        fails: the contract's custom error, or the node's words (e.g. out of gas). A
+        node that cannot be reached raises ChainError."""
+        try:
+            self.w3.eth.call({"from": sender.address, "to": call.address, "data": call._encode_transaction_data(), "gas": gas})
+        except ChainError:
+            raise
+        except Exception as exc:  # nodes and eth-tester raise many kinds; all mean "fails"
+            return _reason(exc, self)
+        return None
+
     def send_signed(self, raw: bytes) -> dict:
         """Sends a transaction someone else signed (a role holder's, relayed by the web
         UI) in the order send_raw sends our own: the node accepts it, the journal records

@@ -23,7 +23,8 @@ from node.signing import Domain, SignedMandate, SignedOrder, SignedRevocation
 
 # Gas is set explicitly (eth_estimateGas takes seconds on eth-tester). A settlement
 # measured ~11.9k gas per mandate-authorised participant and ~14.9k per signed order
-# (bench/bench_settlement_gas.py); the margin covers the first write to a wallet.
+# (bench/bench_settlement_gas.py); the static bound below is some twice that, so that it
+# holds whatever the entries are.
 SETTLE_BASE_GAS = 120_000
 SETTLE_GAS_PER_ENTRY = 30_000
 SETTLE_GAS_PER_ORDER = 10_000
@@ -36,7 +37,22 @@ MARKET_DEPLOY_GAS = 7_000_000
 LOG_CHUNK_BLOCKS = 500
 MAX_TX_GAS = 16_777_216  # per-transaction cap of EIP-7825 (Osaka)
 
-# Intervals whose settlement would need more than TX_GAS_BUDGET settle in chunks
+# A settlement whose static bound exceeds the budget may still fit one transaction, which
+# costs ~3k gas per entry less than chunks (a chunked entry's wallet is read cold twice,
+# its word sent twice). If its typical gas fits (a little under what 1,000 entries
+# measured in one transaction: 11.4k per mandate entry, 14.4k per order entry), the
+# single `settle` is dry-run with one eth_call at SINGLE_TX_GAS - SINGLE_TX_MARGIN gas
+# and, if that succeeds, sent with SINGLE_TX_GAS; the margin covers what may change
+# between the call and the transaction. A dry run or a transaction that fails (out of
+# gas) leaves the interval as it was, and it settles in chunks.
+SINGLE_TX_GAS = MAX_TX_GAS
+SINGLE_TX_MARGIN = 200_000
+SETTLE_TYPICAL_BASE_GAS = 60_000
+SETTLE_TYPICAL_GAS_PER_ENTRY = 11_000
+SETTLE_TYPICAL_GAS_PER_ORDER = 2_500
+
+# Intervals whose settlement would need more than TX_GAS_BUDGET by the static bound, and
+# that do not fit one transaction by a dry run either, settle in chunks
 # (EnergyMarket.verifyChunk / applyChunk). Every chunk's gas limit is at most the
 # budget, which leaves a quarter of the per-transaction cap as margin. The per-entry
 # figures are measured (bench/bench_chunked.py: verify ~5.8k per mandate entry, ~9.4k
@@ -141,6 +157,12 @@ def entries_hash(words: list[int]) -> bytes:
 def single_settle_gas(entries: int, orders: int) -> int:
     """The gas limit `settle` is sent with for this many entries and orders."""
     return SETTLE_BASE_GAS + SETTLE_GAS_PER_ENTRY * entries + SETTLE_GAS_PER_ORDER * orders
+
+
+def typical_settle_gas(entries: int, orders: int) -> int:
+    """What `settle` typically uses for this many entries and orders (a little under the
+    measured figures): whether a dry run of one transaction is worth trying."""
+    return SETTLE_TYPICAL_BASE_GAS + SETTLE_TYPICAL_GAS_PER_ENTRY * entries + SETTLE_TYPICAL_GAS_PER_ORDER * orders
 
 
 def verify_gas(entries: int, orders: int) -> int:
@@ -272,21 +294,49 @@ class Market:
     def settle(self, settlement: Settlement, orders: list[SignedOrder] = (), budget: int | None = None) -> Receipt:
         """Submits one interval's settlement, the entries of participants with one of the
         signed `orders` (for this interval, at most one each) authorised by it, the
-        others by their mandates. An interval whose single transaction would need more
-        gas than `budget` (default TX_GAS_BUDGET) settles in chunks (`settle_chunked`).
-        A contract rejection raises SettlementError."""
+        others by their mandates, in one transaction if it fits: by the static bound
+        within `budget` (default TX_GAS_BUDGET), or else by a dry run within the
+        per-transaction cap (`_fits_one_transaction`). Otherwise, or if that transaction
+        fails after all, or if the chain holds the interval half-settled in chunks (a
+        crash), it settles in chunks of at most `budget` gas (`settle_chunked`). A
+        contract rejection raises SettlementError."""
         budget = TX_GAS_BUDGET if budget is None else budget
         orders = sorted(orders, key=lambda o: o.order.participant)
         entries = settlement.entries(by_order={o.order.participant for o in orders})
         auths = [pack_order(o) for o in orders]
-        gas = single_settle_gas(len(entries), len(auths))
-        if gas > budget:
-            return self._settle_chunked(settlement, entries, auths, budget)
+        k = settlement.interval
         call = self.market.functions.settle(settlement.header(), entries, auths)
+        gas = single_settle_gas(len(entries), len(auths))
+        if gas <= budget:
+            try:
+                return self._send(call, self.chain.operators.oracle, gas)
+            except ChainError as exc:
+                raise SettlementError(f"interval {k} rejected: {exc}") from exc
+        if not self._fits_one_transaction(settlement, call, len(entries), len(auths)):
+            return self._settle_chunked(settlement, entries, auths, budget)
         try:
-            return self._send(call, self.chain.operators.oracle, gas)
+            receipt = self._send(call, self.chain.operators.oracle, SINGLE_TX_GAS)
         except ChainError as exc:
-            raise SettlementError(f"interval {settlement.interval} rejected: {exc}") from exc
+            # A failed transaction left nothing on chain; the chunks check the settlement
+            # again and say why if the contract rejects it. One that got no receipt in
+            # time and lands after all makes the first chunk fail (IntervalOutOfOrder):
+            # the contract settles an interval once either way.
+            log.warning("interval %d: its one transaction failed (%s): settling it in chunks", k, exc)
+            return self._settle_chunked(settlement, entries, auths, budget)
+        log.debug("interval %d settled in one transaction (dry run), %d gas", k, receipt.gas_used)
+        return receipt
+
+    def _fits_one_transaction(self, settlement: Settlement, call, entries: int, orders: int) -> bool:
+        """Whether `call` (the single `settle`) succeeds within SINGLE_TX_GAS -
+        SINGLE_TX_MARGIN gas: tried when its typical gas fits and no chunked interval is
+        pending (a half-settled interval continues in its chunks)."""
+        limit = SINGLE_TX_GAS - SINGLE_TX_MARGIN
+        if typical_settle_gas(entries, orders) > limit or self.pending().open:
+            return False
+        failure = self.chain.dry_run(call, self.chain.operators.oracle, limit)
+        if failure is not None:
+            log.debug("interval %d does not settle in one transaction of %d gas (%s): chunks", settlement.interval, limit, failure)
+        return failure is None
 
     def settle_chunked(self, settlement: Settlement, orders: list[SignedOrder] = (), budget: int | None = None) -> Receipt:
         """Settles one interval in chunks of at most `budget` gas each (default

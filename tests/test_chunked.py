@@ -2,7 +2,10 @@
 chunk is verified before any money moves, each verified chunk is applied exactly once
 and in order, the interval counts only when its last chunk closes it, conservation and
 capacity hold for the whole interval, every transaction stays under the per-transaction
-gas cap (EIP-7825), and an oracle killed between chunks resumes where the chain stands."""
+gas cap (EIP-7825), and an oracle killed between chunks resumes where the chain stands.
+An interval that fits one transaction by a dry run settles in one (some 1,000 signed
+orders, at under 15k gas each); one whose transaction runs out of gas after all settles
+in chunks, once."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import logging
 
 import numpy as np
 import pytest
@@ -23,9 +28,22 @@ from node.chain import Chain
 from node.config import load_config
 from node.errors import ChainError, SettlementError
 from node.index import Index
-from node.market import MAX_TX_GAS, Deployment, Market, entries_hash, plan_chunks
+import node.market
+from node.market import (
+    MAX_TX_GAS,
+    SINGLE_TX_GAS,
+    SINGLE_TX_MARGIN,
+    TX_GAS_BUDGET,
+    Deployment,
+    Market,
+    entries_hash,
+    plan_chunks,
+    single_settle_gas,
+    typical_settle_gas,
+    verify_gas,
+)
 from node.reindex import check_index
-from node.settlement import priced_settlement
+from node.settlement import pack_order, priced_settlement
 from node.signing import BUY as BUY_SIDE, SELL as SELL_SIDE, Mandate, Order, sign_mandate, sign_order
 from node.simulation import StatePaths, simulate
 from node.synthetic import generate_community
@@ -90,12 +108,13 @@ def random_interval(ids: np.ndarray, interval: int, seed: int):
 
 
 def signed_orders(market: Market, s, count: int) -> list:
-    """Orders for the first `count` participants of settlement `s`, at the tariffs."""
+    """Orders for the first `count` participants of settlement `s`, at the tariffs, each for
+    its net energy (at least the 1 Wh an order must be for)."""
     domain, out = market.domain(), []
     for pid, g, p in list(zip(s.participants, s.grid_wh, s.p2p_wh))[:count]:
         net = int(g + p)
         side = BUY_SIDE if net >= 0 else SELL_SIDE
-        order = Order(int(pid), s.interval, side, abs(net), BUY if side == BUY_SIDE else SELL, FAR_FUTURE, 1)
+        order = Order(int(pid), s.interval, side, max(abs(net), 1), BUY if side == BUY_SIDE else SELL, FAR_FUTURE, 1)
         out.append(sign_order(owner_key(int(pid)), domain, order))
     return out
 
@@ -283,6 +302,129 @@ def test_market_resumes_a_pending_interval_from_the_chains_counters(market, home
     assert receipt.parts[0].events[0].name == "PendingAbandoned" and market.next_interval() == 3
 
 
+# -- one transaction when a dry run says it fits --------------------------------------
+
+DRY_RUN_GAS = SINGLE_TX_GAS - SINGLE_TX_MARGIN
+# The most signed orders whose typical gas fits a dry run: more than fit one transaction
+# (~14.4k gas each), so a dry run is tried for them and runs out of gas.
+OVER_THE_CAP = max(n for n in range(1, 3_000) if typical_settle_gas(n, n) <= DRY_RUN_GAS)
+
+
+def oracle_nonce(market: Market) -> int:
+    return market.chain.w3.eth.get_transaction_count(market.chain.operators.oracle.address)
+
+
+def order_interval(market: Market, ids: np.ndarray, seed: int):
+    """The chain's next interval over participants `ids`, each authorised by a signed order."""
+    s = random_interval(ids, market.next_interval(), seed)
+    return s, signed_orders(market, s, len(ids))
+
+
+def entries_of(s) -> list[tuple]:
+    return list(zip(s.participants.tolist(), s.grid_wh.tolist(), s.p2p_wh.tolist(), s.amount.tolist()))
+
+
+def settled_on_chain(market: Market, interval: int) -> tuple[int, list[tuple]]:
+    """From the chain's logs: how many times `interval` was settled, and its entries."""
+    events = market.logs(market.deployment.block, market.chain.w3.eth.block_number, ("IntervalSettled", "ParticipantSettled"))
+    mine = [e for e in events if e.args["interval"] == interval]
+    entries = [(e.args["participant"], e.args["gridWh"], e.args["p2pWh"], e.args["amount"])
+               for e in mine if e.name == "ParticipantSettled"]
+    return sum(e.name == "IntervalSettled" for e in mine), entries
+
+
+def failed_transaction_before(market: Market, receipt) -> dict:
+    """The receipt of the transaction mined just before `receipt`'s first (one per block)."""
+    block = market.chain.w3.eth.get_block(receipt.parts[0].block - 1)
+    return market.chain.w3.eth.get_transaction_receipt(block["transactions"][0])
+
+
+def test_an_interval_over_the_static_bound_settles_in_one_transaction_when_its_dry_run_fits(market, homes, monkeypatch):
+    monkeypatch.setattr(node.market, "SETTLE_GAS_PER_ENTRY", 5_000_000)  # 4 entries "need" 20M
+    s = settlement(homes, [1200, -300, 0, 500], [400, -600, 200, 0])
+    before = balances(market)
+    receipt = market.settle(s)
+    assert receipt.parts == () and market.chain.w3.eth.get_transaction(receipt.tx_hash)["gas"] == SINGLE_TX_GAS
+    assert [b - a for a, b in zip(before, balances(market))] == [s.grid_amount, *s.amount]
+    assert market.next_interval() == 1
+
+
+def test_an_interval_over_the_static_bound_that_the_contract_rejects_moves_nothing(market, homes, monkeypatch):
+    monkeypatch.setattr(node.market, "SETTLE_GAS_PER_ENTRY", 5_000_000)
+    before = balances(market)
+    with pytest.raises(SettlementError, match=r"P2PEnergyNotConserved\(interval=0, imbalanceWh=100\)"):
+        market.settle(settlement(homes, [0, 0, 0, 0], [500, -400, 0, 0]))
+    assert balances(market) == before and market.next_interval() == 0 and not market.pending().open
+
+
+@pytest.fixture(scope="module")
+def order_community():
+    """OVER_THE_CAP participants on the embedded chain, to settle by signed orders."""
+    market = Market.deploy(Chain.embedded(), 10**12, 10**12)
+    return market, large_community(market, OVER_THE_CAP)
+
+
+def test_a_thousand_signed_orders_settle_in_one_transaction_under_15k_gas_each(order_community):
+    market, ids = order_community
+    s, orders = order_interval(market, ids[:1000], seed=4)
+    assert single_settle_gas(1000, 1000) > TX_GAS_BUDGET  # the static bound alone would chunk it
+    receipt = market.settle(s, orders)
+    print(f"\n1,000 signed orders in one transaction: {receipt.gas_used:,} gas = {receipt.gas_used / 1000:,.0f} per order")
+    assert receipt.parts == () and receipt.gas_used / 1000 < 15_000
+    assert market.chain.w3.eth.get_transaction(receipt.tx_hash)["gas"] == SINGLE_TX_GAS <= MAX_TX_GAS
+    assert settled_on_chain(market, s.interval) == (1, entries_of(s))
+
+
+def test_an_interval_whose_dry_run_runs_out_of_gas_settles_in_chunks_without_a_failed_transaction(order_community, monkeypatch):
+    market, ids = order_community
+    s, orders = order_interval(market, ids, seed=5)
+    runs = []
+    dry_run = market.chain.dry_run
+    monkeypatch.setattr(market.chain, "dry_run", lambda *args: runs.append(dry_run(*args)) or runs[-1])
+    sent = oracle_nonce(market)
+    receipt = market.settle(s, orders)
+    assert len(runs) == 1 and "gas" in runs[0].lower()  # tried, and ran out of gas (in words that vary)
+    assert len(receipt.parts) == 4 and oracle_nonce(market) == sent + 4
+    assert settled_on_chain(market, s.interval) == (1, entries_of(s))
+
+
+def test_a_single_transaction_that_runs_out_of_gas_falls_back_to_chunks_and_settles_once(order_community, monkeypatch, caplog):
+    market, ids = order_community
+    s, orders = order_interval(market, ids, seed=6)
+    # A node whose dry run misjudges: it says the interval fits, its transaction runs out of gas.
+    monkeypatch.setattr(market.chain, "dry_run", lambda *args: None)
+    sample = [0, *ids[::10].tolist()]
+    before = [market.balance(p) for p in sample]
+    sent = oracle_nonce(market)
+    with caplog.at_level(logging.WARNING, logger="gridledger.market"):
+        receipt = market.settle(s, orders)
+    assert "its one transaction failed" in caplog.text
+    failed = failed_transaction_before(market, receipt)
+    assert (failed["status"], failed["gasUsed"]) == (0, SINGLE_TX_GAS)
+    assert len(receipt.parts) == 4 and oracle_nonce(market) == sent + 5
+    assert settled_on_chain(market, s.interval) == (1, entries_of(s))
+    amounts = dict(zip(s.participants.tolist(), s.amount.tolist())) | {0: s.grid_amount}
+    assert [market.balance(p) - b for p, b in zip(sample, before)] == [amounts[p] for p in sample]
+    assert market.next_interval() == s.interval + 1 and not market.pending().open
+
+
+def test_a_half_settled_interval_continues_in_its_chunks_though_it_would_fit_one_transaction(order_community):
+    market, ids = order_community
+    s, orders = order_interval(market, ids[:1000], seed=7)
+    # What a crash after the first chunk leaves on chain.
+    words, auths = s.entries(by_order=set(ids[:1000].tolist())), [pack_order(o) for o in orders]
+    first = plan_chunks(words)[0]
+    call = market.market.functions.verifyChunk(
+        s.header(), words[first.start : first.end], auths[first.order_start : first.order_end], False
+    )
+    market.chain.transact(call, market.chain.operators.oracle, verify_gas(first.end - first.start, first.order_end - first.order_start))
+    sent = oracle_nonce(market)
+    receipt = market.settle(s, orders)
+    kinds = [next(e.name for e in r.events if e.name.startswith("Chunk")) for r in receipt.parts]
+    assert kinds == ["ChunkVerified", "ChunkApplied", "ChunkApplied"] and oracle_nonce(market) == sent + 3
+    assert settled_on_chain(market, s.interval) == (1, entries_of(s))
+
+
 # -- the oracle killed between chunks -------------------------------------------------
 
 CONFIG = """
@@ -294,9 +436,10 @@ homes = 10
 days = 1
 seed = 17
 """
+# Chunks of two for 10 homes; SINGLE_TX_GAS 0: no dry run sends such an interval in one.
 SMALL_CHUNKS = (
-    "import sys, node.market as m; m.TX_GAS_BUDGET = %d; from node.cli import main; sys.exit(main(sys.argv[1:]))"
-    % TWO_PER_CHUNK
+    "import sys, node.market as m; m.TX_GAS_BUDGET = %d; m.SINGLE_TX_GAS = 0; from node.cli import main; "
+    "sys.exit(main(sys.argv[1:]))" % TWO_PER_CHUNK
 )
 
 
@@ -378,3 +521,25 @@ def test_two_thousand_participants_settle_on_anvil_with_the_gas_cap(tmp_path):
         assert market.next_interval() == 1
         assert [market.balance(int(p)) for p in ids[:50]] == [int(a) for a in s.amount[:50]]
         assert market.balance(0) == s.grid_amount
+
+
+def test_a_thousand_signed_orders_settle_in_one_transaction_on_anvil_and_more_in_chunks_once(monkeypatch):
+    with start_anvil(None, port=0, gas_cap=True) as anvil:
+        chain = Chain.connect(anvil.url)
+        market = Market.deploy(chain, 10**12, 10**12)
+        ids = large_community(market, OVER_THE_CAP)
+        one, orders = order_interval(market, ids[:1000], seed=8)
+        receipt = market.settle(one, orders)
+        assert receipt.parts == () and receipt.gas_used / 1000 < 15_000
+        # Too big for one transaction: its dry run runs out of gas, it settles in chunks.
+        dry_run_fails, orders = order_interval(market, ids, seed=9)
+        sent = oracle_nonce(market)
+        assert len(market.settle(dry_run_fails, orders).parts) == 4 and oracle_nonce(market) == sent + 4
+        # A dry run that misjudges: the capped node takes the transaction, it runs out of gas.
+        monkeypatch.setattr(chain, "dry_run", lambda *args: None)
+        out_of_gas, orders = order_interval(market, ids, seed=10)
+        receipt = market.settle(out_of_gas, orders)
+        assert failed_transaction_before(market, receipt)["status"] == 0 and len(receipt.parts) == 4
+        for s in (one, dry_run_fails, out_of_gas):
+            assert settled_on_chain(market, s.interval) == (1, entries_of(s))
+        assert market.next_interval() == 3 and not market.pending().open

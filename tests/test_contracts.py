@@ -41,6 +41,19 @@ def test_valid_settlement_moves_wallets_and_conserves_money(market, homes):
     assert receipt.events[0].args["gridImportWh"] == 1700 and receipt.events[0].args["gridExportWh"] == 300
 
 
+def test_a_dry_run_says_why_a_settlement_would_fail_without_sending_anything(market, homes):
+    chain, oracle = market.chain, market.chain.operators.oracle
+    good = settlement(homes, [100, 0, 0, 0], [0, 0, 0, 0])
+    bad = settlement(homes, [0, 0, 0, 0], [500, -400, 0, 0])
+    sent = chain.w3.eth.get_transaction_count(oracle.address)
+    settle_good = market.market.functions.settle(good.header(), good.entries(), [])
+    assert chain.dry_run(settle_good, oracle, 1_000_000) is None
+    assert "out of gas" in chain.dry_run(settle_good, oracle, 30_000).lower()
+    settle_bad = market.market.functions.settle(bad.header(), bad.entries(), [])
+    assert chain.dry_run(settle_bad, oracle, 1_000_000) == "P2PEnergyNotConserved(interval=0, imbalanceWh=100)"
+    assert chain.w3.eth.get_transaction_count(oracle.address) == sent and market.next_interval() == 0
+
+
 def test_buyer_pays_tariff_for_grid_and_p2p_price_for_peers(market, homes):
     s = settlement(homes, [1000, 0, 0, -1000], [1000, -1000, 0, 0])
     market.settle(s)
