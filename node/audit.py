@@ -30,8 +30,7 @@ from node.events import Event
 from node.index import Index
 from node.inputs import IntervalInputs
 from node.market import Market
-from node.clearing import mandate_soc_bounds, settlement_for
-from node.oracle import run_clearing
+from node.clearing import mandate_soc_bounds, run_clearing, settlement_for
 from node.settlement import unpack_order
 from node.signing import BUY, SELL, Domain, Mandate, recover_signer
 

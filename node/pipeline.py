@@ -27,7 +27,7 @@ def _work(builder, start: int, stop: int, soc: dict[int, int], terms, out, paren
     # The worker holds both ends of the queue, so at exit it waits for its buffered
     # results to be read; an orphan would wait for ever, hence it dies with its parent.
     _die_with_parent(parent)
-    from node.oracle import run_clearing, soc_after
+    from node.clearing import run_clearing, soc_after
 
     interval = start
     try:
