@@ -80,26 +80,34 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 
 from node.errors import InputError, SolverError
 from optimizer import solvers
-from optimizer.allocation import Step0, allocate_step0, snap, soc_path
-from optimizer.lp import LinearProgram, LPSolution
+from optimizer.allocation import Step0, allocate_step0, pro_rata, snap, soc_path
+from optimizer.lp import LinearProgram, LPData, LPSolution
 from optimizer.types import Batteries, Clearing, ClearingInputs
 from optimizer.validation import check_battery_specs, check_inputs
 
 # PIQP first (about twice as fast here); Clarabel with its default, refined
 # settings if PIQP does not report success. Accepting "optimal_inaccurate"
 # only from the last attempt keeps a dubious answer visible in Clearing.status.
+# The clearing LP is always feasible and bounded (shed everything, curtail
+# everything, leave the batteries idle), so PIQP's infeasibility tests can only
+# give false alarms: at their default 1e-4 they called a feasible 1000-home
+# clearing infeasible. At 1e-8 they no longer stop a solve early.
 SOLVER_ATTEMPTS: tuple[tuple[str, dict[str, object]], ...] = (
-    (solvers.PIQP, {}),
+    (solvers.PIQP, {"eps_primal_inf": 1e-8, "eps_dual_inf": 1e-8}),
     (solvers.CLARABEL, {"direct_solve_method": "qdldl"}),
 )
 CURTAIL_COST_PER_KWH = 1e-4
 VOLL_FACTOR = 10.0
 VOLL_FLOOR_PER_KWH = 0.1
+# Reduced costs above -1e-7 per kWh are solver tolerance: at most a few kWh
+# could move, for far less than the 1e-6 relative the clearing promises.
+REDUCED_COST_TOL = 1e-7
 _CACHE_SIZE = 8
 
 log = logging.getLogger("gridledger.optimizer")
@@ -131,18 +139,20 @@ class CommunityModel:
         self.volume_row = volume_row
         self.battery_homes = np.unique(batteries.home).astype(np.int64)
         self._battery_row = np.searchsorted(self.battery_homes, batteries.home)
-        self.lp = self._build()
-        self._workspaces: dict[str, solvers.PiqpWorkspace] = {}
+        self.lp = self._build(home_slack=False)
+        self._full_lp: LinearProgram | None = None
+        self._workspaces: dict[tuple[bool, str], solvers.PiqpWorkspace] = {}
         self.last_solution: LPSolution | None = None
 
     # ------------------------------------------------------------------ build
-    def _build(self) -> LinearProgram:
+    def _build(self, home_slack: bool) -> LinearProgram:
+        """The LP's structure; ``home_slack`` adds the battery homes' shedding and curtailment."""
         T, B, M = self.horizon, self.specs.count, self.battery_homes.size
         eta_c = self.specs.charge_efficiency[:, None]
         eta_d = self.specs.discharge_efficiency[:, None]
         lp = LinearProgram()
         c, s = lp.columns("charge", (B, T)), lp.columns("soc", (B, T))
-        u, z, k = lp.columns("buy_side", (M, T)), lp.columns("home_shed", (M, T)), lp.columns("home_curtail", (M, T))
+        u = lp.columns("buy_side", (M, T))
         g_imp, g_exp = lp.columns("grid_import", T), lp.columns("grid_export", T)
         zd, zs = lp.columns("shed_deficit", T), lp.columns("shed_self", T)
         ks, kd = lp.columns("curtail_surplus", T), lp.columns("curtail_self", T)
@@ -165,15 +175,11 @@ class CommunityModel:
         # epigraph: u - Σ(c - d) - k + z >= e_m (minus the soc0 data term)
         add_battery_net(epigraph[self._battery_row], -1.0)
         lp.add(epigraph, u, 1.0)
-        lp.add(epigraph, k, -1.0)
-        lp.add(epigraph, z, 1.0)
 
         # balance: G⁺ - G⁻ - Σ(c - d) - Σ(k - z) - (ks + kd - zd - zs) == E
         add_battery_net(np.broadcast_to(balance, (B, T)), -1.0)
         for cols, coef in ((g_imp, 1.0), (g_exp, -1.0), (ks, -1.0), (kd, -1.0), (zd, 1.0), (zs, 1.0)):
             lp.add(balance, cols, coef)
-        lp.add(np.broadcast_to(balance, (M, T)), k, -1.0)
-        lp.add(np.broadcast_to(balance, (M, T)), z, 1.0)
 
         if self.volume_row:
             V = lp.columns("p2p_volume", T)
@@ -182,6 +188,20 @@ class CommunityModel:
             for cols, coef in ((V, 1.0), (g_imp, 1.0), (zd, 1.0), (kd, -1.0)):
                 lp.add(volume, cols, coef)
             lp.add(np.broadcast_to(volume, (M, T)), u, -1.0)
+        if home_slack:
+            z, k = lp.columns("home_shed", (M, T)), lp.columns("home_curtail", (M, T))
+            for rows in (epigraph, np.broadcast_to(balance, (M, T))):
+                lp.add(rows, z, 1.0)
+                lp.add(rows, k, -1.0)
+        else:
+            # The battery homes' shedding and curtailment in aggregate, priced as if
+            # shedding never relieved a buyer and curtailing always made one: a
+            # restriction of the LP above that keeps it feasible.
+            zb, kb = lp.columns("shed_battery_homes", T), lp.columns("curtail_battery_homes", T)
+            lp.add(balance, zb, 1.0)
+            lp.add(balance, kb, -1.0)
+            if self.volume_row:
+                lp.add(volume, kb, -1.0)
         lp.matrix  # assemble once
         return lp
 
@@ -191,12 +211,22 @@ class CommunityModel:
 
         ``capacity_margin_kwh`` is subtracted from both grid capacities so that
         rounding per-home flows to integer Wh later cannot exceed the limit.
+
+        The LP is first solved without the battery homes' own shedding and
+        curtailment (two of their five variables per step). Those only help once
+        the pool's deficit or surplus is used up; the row prices say whether any
+        would lower the cost (a negative reduced cost), and only then is the
+        LP with them solved. Either way the result is an optimum of the full LP.
         """
         self._validate(inputs, capacity_margin_kwh)
-        data, constant_cost, soc0 = self._interval_data(inputs, capacity_margin_kwh)
-        solution = self._solve(data)
+        terms = self._interval_terms(inputs, capacity_margin_kwh)
+        solution = self._solve(self.lp, self._fill(self.lp, terms))
+        if self._home_slack_would_help(solution, terms):
+            if self._full_lp is None:
+                self._full_lp = self._build(home_slack=True)
+            solution = self._solve(self._full_lp, self._fill(self._full_lp, terms))
         self.last_solution = solution
-        return self._post_process(inputs, solution, constant_cost, soc0)
+        return self._post_process(inputs, solution, terms)
 
     def _validate(self, inputs: ClearingInputs, margin: float) -> None:
         check_inputs(inputs)
@@ -215,68 +245,103 @@ class CommunityModel:
                 "use optimizer.clear()"
             )
 
-    def _interval_data(self, inputs: ClearingInputs, margin: float):
-        """The interval's costs and bounds; returns them, the constant cost and soc0."""
+    def _interval_terms(self, inputs: ClearingInputs, margin: float) -> "_Terms":
+        """Everything the LP's costs and bounds are made of, for one interval."""
         spec, T = self.specs, self.horizon
         load, pv = inputs.load_kwh, inputs.pv_kwh
         net = load - pv
         pooled = np.ones(self.homes, dtype=bool)
         pooled[self.battery_homes] = False
-        deficit = np.maximum(net[pooled], 0.0).sum(axis=0)
-        surplus = np.maximum(-net[pooled], 0.0).sum(axis=0)
-        self_supplied = np.minimum(load[pooled], pv[pooled]).sum(axis=0)
         buy, sell = inputs.buy_price_per_kwh, inputs.sell_price_per_kwh
         p2p = float(inputs.p2p_cost_per_kwh)
-        voll = VOLL_FACTOR * max(np.abs(buy).max(), np.abs(sell).max(), p2p, VOLL_FLOOR_PER_KWH)
         # A state fed back from the previous clearing may sit a hair outside
         # its bounds (solver tolerance); clip so the LP stays feasible.
         soc0 = np.clip(inputs.batteries.soc_kwh, spec.min_soc_kwh, spec.capacity_kwh)
         d0 = np.zeros((spec.count, T))  # the data part of the discharge: η_d soc0 at t = 0
         d0[:, 0] = spec.discharge_efficiency * soc0
-
-        # In the objective form the volume's terms move into the costs.
-        folded = 0.0 if self.volume_row else p2p
-        data = self.lp.data()
-        terminal = np.zeros((spec.count, T))
-        terminal[:, -1] = -max(sell.mean(), 0.0) * spec.discharge_efficiency
-        data.set_columns("charge", lo=0.0, hi=spec.max_charge_kwh[:, None])
-        data.set_columns("soc", lo=spec.min_soc_kwh[:, None], hi=spec.capacity_kwh[:, None], cost=terminal)
-        data.set_columns("buy_side", lo=0.0, hi=np.inf, cost=folded)
-        data.set_columns("home_shed", lo=0.0, hi=load[self.battery_homes], cost=voll)
-        data.set_columns("home_curtail", lo=0.0, hi=pv[self.battery_homes], cost=CURTAIL_COST_PER_KWH)
-        data.set_columns("grid_import", hi=np.maximum(inputs.import_capacity_kwh - margin, 0.0), cost=buy - folded)
-        data.set_columns("grid_export", hi=np.maximum(inputs.export_capacity_kwh - margin, 0.0), cost=-sell)
-        data.set_columns("shed_deficit", hi=deficit, cost=voll - folded)
-        data.set_columns("shed_self", hi=self_supplied, cost=voll)
-        data.set_columns("curtail_surplus", hi=surplus, cost=CURTAIL_COST_PER_KWH)
-        data.set_columns("curtail_self", hi=self_supplied, cost=CURTAIL_COST_PER_KWH + folded)
-
-        data.set_rows("discharge", lo=-d0, hi=spec.max_discharge_kwh[:, None] - d0)
         home_d0 = np.zeros((self.battery_homes.size, T))
         np.add.at(home_d0, self._battery_row, d0)
-        data.set_rows("epigraph", lo=net[self.battery_homes] - home_d0)
-        fixed_demand = net.sum(axis=0) - d0.sum(axis=0)
-        data.set_rows("balance", lo=fixed_demand, hi=fixed_demand)
-        if self.volume_row:
-            data.set_columns("p2p_volume", hi=np.inf, cost=p2p)
-            data.set_rows("volume", lo=deficit)
-        constant = folded * float(deficit.sum())
-        return data, constant, soc0
+        return _Terms(
+            load=load[self.battery_homes],
+            pv=pv[self.battery_homes],
+            net=net[self.battery_homes] - home_d0,
+            deficit=np.maximum(net[pooled], 0.0).sum(axis=0),
+            surplus=np.maximum(-net[pooled], 0.0).sum(axis=0),
+            self_supplied=np.minimum(load[pooled], pv[pooled]).sum(axis=0),
+            fixed_demand=net.sum(axis=0) - d0.sum(axis=0),
+            d0=d0,
+            soc0=soc0,
+            buy=buy,
+            sell=sell,
+            p2p=p2p,
+            voll=VOLL_FACTOR * max(np.abs(buy).max(), np.abs(sell).max(), p2p, VOLL_FLOOR_PER_KWH),
+            import_cap=np.maximum(inputs.import_capacity_kwh - margin, 0.0),
+            export_cap=np.maximum(inputs.export_capacity_kwh - margin, 0.0),
+        )
 
-    def _solve(self, data) -> LPSolution:
+    def _fill(self, lp: LinearProgram, terms: "_Terms") -> LPData:
+        """Costs and bounds of ``lp`` for the interval; see the module docstring."""
+        spec, T = self.specs, self.horizon
+        # In the objective form the volume's terms move into the costs.
+        folded = 0.0 if self.volume_row else terms.p2p
+        data = lp.data()
+        terminal = np.zeros((spec.count, T))
+        terminal[:, -1] = -max(terms.sell.mean(), 0.0) * spec.discharge_efficiency
+        # A battery home's buy side is at most its load plus all its batteries charging.
+        most = terms.load + np.bincount(self._battery_row, spec.max_charge_kwh, self.battery_homes.size)[:, None]
+        data.set_columns("charge", lo=0.0, hi=spec.max_charge_kwh[:, None])
+        data.set_columns("soc", lo=spec.min_soc_kwh[:, None], hi=spec.capacity_kwh[:, None], cost=terminal)
+        data.set_columns("buy_side", lo=0.0, hi=most + terms.pv, cost=folded)
+        data.set_columns("grid_import", hi=terms.import_cap, cost=terms.buy - folded)
+        data.set_columns("grid_export", hi=terms.export_cap, cost=-terms.sell)
+        data.set_columns("shed_deficit", hi=terms.deficit, cost=terms.voll - folded)
+        data.set_columns("shed_self", hi=terms.self_supplied, cost=terms.voll)
+        data.set_columns("curtail_surplus", hi=terms.surplus, cost=CURTAIL_COST_PER_KWH)
+        data.set_columns("curtail_self", hi=terms.self_supplied, cost=CURTAIL_COST_PER_KWH + folded)
+        data.set_rows("discharge", lo=-terms.d0, hi=spec.max_discharge_kwh[:, None] - terms.d0)
+        data.set_rows("epigraph", lo=terms.net)
+        data.set_rows("balance", lo=terms.fixed_demand, hi=terms.fixed_demand)
+        if self.volume_row:
+            data.set_columns("p2p_volume", hi=np.inf, cost=terms.p2p)
+            data.set_rows("volume", lo=terms.deficit)
+        if "home_shed" in lp.column_blocks:
+            data.set_columns("home_shed", lo=0.0, hi=terms.load, cost=terms.voll)
+            data.set_columns("home_curtail", lo=0.0, hi=terms.pv, cost=CURTAIL_COST_PER_KWH)
+        else:
+            data.set_columns("shed_battery_homes", hi=terms.load.sum(axis=0), cost=terms.voll)
+            data.set_columns("curtail_battery_homes", hi=terms.pv.sum(axis=0), cost=CURTAIL_COST_PER_KWH + folded)
+        return data
+
+    def _home_slack_would_help(self, solution: LPSolution, terms: "_Terms") -> bool:
+        """True if shedding or curtailing at a battery home has a negative reduced cost.
+
+        Reduced cost = cost - (column of the matrix)' row prices; shedding enters the
+        home's epigraph and the balance with +1, curtailment with -1.
+        """
+        if not self.battery_homes.size:
+            return False
+        prices = solution.price("epigraph") + solution.price("balance")[None, :]
+        shed = terms.voll - prices
+        curtail = CURTAIL_COST_PER_KWH + prices
+        return bool(
+            np.any((shed < -REDUCED_COST_TOL) & (terms.load > 0))
+            or np.any((curtail < -REDUCED_COST_TOL) & (terms.pv > 0))
+        )
+
+    def _solve(self, lp: LinearProgram, data: LPData) -> LPSolution:
         """Try each of SOLVER_ATTEMPTS in turn; raise SolverError if none succeeds."""
         failures = []
         for attempt, (solver, options) in enumerate(SOLVER_ATTEMPTS, start=1):
             last = attempt == len(SOLVER_ATTEMPTS)
             try:
                 if solver == solvers.PIQP:
-                    key = repr(sorted(options.items()))
+                    key = (lp is self._full_lp, repr(sorted(options.items())))
                     workspace = self._workspaces.get(key)
                     if workspace is None:
-                        workspace = self._workspaces[key] = solvers.PiqpWorkspace(self.lp, options)
+                        workspace = self._workspaces[key] = solvers.PiqpWorkspace(lp, options)
                     return workspace.solve(data, accept_inaccurate=last)
                 if solver == solvers.CLARABEL:
-                    return solvers.solve_clarabel(self.lp, data, options, accept_inaccurate=last)
+                    return solvers.solve_clarabel(lp, data, options, accept_inaccurate=last)
                 raise solvers.SolverFailure(f"unknown solver {solver!r}")
             except solvers.SolverFailure as exc:
                 failures.append(str(exc))
@@ -289,29 +354,34 @@ class CommunityModel:
         )
 
     # ------------------------------------------------------------------ results
-    def _post_process(self, inputs: ClearingInputs, sol: LPSolution, constant: float, soc0: np.ndarray) -> Clearing:
+    def _post_process(self, inputs: ClearingInputs, sol: LPSolution, terms: "_Terms") -> Clearing:
         spec = self.specs
         charge = snap(sol.value("charge"))
         soc = sol.value("soc")
-        previous = np.concatenate([soc0[:, None], soc[:, :-1]], axis=1)
+        previous = np.concatenate([terms.soc0[:, None], soc[:, :-1]], axis=1)
         eta_d, eta_c = spec.discharge_efficiency[:, None], spec.charge_efficiency[:, None]
         discharge = snap(eta_d * (previous - soc + eta_c * sol.value("charge")))
+        if "home_shed" in sol.lp.column_blocks:
+            home_shed, home_curtail = sol.value("home_shed")[:, 0], sol.value("home_curtail")[:, 0]
+        else:
+            home_shed = pro_rata(float(snap(sol.value("shed_battery_homes")[0])), terms.load[:, 0])
+            home_curtail = pro_rata(float(snap(sol.value("curtail_battery_homes")[0])), terms.pv[:, 0])
         step = Step0(
             grid_import=float(snap(sol.value("grid_import")[0])),
             shed_deficit=float(snap(sol.value("shed_deficit")[0])),
             shed_self=float(snap(sol.value("shed_self")[0])),
             curtail_surplus=float(snap(sol.value("curtail_surplus")[0])),
             curtail_self=float(snap(sol.value("curtail_self")[0])),
-            battery_home_shed=snap(sol.value("home_shed")[:, 0]),
-            battery_home_curtail=snap(sol.value("home_curtail")[:, 0]),
+            battery_home_shed=snap(home_shed),
+            battery_home_curtail=snap(home_curtail),
         )
         flows = allocate_step0(
             inputs.load_kwh[:, 0], inputs.pv_kwh[:, 0], self.battery_homes, spec.home,
             charge[:, 0], discharge[:, 0], step,
         )
-        buy0 = float(inputs.buy_price_per_kwh[0])
-        sell0 = float(inputs.sell_price_per_kwh[0])
+        buy0, sell0 = float(terms.buy[0]), float(terms.sell[0])
         price = float(sol.price("balance")[0])
+        constant = 0.0 if self.volume_row else terms.p2p * float(terms.deficit.sum())
         return Clearing(
             **flows,
             battery_charge_kwh=charge[:, 0].copy(),
@@ -321,6 +391,27 @@ class CommunityModel:
             objective=sol.objective + constant,
             status=sol.status,
         )
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """One interval's data in the LP's terms (battery-home rows, pool totals per step)."""
+
+    load: np.ndarray  # (M, T) battery homes' load
+    pv: np.ndarray  # (M, T) battery homes' PV
+    net: np.ndarray  # (M, T) battery homes' load - pv, less their batteries' soc0 term
+    deficit: np.ndarray  # (T,) D_F
+    surplus: np.ndarray  # (T,) S_F
+    self_supplied: np.ndarray  # (T,) W_F
+    fixed_demand: np.ndarray  # (T,) E, less the batteries' soc0 term
+    d0: np.ndarray  # (B, T) η_d soc0 in column 0
+    soc0: np.ndarray  # (B,)
+    buy: np.ndarray
+    sell: np.ndarray
+    p2p: float
+    voll: float
+    import_cap: np.ndarray
+    export_cap: np.ndarray
 
 
 # ---------------------------------------------------------------- cached entry point

@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optimizer import Batteries, Clearing, ClearingInputs, clear
+from optimizer import community as community_model
 from optimizer.reference import ReferenceLP, solve_reference
 
 REL = 1e-6  # objectives agree to this, relative (absolute below 1)
@@ -131,6 +132,33 @@ def test_shedding_costs_no_p2p_volume() -> None:
     reference = solve_reference(inputs)
     assert reference.shed.sum() > 0.1, "the case must shed load"
     assert_same_objective(clear(inputs), reference.objective)
+
+
+def test_battery_homes_shed_their_own_load_when_the_pool_has_none_left() -> None:
+    """Every home has a battery, all empty, and the feeder brings a tenth of the load:
+    the restricted LP's prices call for the battery homes' own shedding variables."""
+    inputs = community(7, homes=4, horizon=3, battery_homes=(0, 1, 2, 3), import_cap="tight",
+                       export_cap="ample", soc="empty", tariff="normal", pv_scale=0.3)
+    inputs = dataclasses.replace(inputs, import_capacity_kwh=0.1 * inputs.load_kwh.sum(axis=0))
+    model = community_model.model_for(inputs)
+    result = clear(inputs)
+    assert "home_shed" in model.last_solution.lp.column_blocks, "the full LP was not solved"
+    lp = ReferenceLP(inputs)
+    reference = lp.solve()
+    assert reference.shed[:, 0].sum() > 0.1
+    assert_same_objective(result, reference.objective)
+    assert lp.solve(step0_fixed(lp, result)).objective == pytest.approx(reference.objective, rel=REL, abs=1e-5)
+
+
+def test_restricted_lp_suffices_while_the_pool_can_shed() -> None:
+    inputs = community(8, homes=5, horizon=3, battery_homes=(0,), import_cap="tight",
+                       export_cap="ample", soc="empty", tariff="normal", pv_scale=0.0)
+    inputs = dataclasses.replace(inputs, import_capacity_kwh=0.7 * inputs.load_kwh.sum(axis=0))
+    model = community_model.model_for(inputs)
+    result = clear(inputs)
+    assert result.shed_kwh.sum() > 0.1
+    assert "home_shed" not in model.last_solution.lp.column_blocks
+    assert_same_objective(result, solve_reference(inputs).objective)
 
 
 # ---------------------------------------------------------------- every regime

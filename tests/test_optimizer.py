@@ -226,9 +226,9 @@ def test_homes_without_batteries_create_no_variables() -> None:
     assert sizes == {name: block.size for name, block in large.lp.column_blocks.items()}
     assert small.lp.matrix.shape == large.lp.matrix.shape
     T, B, battery_homes = 6, 2, 2
-    # charge and state per battery, buy side, shedding and curtailment per battery home,
-    # grid import/export and the pool's four shedding/curtailment amounts per step
-    assert sum(sizes.values()) == 2 * B * T + 3 * battery_homes * T + 6 * T
+    # charge and state per battery, buy side per battery home; per step grid import and
+    # export, the pool's four shedding/curtailment amounts and the battery homes' two
+    assert sum(sizes.values()) == 2 * B * T + battery_homes * T + 8 * T
 
 
 def test_rolling_resolve_reuses_the_built_problem() -> None:
@@ -329,7 +329,7 @@ def test_clearing_costs_no_more_than_baseline_over_a_day() -> None:
 def test_clearing_falls_back_to_robust_solver_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     inputs = make_inputs(17)
     expected = clear(inputs)
-    stalled = (solvers.PIQP, {"max_iter": 1})  # stops early: not "optimal"
+    stalled = (solvers.PIQP, {**community.SOLVER_ATTEMPTS[0][1], "max_iter": 1})  # stops early: not "optimal"
     monkeypatch.setattr(community, "SOLVER_ATTEMPTS", (stalled, community.SOLVER_ATTEMPTS[-1]))
     result = clear(inputs)
     assert result.status == "optimal"
