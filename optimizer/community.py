@@ -66,6 +66,17 @@ LP maps back to a naive one at no higher cost (``optimizer.allocation``), so
 both optima are equal. ``tests/test_clearing_exact.py`` checks it against the
 naive LP on random communities in every regime.
 
+**Restricted first.** ``z[m]`` and ``k[m]`` matter only once the pool's
+deficit or surplus is used up. Each interval is first solved without them,
+with the battery homes' shedding and curtailment in aggregate (``zb``, ``kb``
+per step, priced as if shedding never relieved a buyer and curtailing always
+made one: a feasible restriction); if any ``z[m]`` or ``k[m]`` has a negative
+reduced cost at that solution's row prices, the LP with them is solved. This
+keeps two of a battery home's five columns per step out of the usual solve.
+The battery block itself is a device (:class:`optimizer.devices.BatteryFleet`):
+its columns and rows, and a net consumption the model adds to its home's
+epigraph and to the balance.
+
 **Price.** The balance row reads ``supply - flexible demand == fixed
 demand``; its dual (``LPSolution.row_price``) is the optimal cost's increase per
 extra kWh of demand at step 0: the P2P price, clipped to ``[sell, buy]``.
@@ -87,6 +98,7 @@ import numpy as np
 from node.errors import InputError, SolverError
 from optimizer import solvers
 from optimizer.allocation import Step0, allocate_step0, pro_rata, snap, soc_path
+from optimizer.devices import BatteryFleet
 from optimizer.lp import LinearProgram, LPData, LPSolution
 from optimizer.types import Batteries, Clearing, ClearingInputs
 from optimizer.validation import check_battery_specs, check_inputs
@@ -138,6 +150,7 @@ class CommunityModel:
         self.specs = batteries
         self.volume_row = volume_row
         self.battery_homes = np.unique(batteries.home).astype(np.int64)
+        self.batteries = BatteryFleet(batteries, horizon)
         self._battery_row = np.searchsorted(self.battery_homes, batteries.home)
         self.lp = self._build(home_slack=False)
         self._full_lp: LinearProgram | None = None
@@ -148,36 +161,21 @@ class CommunityModel:
     def _build(self, home_slack: bool) -> LinearProgram:
         """The LP's structure; ``home_slack`` adds the battery homes' shedding and curtailment."""
         T, B, M = self.horizon, self.specs.count, self.battery_homes.size
-        eta_c = self.specs.charge_efficiency[:, None]
-        eta_d = self.specs.discharge_efficiency[:, None]
         lp = LinearProgram()
-        c, s = lp.columns("charge", (B, T)), lp.columns("soc", (B, T))
+        self.batteries.build(lp)
         u = lp.columns("buy_side", (M, T))
         g_imp, g_exp = lp.columns("grid_import", T), lp.columns("grid_export", T)
         zd, zs = lp.columns("shed_deficit", T), lp.columns("shed_self", T)
         ks, kd = lp.columns("curtail_surplus", T), lp.columns("curtail_self", T)
-
-        discharge = lp.rows("discharge", (B, T))
         epigraph = lp.rows("epigraph", (M, T))
         balance = lp.rows("balance", T, equality=True)
 
-        # d = η_d (s[t-1] - s[t] + η_c c), without the data term η_d soc0 at t = 0.
-        lp.add(discharge, c, eta_d * eta_c)
-        lp.add(discharge, s, -eta_d)
-        lp.add(discharge[:, 1:], s[:, :-1], eta_d)
-
-        def add_battery_net(rows: np.ndarray, sign: float) -> None:
-            """rows += sign * (c - d) of each battery, rows shaped (B, T)."""
-            lp.add(rows, c, sign * (1.0 - eta_d * eta_c))
-            lp.add(rows, s, sign * eta_d)
-            lp.add(rows[:, 1:], s[:, :-1], -sign * eta_d)
-
-        # epigraph: u - Σ(c - d) - k + z >= e_m (minus the soc0 data term)
-        add_battery_net(epigraph[self._battery_row], -1.0)
+        # epigraph: u - Σ(c - d) - k + z >= e_m; a device's terminal is its home's row
+        self.batteries.add_net_consumption(lp, epigraph[self._battery_row], -1.0)
         lp.add(epigraph, u, 1.0)
 
         # balance: G⁺ - G⁻ - Σ(c - d) - Σ(k - z) - (ks + kd - zd - zs) == E
-        add_battery_net(np.broadcast_to(balance, (B, T)), -1.0)
+        self.batteries.add_net_consumption(lp, np.broadcast_to(balance, (B, T)), -1.0)
         for cols, coef in ((g_imp, 1.0), (g_exp, -1.0), (ks, -1.0), (kd, -1.0), (zd, 1.0), (zs, 1.0)):
             lp.add(balance, cols, coef)
 
@@ -257,10 +255,9 @@ class CommunityModel:
         # A state fed back from the previous clearing may sit a hair outside
         # its bounds (solver tolerance); clip so the LP stays feasible.
         soc0 = np.clip(inputs.batteries.soc_kwh, spec.min_soc_kwh, spec.capacity_kwh)
-        d0 = np.zeros((spec.count, T))  # the data part of the discharge: η_d soc0 at t = 0
-        d0[:, 0] = spec.discharge_efficiency * soc0
+        d0 = self.batteries.initial_discharge(soc0)
         home_d0 = np.zeros((self.battery_homes.size, T))
-        np.add.at(home_d0, self._battery_row, d0)
+        home_d0[:, 0] = np.bincount(self._battery_row, d0[:, 0], self.battery_homes.size)
         return _Terms(
             load=load[self.battery_homes],
             pv=pv[self.battery_homes],
@@ -269,7 +266,6 @@ class CommunityModel:
             surplus=np.maximum(-net[pooled], 0.0).sum(axis=0),
             self_supplied=np.minimum(load[pooled], pv[pooled]).sum(axis=0),
             fixed_demand=net.sum(axis=0) - d0.sum(axis=0),
-            d0=d0,
             soc0=soc0,
             buy=buy,
             sell=sell,
@@ -281,16 +277,13 @@ class CommunityModel:
 
     def _fill(self, lp: LinearProgram, terms: "_Terms") -> LPData:
         """Costs and bounds of ``lp`` for the interval; see the module docstring."""
-        spec, T = self.specs, self.horizon
+        spec = self.specs
         # In the objective form the volume's terms move into the costs.
         folded = 0.0 if self.volume_row else terms.p2p
         data = lp.data()
-        terminal = np.zeros((spec.count, T))
-        terminal[:, -1] = -max(terms.sell.mean(), 0.0) * spec.discharge_efficiency
+        self.batteries.fill(data, terms.soc0, stored_value_per_kwh=max(terms.sell.mean(), 0.0))
         # A battery home's buy side is at most its load plus all its batteries charging.
         most = terms.load + np.bincount(self._battery_row, spec.max_charge_kwh, self.battery_homes.size)[:, None]
-        data.set_columns("charge", lo=0.0, hi=spec.max_charge_kwh[:, None])
-        data.set_columns("soc", lo=spec.min_soc_kwh[:, None], hi=spec.capacity_kwh[:, None], cost=terminal)
         data.set_columns("buy_side", lo=0.0, hi=most + terms.pv, cost=folded)
         data.set_columns("grid_import", hi=terms.import_cap, cost=terms.buy - folded)
         data.set_columns("grid_export", hi=terms.export_cap, cost=-terms.sell)
@@ -298,7 +291,6 @@ class CommunityModel:
         data.set_columns("shed_self", hi=terms.self_supplied, cost=terms.voll)
         data.set_columns("curtail_surplus", hi=terms.surplus, cost=CURTAIL_COST_PER_KWH)
         data.set_columns("curtail_self", hi=terms.self_supplied, cost=CURTAIL_COST_PER_KWH + folded)
-        data.set_rows("discharge", lo=-terms.d0, hi=spec.max_discharge_kwh[:, None] - terms.d0)
         data.set_rows("epigraph", lo=terms.net)
         data.set_rows("balance", lo=terms.fixed_demand, hi=terms.fixed_demand)
         if self.volume_row:
@@ -356,11 +348,7 @@ class CommunityModel:
     # ------------------------------------------------------------------ results
     def _post_process(self, inputs: ClearingInputs, sol: LPSolution, terms: "_Terms") -> Clearing:
         spec = self.specs
-        charge = snap(sol.value("charge"))
-        soc = sol.value("soc")
-        previous = np.concatenate([terms.soc0[:, None], soc[:, :-1]], axis=1)
-        eta_d, eta_c = spec.discharge_efficiency[:, None], spec.charge_efficiency[:, None]
-        discharge = snap(eta_d * (previous - soc + eta_c * sol.value("charge")))
+        charge, discharge = self.batteries.flows(sol, terms.soc0)
         if "home_shed" in sol.lp.column_blocks:
             home_shed, home_curtail = sol.value("home_shed")[:, 0], sol.value("home_curtail")[:, 0]
         else:
@@ -404,7 +392,6 @@ class _Terms:
     surplus: np.ndarray  # (T,) S_F
     self_supplied: np.ndarray  # (T,) W_F
     fixed_demand: np.ndarray  # (T,) E, less the batteries' soc0 term
-    d0: np.ndarray  # (B, T) η_d soc0 in column 0
     soc0: np.ndarray  # (B,)
     buy: np.ndarray
     sell: np.ndarray
