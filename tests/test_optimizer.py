@@ -375,3 +375,11 @@ def test_price_is_the_marginal_cost_of_demand_at_step_0(monkeypatch: pytest.Monk
     bumped[2, 0] += 1e-3
     step = clear(dataclasses.replace(inputs, load_kwh=bumped))
     assert (step.objective - base.objective) / 1e-3 == pytest.approx(base.p2p_price_per_kwh, abs=1e-4)
+
+
+def test_large_fleets_skip_the_solver_whose_ordering_does_not_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(community, "PIQP_MAX_BATTERY_STEPS", 1)
+    inputs = make_inputs(22)
+    result = clear(inputs)
+    assert community.model_for(inputs).last_solution.solver == solvers.CLARABEL
+    assert result.status == "optimal"
