@@ -17,6 +17,8 @@ _HOMES = {
     "Batteries": "optimizer.types",
     "Clearing": "optimizer.types",
     "ClearingInputs": "optimizer.types",
+    "ZonalClearing": "optimizer.zonal",
+    "clear_zonal": "optimizer.zonal",
 }
 
 __all__ = sorted(_HOMES)
