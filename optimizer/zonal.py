@@ -145,6 +145,12 @@ def clear_zonal(
         problem.solve(solver=SOLVER)
     except cp.SolverError as error:
         raise SolverError(f"the zonal clearing failed in {SOLVER}: {error}") from None
+    except ValueError as error:
+        # cvxpy cannot unpack HiGHS's answer when HiGHS stops undecided, which it does for
+        # some infeasible models instead of saying "infeasible".
+        if "invalid solution" not in str(error):
+            raise
+        raise SolverError(m.infeasibility("unknown")) from None
     if problem.status != cp.OPTIMAL:
         raise SolverError(m.infeasibility(problem.status))
 
