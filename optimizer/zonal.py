@@ -54,6 +54,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -118,6 +120,7 @@ def clear_zonal(
     """
     import cvxpy as cp
 
+    _silence_highs_banner()
     m = _Market.build(zones, lines, offers, bids, base_power_mva, reference_zone, value_of_lost_load)
     Z, L = len(m.zone_names), len(m.line_names)
     p = cp.Variable(len(m.offer_keys), name="p")
@@ -159,6 +162,30 @@ def clear_zonal(
     mu = (np.asarray(limit_forward.dual_value) + np.asarray(limit_back.dual_value)) if L else np.zeros(0)
     return m.result(lmp, f, np.asarray(theta.value), _vec(p, len(m.offer_keys)), _vec(x, len(m.bid_keys)),
                     _vec(shed, Z), mu, float(problem.value))
+
+
+_banner_shown = False
+
+
+def _silence_highs_banner() -> None:
+    """HiGHS prints its banner on stdout (from C++) when the first solver object of the
+    process is made; make that first one here with stdout pointed at /dev/null, so that
+    a command's output is its own."""
+    global _banner_shown
+    if _banner_shown:
+        return
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        _banner_shown = True
 
 
 def _vec(variable, n: int) -> np.ndarray:

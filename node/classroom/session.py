@@ -234,6 +234,10 @@ class Classroom:
 
     def _restore(self) -> None:
         path = self.state_dir / STATE_FILE
+        others = sorted(p.name for p in self.state_dir.iterdir() if p.name not in (STATE_FILE, KEYS_FILE))
+        if not path.exists() and others:
+            raise InputError(f"{self.state_dir} holds other files ({', '.join(others[:3])}) but no classroom; "
+                             "choose an empty or new directory with --state")
         state = _read_state(path) if path.exists() else {}
         name = state.get("case") if state.get("case") in self.cases else next(iter(self.cases))
         self._case_name = name

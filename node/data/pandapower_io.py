@@ -183,16 +183,16 @@ def save_matpower(case: WholesaleCase, path: Path | str) -> Path:
 
 
 def _pandapower():
+    import logging
+
+    # pandapower logs that numba and plotly would help; the DC model needs neither.
+    logging.getLogger("pandapower").setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import pandapower
     except ImportError:
         raise InputError(f"pandapower is not installed; {INSTALL_HINT}") from None
-    import logging
-
-    # pandapower tells at import that numba would be faster; the DC model needs no numba.
-    logging.getLogger("pandapower").setLevel(logging.ERROR)
     return pandapower
 
 
