@@ -19,6 +19,8 @@ _HOMES = {
     "ClearingInputs": "optimizer.types",
     "ZonalClearing": "optimizer.zonal",
     "clear_zonal": "optimizer.zonal",
+    "ZonalAuctionResult": "optimizer.zonal_auction",
+    "clear_zonal_auction": "optimizer.zonal_auction",
 }
 
 __all__ = sorted(_HOMES)
