@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from node.errors import InputError
-from optimizer.auction import AuctionOrder, Side
+from optimizer.auction import AuctionOrder, Side, _check_market
 from optimizer.rounding import largest_remainder, round_conserving
 from optimizer.zonal import clear_zonal
 
@@ -115,9 +115,7 @@ def clear_zonal_auction(
     ``capacity_wh`` (and optional ``capacity_back_wh``) per interval instead of MW;
     ``grid`` gives each grid-connected zone's import and export limits in Wh.
     """
-    B, S = int(buy_tariff), int(sell_tariff)
-    if B < S:
-        raise InputError(f"buy tariff {B} is below sell tariff {S}: anyone could import and re-export at a profit")
+    B, S = _check_market(orders, buy_tariff, sell_tariff, "uniform")  # the copper-plate auction's checks
     _check(orders, zone_of, zones, grid)
     margin = len(zones)
     network_lines = [_line_in_wh(line, margin) for line in lines]
@@ -211,15 +209,9 @@ def _flows(lines: Sequence[Mapping], zones: list[str], injection: list[int], ref
 def _check(orders: Sequence[AuctionOrder], zone_of: Mapping[int, str], zones: Sequence[str],
            grid: Mapping[str, tuple[int, int]]) -> None:
     known = set(zones)
-    seen: set[str] = set()
     for o in orders:
-        if not isinstance(o, AuctionOrder):
-            raise InputError(f"expected AuctionOrder, got {type(o).__name__}")
-        if o.order_id in seen:
-            raise InputError(f"order id {o.order_id} appears twice; order ids must be unique per interval")
-        if o.order_id.startswith(GRID + ":") or o.order_id == GRID:
+        if o.order_id == GRID:
             raise InputError(f"order id {o.order_id!r} is reserved for the grid's legs")
-        seen.add(o.order_id)
         zone = zone_of.get(o.participant)
         if zone not in known:
             raise InputError(f"order {o.order_id}: participant {o.participant} is in no zone of the network "

@@ -246,3 +246,22 @@ def test_replacing_a_generators_offers_is_checked_against_its_capacity():
         case.with_offers("Peaker", [Offer("Peaker", "a", 21, 30), Offer("Peaker", "b", 20, 35)])
     with pytest.raises(InputError, match="include tranches of Gas"):
         case.with_offers("Peaker", [Offer("Gas", "a", 1, 30)])
+
+
+def test_an_intervals_limits_in_whole_wh_feed_the_zonal_auction():
+    from optimizer.auction import AuctionOrder
+    from optimizer.zonal_auction import clear_zonal_auction
+
+    network = load_network(EXAMPLE)
+    lines, grid = network.energy_limits(40, 15)
+    # 60 kW for a quarter hour into the north feeder in interval 40: 15,000 Wh.
+    assert [(line["name"], line["capacity_wh"], line["capacity_back_wh"]) for line in lines] == [
+        ("feeder-north", 15_000, 25_000), ("feeder-south", 30_000, 20_000)]
+    assert grid == {"substation": (100_000, 62_500)}
+    zone_of = {1: "feeder-north", 2: "feeder-south"}
+    orders = [AuctionOrder("n", 1, "buy", 20_000, 400_000), AuctionOrder("s", 2, "sell", 5_000, 50_000)]
+    result = clear_zonal_auction(orders, zone_of, [z.name for z in network.zones], lines, grid, 300_000, 60_000,
+                                 network.reference_zone)
+    # The north feeder takes 15,000 Wh less the 3 Wh rounding margin; its buyer sets its price.
+    assert result.fill("n").filled_wh == 14_997 and result.zone_price["feeder-north"] == 400_000
+    assert result.flow_wh["feeder-north"] <= 15_000

@@ -224,6 +224,31 @@ class Network:
                  "capacity_back_mw": float(limits.line_back_mw[i])} for i, line in enumerate(self.lines)]
 
 
+    def energy_limits(self, interval: int, interval_minutes: int) -> tuple[list[dict[str, Any]], dict[str, tuple[int, int]]]:
+        """`interval`'s limits as whole Wh per interval (rounded down), in the form
+        `optimizer.zonal_auction.clear_zonal_auction` takes: its lines with capacity_wh and
+        capacity_back_wh, and each grid-connected zone's (import Wh, export Wh)."""
+        if not (isinstance(interval_minutes, int) and interval_minutes > 0):
+            raise InputError(f"interval length must be a whole number of minutes > 0, got {interval_minutes!r}")
+        wh_per_mw = 1_000_000 * interval_minutes / 60
+
+        def wh(mw: float) -> float | int:
+            return mw if math.isinf(mw) else math.floor(mw * wh_per_mw + 1e-9)
+
+        limits = self.limits(interval)
+        lines = [{"name": line.name, "zone_from": line.zone_from, "zone_to": line.zone_to, "susceptance": line.susceptance,
+                  "capacity_wh": wh(limits.line_forward_mw[i]), "capacity_back_wh": wh(limits.line_back_mw[i])}
+                 for i, line in enumerate(self.lines)]
+        grid = {}
+        for i, z in enumerate(self.zones):
+            if z.grid_connected:
+                imp, exp = wh(limits.grid_import_mw[i]), wh(limits.grid_export_mw[i])
+                if math.isinf(imp) or math.isinf(exp):
+                    raise InputError(f"zone {z.name}: an auction needs a finite grid import and export limit per interval")
+                grid[z.name] = (int(imp), int(exp))
+        return lines, grid
+
+
 def _unique(names: Sequence[Any], what: str) -> None:
     seen: set[Any] = set()
     for name in names:
