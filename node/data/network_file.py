@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from node.data.network import LEVEL_SUSCEPTANCE, ZONE_KINDS, Line, Network, Zone
-from node.data.table import first_bad, is_blank, read_table
+from node.data.table import first_bad, is_blank, read_table, to_floats
 from node.errors import DataError, InputError
 
 POWER_UNITS = {"MW": 1, "kW": 1000}  # table values per MW
@@ -210,8 +210,7 @@ def numbers(file: Path, table: pd.DataFrame, column: str, *, minimum: float | No
     if not blank_ok:
         first_bad(file, values, blank, column, lambda _: "missing value")
     text = values.astype(str).str.strip().str.lower()
-    parsed = pd.to_numeric(text.where(~blank, "nan"), errors="coerce")
-    parsed = parsed.to_numpy(dtype=float)
+    parsed = to_floats(text.where(~blank, "nan"))
     first_bad(file, values, ~blank & np.isnan(parsed), column, lambda v: f"{v!r} is not a number")
     first_bad(file, values, ~blank & np.isinf(parsed) & ~(infinite_ok & (parsed > 0)), column,
               lambda v: f"{v!r} is not a finite number" if not infinite_ok else f"{v!r}: only +inf means no limit")
