@@ -146,19 +146,38 @@ def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), c
     with (contextlib.nullcontext(chain) if chain is not None else open_chain(args)) as chain, logging_redirect_tqdm():
         result = simulate(chain, community, config, StatePaths(state), progress=not args.no_progress,
                           live=getattr(args, "live", False), repairs=repairs)
-    k = result.kpis
-    print(
-        f"settled {k['intervals']} intervals for {k['participants']} homes on {chain.description}\n"
-        f"  community cost {k['community_cost']:.2f} vs baseline {k['baseline_cost']:.2f} {config.market.currency}: "
-        f"savings {k['savings']:.2f} ({k['savings_percent']:.1f}%)\n"
-        f"  grid import {k['grid_import_kwh']:.1f} kWh (baseline {k['baseline_grid_import_kwh']:.1f}), "
-        f"export {k['grid_export_kwh']:.1f} kWh (baseline {k['baseline_grid_export_kwh']:.1f}), "
-        f"P2P {k['p2p_kwh']:.1f} kWh\n"
-        + (f"  batteries hold {k['battery_end_kwh']:.1f} kWh at the end (baseline {k['baseline_battery_end_kwh']:.1f}, "
-           f"start {k['battery_start_kwh']:.1f})\n" if "battery_end_kwh" in k else "")
-        + f"  results in {state / 'results'}"
-    )
+    print(f"settled {result.kpis['intervals']} intervals for {result.kpis['participants']} homes on {chain.description}")
+    print(describe_evaluation(result.evaluation))
+    print(f"  results in {state / 'results'}")
     return result
+
+
+def describe_evaluation(evaluation, indent: str = "  ") -> str:
+    """The KPIs against the baseline as the CLI prints them: the headline, the
+    caveats that qualify it (node.metrics.kpis.caveats, the web UI shows the same), then
+    every KPI of both runs with its unit."""
+    from node.metrics.kpis import RUN_KPIS, caveats
+
+    e, c = evaluation, evaluation.comparison
+    lines = [f"{indent}cost {e.market['adjusted_cost']:.2f} vs baseline {e.baseline['adjusted_cost']:.2f} {e.currency} "
+             f"(stored energy valued): savings {c['savings']:.2f} {e.currency}, {_number(c['savings_percent'], '.1f')}% of "
+             f"the baseline's gross cost; per home {_number(c['savings_per_home_mean'], '.2f')} "
+             f"(from {_number(c['savings_per_home_min'], '.2f')} to {_number(c['savings_per_home_max'], '.2f')}, "
+             f"Gini {_number(c['savings_gini'], '.2f')})"]
+    lines += [f"{indent}note: {note}" for note in caveats(e)]
+    width = max(len(k.label) for k in RUN_KPIS)
+    lines.append(f"{indent}{'':<{width}}  {'market':>12}  {'baseline':>12}")
+    for k in RUN_KPIS:
+        unit = e.currency if k.unit == "currency" else k.unit
+        lines.append(f"{indent}{k.label:<{width}}  {_number(e.market[k.name], '12.3f')}  "
+                     f"{_number(e.baseline[k.name], '12.3f')}  {unit}")
+    return "\n".join(lines)
+
+
+def _number(value: float | None, spec: str) -> str:
+    """A KPI for people: NaN (an undefined ratio) as "n/a"."""
+    width = int(spec.split(".")[0] or 0)
+    return f"{'n/a':>{width}}" if value is None or value != value else format(value, spec)
 
 
 def _registry(args: argparse.Namespace) -> list[str] | None:
