@@ -105,10 +105,11 @@ def simulate(
     index.store_baseline(baseline_rows(builder, baseline))
     book = open_book(paths, market, index)
     try:
-        if agents is not None:
-            agents(market, book, builder)
         oracle = Oracle(market, index, builder, book)
         oracle.clear_ahead = clear_ahead
+        if agents is not None:
+            oracle.catch_up_index()  # the book checks signers against the owners the index knows
+            agents(market, book, builder)
         reports = oracle.run(progress=progress, live=live)
     finally:
         book.close()
