@@ -62,7 +62,7 @@ def _dask(address: str) -> Iterator[Executor]:
     except ImportError:
         raise InputError("--cluster needs Dask: pip install 'gridledger[research]' (dask[distributed])") from None
     try:
-        client = Client(address, timeout="10s")
+        client = Client(address, timeout="5s")
     except (OSError, TimeoutError) as exc:
         raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     try:

@@ -158,3 +158,16 @@ def test_a_failed_run_is_kept_with_its_error_and_the_others_finish(tmp_path, mon
     monkeypatch.setattr(runs_module, "run_one", real)
     code, printed = run_cli(str(path), "--out", str(out), "--workers", "1")
     assert code == 0 and "1 run now, 1 from before" in printed and not list((out / "runs").glob("*.error.json"))
+
+
+def test_a_dask_cluster_runs_the_same_run_to_the_same_numbers(experiment, tmp_path, dask_cluster):
+    _, out, _ = experiment
+    path = write(tmp_path, "[experiment]\nseeds = [1]\n" + TINY_BASE + "[grid]\nmechanism = ['auction_uniform']\n")
+    code, printed = run_cli(str(path), "--out", str(tmp_path / "out"), "--cluster", dask_cluster)
+    assert code == 0, printed
+    remote = pd.read_csv(tmp_path / "out" / "results.csv")
+    local = pd.read_csv(out / "results.csv").set_index("run_id")
+    assert len(remote) == 1
+    row = remote.iloc[0]
+    assert row["run_id"] in local.index, "the same scenario and seed is the same run"
+    pd.testing.assert_series_equal(row.drop(["run_id"]), local.loc[row["run_id"]], check_names=False)
