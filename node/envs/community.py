@@ -24,12 +24,13 @@ class CommunityEnv(ParallelEnv):
     metadata = {"render_modes": [], "name": "gridledger_community_v0"}
 
     def __init__(self, config: CommunityConfig | None = None, community: Community | None = None,
-                 pricing: str = "uniform") -> None:
+                 pricing: str = "uniform", rpc: str | None = None) -> None:
         from node.data.synthetic import generate_community
 
         self.config = config or default_config()
         self.community = community or generate_community(self.config)
         self.pricing = pricing
+        self.rpc = rpc
         self.possible_agents = list(self.community.names)
         self.agents: list[str] = []
         self.session: MarketSession | None = None
@@ -49,7 +50,7 @@ class CommunityEnv(ParallelEnv):
             for agent in self.possible_agents:
                 self.action_space(agent).seed(seed + self.possible_agents.index(agent))
         self.close()
-        self.session = MarketSession(self.community, self.config, self.pricing)
+        self.session = MarketSession(self.community, self.config, self.pricing, self.rpc)
         self.homes = Homes(self.session.builder)
         self.last_price = float(self.homes.sell[0])
         self.agents = list(self.possible_agents)

@@ -29,9 +29,10 @@ class HomeEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, config: CommunityConfig | None = None, community: Community | None = None,
-                 home: str | None = None, pricing: str = "uniform") -> None:
+                 home: str | None = None, pricing: str = "uniform", rpc: str | None = None) -> None:
         """`community`: the data (default: the synthetic community of `config`); `home`:
-        the agent's home by name (default: the first with a battery)."""
+        the agent's home by name (default: the first with a battery); `rpc`: a JSON-RPC
+        node (a local anvil) to deploy each episode's market on, instead of an embedded chain."""
         from node.data.synthetic import generate_community
 
         self.config = config or default_config()
@@ -45,6 +46,7 @@ class HomeEnv(gym.Env):
         self.home = home
         self.row = names.index(home)
         self.pricing = pricing
+        self.rpc = rpc
         self.observation_space = gym.spaces.Box(-OBSERVATION_BOUND, OBSERVATION_BOUND, (OBSERVATION_SIZE,), np.float32)
         self.action_space = gym.spaces.Box(np.array([-1, 0], np.float32), np.array([1, 1], np.float32), dtype=np.float32)
         self.session: MarketSession | None = None
@@ -55,7 +57,7 @@ class HomeEnv(gym.Env):
         super().reset(seed=seed)
         self._close_session()
         # A new episode is a new market: a fresh chain with the contracts deployed.
-        self.session = MarketSession(self.community, self.config, self.pricing)
+        self.session = MarketSession(self.community, self.config, self.pricing, self.rpc)
         self.homes = Homes(self.session.builder)
         self.last_price = float(self.homes.sell[0])
         return self._observe(), {"interval": self.session.interval, "home": self.home}

@@ -52,15 +52,16 @@ class Settled:
 
 
 class MarketSession:
-    """A community's auction market on its own in-memory chain, settled interval by interval."""
+    """A community's auction market on its own in-memory chain (or a new deployment on
+    the node at `rpc`, e.g. a local anvil, several times faster), settled interval by interval."""
 
-    def __init__(self, community: Community, config: CommunityConfig, pricing: str = "uniform") -> None:
+    def __init__(self, community: Community, config: CommunityConfig, pricing: str = "uniform", rpc: str | None = None) -> None:
         self.config = replace(config, market=replace(config.market, mechanism="auction", pricing=pricing))
         # An episode's files are thrown away at its end: keep them in memory where there is a tmpfs.
         shm = Path("/dev/shm")
         self._tmp = tempfile.TemporaryDirectory(prefix="gridledger-env-", dir=shm if shm.is_dir() else None)
         paths = StatePaths(Path(self._tmp.name))
-        self.chain = Chain.embedded()
+        self.chain = Chain.embedded() if rpc is None else Chain.connect(rpc)
         self.index = Index(paths.index)
         self.market, ids = open_market(self.chain, community, self.config, paths, self.index)
         self.builder = InputsBuilder(community, self.config, ids)
