@@ -34,15 +34,21 @@ import_capacity_kw = 3.0
 export_capacity_kw = 1.0
 """
 
+# Grid CO2 intensity: 400 g/kWh overnight, 200 from noon (each interval takes the last value).
+INTENSITY = "timestamp,g_per_kwh\n2026-06-01T00:00:00+00:00,400\n2026-06-01T12:00:00+00:00,200\n"
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     directory = tmp_path_factory.mktemp("honest")
     config_file = write_config(directory, TINY)
     state = directory / "state"
+    intensity = directory / "co2.csv"
+    intensity.write_text(INTENSITY)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert main(["-q", "simulate", "--config", str(config_file), "--state", str(state), "--no-progress"]) == 0
+        assert main(["-q", "simulate", "--config", str(config_file), "--state", str(state), "--no-progress",
+                     "--intensity", str(intensity)]) == 0
     kpis = json.loads((state / "results" / "kpis.json").read_text())
     index = Index(state / "index.sqlite")
     yield out.getvalue(), kpis, index, state, load_config(config_file)
@@ -120,3 +126,26 @@ def test_per_home_kpis_add_up_to_the_community_kpis(run):
     assert homes["kpi_curtailed_kwh"].sum() == pytest.approx(kpis["market"]["curtailed_kwh"], abs=1e-6)
     table = pd.read_csv(state / "results" / "kpis.csv")
     assert np.isclose(table.set_index("kpi").loc["p2p_kwh", "market"], kpis["market"]["p2p_kwh"])
+
+
+def test_co2_is_the_grid_import_times_the_intensity_series(run):
+    _, kpis, index, _, _ = run
+    rows = index.intervals()
+    expected = sum(r["grid_import_wh"] / 1000 * (400 if r["interval"] < 3 else 200) for r in rows) / 1000
+    assert kpis["market"]["co2_kg"] == pytest.approx(expected, abs=1e-9)
+    assert kpis["baseline"]["co2_kg"] > 0
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("timestamp,g_per_kwh\n2026-06-02T00:00:00+00:00,300\n", "no CO2 intensity at or before 2026-06-01T00:00:00"),
+    ("timestamp,g_per_kwh\n2026-06-01T00:00:00+00:00,-5\n", "row 2, column 'g_per_kwh'"),
+    ("time,grams\n2026-06-01T00:00:00+00:00,5\n", "column 'timestamp': missing"),
+])
+def test_a_bad_intensity_file_is_refused_before_anything_settles(tmp_path, capsys, text, problem):
+    config_file = write_config(tmp_path, TINY)
+    (tmp_path / "co2.csv").write_text(text)
+    state = tmp_path / "state"
+    code = main(["-q", "simulate", "--config", str(config_file), "--state", str(state), "--intensity",
+                 str(tmp_path / "co2.csv"), "--no-progress"])
+    assert code == 2 and problem in capsys.readouterr().err
+    assert not state.exists()

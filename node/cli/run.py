@@ -62,6 +62,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sim.add_argument("--fresh", action="store_true",
                      help="start the state directory over (removes only what GridLedger wrote there, and says what)")
     sim.add_argument("--live", action="store_true", help="settle each interval only after it has ended (wall clock)")
+    sim.add_argument("--intensity", type=Path, metavar="FILE",
+                     help="grid CO2 intensity (CSV: timestamp, g_per_kwh) for the CO2 KPI of both runs")
     sim.add_argument("--meter-policy", choices=("strict", "repair"), default="strict",
                      help="bad meter data: strict rejects any gap, NaN or duplicate; repair fills gaps by the rules "
                      "of node/data/meter_policy.py, lists them in STATE/repairs.csv and commits them with each "
@@ -126,6 +128,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from node.data.synthetic import generate_community
 
         loaded = LoadedDataset(generate_community(config))
+    intensity = None
+    if args.intensity:
+        from node.data.intensity import load_intensity
+
+        intensity = load_intensity(args.intensity).at(loaded.community.timestamps)
     removed = claim_state(args.state, "simulate", start_over=args.fresh)
     if removed:
         log.info("starting over: removed %s from %s", ", ".join(removed), args.state)
@@ -133,11 +140,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         _write_repairs(loaded.repairs, args.state / "repairs.csv")
         log.warning("repaired %d meter values or rows (%s); listed in %s and committed with each interval's inputs",
                     len(loaded.repairs), ", ".join(sorted({r.rule for r in loaded.repairs})), args.state / "repairs.csv")
-    _run(args, loaded.community, config, args.state, loaded.repairs)
+    _run(args, loaded.community, config, args.state, loaded.repairs, intensity=intensity)
     return 0
 
 
-def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), chain=None):
+def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), chain=None, intensity=None):
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from node.simulation.replay import simulate
@@ -145,7 +152,7 @@ def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), c
 
     with (contextlib.nullcontext(chain) if chain is not None else open_chain(args)) as chain, logging_redirect_tqdm():
         result = simulate(chain, community, config, StatePaths(state), progress=not args.no_progress,
-                          live=getattr(args, "live", False), repairs=repairs)
+                          live=getattr(args, "live", False), repairs=repairs, intensity_g_per_kwh=intensity)
     print(f"settled {result.kpis['intervals']} intervals for {result.kpis['participants']} homes on {chain.description}")
     print(describe_evaluation(result.evaluation))
     print(f"  results in {state / 'results'}")

@@ -118,11 +118,11 @@ def simulate(
         "chain_id": chain.chain_id, "chain": chain.description, "market": market.deployment.market,
         "token": market.deployment.token, "deploy_block": market.deployment.block,
     }, mechanism=config.market.mechanism, pricing=config.market.pricing)
-    kpis = write_results(index, community, paths.results, evaluation, record)
+    kpis = write_results(index, paths.results, evaluation, record)
     return RunResult(market, index, ids, reports, kpis, evaluation, record)
 
 
-def write_results(index: Index, community: Community, out: Path, evaluation: Evaluation, record: dict | None = None) -> dict:
+def write_results(index: Index, out: Path, evaluation: Evaluation, record: dict | None = None) -> dict:
     """Per-interval and per-home CSVs, the KPIs (kpis.json with their definitions and
     caveats, kpis.csv one row per KPI), the run's record (run.json) and a summary plot;
     the KPIs also go into the index for the web UI. Returns the flat KPIs."""
