@@ -56,6 +56,10 @@ def timed_audit(state: Path, reruns=None) -> tuple[float, list]:
     return seconds, verdicts
 
 
+def _warm(_: int) -> None:
+    import node.audit.parallel  # noqa: F401  (cvxpy and the clearing, loaded once per worker)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--homes", type=int, default=100)
@@ -78,7 +82,7 @@ def main() -> None:
         for count in (int(w) for w in args.workers.split(",")):
             with workers(count) as pool:
                 # Start the workers (spawn, imports) before timing: a long audit pays it once.
-                list(pool.map(abs, range(count)))
+                list(pool.map(_warm, range(count)))
                 seconds, again = timed_audit(state, reruns_on(pool, at_least=0))
             assert [v.reasons for v in again] == [v.reasons for v in verdicts]
             month = MONTH_INTERVALS * seconds / n

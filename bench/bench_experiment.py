@@ -28,8 +28,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts, comma separated")
     parser.add_argument("--mechanism", default="community")
     args = parser.parse_args()
-    print(f"{args.homes} homes x {args.days} days, {args.mechanism}")
-    print(f"{'workers':>7} {'runs':>5} {'wall s':>8} {'runs/hour':>10}  seconds per run")
+    print(f"{args.homes} homes x {args.days} days, {args.mechanism}"
+          + ("" if args.days == 7 else f" (runs/hour of 7 days projected: x {args.days}/7, as settling is per interval)"))
+    print(f"{'workers':>7} {'runs':>5} {'wall s':>8} {'runs/hour':>10} {'7-day runs/hour':>16}  seconds per run")
     for count in (int(w) for w in args.workers.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "bench.toml"
@@ -42,7 +43,8 @@ def main() -> None:
             if progress.failed:
                 raise SystemExit(f"{progress.failed} run(s) failed: see {tmp}/out/runs/*.error.json")
             seconds = [r["seconds"] for r in load_results(Path(tmp) / "out", plan)]
-        print(f"{count:>7} {len(plan):>5} {wall:>8.0f} {count * 3600 / wall:>10.1f}  "
+        rate = count * 3600 / wall
+        print(f"{count:>7} {len(plan):>5} {wall:>8.0f} {rate:>10.1f} {rate * args.days / 7:>16.2f}  "
               + ", ".join(f"{s:.0f}" for s in seconds))
 
 
