@@ -97,7 +97,7 @@ def baseline_flows(builder: InputsBuilder, result: BaselineResult, terms: Terms 
     batteries = builder.inputs(builder.first_interval, builder.initial_soc()).to_clearing_inputs().batteries
     N = builder.load_wh.shape[0]
     per_home = _per_home_sum(batteries.home, N)
-    imports = [_capacity(builder, terms, k) for k in builder.intervals[:S]]
+    capacity = [_capacity(builder, terms, k) for k in builder.intervals[:S]]
     load = builder.load_wh[:, :S] / 1000
     return RunFlows(
         load_kwh=load, pv_kwh=builder.pv_wh[:, :S] / 1000,
@@ -107,8 +107,8 @@ def baseline_flows(builder: InputsBuilder, result: BaselineResult, terms: Terms 
         curtailed_kwh=result.curtailed_kwh[:, :S], unserved_kwh=result.shed_kwh[:, :S], paid=result.cost[:, :S],
         storage_start_kwh=per_home @ result.soc_kwh[:, 0], storage_end_kwh=per_home @ result.soc_kwh[:, S],
         battery_capacity_kwh=per_home @ batteries.capacity_kwh,
-        import_capacity_kwh=np.array([c[0] for c in imports], dtype=float) / 1000,
-        export_capacity_kwh=np.array([c[1] for c in imports], dtype=float) / 1000,
+        import_capacity_kwh=np.array([c[0] for c in capacity], dtype=float) / 1000,
+        export_capacity_kwh=np.array([c[1] for c in capacity], dtype=float) / 1000,
         step_hours=builder.config.market.interval_hours,
         homes=builder.community.names,
     )
