@@ -1,8 +1,8 @@
 """Pure clearing functions: no chain, no I/O; same inputs, same clearing.
 
 Names are loaded on first use (PEP 562): ``optimizer.types`` is a few dataclasses that
-the ledger's light readers need, while ``optimizer.community`` loads cvxpy (about a
-second), which only a clearing should pay for.
+the ledger's light readers need, while ``optimizer.community`` loads scipy.sparse (and
+its LP solver on the first clearing), which only a clearing should pay for.
 """
 
 from importlib import import_module
