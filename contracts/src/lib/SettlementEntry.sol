@@ -23,9 +23,9 @@ library SettlementEntry {
     function decode(uint256 word)
         internal
         pure
-        returns (uint32 participant, int256 gridWh, int256 p2pWh, int256 amount)
+        returns (uint32 id, int256 gridWh, int256 p2pWh, int256 amount)
     {
-        participant = uint32(word >> 224) & 0x3fffffff;
+        id = uint32(word >> 224) & 0x3fffffff;
         gridWh = int48(uint48(word >> 176));
         p2pWh = int48(uint48(word >> 128));
         amount = int128(uint128(word));
