@@ -179,11 +179,14 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
         returns (uint256)
     {
         int256 balance;
-        // |delta| < 2^128 and |balance| < 2^71: the sum fits int256.
+        // |delta| < 2^128 and |balance| < 2^71: the sum fits int256, and so does the
+        // difference to BALANCE_MIN, which is in range iff it is at most the range's width.
         unchecked {
             balance = word.balance() + delta;
+            if (uint256(balance - BALANCE_MIN) > uint256(BALANCE_MAX - BALANCE_MIN)) {
+                revert BalanceOutOfRange(id, balance);
+            }
         }
-        if (balance < BALANCE_MIN || balance > BALANCE_MAX) revert BalanceOutOfRange(id, balance);
         bool ok = true;
         if (delta > 0) {
             if (move == Move.Settle) (word, ok) = word.lock(uint256(delta), bucket);

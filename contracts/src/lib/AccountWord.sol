@@ -32,6 +32,8 @@ library AccountWord {
     uint256 internal constant LOCKED_MAX = (1 << 44) - 1;
     uint256 internal constant CREDIT_MAX = (1 << 40) - 1;
     uint256 private constant BALANCE_MASK = (1 << 72) - 1;
+    uint256 private constant BUCKET_MASK = uint256(type(uint32).max) << BUCKET_SHIFT;
+    uint256 private constant LOCKS_MASK = ((1 << 88) - 1) << LOCKED_SHIFT;
 
     /// @notice A new active participant's word.
     function create(uint16 zone_) internal pure returns (uint256) {
@@ -61,9 +63,13 @@ library AccountWord {
     /// @notice Credit not yet final at bucket `current` (>= every bucket written so far).
     function locked(uint256 w, uint256 current) internal pure returns (uint256 total) {
         uint256 newest = uint32(w >> BUCKET_SHIFT);
-        // Bucket b is not final while current <= b + 1.
-        if (newest + 1 >= current) total = _slot(w, newest & 1);
-        if (newest >= current && newest > 0) total += _slot(w, (newest - 1) & 1);
+        // Bucket b is final once current >= b + 2; the older slot holds newest - 1.
+        // newest < 2^32: no overflow.
+        unchecked {
+            if (newest + 1 < current) return 0;
+            total = (w >> _shift(newest)) & LOCKED_MAX;
+            if (newest == current) total += (w >> _shift(newest + 1)) & LOCKED_MAX;
+        }
     }
 
     /// @notice Balance less the credit not yet final: what is spendable now (may be negative).
@@ -94,16 +100,19 @@ library AccountWord {
     /// bucket's amount would leave its 44 bits.
     function lock(uint256 w, uint256 amount, uint256 current) internal pure returns (uint256, bool ok) {
         uint256 newest = uint32(w >> BUCKET_SHIFT);
+        uint256 shift = _shift(current);
         if (current != newest) {
             // The slot of `current`'s parity held bucket current - 2 or older: final.
-            w = _setSlot(w, current & 1, 0);
             // Two or more buckets on, the other slot is final too.
-            if (current > newest + 1) w = _setSlot(w, (current + 1) & 1, 0);
-            w = (w & ~(uint256(type(uint32).max) << BUCKET_SHIFT)) | (current << BUCKET_SHIFT);
+            uint256 clear = current > newest + 1 ? LOCKS_MASK : LOCKED_MAX << shift;
+            w = (w & ~(clear | BUCKET_MASK)) | (current << BUCKET_SHIFT);
         }
-        uint256 sum = _slot(w, current & 1) + amount;
-        if (sum > LOCKED_MAX) return (w, false);
-        return (_setSlot(w, current & 1, sum), true);
+        // amount < 2^128 and the slot < 2^44: no overflow; the sum fits its slot, so
+        // adding it in place carries into nothing.
+        unchecked {
+            if (((w >> shift) & LOCKED_MAX) + amount > LOCKED_MAX) return (w, false);
+            return (w + (amount << shift), true);
+        }
     }
 
     /// @notice `w` with `amount` of credit released that a reversed settlement locked in
@@ -122,6 +131,11 @@ library AccountWord {
         uint256 next = _slot(w, newest & 1);
         if (next < rest) return (w, false);
         return (_setSlot(w, newest & 1, next - rest), true);
+    }
+
+    /// @dev Where the locked credit of bucket `bucket` sits (by its parity).
+    function _shift(uint256 bucket) private pure returns (uint256) {
+        return (bucket & 1) == 0 ? LOCKED_SHIFT : LOCKED_SHIFT + LOCKED_BITS;
     }
 
     function _slot(uint256 w, uint256 parity) private pure returns (uint256) {
