@@ -207,7 +207,7 @@ abstract contract MarketEvents {
     error BadChunkBounds(uint256 chunkEnds, uint256 entries);
     error ReadingForOtherInterval(uint64 interval, uint64 readingInterval);
     error BadMeterSignature(uint32 participant, address signer, address meter);
-    error WrongMeterKeyIndex(uint32 participant, uint64 interval, uint256 index);
+    error NoMeterKey(uint32 participant, uint64 interval);
     error NoContradiction(uint32 participant, int256 settledWh, int256 readWh);
     error NotEligible(uint32 participant, uint64 interval);
     error NotEquivocation(uint32 participant);

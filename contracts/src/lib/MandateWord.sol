@@ -60,14 +60,20 @@ library MandateWord {
         return uint40(w >> 216);
     }
 
-    /// @notice The mandate covers interval `k` (in force and within its validity).
+    /// @notice The mandate covers interval `k` (in force and within its validity). A
+    /// mandate's word is never 0: it holds when it was submitted.
     function covers(uint256 w, uint256 k) internal pure returns (bool) {
-        return validFrom(w) <= k && k <= validUntil(w);
+        return w != 0 && validFrom(w) <= k && k <= validUntil(w);
     }
 
     /// @notice The same mandate, revoked: its nonce kept, valid for no interval.
     function revoked(uint256 w) internal pure returns (uint256) {
         return pack(0, 0, 1, 0, 0, nonce(w), since(w));
+    }
+
+    /// @notice The same mandate, in force since `t`.
+    function renewed(uint256 w, uint256 t) internal pure returns (uint256) {
+        return (w & ((1 << 216) - 1)) | (t << 216);
     }
 
     function isRevoked(uint256 w) internal pure returns (bool) {

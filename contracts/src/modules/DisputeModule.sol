@@ -53,8 +53,8 @@ contract DisputeModule is MarketStorage {
     /// record. The dispute holds if the participant's entry nets (grid + P2P) to other
     /// than import - export of the reading (a contradiction; an exclusion's declared
     /// energy counts), or if the participant is not among the entries although the
-    /// reading is nonzero and its mandate in force, set before the settlement, covers
-    /// the interval (an omission). Then every wallet change of the interval is reversed,
+    /// reading is nonzero and its mandate in force, set before the settlement's block,
+    /// covers the interval (an omission). Then every wallet change of the interval is reversed,
     /// the disputer gets the dispute reward from the oracle's bond (as far as it goes)
     /// and the oracle may settle the interval again.
     function dispute(
@@ -187,7 +187,7 @@ contract DisputeModule is MarketStorage {
         uint256 i = keys.length;
         // Keys are few and in order of their first interval: the newest that started.
         while (i > 0 && keys[i - 1].fromInterval > r.interval) --i;
-        if (i == 0) revert WrongMeterKeyIndex(r.participant, r.interval, keys.length);
+        if (i == 0) revert NoMeterKey(r.participant, r.interval);
         meter = keys[i - 1].key;
         bytes32 structHash = keccak256(abi.encode(READING_TYPEHASH, r.participant, r.interval, r.importWh, r.exportWh));
         address signer = _signer(structHash, signature);
@@ -222,11 +222,12 @@ contract DisputeModule is MarketStorage {
     }
 
     /// @dev Whether the oracle had to settle `id` in interval `k`: it is active and not
-    /// frozen, and its mandate in force, set before the settlement, covers the interval.
+    /// frozen, and its mandate in force covers the interval and was in force (and the
+    /// participant settleable) since before the settlement's block.
     function _eligible(uint32 id, uint64 k, uint256 settledAt) private view returns (bool) {
         uint256 account = _accounts[id];
         uint256 m = _mandates[id];
-        return account.active() && !account.frozen() && m.covers(k) && m.since() <= settledAt;
+        return account.active() && !account.frozen() && m.covers(k) && m.since() < settledAt;
     }
 
     /// @dev Takes back the wallet changes of the first `end` entries of a settled

@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {MarketStorage} from "../MarketStorage.sol";
 import {AccountWord} from "../lib/AccountWord.sol";
-import {OwnerWord} from "../lib/MandateWord.sol";
+import {MandateWord, OwnerWord} from "../lib/MandateWord.sol";
 
 /// @title ParticipantsModule
 /// @notice Who takes part: numbered participants with an owner key (signs orders and
@@ -59,7 +59,9 @@ contract ParticipantsModule is MarketStorage {
     /// participant is not settled; its final funds stay withdrawable.
     function updateParticipant(uint32 participant, uint16 zone, bool active) external onlyRole(DEFAULT_ADMIN) {
         uint256 account = _existing(participant);
-        _accounts[participant] = account.withZone(zone).withFlag(AccountWord.ACTIVE, active);
+        uint256 updated = account.withZone(zone).withFlag(AccountWord.ACTIVE, active);
+        _accounts[participant] = updated;
+        _renewMandate(participant, account, updated);
         emit ParticipantUpdated(participant, zone, active);
     }
 
@@ -68,7 +70,9 @@ contract ParticipantsModule is MarketStorage {
     /// settled, cannot withdraw and cannot hand its participant to another key.
     function setFrozen(uint32 participant, bool frozen) external onlyRole(DEFAULT_ADMIN) {
         uint256 account = _existing(participant);
-        _accounts[participant] = account.withFlag(AccountWord.FROZEN, frozen);
+        uint256 updated = account.withFlag(AccountWord.FROZEN, frozen);
+        _accounts[participant] = updated;
+        _renewMandate(participant, account, updated);
         emit ParticipantFrozen(participant, frozen);
     }
 
@@ -109,6 +113,17 @@ contract ParticipantsModule is MarketStorage {
             keys.push(MeterKey(meter, from));
         }
         emit MeterKeySet(participant, meter, from);
+    }
+
+    /// @dev A participant that becomes settleable again (active and not frozen) had not
+    /// to be settled while it was not: its mandate counts as in force only from now on
+    /// for omission disputes (DisputeModule._eligible), which compare it with the time
+    /// an interval was settled.
+    function _renewMandate(uint32 participant, uint256 before, uint256 after_) private {
+        bool was = before.active() && !before.frozen();
+        bool is_ = after_.active() && !after_.frozen();
+        uint256 m = _mandates[participant];
+        if (!was && is_ && m != 0) _mandates[participant] = MandateWord.renewed(m, block.timestamp);
     }
 
     /// @notice The id registered for `owner`; reverts with UnknownAccount if none.
