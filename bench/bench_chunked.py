@@ -16,10 +16,11 @@ import numpy as np
 from eth_account import Account
 from eth_utils import keccak
 
-from node.chain import Chain
-from node.market import MAX_TX_GAS, Market
-from node.settlement import priced_settlement
-from node.signing import BUY, SELL, Mandate, Order, sign_mandate, sign_order
+from node.chain.connection import Chain
+from node.chain.chunks import MAX_TX_GAS
+from node.chain.market import Market
+from node.clearing.pricing import priced_settlement
+from node.intent.signing import BUY, SELL, Mandate, Order, sign_mandate, sign_order
 
 BUY_PRICE, SELL_PRICE, P2P_PRICE = 300_000, 60_000, 150_000
 FAR_FUTURE = 2**40

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from node.chain import Chain
-from node.config import default_config
-from node.simulation import StatePaths, simulate
-from node.synthetic import generate_community
+from node.chain.connection import Chain
+from node.data.config import default_config
+from node.simulation.replay import simulate
+from node.simulation.state import StatePaths
+from node.data.synthetic import generate_community
 
 TARGET_SECONDS_100x30 = 15 * 60
 

@@ -22,10 +22,11 @@ import argparse
 import numpy as np
 from eth_account import Account
 
-from node.chain import Chain
-from node.market import TX_GAS_BUDGET, Market
-from node.settlement import pay_as_bid_price, priced_settlement
-from node.signing import BUY, SELL, Mandate, Order, sign_mandate, sign_order
+from node.chain.connection import Chain
+from node.chain.chunks import TX_GAS_BUDGET
+from node.chain.market import Market
+from node.clearing.pricing import pay_as_bid_price, priced_settlement
+from node.intent.signing import BUY, SELL, Mandate, Order, sign_mandate, sign_order
 
 KINDS = ("mandate", "order", "order-pab")
 TARGETS = {"mandate": 10_000, "order": 15_000, "order-pab": 15_000}

@@ -1,18 +1,28 @@
-"""Pure clearing functions: no chain, no I/O; same inputs, same clearing."""
+"""Pure clearing functions: no chain, no I/O; same inputs, same clearing.
 
-from optimizer.baseline import BaselineResult, run_baseline
-from optimizer.community import CommunityModel, clear
-from optimizer.rounding import largest_remainder, round_conserving
-from optimizer.types import Batteries, Clearing, ClearingInputs
+Names are loaded on first use (PEP 562): ``optimizer.types`` is a few dataclasses that
+the ledger's light readers need, while ``optimizer.community`` loads cvxpy (about a
+second), which only a clearing should pay for.
+"""
 
-__all__ = [
-    "Batteries",
-    "BaselineResult",
-    "Clearing",
-    "ClearingInputs",
-    "CommunityModel",
-    "clear",
-    "largest_remainder",
-    "round_conserving",
-    "run_baseline",
-]
+from importlib import import_module
+
+_HOMES = {
+    "BaselineResult": "optimizer.baseline",
+    "run_baseline": "optimizer.baseline",
+    "CommunityModel": "optimizer.community",
+    "clear": "optimizer.community",
+    "largest_remainder": "optimizer.rounding",
+    "round_conserving": "optimizer.rounding",
+    "Batteries": "optimizer.types",
+    "Clearing": "optimizer.types",
+    "ClearingInputs": "optimizer.types",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'optimizer' has no attribute {name!r}")
+    return getattr(import_module(_HOMES[name]), name)

@@ -3,7 +3,7 @@ r"""Double auction of signed orders for one interval, in exact integers.
 Units: energy in Wh, prices in token minor units per kWh (6 decimals), money in
 *milli-units* (Wh x units/kWh = 1/1000 of a minor unit). Every product of an
 energy and a price is therefore an exact integer; conversion to whole units
-happens once, at the settlement boundary, with ``node.settlement.round_milli``.
+happens once, at the settlement boundary, with ``node.clearing.pricing.round_milli``.
 
 The grid as the outside option
 ------------------------------
@@ -387,7 +387,7 @@ def _uniform_price(
 def effective_limit(side: Side, limit_price: int, buy_tariff: int, sell_tariff: int) -> int:
     """An order's limit clipped to the grid's offer (see "The grid as the outside
     option"): a buyer's at most the import tariff, a seller's at least the export tariff.
-    Pay-as-bid settles an order's P2P energy at this price (node.settlement)."""
+    Pay-as-bid settles an order's P2P energy at this price (node.clearing.pricing)."""
     if side is Side.BUY:
         return min(limit_price, buy_tariff)
     return max(limit_price, sell_tariff)

@@ -4,7 +4,7 @@ Everything here is in physical floating-point units (kWh, currency per kWh) and
 indexed the same way: ``N`` homes (rows, in participant order), ``T`` steps of the
 rolling horizon (columns, step 0 is the interval being cleared) and ``B`` batteries
 (each attached to one home). Conversion to chain integers happens once, later, in
-:mod:`optimizer.rounding` and ``node.settlement``.
+:mod:`optimizer.rounding` and ``node.clearing.pricing``.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from eth_account import Account
 from hypothesis import settings
 from eth_account.signers.local import LocalAccount
 
-from node import keys
-from node.chain import Chain
-from node.market import Market
-from node.signing import Mandate, sign_mandate
+from node.intent import keys
+from node.chain.connection import Chain
+from node.chain.market import Market
+from node.intent.signing import Mandate, sign_mandate
 
 # CI draws the same property-test cases on every run (a seed per test), so that whether a
 # change lands does not depend on the draw; a local run draws new cases each time and

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from node.chain import Chain
-from node.config import load_config
-from node.simulation import RunResult, StatePaths, simulate
-from node.synthetic import generate_community
+from node.chain.connection import Chain
+from node.data.config import load_config
+from node.simulation.replay import RunResult, simulate
+from node.simulation.state import StatePaths
+from node.data.synthetic import generate_community
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,23 +12,22 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from node.admin import (
-    ROLES,
-    AdminRelay,
+from node.chain.roles import ROLES
+from node.admin.relay import AdminRelay, open_chain
+from node.admin.actions import (
     abi_functions,
     grant_role,
-    open_chain,
     register_participants,
     revoke_role,
     set_capacity,
     set_default_capacity,
     sign_transaction,
 )
-from node.chain import Chain
+from node.chain.connection import Chain
 from node.errors import ChainError
-from node.index import Index
-from node.market import Deployment, Market
-from node.reindex import rebuild_index
+from node.index.store import Index
+from node.chain.market import Deployment, Market
+from node.index.rebuild import rebuild_index
 from tests.conftest import home_key, served
 from tests.test_webui_orders import browser  # noqa: F401  (fixture)
 from webui import create_app
@@ -558,7 +557,7 @@ def test_the_wallet_button_sends_the_prepared_transaction_on_the_markets_chain(b
 
 
 def test_a_relay_to_a_json_rpc_node_holds_no_keys():
-    from node.anvil import start_anvil
+    from node.chain.anvil import start_anvil
 
     with start_anvil(None) as anvil:
         chain = open_chain(rpc=anvil.url)

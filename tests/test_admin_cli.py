@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from node import keys
-from node.admin import open_chain
-from node.chain import EMBEDDED_KEYS
-from node.cli import main
-from node.keys import Keystore
-from node.market import Deployment, Market
+from node.intent import keys
+from node.admin.relay import open_chain
+from node.chain.connection import EMBEDDED_KEYS
+from node.cli.main import main
+from node.intent.keys import Keystore
+from node.chain.market import Deployment, Market
 from tests.conftest import KEYSTORE_PASSWORD, home_key, served
 from tests.test_admin import catch_up, index_of, state  # noqa: F401  (fixture)
 from webui import create_app

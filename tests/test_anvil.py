@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from node.anvil import start_anvil
-from node.chain import Chain
+from node.chain.anvil import start_anvil
+from node.chain.connection import Chain
 from node.errors import ChainError
-from node.index import Index
-from node.market import Deployment, Market
-from node.simulation import StatePaths
+from node.index.store import Index
+from node.chain.market import Deployment, Market
+from node.simulation.state import StatePaths
 from tests.helpers import settle_community, start_gridledger, write_config
 
 INTERVALS = 48  # one day of 30-minute intervals
@@ -146,7 +146,7 @@ def test_a_node_that_stays_away_is_given_up_on_with_a_clear_error(tmp_path):
 
 
 def test_connecting_to_no_node_fails_at_once(tmp_path):
-    from node.anvil import free_port
+    from node.chain.anvil import free_port
 
     started = time.perf_counter()
     with pytest.raises(ChainError, match="cannot reach a JSON-RPC node"):

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.errors import InputError
-from node.settlement import priced_settlement, round_milli
+from node.clearing.pricing import priced_settlement, round_milli
 from optimizer.auction import (
     AuctionOrder,
     AuctionResult,

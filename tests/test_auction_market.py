@@ -12,17 +12,18 @@ from dataclasses import replace
 
 import pytest
 
-from node.audit import IndexInputs, audit, report
-from node.chain import Chain
-from node.community import Community
-from node.config import default_config
-from node.deploy import demo_key, deploy_community
-from node.index import Index
-from node.inputs import IntervalInputs
-from node.oracle import InputsBuilder, Oracle
-from node.orders import OrderBook
-from node.signing import BUY, SELL, Order, sign_order
-from node.synthetic import generate_community
+from node.audit.verify import IndexInputs, audit, report
+from node.chain.connection import Chain
+from node.data.community import Community
+from node.data.config import default_config
+from node.simulation.setup import demo_key, deploy_community
+from node.index.store import Index
+from node.clearing.inputs import IntervalInputs
+from node.oracle.inputs_builder import InputsBuilder
+from node.oracle.daemon import Oracle
+from node.intent.orders import OrderBook
+from node.intent.signing import BUY, SELL, Order, sign_order
+from node.data.synthetic import generate_community
 from webui import create_app
 
 STEPS = 3

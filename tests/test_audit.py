@@ -9,14 +9,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from node.audit import IndexInputs, audit, report
-from node.chain import Chain
-from node.community import Community
-from node.config import default_config
-from node.deploy import deploy_community
-from node.index import Index
-from node.oracle import InputsBuilder, Oracle, run_clearing, settlement_for, soc_after
-from node.synthetic import generate_community
+from node.audit.verify import IndexInputs, audit, report
+from node.chain.connection import Chain
+from node.data.community import Community
+from node.data.config import default_config
+from node.simulation.setup import deploy_community
+from node.index.store import Index
+from node.oracle.inputs_builder import InputsBuilder
+from node.oracle.daemon import Oracle
+from node.clearing.interval import run_clearing, settlement_for, soc_after
+from node.data.synthetic import generate_community
 
 STEPS = 8
 
@@ -82,7 +84,7 @@ def test_settlement_that_passes_the_contract_but_differs_from_the_clearing_is_ca
     grid = honest.grid_wh.copy()
     p2p[a] -= 10
     p2p[b] += 10
-    from node.settlement import priced_settlement
+    from node.clearing.pricing import priced_settlement
 
     rogue = priced_settlement(last, honest.inputs_hash, honest.participants, grid, p2p,
                               honest.buy_price, honest.sell_price, honest.p2p_price)
@@ -98,7 +100,7 @@ def test_settlement_that_passes_the_contract_but_differs_from_the_clearing_is_ca
 def test_an_interval_closed_empty_instead_of_settled_is_caught(setup):
     # The contract accepts an empty settlement (an auction nobody bid in), so a rogue
     # oracle could close a community interval without billing anyone; the re-run shows it.
-    from node.settlement import priced_settlement
+    from node.clearing.pricing import priced_settlement
 
     market, index, builder, oracle = setup
     k = builder.first_interval

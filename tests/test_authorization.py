@@ -10,10 +10,11 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.chain import Chain
+from node.chain.connection import Chain
 from node.errors import ChainError, InputError, SettlementError
-from node.settlement import pack_order, priced_settlement, unpack_order
-from node.signing import BUY, SELL, Order, Revocation, sign_order, sign_revocation
+from node.chain.settlement import pack_order, unpack_order
+from node.clearing.pricing import priced_settlement
+from node.intent.signing import BUY, SELL, Order, Revocation, sign_order, sign_revocation
 from tests.conftest import FAR_FUTURE, P2P, SELL as SELL_TARIFF, BUY as BUY_TARIFF, home_key, standing_mandate
 
 HASH = b"\x22" * 32
@@ -266,12 +267,13 @@ def test_buyer_is_settled_iff_within_its_signed_limits(bare_market, homes, limit
 def community_market(tmp_path):
     from dataclasses import replace
 
-    from node.community import Community
-    from node.config import default_config
-    from node.deploy import deploy_community
-    from node.index import Index
-    from node.oracle import InputsBuilder, Oracle
-    from node.synthetic import generate_community
+    from node.data.community import Community
+    from node.data.config import default_config
+    from node.simulation.setup import deploy_community
+    from node.index.store import Index
+    from node.oracle.inputs_builder import InputsBuilder
+    from node.oracle.daemon import Oracle
+    from node.data.synthetic import generate_community
 
     config = default_config()
     config = replace(config, community=replace(config.community, homes=6, seed=5),
@@ -286,9 +288,9 @@ def community_market(tmp_path):
 
 
 def test_auditor_accepts_mandated_and_order_authorised_settlements(community_market):
-    from node.audit import IndexInputs, audit, report
-    from node.deploy import demo_key
-    from node.oracle import run_clearing, settlement_for
+    from node.audit.verify import IndexInputs, audit, report
+    from node.simulation.setup import demo_key
+    from node.clearing.interval import run_clearing, settlement_for
 
     market, index, builder, config, community = community_market
     k = builder.first_interval
@@ -308,8 +310,8 @@ def test_auditor_accepts_mandated_and_order_authorised_settlements(community_mar
 
 def _battery_owner_narrows_the_band(community_market):
     """The first battery's owner signs a mandate allowing only 90-100 % (it starts at 50 %)."""
-    from node.deploy import demo_key
-    from node.signing import Mandate, sign_mandate
+    from node.simulation.setup import demo_key
+    from node.intent.signing import Mandate, sign_mandate
 
     market, index, builder, config, community = community_market
     battery = builder.battery_rows[0]
@@ -320,8 +322,8 @@ def _battery_owner_narrows_the_band(community_market):
 
 
 def test_auditor_catches_batteries_outside_the_mandated_state_of_charge(community_market):
-    from node.audit import IndexInputs, audit
-    from node.oracle import Oracle
+    from node.audit.verify import IndexInputs, audit
+    from node.oracle.daemon import Oracle
 
     market, index, builder, pid = _battery_owner_narrows_the_band(community_market)
 
@@ -338,8 +340,8 @@ def test_auditor_catches_batteries_outside_the_mandated_state_of_charge(communit
 
 
 def test_the_oracle_keeps_batteries_in_the_mandated_band(community_market):
-    from node.audit import IndexInputs, audit
-    from node.oracle import Oracle
+    from node.audit.verify import IndexInputs, audit
+    from node.oracle.daemon import Oracle
 
     market, index, builder, pid = _battery_owner_narrows_the_band(community_market)
     oracle = Oracle(market, index, builder)

@@ -1,5 +1,5 @@
 """Bad and missing meter data: each case is rejected with a message naming file, row,
-column and participant, or repaired by a stated rule and reported (node.meter_policy)."""
+column and participant, or repaired by a stated rule and reported (node.data.meter_policy)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from node.chain import Chain
-from node.cli import main
-from node.community import Community
-from node.config import default_config
-from node.dataset import load_dataset, load_dataset_with_report
+from node.chain.connection import Chain
+from node.cli.main import main
+from node.data.community import Community
+from node.data.config import default_config
+from node.data.dataset import load_dataset, load_dataset_with_report
 from node.errors import DataError, InputError
-from node.index import Index
-from node.meter_policy import Repair, check_clock, committed_repairs, split_late
-from node.simulation import StatePaths, simulate
-from node.synthetic import generate_community
+from node.index.store import Index
+from node.data.meter_policy import Repair, check_clock, committed_repairs, split_late
+from node.simulation.replay import simulate
+from node.simulation.state import StatePaths
+from node.data.synthetic import generate_community
 from tests.helpers import GOOD_ROWS, replaced, write_csv
 
 CONFIG = default_config()

@@ -1,6 +1,6 @@
 """The committed contract artifacts are exactly what the sources compile to."""
 
-from node.build import DEPLOYED, load_artifact, stale_artifacts
+from node.chain.build import DEPLOYED, load_artifact, stale_artifacts
 
 
 def test_committed_artifacts_match_a_fresh_compile():

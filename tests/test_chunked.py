@@ -23,30 +23,21 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from node.anvil import start_anvil
-from node.chain import Chain
-from node.config import load_config
+from node.chain.anvil import start_anvil
+from node.chain.connection import Chain
+from node.data.config import load_config
 from node.errors import ChainError, SettlementError
-from node.index import Index
-import node.market
-from node.market import (
-    MAX_TX_GAS,
-    SINGLE_TX_GAS,
-    SINGLE_TX_MARGIN,
-    TX_GAS_BUDGET,
-    Deployment,
-    Market,
-    entries_hash,
-    plan_chunks,
-    single_settle_gas,
-    typical_settle_gas,
-    verify_gas,
-)
-from node.reindex import check_index
-from node.settlement import pack_order, priced_settlement
-from node.signing import BUY as BUY_SIDE, SELL as SELL_SIDE, Mandate, Order, sign_mandate, sign_order
-from node.simulation import StatePaths, simulate
-from node.synthetic import generate_community
+from node.index.store import Index
+import node.chain.chunks
+from node.chain.chunks import MAX_TX_GAS, SINGLE_TX_GAS, SINGLE_TX_MARGIN, TX_GAS_BUDGET, entries_hash, plan_chunks, single_settle_gas, typical_settle_gas, verify_gas
+from node.chain.market import Deployment, Market
+from node.index.rebuild import check_index
+from node.chain.settlement import pack_order
+from node.clearing.pricing import priced_settlement
+from node.intent.signing import BUY as BUY_SIDE, SELL as SELL_SIDE, Mandate, Order, sign_mandate, sign_order
+from node.simulation.replay import simulate
+from node.simulation.state import StatePaths
+from node.data.synthetic import generate_community
 from tests.conftest import BUY, FAR_FUTURE, P2P, SELL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -340,7 +331,7 @@ def failed_transaction_before(market: Market, receipt) -> dict:
 
 
 def test_an_interval_over_the_static_bound_settles_in_one_transaction_when_its_dry_run_fits(market, homes, monkeypatch):
-    monkeypatch.setattr(node.market, "SETTLE_GAS_PER_ENTRY", 5_000_000)  # 4 entries "need" 20M
+    monkeypatch.setattr(node.chain.chunks, "SETTLE_GAS_PER_ENTRY", 5_000_000)  # 4 entries "need" 20M
     s = settlement(homes, [1200, -300, 0, 500], [400, -600, 200, 0])
     before = balances(market)
     receipt = market.settle(s)
@@ -350,7 +341,7 @@ def test_an_interval_over_the_static_bound_settles_in_one_transaction_when_its_d
 
 
 def test_an_interval_over_the_static_bound_that_the_contract_rejects_moves_nothing(market, homes, monkeypatch):
-    monkeypatch.setattr(node.market, "SETTLE_GAS_PER_ENTRY", 5_000_000)
+    monkeypatch.setattr(node.chain.chunks, "SETTLE_GAS_PER_ENTRY", 5_000_000)
     before = balances(market)
     with pytest.raises(SettlementError, match=r"P2PEnergyNotConserved\(interval=0, imbalanceWh=100\)"):
         market.settle(settlement(homes, [0, 0, 0, 0], [500, -400, 0, 0]))
@@ -438,7 +429,7 @@ seed = 17
 """
 # Chunks of two for 10 homes; SINGLE_TX_GAS 0: no dry run sends such an interval in one.
 SMALL_CHUNKS = (
-    "import sys, node.market as m; m.TX_GAS_BUDGET = %d; m.SINGLE_TX_GAS = 0; from node.cli import main; "
+    "import sys, node.chain.market as m; m.TX_GAS_BUDGET = %d; m.SINGLE_TX_GAS = 0; from node.cli.main import main; "
     "sys.exit(main(sys.argv[1:]))" % TWO_PER_CHUNK
 )
 

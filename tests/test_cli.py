@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.cli import build_parser, main
+from node.cli.main import build_parser, main
 
 COMMANDS = ["demo", "simulate", "serve", "status", "balances", "trades", "generate", "build", "audit", "node", "account", "order", "mandate", "index"]
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.config import CommunityConfig, TariffConfig, default_config, load_config
+from node.data.config import CommunityConfig, TariffConfig, default_config, load_config
 from node.errors import ConfigError, InputError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "community.toml"

@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from node.chain import Chain
+from node.chain.connection import Chain
 from node.errors import ChainError, SettlementError
-from node.market import Market
-from node.settlement import pay_as_bid_price, priced_settlement
-from node.signing import BUY as BUY_SIDE, SELL as SELL_SIDE, Order, sign_order
+from node.chain.market import Market
+from node.clearing.pricing import pay_as_bid_price, priced_settlement
+from node.intent.signing import BUY as BUY_SIDE, SELL as SELL_SIDE, Order, sign_order
 from tests.conftest import BUY, FAR_FUTURE, P2P, SELL, home_key, standing_mandate
 
 MANDATED = (1, 2, 3)  # home 4 never signs a mandate

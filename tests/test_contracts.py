@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.errors import ChainError, SettlementError
-from node.settlement import priced_settlement
+from node.clearing.pricing import priced_settlement
 from tests.conftest import BUY, P2P, SELL, home_key
 
 HASH = b"\x11" * 32

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from node.chain import Chain
-from node.index import Index
-from node.market import Deployment, Market
-from node.simulation import StatePaths
+from node.chain.connection import Chain
+from node.index.store import Index
+from node.chain.market import Deployment, Market
+from node.simulation.state import StatePaths
 from tests.helpers import settle_community, start_gridledger, write_config
 
 CONFIG = """

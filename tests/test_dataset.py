@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.community import Community, Home
-from node.config import default_config
-from node.dataset import load_dataset, save_dataset
+from node.data.community import Community, Home
+from node.data.config import default_config
+from node.data.dataset import load_dataset, save_dataset
 from node.errors import DataError
-from node.synthetic import generate_community
+from node.data.synthetic import generate_community
 from tests.helpers import GOOD_ROWS, HEADER, replaced, write_csv
 
 CONFIG = default_config()

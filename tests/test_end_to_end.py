@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from node.chain import Chain
-from node.config import default_config
-from node.inputs import IntervalInputs
-from node.oracle import run_clearing, settlement_for
-from node.settlement import UNITS_PER_TOKEN
-from node.simulation import StatePaths, simulate
-from node.synthetic import generate_community
+from node.chain.connection import Chain
+from node.data.config import default_config
+from node.clearing.inputs import IntervalInputs
+from node.clearing.interval import run_clearing, settlement_for
+from node.units import UNITS_PER_TOKEN
+from node.simulation.replay import simulate
+from node.simulation.state import StatePaths
+from node.data.synthetic import generate_community
 
 
 @pytest.fixture(scope="module")

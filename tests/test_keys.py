@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import io
 import json
 import stat
@@ -11,9 +12,11 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from node import keys
+from node.intent import keys
 from node.errors import InputError
-from node.keys import Keystore, add_account_commands, read_password
+from node.intent.keys import Keystore
+from node.cli.accounts import add_commands as add_account_commands
+from node.cli.common import read_password
 
 KEY = "0x" + "4c" * 32
 # The Web3 Secret Storage spec's own PBKDF2 test vector (password "testpassword"): what
@@ -181,7 +184,7 @@ def test_password_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 def test_missing_terminal_and_variable_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_terminal(prompt: str = "") -> str:
         raise EOFError
-    monkeypatch.setattr(keys.getpass, "getpass", no_terminal)
+    monkeypatch.setattr(getpass, "getpass", no_terminal)
     with pytest.raises(InputError, match="GRIDLEDGER_PASSWORD"):
         read_password()
 

@@ -13,18 +13,20 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from node.audit import IndexInputs, audit, report
-from node.chain import Chain
-from node.clearing import _split_p2p, mandate_soc_bounds
-from node.community import Community
-from node.config import default_config
-from node.deploy import demo_key, deploy_community
-from node.index import Index
-from node.inputs import BatteryInputs, IntervalInputs
-from node.oracle import InputsBuilder, Oracle, run_clearing
-from node.orders import OrderBook
-from node.signing import Mandate, Revocation, sign_mandate, sign_revocation
-from node.synthetic import generate_community
+from node.audit.verify import IndexInputs, audit, report
+from node.chain.connection import Chain
+from node.clearing.interval import _split_p2p, mandate_soc_bounds
+from node.data.community import Community
+from node.data.config import default_config
+from node.simulation.setup import demo_key, deploy_community
+from node.index.store import Index
+from node.clearing.inputs import BatteryInputs, IntervalInputs
+from node.oracle.inputs_builder import InputsBuilder
+from node.oracle.daemon import Oracle
+from node.clearing.interval import run_clearing
+from node.intent.orders import OrderBook
+from node.intent.signing import Mandate, Revocation, sign_mandate, sign_revocation
+from node.data.synthetic import generate_community
 
 STEPS = 6
 BUY, SELL = 300_000, 60_000
@@ -220,7 +222,7 @@ def test_the_grid_operators_capacity_on_chain_is_what_the_clearing_respects(setu
 
 def test_the_audit_catches_inputs_that_claim_a_mandate_the_chain_did_not_hold(setup):
     market, index, builder, oracle, book, config, community = setup
-    from node.audit import MandateHistory, terms_reasons
+    from node.audit.verify import MandateHistory, terms_reasons
     oracle.run(progress=False)
     inputs = IntervalInputs.from_json(index.inputs(index.interval(builder.first_interval)["inputs_hash"]))
     forged = replace(inputs, mandates=[dict(m, nonce=9) if m["participant"] == 2 else m for m in inputs.mandates])
@@ -234,7 +236,7 @@ def test_the_audit_catches_inputs_that_claim_a_mandate_the_chain_did_not_hold(se
 
 
 def test_version_1_inputs_still_load_and_hash_as_committed():
-    from node.inputs import IntervalInputs
+    from node.clearing.inputs import IntervalInputs
 
     v1 = (b'{"batteries":[{"capacity_wh":10000,"charge_efficiency_ppm":950000,"discharge_efficiency_ppm":950000,'
           b'"max_charge_wh":1000,"max_discharge_wh":1000,"min_soc_wh":1000,"participant":1,"soc_wh":5000}],'

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from node import keys
+from node.intent import keys
 from node.errors import GridLedgerError, InputError
-from node.keys import Keystore
-from node.order_cli import add_order_commands, energy_wh, percent_ppm, price_units, unix_time, until
-from node.signing import sign_order
+from node.intent.keys import Keystore
+from node.cli.orders import add_commands as add_order_commands
+from node.intent.amounts import energy_wh, percent_ppm, price_units, unix_time, until
+from node.intent.signing import sign_order
 from tests.conftest import KEYSTORE_PASSWORD, served
 from tests.test_webui_orders import ALICE, BOB, DOMAIN, MARKET, NEXT, as_owner, index_path, order  # noqa: F401  (fixture)
 from webui import create_app

@@ -11,8 +11,14 @@ import pytest
 from eth_account import Account
 
 from node.errors import InputError
-from node.orders import READ_REQUEST_MAX_AGE, READ_REQUEST_MAX_AHEAD, NotOwner, OrderBook, StaleReadRequest
-from node.signing import (
+from node.intent.orders import (
+    READ_REQUEST_MAX_AGE,
+    READ_REQUEST_MAX_AHEAD,
+    NotOwner,
+    OrderBook,
+    StaleReadRequest,
+)
+from node.intent.signing import (
     Domain,
     Mandate,
     Order,

@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.errors import ChainError, InputError, SettlementError
-from node.market import entries_hash
-from node.settlement import pack_order, pay_as_bid_price, priced_settlement, round_milli
-from node.signing import BUY as BUY_SIDE, SELL as SELL_SIDE, Order, sign_order
+from node.chain.chunks import entries_hash
+from node.chain.settlement import pack_order
+from node.clearing.pricing import pay_as_bid_price, priced_settlement, round_milli
+from node.intent.signing import BUY as BUY_SIDE, SELL as SELL_SIDE, Order, sign_order
 from optimizer.auction import AuctionOrder, Side, clear_auction
 from tests.conftest import BUY, FAR_FUTURE, P2P, SELL, home_key
 

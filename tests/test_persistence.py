@@ -11,16 +11,18 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from node.chain import EMBEDDED_KEYS, Chain
-from node.config import default_config
+from node.chain.connection import EMBEDDED_KEYS, Chain
+from node.data.config import default_config
 from node.errors import ChainError
-from node.index import Index
-from node.journal import JOURNAL_NAME, Journal
-from node.market import Deployment, Market
-from node.oracle import InputsBuilder, Oracle
-from node.settlement import UNITS_PER_TOKEN
-from node.simulation import StatePaths, open_market, simulate
-from node.synthetic import generate_community
+from node.index.store import Index
+from node.chain.journal import JOURNAL_NAME, Journal
+from node.chain.market import Deployment, Market
+from node.oracle.inputs_builder import InputsBuilder
+from node.oracle.daemon import Oracle
+from node.units import UNITS_PER_TOKEN
+from node.simulation.replay import open_market, simulate
+from node.simulation.state import StatePaths
+from node.data.synthetic import generate_community
 
 FIRST_PART = 12  # intervals settled before the chain is closed
 

@@ -11,8 +11,8 @@ from html import unescape
 import pytest
 from eth_account.messages import encode_typed_data
 
-from node.order_cli import read_headers
-from node.signing import Domain, ReadRequest, sign_mandate, sign_order, sign_read_request
+from node.intent.client import read_headers
+from node.intent.signing import Domain, ReadRequest, sign_mandate, sign_order, sign_read_request
 from tests.test_webui_orders import (  # noqa: F401  (fixtures)
     ALICE,
     BOB,

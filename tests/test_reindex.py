@@ -8,14 +8,15 @@ from dataclasses import replace
 
 import pytest
 
-from node.chain import Chain
-from node.community import Community
-from node.config import default_config
+from node.chain.connection import Chain
+from node.data.community import Community
+from node.data.config import default_config
 from node.errors import InputError
-from node.index import Index
-from node.reindex import check_index, rebuild_index
-from node.simulation import StatePaths, simulate
-from node.synthetic import generate_community
+from node.index.store import Index
+from node.index.rebuild import check_index, rebuild_index
+from node.simulation.replay import simulate
+from node.simulation.state import StatePaths
+from node.data.synthetic import generate_community
 
 STEPS = 12
 TABLES = {

@@ -6,9 +6,9 @@ import json
 import sqlite3
 from pathlib import Path
 
-from node.cli import main
-from node.index import Index
-from node.inputs import IntervalInputs
+from node.cli.main import main
+from node.index.store import Index
+from node.clearing.inputs import IntervalInputs
 from tests.helpers import GOOD_ROWS, write_csv
 
 

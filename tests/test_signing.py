@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.errors import InputError
-from node.signing import (
+from node.intent.signing import (
     MANDATE_TYPE,
     MANDATE_TYPEHASH,
     ORDER_TYPE,

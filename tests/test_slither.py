@@ -8,7 +8,7 @@ slither is driven through its Python API rather than the command line that
 root, crytic-compile treats any target inside the repository as a Foundry project and
 runs `forge`; and its command line cannot put `viaIR` into a standard-JSON input,
 without which EnergyMarket does not compile (stack too deep). Here the standard JSON
-carries the same settings as node/build.py and goes to the same solc-js shim.
+carries the same settings as node/chain/build.py and goes to the same solc-js shim.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from node.build import SETTINGS, SHIM, SOURCES
+from node.chain.build import SETTINGS, SHIM, SOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
 FAILING_IMPACTS = ("High", "Medium")

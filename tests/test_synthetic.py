@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.community import Community, home_names
-from node.config import CommunityConfig, default_config
-from node.synthetic import _draw_annual_loads, generate_community
+from node.data.community import Community, home_names
+from node.data.config import CommunityConfig, default_config
+from node.data.synthetic import _draw_annual_loads, generate_community
 
 WEEKS = 4
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.events import Event
-from node.index import Index
-from node.inputs import BatteryInputs, IntervalInputs
+from node.chain.events import Event
+from node.index.store import Index
+from node.clearing.inputs import BatteryInputs, IntervalInputs
 from webui import create_app
 from webui.flows import p2p_flows
 

@@ -18,11 +18,19 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from node.audit import Verdict
-from node.events import Event
-from node.index import Index
-from node.order_cli import read_headers
-from node.signing import Domain, Mandate, Order, ReadRequest, sign_mandate, sign_order, sign_read_request
+from node.audit.verify import Verdict
+from node.chain.events import Event
+from node.index.store import Index
+from node.intent.client import read_headers
+from node.intent.signing import (
+    Domain,
+    Mandate,
+    Order,
+    ReadRequest,
+    sign_mandate,
+    sign_order,
+    sign_read_request,
+)
 from tests.conftest import served
 from tests.test_webui import START, app, client, settle_events, tx  # noqa: F401  (app, client: fixtures on this index_path)
 from webui import create_app

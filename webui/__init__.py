@@ -1,7 +1,7 @@
 """The GridLedger web UI: a view of the event index, and the door for signed orders
 and signed admin transactions.
 
-Every page and API answer is computed from the index (node/index.py), never from
+Every page and API answer is computed from the index (node/index/store.py), never from
 the chain directly, so a page costs a few SQLite queries however busy the chain is.
 What it writes is participants' signed orders and mandates, into an order book file
 of their own (webui/orders.py), never into the index. The one exception to "never
@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, current_app, g, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from node.errors import InputError
-from node.index import Index
+from node.index.store import Index
 from webui import format as fmt
+from webui.context import EXTENSION, currency, get_meta
 
-EXTENSION = "gridledger_index"
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -61,7 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     chain = app.config["CHAIN"]
     if chain is None and (app.config["CHAIN_RPC"] or app.config["CHAIN_STATE"]):
-        from node.admin import open_chain
+        from node.admin.relay import open_chain
 
         # Opened now, so a chain that cannot be had (a node that is down, a journal
         # another process holds) is said at start, not at the first admin action.
@@ -79,21 +79,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     return app
-
-
-def get_index() -> Index:
-    return current_app.extensions[EXTENSION]
-
-
-def get_meta() -> dict[str, str]:
-    """The index meta, read once per request."""
-    if "meta" not in g:
-        g.meta = get_index().meta()
-    return g.meta
-
-
-def currency() -> str:
-    return get_meta().get("currency", "EUR")
 
 
 def _register_filters(app: Flask) -> None:

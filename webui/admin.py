@@ -3,7 +3,7 @@
 The server signs nothing and grants nothing. An action is an Ethereum transaction
 signed by the role holder's own key (a wallet, or `gridledger admin ...` with a
 keystore); the server prepares the unsigned transaction for whoever asks, and relays a
-signed one to the chain after node/admin.py's checks (for the market, an admin
+signed one to the chain after node/admin/relay.py's checks (for the market, an admin
 function, from a holder of the role it needs, would not revert). The contract's
 ``onlyRole`` decides in the end, so a server that skipped the checks could not grant
 anyone anything either.
@@ -24,21 +24,18 @@ import threading
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from node.admin import (
-    ROLES,
+from node.chain.roles import ROLES
+from node.admin.actions import (
     Action,
-    AdminRelay,
-    ContractRefused,
-    RoleMissing,
     grant_role,
-    parse_address,
     register_participants,
     revoke_role,
     set_capacity,
     set_default_capacity,
 )
+from node.admin.relay import AdminRelay, ContractRefused, RoleMissing, parse_address
 from node.errors import ChainError, InputError
-from webui import get_index, get_meta
+from webui.context import get_index, get_meta
 
 bp = Blueprint("admin", __name__)
 

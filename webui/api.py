@@ -11,8 +11,8 @@ import re
 from flask import Blueprint, Response, abort, request
 
 from node.errors import InputError
-from node.settlement import UNITS_PER_TOKEN
-from webui import get_index, get_meta
+from node.units import UNITS_PER_TOKEN
+from webui.context import get_index, get_meta
 from webui.auction import auction_view
 from webui.flows import p2p_flows
 from webui.series import time_series

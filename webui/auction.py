@@ -7,10 +7,10 @@ the way the auditor re-runs them (node.clearing is a pure function of the inputs
 
 from __future__ import annotations
 
-from node.clearing import run_clearing
+from node.clearing.interval import run_clearing
 from node.errors import InputError
-from node.inputs import IntervalInputs
-from webui import get_index
+from node.clearing.inputs import IntervalInputs
+from webui.context import get_index
 
 
 def auction_view(interval: dict) -> dict | None:

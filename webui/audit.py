@@ -11,7 +11,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from webui import get_index
+from webui.context import get_index
 
 bp = Blueprint("audit", __name__)
 

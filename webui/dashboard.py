@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from webui import get_index, get_meta
+from webui.context import get_index, get_meta
 from webui.intervals import interval_view
 from webui.series import dashboard_charts, time_series
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
-from node.settlement import UNITS_PER_TOKEN
+from node.units import UNITS_PER_TOKEN
 
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY": "¥"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request
 
 from webui import format as fmt
-from webui import get_index, get_meta
+from webui.context import get_index, get_meta
 from webui.auction import auction_view
 from webui.flows import p2p_flows
 from webui.network import network_svg

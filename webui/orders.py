@@ -1,7 +1,7 @@
 """Participants' signed orders and mandates: the JSON API and the order form.
 
 The only part of the UI that writes. What it writes goes to the order book
-(node/orders.py), a SQLite file of its own beside the index (config ORDERS_PATH),
+(node/intent/orders.py), a SQLite file of its own beside the index (config ORDERS_PATH),
 never to the index, which stays a cache of the chain. The order book checks each
 signature against the participant's owner as the index knows it, and has the order
 on disk before the API answers 201.
@@ -35,12 +35,20 @@ from eth_utils import keccak
 from flask import Blueprint, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 
 from node.errors import InputError
-from node.order_cli import build_order, fresh_nonce, unix_time
-from node.orders import READ_REQUEST_MAX_AGE, NotOwner, OrderBook, StaleReadRequest
-from node.settlement import UNITS_PER_TOKEN
-from node.signing import BUY, Domain, ReadRequest, SignedMandate, SignedOrder, SignedReadRequest, typed_data
+from node.intent.amounts import build_order, fresh_nonce, unix_time
+from node.intent.orders import READ_REQUEST_MAX_AGE, NotOwner, OrderBook, StaleReadRequest
+from node.units import UNITS_PER_TOKEN
+from node.intent.signing import (
+    BUY,
+    Domain,
+    ReadRequest,
+    SignedMandate,
+    SignedOrder,
+    SignedReadRequest,
+    typed_data,
+)
 from webui import format as fmt
-from webui import get_index, get_meta
+from webui.context import get_index, get_meta
 
 bp = Blueprint("orders", __name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
-from webui import get_index, get_meta
+from webui.context import get_index, get_meta
 from webui.series import participant_charts
 
 bp = Blueprint("participants", __name__, url_prefix="/participants")

@@ -9,7 +9,7 @@ from datetime import datetime
 from flask import url_for
 from markupsafe import Markup
 
-from node.index import Index
+from node.index.store import Index
 from webui import format as fmt
 from webui.charts import Series, line_chart
 

@@ -1,0 +1,3 @@
+"""Admin and grid-operator actions: transactions signed by the role holder's own key,
+checked and relayed to the market (the relay holds no key).
+"""

@@ -1,0 +1,214 @@
+"""Admin and grid-operator actions as market calls: what may be relayed, with the role
+each needs; building, encoding and signing one action's transaction.
+
+An action *is* an Ethereum transaction signed by the role holder (the contract checks
+``msg.sender``'s role), so nothing here holds a key: `sign_transaction` signs with the
+account the caller unlocked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from eth_abi import encode as abi_encode
+from eth_abi.exceptions import EncodingError
+from eth_account.signers.local import LocalAccount
+from eth_utils import is_hex_address, keccak, to_checksum_address
+
+from node.chain.build import load_artifact
+from node.chain.chunks import MAX_TX_GAS
+from node.chain.market import REGISTER_GAS_PER_PARTICIPANT
+from node.chain.roles import role_id, role_name
+from node.errors import InputError
+from node.intent.amounts import whole_wh
+
+MAX_RELAYED_BYTES = 16 * 1024  # an admin transaction is a few hundred bytes; a batch of registrations more
+
+
+# -- what may be relayed -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdminFunction:
+    """A market function the relay takes, with the role its caller needs (None: the
+    admin role of the role it grants or revokes, read with getRoleAdmin) and its gas."""
+
+    name: str
+    role: str | None
+    gas: Callable[[tuple], int]
+
+
+ADMIN_FUNCTIONS: dict[str, AdminFunction] = {f.name: f for f in (
+    AdminFunction("setCapacity", "GRID_OPERATOR_ROLE", lambda args: 100_000),
+    AdminFunction("setDefaultCapacity", "GRID_OPERATOR_ROLE", lambda args: 80_000),
+    AdminFunction("register", "DEFAULT_ADMIN_ROLE",
+                  lambda args: 60_000 + REGISTER_GAS_PER_PARTICIPANT + 50 * len(args[2].encode())),
+    AdminFunction("registerBatch", "DEFAULT_ADMIN_ROLE", lambda args: min(
+        MAX_TX_GAS, 60_000 + REGISTER_GAS_PER_PARTICIPANT * len(args[0]) + 50 * sum(len(n.encode()) for n in args[2]))),
+    AdminFunction("updateParticipant", "DEFAULT_ADMIN_ROLE", lambda args: 80_000),
+    AdminFunction("grantRole", None, lambda args: 100_000),
+    AdminFunction("revokeRole", None, lambda args: 100_000),
+)}
+
+
+@dataclass(frozen=True)
+class AbiFunction:
+    """One function of the contract ABI: its selector and argument types and names."""
+
+    name: str
+    types: tuple[str, ...]
+    names: tuple[str, ...]
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({','.join(self.types)})"
+
+    @property
+    def selector(self) -> bytes:
+        return keccak(text=self.signature)[:4]
+
+
+def abi_functions(abi: list[dict]) -> dict[bytes, AbiFunction]:
+    found = {}
+    for entry in abi:
+        if entry.get("type") == "function":
+            inputs = entry["inputs"]
+            f = AbiFunction(entry["name"], tuple(_abi_type(a) for a in inputs), tuple(a["name"] for a in inputs))
+            found[f.selector] = f
+    return found
+
+
+def _abi_type(arg: dict) -> str:
+    if arg["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in arg["components"]) + ")" + arg["type"][len("tuple"):]
+    return arg["type"]
+
+
+def market_functions() -> dict[str, AbiFunction]:
+    """The relayable functions present in the compiled market contract, by name."""
+    return {f.name: f for f in abi_functions(load_artifact("EnergyMarket")["abi"]).values() if f.name in ADMIN_FUNCTIONS}
+
+
+# -- actions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    """One call of an admin function with its arguments, as the chain takes them."""
+
+    function: str
+    args: tuple
+
+    def describe(self, names: Sequence[str] = ()) -> str:
+        shown = [show_value(v) for v in self.args]
+        return f"{self.function}({', '.join(f'{n}={v}' for n, v in zip(names, shown)) if names else ', '.join(shown)})"
+
+
+def set_capacity(interval: int, import_kwh: str | int, export_kwh: str | int) -> Action:
+    """The grid operator's capacity for one interval not yet settled, given in kWh."""
+    return Action("setCapacity", (_uint(interval, 64, "interval"),
+                                  _uint(whole_wh(import_kwh, "import capacity"), 64, "import capacity (Wh)"),
+                                  _uint(whole_wh(export_kwh, "export capacity"), 64, "export capacity (Wh)")))
+
+
+def set_default_capacity(import_kwh: str | int, export_kwh: str | int) -> Action:
+    """The capacity of every interval without its own, in kWh."""
+    return Action("setDefaultCapacity", (_uint(whole_wh(import_kwh, "import capacity"), 64, "import capacity (Wh)"),
+                                         _uint(whole_wh(export_kwh, "export capacity"), 64, "export capacity (Wh)")))
+
+
+def register_participants(owners: Sequence[str], zones: Sequence[int], names: Sequence[str]) -> Action:
+    """Registers participants (ids in the order given); one is `register`, more `registerBatch`."""
+    if not owners or not len(owners) == len(zones) == len(names):
+        raise InputError(f"give one zone and one name per owner (got {len(owners)} owners, {len(zones)} zones, "
+                         f"{len(names)} names)")
+    owners = [parse_address(o, "owner") for o in owners]
+    zones = [_uint(z, 16, "zone") for z in zones]
+    names = [str(n) for n in names]
+    if len(owners) == 1:
+        return Action("register", (owners[0], zones[0], names[0]))
+    return Action("registerBatch", (owners, zones, names))
+
+
+def grant_role(role: str, account: str) -> Action:
+    return Action("grantRole", (role_id(role), parse_address(account, "account")))
+
+
+def revoke_role(role: str, account: str) -> Action:
+    return Action("revokeRole", (role_id(role), parse_address(account, "account")))
+
+
+def encode_call(function: AbiFunction, args: tuple) -> bytes:
+    try:
+        return function.selector + abi_encode(list(function.types), list(args))
+    except (EncodingError, TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"cannot encode {function.signature} with {args!r}: {exc}") from exc
+
+
+def encode_action(action: Action) -> bytes:
+    """The calldata of `action`, from the compiled contract's ABI."""
+    functions = market_functions()
+    if action.function not in functions:
+        raise InputError(f"the market contract has no {action.function}")
+    return encode_call(functions[action.function], action.args)
+
+
+def sign_transaction(account: LocalAccount, fields: dict[str, Any]) -> bytes:
+    """The raw signed type-2 transaction of prepared `fields` (as AdminRelay.prepare
+    or GET /api/admin/prepare give them)."""
+    tx = {k: fields[k] for k in ("type", "chainId", "nonce", "to", "data", "value", "gas", "maxFeePerGas",
+                                 "maxPriorityFeePerGas")}
+    tx["type"] = 2
+    return bytes(account.sign_transaction(tx).raw_transaction)
+
+
+def parse_raw(raw: str | bytes) -> bytes:
+    """The bytes of a raw transaction given as 0x-hex (or bytes); InputError otherwise."""
+    if isinstance(raw, (bytes, bytearray)):
+        data = bytes(raw)
+    elif isinstance(raw, str) and raw.strip().startswith("0x"):
+        try:
+            data = bytes.fromhex(raw.strip()[2:])
+        except ValueError as exc:
+            raise InputError("the raw transaction is not valid hex") from exc
+    else:
+        raise InputError('the raw transaction must be a 0x-prefixed hex string (eth_signTransaction\'s "raw")')
+    if not data:
+        raise InputError("the raw transaction is empty")
+    if len(data) > MAX_RELAYED_BYTES:
+        raise InputError(f"the raw transaction is {len(data)} bytes; an admin action needs far fewer (at most "
+                         f"{MAX_RELAYED_BYTES})")
+    return data
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, str) and len(value) == 42 and is_hex_address(value):
+        return to_checksum_address(value)  # eth_abi decodes addresses in lower case
+    return value
+
+
+def show_value(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return role_name(value) if len(value) == 32 else "0x" + bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show_value(v) for v in value) + "]"
+    return str(jsonable(value))
+
+
+def _uint(value: Any, bits: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{what} must be a whole number, got {value!r}")
+    if not 0 <= value < 1 << bits:
+        raise InputError(f"{what} must be between 0 and {(1 << bits) - 1}, got {value}")
+    return value
+
+
+def parse_address(text: Any, what: str = "address") -> str:
+    if not isinstance(text, str) or not is_hex_address(text.strip()):
+        raise InputError(f"{what} must be an address (0x and 40 hex digits), got {text!r}")
+    return to_checksum_address(text.strip())

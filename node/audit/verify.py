@@ -1,0 +1,376 @@
+"""Independent verification of every settlement, from the chain and the committed inputs.
+
+The auditor trusts neither the oracle nor its index. It reads the market's events
+from the chain in narrow block ranges, fetches each interval's inputs by the hash the
+settlement committed to (from any store: an index file or a GridLedger server), checks
+the hash, re-runs the clearing, and checks conservation, capacity, prices and that the
+settled numbers are exactly the re-run's.
+
+It also re-checks, independently of the contract, that every entry was authorised by
+its participant: the orders are decoded from the settlement transaction's calldata and
+their EIP-712 signatures verified with node.intent.signing; a mandate must have been in force
+(MandateSet and not superseded or revoked) at that point of the chain, its price
+limits must hold, and its state-of-charge bounds, which the contract cannot see, must
+hold for the participant's battery in the committed inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Protocol
+
+from node.errors import GridLedgerError, InputError
+from node.chain.events import Event
+from node.index.store import Index
+from node.clearing.inputs import IntervalInputs
+from node.chain.market import Market
+from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_for
+from node.chain.settlement import unpack_order
+from node.intent.signing import BUY, SELL, Domain, Mandate, recover_signer
+
+log = logging.getLogger("gridledger.audit")
+
+
+
+class InputsSource(Protocol):
+    def fetch(self, digest: str) -> bytes: ...
+
+
+@dataclass
+class IndexInputs:
+    """Inputs kept in a GridLedger index file."""
+
+    index: Index
+
+    def fetch(self, digest: str) -> bytes:
+        return self.index.inputs(digest)
+
+
+@dataclass
+class HttpInputs:
+    """Inputs served by a GridLedger web UI at ``/api/inputs/<hash>``."""
+
+    base_url: str
+
+    def fetch(self, digest: str) -> bytes:
+        url = f"{self.base_url.rstrip('/')}/api/inputs/{digest}"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return response.read()
+        except urllib.error.HTTPError as exc:
+            raise InputError(f"{url} answered {exc.code}") from exc
+        except urllib.error.URLError as exc:
+            raise InputError(f"cannot fetch {url}: {exc.reason}") from exc
+
+
+@dataclass
+class Verdict:
+    interval: int
+    tx_hash: str
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.reasons
+
+
+@dataclass
+class SettledInterval:
+    """One interval as the chain recorded it. An interval settled in chunks has the
+    ChunkVerified events of the attempt that closed it; its entries span several
+    transactions and its IntervalSettled comes last."""
+
+    header: Event
+    entries: list[Event]
+    verify_chunks: list[Event] = field(default_factory=list)
+
+
+@dataclass
+class MandateHistory:
+    """Every MandateSet and MandateRevoked of each participant, in chain order, to ask
+    which mandate was in force at any point (block, log index)."""
+
+    events: dict[int, list[Event]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, event: Event) -> None:
+        self.events[event.args["participant"]].append(event)
+
+    def in_force(self, participant: int, block: int, log_index: int) -> dict[str, Any] | None:
+        """The MandateSet arguments in force just before (block, log_index), or None if
+        the participant had none or had revoked it."""
+        history = self.events.get(participant, [])
+        i = bisect.bisect_left([(e.block, e.log_index) for e in history], (block, log_index))
+        if i == 0 or history[i - 1].name != "MandateSet":
+            return None
+        return history[i - 1].args
+
+
+def read_settlements(
+    market: Market, from_block: int | None = None, mandates: MandateHistory | None = None
+) -> tuple[list[SettledInterval], dict[int, str]]:
+    """Every settled interval (and the registered participants' owners) from the chain's
+    logs; mandate events go into `mandates` if given."""
+    events = market.events(from_block)
+    owners = {e.args["participant"]: e.args["owner"] for e in events if e.name == "ParticipantRegistered"}
+    if mandates is not None:
+        for e in events:
+            if e.name in ("MandateSet", "MandateRevoked"):
+                mandates.add(e)
+    # Grouped by interval, not by transaction: a chunked interval's entries come in
+    # several apply transactions and its IntervalSettled in the last one. Verify chunks
+    # count from the last abandonment of the interval on.
+    headers: dict[int, Event] = {}
+    entries: dict[int, list[Event]] = defaultdict(list)
+    chunks: dict[int, list[Event]] = defaultdict(list)
+    for e in events:
+        k = e.args.get("interval")
+        if e.name == "IntervalSettled":
+            headers[k] = e
+        elif e.name == "ParticipantSettled":
+            entries[k].append(e)
+        elif e.name == "ChunkVerified":
+            chunks[k].append(e)
+        elif e.name == "PendingAbandoned":
+            chunks[k].clear()
+    settled = [SettledInterval(header, entries[k], chunks[k]) for k, header in headers.items()]
+    settled.sort(key=lambda s: (s.header.block, s.header.log_index))
+    return settled, owners
+
+
+def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capacity: tuple[int, int], owners: dict[int, str]) -> Verdict:
+    h = settled.header.args
+    verdict = Verdict(h["interval"], settled.header.tx_hash)
+    reasons = verdict.reasons
+    entries = [(e.args["participant"], e.args["gridWh"], e.args["p2pWh"], e.args["amount"]) for e in settled.entries]
+
+    # What the contract promises, re-checked from the events alone.
+    if sum(p2p for _, _, p2p, _ in entries) != 0:
+        reasons.append("P2P energy bought and sold differ")
+    imported = sum(g for _, g, _, _ in entries if g > 0)
+    exported = -sum(g for _, g, _, _ in entries if g < 0)
+    if (imported, exported) != (h["gridImportWh"], h["gridExportWh"]):
+        reasons.append(f"grid import/export {imported}/{exported} Wh differ from the declared {h['gridImportWh']}/{h['gridExportWh']}")
+    if sum(a for *_, a in entries) + h["gridAmount"] != 0:
+        reasons.append("money is not conserved")
+    if h["gridImportWh"] > capacity[0] or h["gridExportWh"] > capacity[1]:
+        reasons.append(f"grid flow {h['gridImportWh']}/{h['gridExportWh']} Wh exceeds capacity {capacity[0]}/{capacity[1]} Wh")
+    unknown = [pid for pid, *_ in entries if pid not in owners or pid == 0]
+    if unknown:
+        reasons.append(f"unregistered participants {unknown}")
+
+    # The clearing re-run from the committed inputs must give exactly these numbers.
+    digest = "0x" + h["inputsHash"].hex()
+    try:
+        body = inputs_source.fetch(digest)
+    except GridLedgerError as exc:
+        reasons.append(f"inputs {digest[:12]}… unavailable: {exc}")
+        return verdict
+    inputs = IntervalInputs.from_json(body)
+    if "0x" + inputs.hash().hex() != digest or inputs.canonical_json() != body:
+        reasons.append(f"inputs do not match the committed hash {digest[:12]}… (tampered or not canonical)")
+        return verdict
+    if inputs.interval != h["interval"]:
+        reasons.append(f"inputs are for interval {inputs.interval}, settled as {h['interval']}")
+    if (inputs.buy_price[0], inputs.sell_price[0]) != (h["buyPrice"], h["sellPrice"]):
+        reasons.append(f"tariffs {h['buyPrice']}/{h['sellPrice']} differ from the inputs' {inputs.buy_price[0]}/{inputs.sell_price[0]}")
+    if h["gridImportWh"] > inputs.import_capacity_wh[0] or h["gridExportWh"] > inputs.export_capacity_wh[0]:
+        reasons.append("grid flow exceeds the capacity in the inputs")
+    expected = settlement_for(inputs, run_clearing(inputs))
+    rerun = list(zip(expected.participants.tolist(), expected.grid_wh.tolist(), expected.p2p_wh.tolist(), expected.amount.tolist()))
+    if expected.p2p_price != h["p2pPrice"]:
+        reasons.append(f"P2P price {h['p2pPrice']} differs from the re-run's {expected.p2p_price}")
+    if rerun != entries:
+        differing = [a[0] for a, b in zip(rerun, entries) if a != b] or ["participant list"]
+        reasons.append(f"settled numbers differ from the re-run for participants {differing[:10]}")
+    if expected.grid_amount != h["gridAmount"]:
+        reasons.append(f"grid amount {h['gridAmount']} differs from the re-run's {expected.grid_amount}")
+    return verdict
+
+
+@dataclass
+class SettlementCall:
+    """One transaction that authorised entries: a `settle` or a `verifyChunk`, with the
+    point of the chain (block, log index, timestamp) where its mandates were in force."""
+
+    tx_input: bytes
+    timestamp: int
+    block: int
+    log_index: int
+
+
+def audit_authorisation(
+    settled: SettledInterval, calls: list[SettlementCall], market: Market, mandates: MandateHistory,
+    owners: dict[int, str],
+) -> list[str]:
+    """Why entries of this settlement were not authorised by their participants (empty
+    if all were): orders from the calldata of the transactions that checked them (the
+    `settle`, or each `verifyChunk` in order), else the mandate in force at that point."""
+    reasons = []
+    interval = settled.header.args["interval"]
+    domain = market.domain()
+    remaining = iter(settled.entries)
+    words = unused = 0
+    for call in calls:
+        try:
+            _, params = market.market.decode_function_input(call.tx_input)
+        except ValueError:
+            reasons.append("settlement calldata does not decode with this build's ABI (market deployed from another "
+                           "contract version)")
+            continue
+        auths = list(params["orders"])
+        for word in params["entries"]:
+            words += 1
+            entry = next(remaining, None)
+            if entry is None:
+                continue
+            pid, args = entry.args["participant"], entry.args
+            net, amount = args["gridWh"] + args["p2pWh"], args["amount"]
+            if word >> 255:
+                if not auths:
+                    reasons.append(f"participant {pid}: flagged as authorised by an order, but no order left")
+                    continue
+                auth = auths.pop(0)  # web3 decodes structs to dicts
+                packed, r, vs = (auth["packed"], auth["r"], auth["vs"]) if hasattr(auth, "keys") else auth
+                reasons += _order_reasons(domain, owners.get(pid), pid, interval, packed, r, vs, net, amount, call.timestamp)
+            else:
+                in_force = mandates.in_force(pid, call.block, call.log_index)
+                reasons += _mandate_reasons(in_force, pid, net, amount, call.timestamp)
+        unused += len(auths)
+    if unused:
+        reasons.append(f"{unused} order(s) in the calldata authorise no entry")
+    if words != len(settled.entries):
+        reasons.append("calldata entries differ from the settled events")
+    return reasons
+
+
+def settlement_calls(settled: SettledInterval, w3) -> list[SettlementCall]:
+    """The transactions whose calldata carries the interval's entries and orders."""
+    points = settled.verify_chunks or [settled.header]
+    return [
+        SettlementCall(bytes(w3.eth.get_transaction(e.tx_hash)["input"]), w3.eth.get_block(e.block)["timestamp"], e.block, e.log_index)
+        for e in points
+    ]
+
+
+def _order_reasons(domain: Domain, owner: str | None, pid: int, interval: int, packed: int, r: bytes, vs: bytes,
+                   net: int, amount: int, timestamp: int) -> list[str]:
+    try:
+        signed = unpack_order(pid, interval, packed, r, vs)
+        signer = recover_signer(domain, signed.order, signed.signature)
+    except GridLedgerError as exc:
+        return [f"participant {pid}: order is not a valid signed order ({exc})"]
+    o = signed.order
+    if owner is None or signer.lower() != owner.lower():
+        return [f"participant {pid}: order signed by {signer}, not the owner {owner}"]
+    reasons = []
+    if timestamp > o.expiry:
+        reasons.append(f"participant {pid}: order expired at {o.expiry}, settled at {timestamp}")
+    quantity = net if o.side == BUY else -net
+    if quantity < 0:
+        reasons.append(f"participant {pid}: {'buy' if o.side == BUY else 'sell'} order settled as net {net} Wh")
+    elif quantity > o.energy_wh:
+        reasons.append(f"participant {pid}: {quantity} Wh settled, order signed for {o.energy_wh} Wh")
+    reasons += _price_reasons(f"participant {pid}: order", net, amount, o.limit_price if o.side == BUY else None,
+                              o.limit_price if o.side == SELL else None)
+    return reasons
+
+
+def _mandate_reasons(mandate: dict[str, Any] | None, pid: int, net: int, amount: int, timestamp: int) -> list[str]:
+    if mandate is None:
+        return [f"participant {pid}: settled without an order or a mandate in force"]
+    if timestamp > mandate["validUntil"]:
+        return [f"participant {pid}: mandate {mandate['nonce']} expired at {mandate['validUntil']}"]
+    return _price_reasons(f"participant {pid}: mandate {mandate['nonce']}", net, amount, mandate["maxBuyPrice"],
+                          mandate["minSellPrice"])
+
+
+def _price_reasons(label: str, net: int, amount: int, max_buy: int | None, min_sell: int | None) -> list[str]:
+    """The contract's limits in thousandths of a unit, with its 999 of rounding slack."""
+    if net >= 0 and max_buy is not None and -amount * 1000 > net * max_buy + 999:
+        return [f"{label} allows paying {net * max_buy / 1000:.0f} units for {net} Wh, charged {-amount}"]
+    if net <= 0 and min_sell is not None and amount * 1000 < -net * min_sell - 999:
+        return [f"{label} requires at least {-net * min_sell / 1000:.0f} units for {-net} Wh, paid {amount}"]
+    return []
+
+
+def terms_reasons(inputs: IntervalInputs, settled: set[int], mandates: MandateHistory, block: int, log_index: int) -> list[str]:
+    """Where the committed inputs misstate the participants' mandates on chain: a
+    mandate the inputs claim that was not the one in force, and batteries of settled
+    participants given state-of-charge bounds wider than their owners' mandates allow
+    (node.clearing.mandate_soc_bounds, 1 Wh of rounding allowed). Each interval's end
+    state is the next one's start, so checking every interval's bounds covers every state."""
+    reasons = []
+    claimed = {m["participant"]: m for m in inputs.mandates or []}
+    for pid, m in sorted(claimed.items()):
+        in_force = mandates.in_force(pid, block, log_index)
+        if in_force is None or in_force["nonce"] != m["nonce"]:
+            chain = "none" if in_force is None else f"nonce {in_force['nonce']}"
+            reasons.append(f"participant {pid}: inputs use mandate nonce {m['nonce']}, the chain had {chain} in force")
+    for b in inputs.batteries:
+        if b.participant not in settled:
+            continue  # not scheduled: the clearing left its home out
+        mandate = mandates.in_force(b.participant, block, log_index)
+        if mandate is None:
+            reasons.append(f"participant {b.participant}: battery scheduled without a mandate")
+            continue
+        terms = Mandate.from_values(mandate)  # MandateSet carries the fields under their EIP-712 names
+        # The widest range the mandate allows, whatever the battery's physical minimum.
+        low, high = mandate_soc_bounds(replace(b, min_soc_wh=0), terms, b.soc_wh)
+        bounds = f"{mandate['minSocPpm'] / 1e4:g}-{mandate['maxSocPpm'] / 1e4:g}%"
+        if b.min_soc_wh < low - 1 or b.upper_wh > high + 1:
+            reasons.append(f"participant {b.participant}: inputs let the battery range over {b.min_soc_wh}-{b.upper_wh} Wh, "
+                           f"wider than the mandate's {bounds} ({low}-{high} Wh from {b.soc_wh} Wh)")
+    return reasons
+
+
+def audit(market: Market, inputs_source: InputsSource, progress: bool = True) -> list[Verdict]:
+    """Verdicts for every settled interval, plus one for any gap in the sequence."""
+    mandates = MandateHistory()
+    settled, owners = read_settlements(market, mandates=mandates)
+    w3 = market.chain.w3
+    verdicts = []
+    expected_next = settled[0].header.args["interval"] if settled else None
+    from tqdm import tqdm
+
+    for s in tqdm(settled, unit="interval", disable=not progress, desc="auditing"):
+        k = s.header.args["interval"]
+        capacity = market.market.functions.capacityOf(k).call(block_identifier=s.header.block)
+        verdict = audit_interval(s, inputs_source, tuple(capacity), owners)
+        calls = settlement_calls(s, w3)
+        verdict.reasons += audit_authorisation(s, calls, market, mandates, owners)
+        inputs = _committed_inputs(s, inputs_source)
+        if inputs is not None:
+            settled_ids = {e.args["participant"] for e in s.entries}
+            verdict.reasons += terms_reasons(inputs, settled_ids, mandates, calls[0].block, calls[0].log_index)
+        if k != expected_next:
+            verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
+        expected_next = k + 1
+        verdicts.append(verdict)
+    return verdicts
+
+
+def _committed_inputs(settled: SettledInterval, inputs_source: InputsSource) -> IntervalInputs | None:
+    """The interval's inputs if available and matching the hash (audit_interval reports otherwise)."""
+    digest = "0x" + settled.header.args["inputsHash"].hex()
+    try:
+        inputs = IntervalInputs.from_json(inputs_source.fetch(digest))
+    except GridLedgerError:
+        return None
+    return inputs if "0x" + inputs.hash().hex() == digest else None
+
+
+def report(verdicts: Iterable[Verdict]) -> str:
+    lines = []
+    for v in verdicts:
+        lines.append(f"interval {v.interval}: {'OK' if v.ok else 'FAIL'}" + ("" if v.ok else " - " + "; ".join(v.reasons)))
+    return "\n".join(lines)
+
+
+def to_json(verdicts: Iterable[Verdict]) -> str:
+    return json.dumps([{"interval": v.interval, "tx_hash": v.tx_hash, "ok": v.ok, "reasons": v.reasons} for v in verdicts], indent=1)

@@ -1,0 +1,301 @@
+"""One interval's clearing from its committed inputs, within what participants signed.
+
+`run_clearing` is a pure function of an `IntervalInputs`: the oracle calls it to
+settle, the auditor calls it again to check, and both get the same settlement to the
+Wh and the unit. Two mechanisms, one settlement format:
+
+* ``community``: the cvxpy optimiser schedules the batteries and the community trades
+  as one at the dual price. Only participants with a mandate in force take part, and
+  each one's energy is split between peers and the grid so that the average price it
+  pays (or gets) stays within its mandate; a participant whose mandate cannot be met
+  at the clearing's price is left out and the interval cleared again without it.
+  Left-out homes are settled by their supplier outside the community; their forecast
+  net flow still loads the feeder, so it comes off the community's grid capacity.
+* ``auction``: a double auction of the interval's signed orders (one per participant,
+  see optimizer/auction.py), at a uniform price or pay-as-bid. Entries are exactly the
+  orders' fills; each is authorised by its order in the settlement's calldata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from node.errors import InputError
+from node.clearing.inputs import BatteryInputs, IntervalInputs
+from node.chain.settlement import Settlement
+from node.clearing.pricing import priced_settlement, step0_integers
+from node.intent.signing import BUY, Mandate, SignedOrder
+from optimizer import clear
+from optimizer.auction import AuctionOrder, AuctionResult, Side, clear_auction
+from optimizer.rounding import largest_remainder
+from optimizer.types import Batteries, Clearing, ClearingInputs
+
+
+@dataclass(frozen=True)
+class IntervalClearing:
+    """What an interval settles: per-participant integer energies (ascending ids) at
+    `p2p_price` (or each entry's own price under pay-as-bid), the orders authorising
+    entries, and who was left out and why."""
+
+    participants: np.ndarray
+    grid_wh: np.ndarray  # + imported, - exported
+    p2p_wh: np.ndarray  # + bought from peers, - sold
+    p2p_price: int  # units per kWh; informational under pay-as-bid
+    p2p_prices: np.ndarray | None = None  # pay-as-bid: each entry's own P2P price
+    orders: tuple[SignedOrder, ...] = ()
+    excluded: dict[int, str] = field(default_factory=dict)
+    optimiser: Clearing | None = None  # the community optimiser's result, if it ran
+    scheduled: tuple[int, ...] = ()  # participants whose batteries it scheduled, in its order
+    auction: AuctionResult | None = None
+
+
+def run_clearing(inputs: IntervalInputs) -> IntervalClearing:
+    """The clearing of committed inputs; the oracle and the auditor both call this."""
+    if inputs.mechanism == "auction":
+        return _clear_auction(inputs)
+    return _clear_community(inputs)
+
+
+def settlement_for(inputs: IntervalInputs, result: IntervalClearing) -> Settlement:
+    extra = {} if result.p2p_prices is None else {"p2p_prices": result.p2p_prices}
+    return priced_settlement(
+        inputs.interval,
+        inputs.hash(),
+        result.participants,
+        result.grid_wh,
+        result.p2p_wh,
+        inputs.buy_price[0],
+        inputs.sell_price[0],
+        result.p2p_price,
+        **extra,
+    )
+
+
+def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> dict[int, int]:
+    """Battery states after the interval, in whole Wh. Batteries the optimiser did not
+    schedule (auction intervals, homes left out) are carried over unchanged."""
+    soc = {b.participant: b.soc_wh for b in inputs.batteries}
+    if result.optimiser is None:
+        return soc
+    scheduled_ids = set(result.scheduled)
+    scheduled = [b for b in inputs.batteries if b.participant in scheduled_ids]
+    for battery, planned_kwh in zip(scheduled, result.optimiser.soc_path_kwh[:, 1]):
+        soc[battery.participant] = int(np.clip(round(planned_kwh * 1000), battery.min_soc_wh, battery.upper_wh))
+    return soc
+
+
+def mandate_soc_bounds(battery: BatteryInputs, mandate: Mandate | None, soc_wh: int) -> tuple[int, int]:
+    """The optimiser's (min, max) state of charge for a battery: its physical range
+    narrowed to the owner's mandate, but never excluding where it is now (a battery
+    outside a newly signed band is brought no further out, not asked the impossible)."""
+    low, high = battery.min_soc_wh, battery.capacity_wh
+    if mandate is not None:
+        low = max(low, -(-mandate.min_soc_ppm * battery.capacity_wh // 1_000_000))
+        high = min(high, mandate.max_soc_ppm * battery.capacity_wh // 1_000_000)
+    high = max(high, low)
+    return min(low, soc_wh), max(high, soc_wh)
+
+
+# -- community ----------------------------------------------------------------------
+
+
+def _clear_community(inputs: IntervalInputs) -> IntervalClearing:
+    mandates = None if inputs.mandates is None else {m["participant"]: Mandate.from_values(m) for m in inputs.mandates}
+    pids = np.asarray(inputs.participants, dtype=np.int64)
+    excluded: dict[int, str] = {}
+    if mandates is not None:
+        excluded = {int(p): "no mandate in force" for p in pids if int(p) not in mandates}
+    full = inputs.to_clearing_inputs()
+    buy, sell = inputs.buy_price[0], inputs.sell_price[0]
+    # Each pass leaves out at least one more participant, so this ends.
+    while True:
+        rows = np.array([i for i, p in enumerate(pids) if int(p) not in excluded], dtype=np.int64)
+        if rows.size == 0:
+            return IntervalClearing(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), sell,
+                                    excluded=excluded)
+        sub, scheduled = _subset(full, rows, pids)
+        # Rounding every home's flow to whole Wh can add under 1 Wh each to the
+        # community total, so the optimiser keeps that much below the capacity.
+        optimiser = clear(sub, capacity_margin_kwh=rows.size / 1000)
+        net_wh, price = step0_integers(optimiser, buy, sell)
+        ids = pids[rows]
+        terms = [None if mandates is None else mandates[int(p)] for p in ids]
+        p2p_wh, refused = _split_p2p(ids, net_wh, float(optimiser.p2p_buy_kwh.sum()) * 1000, price, buy, sell, terms)
+        if not refused:
+            order = np.argsort(ids, kind="stable")
+            return IntervalClearing(
+                participants=ids[order],
+                grid_wh=(net_wh - p2p_wh)[order],
+                p2p_wh=p2p_wh[order],
+                p2p_price=price,
+                excluded=excluded,
+                optimiser=optimiser,
+                scheduled=scheduled,
+            )
+        excluded.update(refused)
+
+
+def _subset(full: ClearingInputs, rows: np.ndarray, pids: np.ndarray) -> tuple[ClearingInputs, tuple[int, ...]]:
+    """The clearing inputs of homes `rows` only. The others' forecast net flow comes off
+    the grid capacity in the direction it loads the feeder."""
+    if rows.size == full.homes:
+        return full, tuple(int(pids[h]) for h in full.batteries.home)
+    left_out = np.setdiff1d(np.arange(full.homes), rows)
+    background = (full.load_kwh[left_out] - full.pv_kwh[left_out]).sum(axis=0)
+    new_row = {int(r): i for i, r in enumerate(rows)}
+    b = full.batteries
+    keep = np.array([int(h) in new_row for h in b.home], dtype=bool)
+    batteries = Batteries(
+        home=np.array([new_row[int(h)] for h in b.home[keep]], dtype=int),
+        capacity_kwh=b.capacity_kwh[keep],
+        max_charge_kwh=b.max_charge_kwh[keep],
+        max_discharge_kwh=b.max_discharge_kwh[keep],
+        charge_efficiency=b.charge_efficiency[keep],
+        discharge_efficiency=b.discharge_efficiency[keep],
+        soc_kwh=b.soc_kwh[keep],
+        min_soc_kwh=b.min_soc_kwh[keep],
+    )
+    sub = ClearingInputs(
+        load_kwh=full.load_kwh[rows],
+        pv_kwh=full.pv_kwh[rows],
+        buy_price_per_kwh=full.buy_price_per_kwh,
+        sell_price_per_kwh=full.sell_price_per_kwh,
+        import_capacity_kwh=np.maximum(full.import_capacity_kwh - np.maximum(background, 0), 0),
+        export_capacity_kwh=np.maximum(full.export_capacity_kwh - np.maximum(-background, 0), 0),
+        p2p_cost_per_kwh=full.p2p_cost_per_kwh,
+        batteries=batteries,
+    )
+    return sub, tuple(int(pids[h]) for h in b.home[keep])
+
+
+def _split_p2p(
+    ids: np.ndarray,
+    net_wh: np.ndarray,
+    planned_p2p_wh: float,
+    price: int,
+    buy: int,
+    sell: int,
+    terms: list[Mandate | None],
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Each home's P2P energy (whole Wh, bought == sold) and the participants whose
+    mandates no split can satisfy.
+
+    A buyer of D Wh whose mandate caps the price at m pays (D - q) * buy + q * price for
+    q Wh from peers, so it needs q >= D (buy - m) / (buy - price); a seller of S Wh with
+    floor n needs r >= S (n - sell) / (price - sell) sold to peers. Those minimums come
+    first; the rest of the P2P volume goes pro rata to what each can still take (with
+    no binding mandate, exactly the plain pro-rata split)."""
+    demand = np.maximum(net_wh, 0)
+    supply = np.maximum(-net_wh, 0)
+    volume = int(min(round(planned_p2p_wh), demand.sum(), supply.sum()))
+    need_buy = np.zeros_like(net_wh)
+    need_sell = np.zeros_like(net_wh)
+    refused: dict[int, str] = {}
+    for i, m in enumerate(terms):
+        if m is None or net_wh[i] == 0:
+            continue
+        pid = int(ids[i])
+        if net_wh[i] > 0 and m.max_buy_price < buy:
+            if m.max_buy_price < price or price == buy:
+                refused[pid] = (f"mandate {m.nonce} pays at most {m.max_buy_price}/kWh; the interval's P2P price is "
+                                f"{price} and the grid's {buy}")
+                continue
+            need_buy[i] = -(-int(demand[i]) * (buy - m.max_buy_price) // (buy - price))
+        elif net_wh[i] < 0 and m.min_sell_price > sell:
+            if m.min_sell_price > price or price == sell:
+                refused[pid] = (f"mandate {m.nonce} sells at no less than {m.min_sell_price}/kWh; the interval's P2P "
+                                f"price is {price} and the grid's {sell}")
+                continue
+            need_sell[i] = -(-int(supply[i]) * (m.min_sell_price - sell) // (price - sell))
+    refused.update(_over_volume(ids, need_buy, volume, "buy from"))
+    refused.update(_over_volume(ids, need_sell, volume, "sell to"))
+    if refused or volume <= 0:
+        return np.zeros_like(net_wh), refused
+    bought = need_buy + _share(demand - need_buy, volume - int(need_buy.sum()))
+    sold = need_sell + _share(supply - need_sell, volume - int(need_sell.sum()))
+    return (bought - sold).astype(np.int64), {}
+
+
+def _over_volume(ids: np.ndarray, need: np.ndarray, volume: int, verb: str) -> dict[int, str]:
+    """The largest needs, until the rest fit in the P2P volume (ties: lower id kept)."""
+    refused = {}
+    total = int(need.sum())
+    for i in sorted(np.flatnonzero(need), key=lambda i: (-int(need[i]), int(ids[i]))):
+        if total <= volume:
+            break
+        refused[int(ids[i])] = (f"its mandate needs {int(need[i])} Wh {verb} peers to stay within its price, but "
+                                f"the interval trades {volume} Wh P2P in all")
+        total -= int(need[i])
+    return refused
+
+
+def _share(room: np.ndarray, total: int) -> np.ndarray:
+    if total <= 0 or room.sum() <= 0:
+        return np.zeros_like(room)
+    return largest_remainder(room * (total / room.sum()), total).astype(np.int64)
+
+
+# -- auction ------------------------------------------------------------------------
+
+
+def _clear_auction(inputs: IntervalInputs) -> IntervalClearing:
+    signed = [SignedOrder.from_json(o) for o in inputs.orders]
+    by_participant = {s.order.participant: s for s in signed}
+    if len(by_participant) != len(signed):
+        raise InputError(f"interval {inputs.interval}: the inputs hold more than one order for a participant")
+    buy, sell = inputs.buy_price[0], inputs.sell_price[0]
+    result = clear_auction(
+        [
+            AuctionOrder(
+                order_id=f"{s.order.participant}:{s.order.nonce}",
+                participant=s.order.participant,
+                side=Side.BUY if s.order.side == BUY else Side.SELL,
+                energy_wh=s.order.energy_wh,
+                limit_price=s.order.limit_price,
+            )
+            for s in signed
+        ],
+        buy,
+        sell,
+        inputs.pricing,
+    )
+    p2p = {p.participant: p.p2p_wh for p in result.participants}
+    grid = _within_capacity(result, inputs.import_capacity_wh[0], inputs.export_capacity_wh[0])
+    ids = np.array(sorted(p for p in by_participant if p2p.get(p, 0) or grid.get(p, 0)), dtype=np.int64)
+    excluded = {p: "its order was not filled" for p in sorted(set(by_participant) - set(ids.tolist()))}
+    limits = {f.participant: f.effective_limit for f in result.orders}
+    p2p_wh = np.array([p2p.get(int(p), 0) for p in ids], dtype=np.int64)
+    if inputs.pricing == "pay_as_bid":
+        prices = np.array([limits[int(p)] for p in ids], dtype=np.int64)
+        bought = p2p_wh > 0
+        # Informational in pay-as-bid: the volume-weighted price buyers paid.
+        average = int((p2p_wh[bought] * prices[bought]).sum() // max(int(p2p_wh[bought].sum()), 1))
+        price, per_entry = min(max(average, sell), buy) if bought.any() else sell, prices
+    else:
+        price, per_entry = sell if result.clearing_price is None else result.clearing_price, None
+    return IntervalClearing(
+        participants=ids,
+        grid_wh=np.array([grid.get(int(p), 0) for p in ids], dtype=np.int64),
+        p2p_wh=p2p_wh,
+        p2p_price=price,
+        p2p_prices=per_entry,
+        orders=tuple(by_participant[int(p)] for p in ids),
+        excluded=excluded,
+        auction=result,
+    )
+
+
+def _within_capacity(result: AuctionResult, import_wh: int, export_wh: int) -> dict[int, int]:
+    """The auction's grid legs, cut to the community's capacity: imports go to the
+    highest bids first, exports to the lowest asks (ties: lower participant id)."""
+    fills = [f for f in result.orders if f.grid_wh]
+    room = {Side.BUY: import_wh, Side.SELL: export_wh}
+    grid: dict[int, int] = {}
+    for f in sorted(fills, key=lambda f: (f.side is Side.SELL, -f.effective_limit if f.side is Side.BUY else f.effective_limit, f.participant)):
+        wh = min(f.grid_wh, room[f.side])
+        room[f.side] -= wh
+        if wh:
+            grid[f.participant] = wh if f.side is Side.BUY else -wh
+    return grid

@@ -1,0 +1,109 @@
+"""From a clearing (floats) to the settlement the market contract checks (integers).
+
+This is the one place where kWh become Wh and currency becomes minor units
+(`step0_integers`, `priced_settlement`). Money conservation is exact: the wallet
+changes of all participants and the grid sum to zero to the unit, each within one unit
+of its exact value, as the contract verifies. (node.clearing splits the whole-Wh net
+energies between peers and the grid, so P2P energy bought equals sold to the Wh.)
+
+P2P energy is priced either uniformly (every entry at ``p2p_price``) or pay-as-bid
+(each entry at its own price, ``p2p_prices``: for an order-authorised entry the
+contract requires its order's effective limit, ``pay_as_bid_price``). Either way the
+grid's wallet takes the other side of every payment, so under pay-as-bid it also
+receives the spread between what buyers pay and sellers receive.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+
+from node.errors import InputError
+from node.chain.settlement import Settlement
+from node.intent.signing import BUY
+from node.units import round_price_units
+from optimizer.auction import Side, effective_limit
+from optimizer.types import Clearing
+
+
+
+def pay_as_bid_price(side: int, limit_price: int, buy_price: int, sell_price: int) -> int:
+    """What the contract prices an order's P2P energy at in a pay-as-bid settlement
+    (EnergyMarket._checkOrder): the order's limit clipped to the grid tariffs, a buy
+    at min(limit, buy tariff), a sell at max(limit, sell tariff); the same effective
+    limit as optimizer.auction."""
+    return effective_limit(Side.BUY if side == BUY else Side.SELL, limit_price, buy_price, sell_price)
+
+
+def step0_integers(clearing: Clearing, buy_price: int, sell_price: int) -> tuple[np.ndarray, int]:
+    """Step 0 of an optimiser `clearing` in chain units: each home's net energy in whole
+    Wh (+ into the home, rows as in the clearing) and the P2P price in units per kWh,
+    clipped to the tariffs `buy_price`/`sell_price`."""
+    net_kwh = clearing.grid_import_kwh - clearing.grid_export_kwh + clearing.p2p_buy_kwh - clearing.p2p_sell_kwh
+    net_wh = np.rint(net_kwh * 1000).astype(np.int64)
+    return net_wh, min(max(round_price_units(clearing.p2p_price_per_kwh), sell_price), buy_price)
+
+
+def priced_settlement(
+    interval: int,
+    inputs_hash: bytes,
+    participants: np.ndarray,
+    grid_wh: np.ndarray,
+    p2p_wh: np.ndarray,
+    buy_price: int,
+    sell_price: int,
+    p2p_price: int,
+    p2p_prices: np.ndarray | None = None,
+) -> Settlement:
+    """A settlement of integer energies (participants ascending) at the given prices,
+    with wallet changes that conserve money exactly. With `p2p_prices` (units per kWh,
+    one per participant) it is pay-as-bid: each participant's P2P energy at its own
+    price (see ``pay_as_bid_price``; mandate-authorised participants at `p2p_price`)."""
+    grid_wh = np.asarray(grid_wh, dtype=np.int64)
+    p2p_wh = np.asarray(p2p_wh, dtype=np.int64)
+    if p2p_prices is not None:
+        p2p_prices = np.asarray(p2p_prices, dtype=np.int64)
+        if p2p_prices.shape != p2p_wh.shape:
+            raise InputError(f"{len(p2p_prices)} P2P prices for {len(p2p_wh)} participants: give one per participant")
+    amount, grid_amount = _payments(grid_wh, p2p_wh, buy_price, sell_price, p2p_price if p2p_prices is None else p2p_prices)
+    return Settlement(
+        interval=interval,
+        inputs_hash=inputs_hash,
+        buy_price=buy_price,
+        sell_price=sell_price,
+        p2p_price=p2p_price,
+        participants=np.asarray(participants, dtype=np.int64),
+        grid_wh=grid_wh,
+        p2p_wh=p2p_wh,
+        amount=amount,
+        grid_amount=grid_amount,
+        p2p_prices=p2p_prices,
+    )
+
+
+def _payments(
+    grid_wh: np.ndarray, p2p_wh: np.ndarray, buy_price: int, sell_price: int, p2p_price: int | np.ndarray
+) -> tuple[np.ndarray, int]:
+    """Wallet changes in minor units, P2P energy at `p2p_price` (one price, or one per
+    participant). Exact values are in thousandths of a unit (Wh times units per kWh);
+    the grid's is minus the participants' sum, as the contract checks it, so they sum
+    to zero and rounding them together conserves money."""
+    grid_milli = grid_wh * np.where(grid_wh > 0, buy_price, sell_price)
+    milli = -grid_milli - p2p_wh * p2p_price
+    units = round_milli(np.append(milli, -milli.sum()))
+    return units[:-1], int(units[-1])
+
+
+def round_milli(milli: np.ndarray) -> np.ndarray:
+    """Integers within one unit of ``milli / 1000`` that sum exactly to
+    ``sum(milli) / 1000`` (largest remainder, ties to the lower index)."""
+    milli = np.asarray(milli, dtype=np.int64)
+    total, rest = divmod(int(milli.sum()), 1000)
+    if rest:
+        raise ValueError(f"amounts sum to {int(milli.sum())} thousandths, not a whole number of units")
+    floor = milli // 1000
+    remainder = milli - floor * 1000
+    short = total - int(floor.sum())
+    winners = np.lexsort((np.arange(len(milli)), -remainder))[:short]
+    floor[winners] += 1
+    return floor

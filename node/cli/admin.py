@@ -1,0 +1,242 @@
+"""``gridledger admin ...``: admin and grid-operator actions, signed with the role
+holder's keystore key on this machine and relayed by a GridLedger server (--server)
+or sent straight to the chain of a state directory (--state).
+
+Each command builds one action (node.admin.actions), finds out which role it needs and
+whether the signing account holds it (before asking for the password), signs the
+transaction locally and relays it; the server and the contract check the role again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+from node.cli.common import add_key_options, find_key, open_index, unlock_account
+from node.errors import InputError
+from node.intent.client import DEFAULT_URL, Rejected, call_api
+
+# What each command sends as GET /api/admin/prepare's parameters.
+_PARAMS = {
+    "setCapacity": lambda a: {"interval": a.interval, "import_kwh": a.import_kwh, "export_kwh": a.export_kwh},
+    "setDefaultCapacity": lambda a: {"import_kwh": a.import_kwh, "export_kwh": a.export_kwh},
+    "register": lambda a: {"owner": a.owner, "zone": a.zone, "name": a.name},
+    "grantRole": lambda a: {"role": a.role, "account": a.address},
+    "revokeRole": lambda a: {"role": a.role, "account": a.address},
+}
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Registers ``admin set-capacity|set-default-capacity|register|grant-role|revoke-role|roles``."""
+    admin = subparsers.add_parser(
+        "admin",
+        help="grid-operator and admin actions, signed with the role holder's own key",
+        description="Changes what only a role may change: grid capacities (GRID_OPERATOR_ROLE), participants and "
+        "roles (DEFAULT_ADMIN_ROLE). Each action is an Ethereum transaction signed here with the role holder's "
+        "keystore key (the password from GRIDLEDGER_PASSWORD or the terminal) and relayed by a GridLedger server "
+        "(--server, which checks the sender's role before relaying) or sent to the chain of a state directory "
+        "(--state). The market contract checks the role in the end; nobody else's key can stand in for it.",
+        epilog="Example: gridledger admin set-capacity --interval 1234 --import-kwh 40 --export-kwh 25 "
+        "--keystore ~/.gridledger/keystore --account 0xGRID_OPERATOR --server http://127.0.0.1:5000",
+    )
+    actions = admin.add_subparsers(title="admin commands", metavar="ACTION", required=True)
+
+    p = actions.add_parser("set-capacity", help="the grid capacity of one interval not settled yet (grid operator)",
+                           description="Sets the community's import and export limit for one interval "
+                           "(EnergyMarket.setCapacity); settlements of that interval must stay within it. Needs "
+                           "GRID_OPERATOR_ROLE. kWh with at most 3 decimals; 0 forbids that direction.")
+    p.add_argument("--interval", required=True, type=int, metavar="K", help="the interval (not settled yet)")
+    _add_capacity(p)
+    _add_common(p)
+    p.set_defaults(run=cmd_admin, build=_action("set_capacity", lambda a: (a.interval, a.import_kwh, a.export_kwh)))
+
+    p = actions.add_parser("set-default-capacity", help="the grid capacity of every interval without its own",
+                           description="Sets the default import and export limit (EnergyMarket.setDefaultCapacity). "
+                           "Needs GRID_OPERATOR_ROLE.")
+    _add_capacity(p)
+    _add_common(p)
+    p.set_defaults(run=cmd_admin, build=_action("set_default_capacity", lambda a: (a.import_kwh, a.export_kwh)))
+
+    p = actions.add_parser("register", help="register a participant (admin)",
+                           description="Registers OWNER as a new participant in a zone (EnergyMarket.register); "
+                           "its id is the next free one, shown in the ParticipantRegistered event. Needs "
+                           "DEFAULT_ADMIN_ROLE.")
+    p.add_argument("owner", metavar="OWNER", help="the address whose key will sign the participant's orders")
+    p.add_argument("--zone", type=int, default=0, help="grid zone (default: %(default)s)")
+    p.add_argument("--name", required=True, help="a name shown in the UI")
+    _add_common(p)
+    p.set_defaults(run=cmd_admin, build=_action("register_participants", lambda a: ([a.owner], [a.zone], [a.name])))
+
+    for verb, build, what in (("grant-role", "grant_role", "grant a role to"),
+                              ("revoke-role", "revoke_role", "revoke a role from")):
+        p = actions.add_parser(verb, help=f"{what} an address (admin)",
+                               description=f"{what.capitalize().replace('a role', 'ROLE')} ADDRESS (AccessControl."
+                               f"{verb.split('-')[0]}Role). ROLE is admin, oracle or grid-operator (or "
+                               "DEFAULT_ADMIN_ROLE, ORACLE_ROLE, GRID_OPERATOR_ROLE). Needs the role's admin role: "
+                               "DEFAULT_ADMIN_ROLE.")
+        p.add_argument("role", metavar="ROLE")
+        p.add_argument("address", metavar="ADDRESS")
+        _add_common(p)
+        p.set_defaults(run=cmd_admin, build=_action(build, lambda a: (a.role, a.address)))
+
+    p = actions.add_parser("roles", help="who holds each role, or which roles an address holds",
+                           description="Without ADDRESS: lists the holders of each role (DEFAULT_ADMIN_ROLE, "
+                           "ORACLE_ROLE, GRID_OPERATOR_ROLE), from the index's RoleGranted and RoleRevoked events: "
+                           "the server's (--server) or the state directory's (--state, which needs no chain and works "
+                           "while the oracle runs); an action sent just now shows once the oracle has read the chain. "
+                           "With ADDRESS: reads hasRole for it and each role, from the server or the state "
+                           "directory's chain.")
+    p.add_argument("address", metavar="ADDRESS", nargs="?", help="the address to check (default: list every holder)")
+    _add_target(p)
+    p.set_defaults(run=cmd_roles)
+
+
+def _action(builder: str, arguments):
+    """A deferred call of node.admin.actions.`builder` on the parsed arguments: the
+    actions module loads web3, which the parser must not wait for."""
+
+    def build(args: argparse.Namespace):
+        from node.admin import actions
+
+        return getattr(actions, builder)(*arguments(args))
+
+    return build
+
+
+def _add_capacity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--import-kwh", required=True, metavar="KWH", help="most energy the community may import")
+    p.add_argument("--export-kwh", required=True, metavar="KWH", help="most energy the community may export")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    add_key_options(p, what="the role holder")
+    _add_target(p)
+    p.add_argument("--print-raw", action="store_true",
+                   help="only print the signed raw transaction (to relay elsewhere, e.g. paste into /admin)")
+
+
+def _add_target(p: argparse.ArgumentParser) -> None:
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--server", "--url", dest="url", metavar="URL",
+                        help=f"a GridLedger web UI with a chain connection (default: {DEFAULT_URL})")
+    target.add_argument("--state", type=Path, metavar="DIR",
+                        help="send to the chain of this state directory instead (its embedded chain, which no "
+                        "other process may hold meanwhile, or --rpc); market from DIR/deployment.json")
+    p.add_argument("--rpc", metavar="URL", help="with --state: the JSON-RPC node the market runs on")
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    action = args.build(args)
+    if args.state is not None:
+        return _via_chain(args, action)
+    return _via_server(args, action)
+
+
+def _via_server(args: argparse.Namespace, action) -> int:
+    from node.admin.actions import encode_action, sign_transaction
+    from node.admin.relay import RoleMissing
+
+    url = args.url or DEFAULT_URL
+    _, sender = find_key(args.keystore, args.account)
+    query = {"action": _command_name(action), "sender": sender} | _PARAMS[action.function](args)
+    prepared = call_api(url, "/api/admin/prepare?" + urlencode(query), "preparation")
+    if not prepared.get("sender_has_role"):
+        raise RoleMissing(action.function, sender, prepared.get("role", "?"))
+    tx = prepared["transaction"]
+    # The server chose the nonce and fees; the call itself must be exactly what was asked.
+    if str(tx.get("data", "")).lower() != "0x" + encode_action(action).hex():
+        raise InputError(f"{url} prepared other calldata than {prepared.get('call')} asks for: not signing it")
+    raw = sign_transaction(unlock_account(args.keystore, sender), tx)
+    if args.print_raw:
+        print("0x" + raw.hex())
+        return 0
+    try:
+        answer = call_api(url, "/api/admin/transactions", "transaction", body=json.dumps({"raw": "0x" + raw.hex()}).encode())
+    except Rejected as exc:
+        print(f"rejected: {exc}", file=sys.stderr)
+        return 1
+    _report(answer)
+    return 0
+
+
+def _via_chain(args: argparse.Namespace, action) -> int:
+    from node.admin.actions import sign_transaction
+    from node.admin.relay import AdminRelay, RoleMissing, open_chain
+    from node.chain.market import Deployment
+
+    deployment = Deployment.load(args.state / "deployment.json")
+    with open_chain(rpc=args.rpc, state=args.state) as chain:
+        relay = AdminRelay(chain, deployment.market)
+        _, sender = find_key(args.keystore, args.account)
+        role = relay.required_role(action.function, action.args)
+        if not relay.has_role(role, sender):
+            raise RoleMissing(action.function, sender, role)
+        raw = sign_transaction(unlock_account(args.keystore, sender), relay.prepare(action, sender))
+        if args.print_raw:
+            print("0x" + raw.hex())
+            return 0
+        _report(relay.relay(raw).to_json())
+    print("  the index learns of it when the oracle next reads the chain", file=sys.stderr)
+    return 0
+
+
+def cmd_roles(args: argparse.Namespace) -> int:
+    if args.address is None:
+        return _list_holders(args)
+    if args.state is not None:
+        from node.admin.relay import AdminRelay, open_chain
+        from node.chain.market import Deployment
+
+        deployment = Deployment.load(args.state / "deployment.json")
+        with open_chain(rpc=args.rpc, state=args.state) as chain:
+            roles = AdminRelay(chain, deployment.market).roles_of(args.address)
+    else:
+        query = urlencode({"address": args.address})
+        roles = call_api(args.url or DEFAULT_URL, "/api/admin/roles?" + query, "roles")["roles"]
+    held = [name for name, has in roles.items() if has]
+    print(f"{args.address}: {', '.join(held) if held else 'no role'}")
+    return 0
+
+
+def _list_holders(args: argparse.Namespace) -> int:
+    """`admin roles` without an address: one line per role with its holders."""
+    if args.state is not None:
+        index = open_index(args.state)
+        try:
+            answer = index.role_holders()
+        finally:
+            index.close()
+        where, state = f"the index {args.state / 'index.sqlite'}", args.state
+    else:
+        url = args.url or DEFAULT_URL
+        answer = call_api(url, "/api/admin/roles", "role holders")
+        where, state = f"the index of the server {url}", "DIR"
+    from node.chain.roles import ROLES
+
+    order = {name: i for i, name in enumerate(ROLES)}  # a server's JSON comes with its keys sorted
+    for role, holders in sorted(answer["roles"].items(), key=lambda item: (order.get(item[0], len(order)), item[0])):
+        print(f"{role}: {', '.join(h['account'] for h in holders) or 'nobody'}")
+    print(f"  from {where}, as of block {answer['as_of_block']}", file=sys.stderr)
+    if not answer["complete"]:
+        print("  warning: that index was written before it recorded roles, so grants in its older blocks are missing: "
+              f"rebuild it with `gridledger index rebuild --state {state}`", file=sys.stderr)
+    return 0
+
+
+def _report(answer: dict) -> None:
+    print(f"{answer['call']} by {answer['sender']} ({answer['role']}) in transaction {answer['tx_hash']}, "
+          f"block {answer['block']}")
+    for event in answer["events"]:
+        print(f"  {event['text']}")
+
+
+def _command_name(action) -> str:
+    return {"setCapacity": "set-capacity", "setDefaultCapacity": "set-default-capacity", "register": "register",
+            "grantRole": "grant-role", "revokeRole": "revoke-role"}[action.function]
+

@@ -1,0 +1,181 @@
+"""The index's tables, and how each market event lands in them.
+
+Every handler is idempotent (INSERT OR IGNORE, upserts), so applying the same events
+twice changes nothing and a block range can always be replayed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from node.chain.events import Event
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS participants (
+    id INTEGER PRIMARY KEY, owner TEXT NOT NULL, zone INTEGER NOT NULL,
+    active INTEGER NOT NULL, name TEXT NOT NULL, battery_wh INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS intervals (
+    interval INTEGER PRIMARY KEY, block INTEGER NOT NULL, tx_hash TEXT NOT NULL,
+    inputs_hash TEXT NOT NULL, buy_price INTEGER NOT NULL, sell_price INTEGER NOT NULL,
+    p2p_price INTEGER NOT NULL, grid_import_wh INTEGER NOT NULL, grid_export_wh INTEGER NOT NULL,
+    grid_amount INTEGER NOT NULL, participants INTEGER NOT NULL, gas_used INTEGER,
+    pay_as_bid INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS entries (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, grid_wh INTEGER NOT NULL,
+    p2p_wh INTEGER NOT NULL, amount INTEGER NOT NULL, PRIMARY KEY (interval, participant));
+CREATE INDEX IF NOT EXISTS entries_by_participant ON entries (participant, interval);
+CREATE TABLE IF NOT EXISTS wallet_events (
+    tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
+    participant INTEGER NOT NULL, kind TEXT NOT NULL, account TEXT NOT NULL,
+    amount INTEGER NOT NULL, PRIMARY KEY (tx_hash, log_index));
+CREATE TABLE IF NOT EXISTS capacity_events (
+    tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
+    interval INTEGER, import_wh INTEGER NOT NULL, export_wh INTEGER NOT NULL,
+    PRIMARY KEY (tx_hash, log_index));
+-- AccessControl's RoleGranted/RoleRevoked, kept as history: an account holds a role
+-- if its last event for that role is a grant. role is the bytes32 id (0x hex).
+CREATE TABLE IF NOT EXISTS role_events (
+    tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
+    role TEXT NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL,
+    PRIMARY KEY (tx_hash, log_index));
+CREATE TABLE IF NOT EXISTS settlement_chunks (
+    tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
+    interval INTEGER NOT NULL, kind TEXT NOT NULL, chunk INTEGER NOT NULL, entries INTEGER NOT NULL,
+    gas_used INTEGER, PRIMARY KEY (tx_hash, log_index));
+CREATE INDEX IF NOT EXISTS settlement_chunks_by_interval ON settlement_chunks (interval);
+CREATE TABLE IF NOT EXISTS inputs (hash TEXT PRIMARY KEY, body BLOB NOT NULL);
+-- The inputs last stored for each interval, so an oracle resuming a half-settled
+-- (chunked) interval continues it from the very inputs its first chunk committed to.
+CREATE TABLE IF NOT EXISTS last_inputs (interval INTEGER PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS interval_inputs (
+    interval INTEGER PRIMARY KEY, start TEXT NOT NULL, import_capacity_wh INTEGER NOT NULL,
+    export_capacity_wh INTEGER NOT NULL, load_wh INTEGER NOT NULL, pv_wh INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS battery_states (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, soc_wh INTEGER NOT NULL,
+    capacity_wh INTEGER NOT NULL, PRIMARY KEY (interval, participant));
+CREATE TABLE IF NOT EXISTS baseline (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, grid_import_wh INTEGER NOT NULL,
+    grid_export_wh INTEGER NOT NULL, cost INTEGER NOT NULL, PRIMARY KEY (interval, participant));
+CREATE VIEW IF NOT EXISTS wallet_changes AS
+    SELECT participant, amount FROM entries
+    UNION ALL SELECT 0, grid_amount FROM intervals
+    UNION ALL SELECT participant, CASE kind WHEN 'deposit' THEN amount ELSE -amount END FROM wallet_events;
+CREATE TABLE IF NOT EXISTS audit_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, audited_at TEXT NOT NULL, chain_head_block INTEGER NOT NULL,
+    verdicts INTEGER NOT NULL, failed INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit_verdicts (
+    run INTEGER NOT NULL REFERENCES audit_runs (id), position INTEGER NOT NULL, interval INTEGER NOT NULL,
+    tx_hash TEXT NOT NULL, ok INTEGER NOT NULL, reasons TEXT NOT NULL, PRIMARY KEY (run, position));
+CREATE INDEX IF NOT EXISTS audit_verdicts_by_interval ON audit_verdicts (run, interval);
+CREATE INDEX IF NOT EXISTS audit_verdicts_failed ON audit_verdicts (run, ok, position);
+"""
+
+
+def _registered(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    a = e.args
+    db.execute(
+        """INSERT INTO participants (id, owner, zone, active, name) VALUES (?, ?, ?, 1, ?)
+           ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, name = excluded.name""",
+        (a["participant"], a["owner"], a["zone"], a["name"]),
+    )
+
+
+def _updated(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    db.execute("UPDATE participants SET zone = ?, active = ? WHERE id = ?", (e.args["zone"], int(e.args["active"]), e.args["participant"]))
+
+
+def _interval(db: sqlite3.Connection, e: Event, gas_used: dict) -> None:
+    """A settled interval. One settled in chunks closes in its last apply transaction,
+    after its ParticipantSettled events; its gas is that of all its transactions."""
+    a = e.args
+    txs = {row["tx_hash"]: row["gas"] for row in db.execute(
+        "SELECT tx_hash, MAX(gas_used) AS gas FROM settlement_chunks WHERE interval = ? GROUP BY tx_hash", (a["interval"],)
+    )}
+    txs.setdefault(e.tx_hash, gas_used.get(e.tx_hash))
+    gas = None if None in txs.values() else sum(txs.values())
+    db.execute(
+        "INSERT OR IGNORE INTO intervals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            a["interval"], e.block, e.tx_hash, "0x" + a["inputsHash"].hex(), a["buyPrice"], a["sellPrice"],
+            a["p2pPrice"], a["gridImportWh"], a["gridExportWh"], a["gridAmount"], a["participants"], gas,
+            int(a["payAsBid"]),
+        ),
+    )
+
+
+def _chunk(kind: str):
+    """A chunked settlement's verify or apply chunk, or an abandoned pending interval
+    (chunk = how many chunks it had verified). Entries count only once IntervalSettled
+    closes the interval; these rows record the steps and their gas."""
+
+    def apply(db: sqlite3.Connection, e: Event, gas_used: dict) -> None:
+        a = e.args
+        db.execute(
+            "INSERT OR IGNORE INTO settlement_chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.tx_hash, e.log_index, e.block, a["interval"], kind, a.get("chunk", a.get("verifiedChunks")),
+             a.get("entries", 0), gas_used.get(e.tx_hash)),
+        )
+
+    return apply
+
+
+def _entry(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    a = e.args
+    db.execute(
+        "INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?)",
+        (a["interval"], a["participant"], a["gridWh"], a["p2pWh"], a["amount"]),
+    )
+
+
+def _wallet(kind: str, account_field: str):
+    def apply(db: sqlite3.Connection, e: Event, _: dict) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO wallet_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (e.tx_hash, e.log_index, e.block, e.args["participant"], kind, e.args[account_field], e.args["amount"]),
+        )
+
+    return apply
+
+
+def _capacity(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO capacity_events VALUES (?, ?, ?, ?, ?, ?)",
+        (e.tx_hash, e.log_index, e.block, e.args.get("interval"), e.args["importWh"], e.args["exportWh"]),
+    )
+
+
+def _role(kind: str):
+    def apply(db: sqlite3.Connection, e: Event, _: dict) -> None:
+        a = e.args
+        db.execute(
+            "INSERT OR IGNORE INTO role_events VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (e.tx_hash, e.log_index, e.block, "0x" + bytes(a["role"]).hex(), a["account"].lower(), kind, a["sender"].lower()),
+        )
+
+    return apply
+
+
+def _ignore(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    """Mandate changes and RoleAdminChanged are read from the chain when needed (the
+    auditor reads mandates, the admin relay getRoleAdmin); the UI does not show them."""
+
+
+APPLY = {
+    "ParticipantRegistered": _registered,
+    "ParticipantUpdated": _updated,
+    "IntervalSettled": _interval,
+    "ParticipantSettled": _entry,
+    "ChunkVerified": _chunk("verify"),
+    "ChunkApplied": _chunk("apply"),
+    "PendingAbandoned": _chunk("abandon"),
+    "Deposited": _wallet("deposit", "from"),
+    "Withdrawn": _wallet("withdraw", "to"),
+    "CapacitySet": _capacity,
+    "DefaultCapacitySet": _capacity,
+    "MandateSet": _ignore,
+    "MandateRevoked": _ignore,
+    "RoleGranted": _role("grant"),
+    "RoleRevoked": _role("revoke"),
+    "RoleAdminChanged": _ignore,
+}

@@ -1,0 +1,339 @@
+"""The local query store: the market's events, as read from the chain, in SQLite.
+
+The chain is the source of truth; this index is a cache of its events that the web UI
+and CLI query without touching the chain. It is written from transaction receipts as
+the oracle settles (no log scans), can catch up on blocks it missed, and also keeps
+the content-addressed clearing inputs whose hashes the settlements commit to.
+Wallet balances are not stored: they are sums over the indexed events.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from node.errors import InputError
+from node.chain.events import Event
+from node.index.schema import APPLY, SCHEMA
+from node.clearing.inputs import IntervalInputs
+
+class Index:
+    """SQLite store of indexed chain events and committed clearing inputs."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        self.db.executescript(SCHEMA)
+        if "pay_as_bid" not in {row["name"] for row in self.db.execute("PRAGMA table_info(intervals)")}:
+            # Written before IntervalSettled carried payAsBid, so by a market whose
+            # intervals it could not tell apart anyway.
+            self.db.execute("ALTER TABLE intervals ADD COLUMN pay_as_bid INTEGER NOT NULL DEFAULT 0")
+        if "meta" in tables and "role_events" not in tables and self.last_block >= 0:
+            # An index written before role events were indexed: the grants in the blocks
+            # it covers already (the deployer's, at least) are not in it.
+            self.set_meta(roles_from_block=self.last_block + 1)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta ---------------------------------------------------------------------
+
+    def set_meta(self, **values: object) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [(k, str(v)) for k, v in values.items()],
+            )
+
+    def meta(self) -> dict[str, str]:
+        return {row["key"]: row["value"] for row in self.db.execute("SELECT key, value FROM meta")}
+
+    @property
+    def last_block(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'last_block'").fetchone()
+        return int(row["value"]) if row else -1
+
+    # -- writing ------------------------------------------------------------------
+
+    def apply(self, events: Iterable[Event], gas_used: dict[str, int] | None = None, up_to_block: int | None = None) -> None:
+        """Records decoded market events in one SQLite transaction. Applying the same
+        events twice changes nothing, so replaying a block range is always safe."""
+        gas_used = gas_used or {}
+        with self.transaction() as db:
+            last = self.last_block
+            for event in events:
+                APPLY[event.name](db, event, gas_used)
+                last = max(last, event.block)
+            if up_to_block is not None:
+                last = max(last, up_to_block)
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_block', ?)", (str(last),))
+
+    def store_inputs(self, inputs: IntervalInputs) -> str:
+        """Keeps an interval's inputs under their hash (idempotent); returns the hash."""
+        body = inputs.canonical_json()
+        digest = "0x" + inputs.hash().hex()
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO inputs (hash, body) VALUES (?, ?)", (digest, zlib.compress(body, 6)))
+            db.execute("INSERT OR REPLACE INTO last_inputs (interval, hash) VALUES (?, ?)", (inputs.interval, digest))
+            db.execute(
+                "INSERT OR REPLACE INTO interval_inputs VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    inputs.interval,
+                    inputs.start,
+                    inputs.import_capacity_wh[0],
+                    inputs.export_capacity_wh[0],
+                    sum(row[0] for row in inputs.load_wh),
+                    sum(row[0] for row in inputs.pv_wh),
+                ),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO battery_states VALUES (?, ?, ?, ?)",
+                [(inputs.interval, b.participant, b.soc_wh, b.capacity_wh) for b in inputs.batteries],
+            )
+            db.executemany(
+                "UPDATE participants SET battery_wh = ? WHERE id = ?",
+                [(b.capacity_wh, b.participant) for b in inputs.batteries],
+            )
+        return digest
+
+    def store_baseline(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
+        """(interval, participant, grid_import_wh, grid_export_wh, cost) of the no-trading baseline."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO baseline VALUES (?, ?, ?, ?, ?)", rows)
+
+    # -- reading ------------------------------------------------------------------
+
+    def last_inputs_for(self, interval: int) -> bytes | None:
+        """The canonical JSON of the inputs last stored for `interval`, if any."""
+        row = self.db.execute("SELECT hash FROM last_inputs WHERE interval = ?", (interval,)).fetchone()
+        return None if row is None else self.inputs(row[0])
+
+    def inputs(self, digest: str) -> bytes:
+        """The canonical JSON of the inputs with hash `digest` (0x-prefixed hex)."""
+        row = self.db.execute("SELECT body FROM inputs WHERE hash = ?", (digest.lower(),)).fetchone()
+        if row is None:
+            raise InputError(f"no inputs with hash {digest} in this index")
+        return zlib.decompress(row["body"])
+
+    def last_interval(self) -> int | None:
+        row = self.db.execute("SELECT MAX(interval) AS k FROM intervals").fetchone()
+        return row["k"]
+
+    def balances(self) -> dict[int, int]:
+        rows = self.db.execute("SELECT participant, SUM(amount) AS b FROM wallet_changes GROUP BY participant")
+        return {row["participant"]: row["b"] for row in rows}
+
+    def participants(self) -> list[dict]:
+        balances = self.balances()
+        rows = self.db.execute("SELECT * FROM participants ORDER BY id")
+        return [dict(row) | {"balance": balances.get(row["id"], 0)} for row in rows]
+
+    def participant(self, pid: int) -> dict | None:
+        row = self.db.execute("SELECT * FROM participants WHERE id = ?", (pid,)).fetchone()
+        if row is None:
+            return None
+        balance = self.db.execute(
+            "SELECT COALESCE(SUM(amount), 0) AS b FROM wallet_changes WHERE participant = ?", (pid,)
+        ).fetchone()["b"]
+        return dict(row) | {"balance": balance}
+
+    def participant_history(self, pid: int) -> list[dict]:
+        rows = self.db.execute(
+            """SELECT e.interval, e.grid_wh, e.p2p_wh, e.amount, i.p2p_price, i.tx_hash,
+                      s.soc_wh, s.capacity_wh
+               FROM entries e JOIN intervals i USING (interval)
+               LEFT JOIN battery_states s ON s.interval = e.interval AND s.participant = e.participant
+               WHERE e.participant = ? ORDER BY e.interval""",
+            (pid,),
+        )
+        return [dict(row) for row in rows]
+
+    def wallet_events(self, pid: int | None = None) -> list[dict]:
+        sql = "SELECT * FROM wallet_events" + (" WHERE participant = ?" if pid is not None else "")
+        return [dict(row) for row in self.db.execute(sql + " ORDER BY block, log_index", () if pid is None else (pid,))]
+
+    def intervals(self, limit: int = 1000, offset: int = 0) -> list[dict]:
+        rows = self.db.execute(
+            """SELECT i.*, ii.start, ii.import_capacity_wh, ii.export_capacity_wh,
+                      (SELECT COALESCE(SUM(p2p_wh), 0) FROM entries e WHERE e.interval = i.interval AND e.p2p_wh > 0) AS p2p_wh
+               FROM intervals i LEFT JOIN interval_inputs ii USING (interval)
+               ORDER BY i.interval LIMIT ? OFFSET ?""",
+            (limit, offset),
+        )
+        return [dict(row) for row in rows]
+
+    def interval(self, k: int) -> dict | None:
+        row = self.db.execute(
+            """SELECT i.*, ii.start, ii.import_capacity_wh, ii.export_capacity_wh
+               FROM intervals i LEFT JOIN interval_inputs ii USING (interval) WHERE i.interval = ?""",
+            (k,),
+        ).fetchone()
+        if row is None:
+            return None
+        entries = self.db.execute(
+            """SELECT e.*, p.name FROM entries e JOIN participants p ON p.id = e.participant
+               WHERE e.interval = ? ORDER BY e.participant""",
+            (k,),
+        )
+        return dict(row) | {"entries": [dict(e) for e in entries]}
+
+    def battery_series(self) -> list[dict]:
+        rows = self.db.execute("SELECT interval, participant, soc_wh, capacity_wh FROM battery_states ORDER BY interval, participant")
+        return [dict(row) for row in rows]
+
+    def summary(self) -> dict:
+        """Community totals over every settled interval, and the baseline comparison."""
+        totals = dict(
+            self.db.execute(
+                """SELECT COUNT(*) AS intervals, COALESCE(SUM(grid_import_wh), 0) AS grid_import_wh,
+                          COALESCE(SUM(grid_export_wh), 0) AS grid_export_wh,
+                          COALESCE(SUM(grid_amount), 0) AS paid_to_grid, MAX(interval) AS last_interval,
+                          COALESCE(SUM(gas_used), 0) AS gas_used
+                   FROM intervals"""
+            ).fetchone()
+        )
+        totals["p2p_wh"] = self.db.execute("SELECT COALESCE(SUM(p2p_wh), 0) AS v FROM entries WHERE p2p_wh > 0").fetchone()["v"]
+        totals["participants"] = self.db.execute("SELECT COUNT(*) AS n FROM participants WHERE id != 0").fetchone()["n"]
+        base = self.db.execute(
+            """SELECT COUNT(*) AS n, COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(grid_import_wh), 0) AS imp,
+                      COALESCE(SUM(grid_export_wh), 0) AS exp
+               FROM baseline WHERE interval IN (SELECT interval FROM intervals)"""
+        ).fetchone()
+        totals["community_cost"] = -self.db.execute("SELECT COALESCE(SUM(amount), 0) AS v FROM entries").fetchone()["v"]
+        if base["n"]:
+            totals["baseline_cost"] = base["cost"]
+            totals["baseline_import_wh"] = base["imp"]
+            totals["baseline_export_wh"] = base["exp"]
+            totals["savings"] = base["cost"] - totals["community_cost"]
+        return totals
+
+    # -- audits -------------------------------------------------------------------
+
+    def store_audit(self, verdicts: Iterable, chain_head_block: int, audited_at_iso: str | None = None) -> int:
+        """Keeps one run of `gridledger audit` (node.audit.verify.Verdict-like objects: interval,
+        tx_hash, ok, reasons) so the UI can show it without the chain; returns the run id.
+
+        Runs are appended, never replaced: an earlier run that failed stays on record."""
+        import json
+        from datetime import datetime, timezone
+
+        if audited_at_iso is None:
+            audited_at_iso = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        rows = [(v.interval, v.tx_hash, int(bool(v.ok)), json.dumps(list(v.reasons))) for v in verdicts]
+        with self.transaction() as db:
+            run = db.execute(
+                "INSERT INTO audit_runs (audited_at, chain_head_block, verdicts, failed) VALUES (?, ?, ?, ?)",
+                (audited_at_iso, int(chain_head_block), len(rows), sum(1 for r in rows if not r[2])),
+            ).lastrowid
+            db.executemany(
+                "INSERT INTO audit_verdicts (run, position, interval, tx_hash, ok, reasons) VALUES (?, ?, ?, ?, ?, ?)",
+                [(run, i, *row) for i, row in enumerate(rows)],
+            )
+        return int(run)
+
+    def latest_audit(self) -> dict | None:
+        """The last stored audit run: id, audited_at, chain_head_block, verdicts, passed, failed."""
+        row = self.db.execute("SELECT * FROM audit_runs ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        run = dict(row)
+        return run | {"passed": run["verdicts"] - run["failed"]}
+
+    def audit_verdicts(self, run: int, failed_only: bool = False, limit: int = 1000, offset: int = 0) -> list[dict]:
+        """A run's verdicts in the order the auditor gave them (chain order)."""
+        rows = self.db.execute(
+            "SELECT interval, tx_hash, ok, reasons FROM audit_verdicts WHERE run = ?"
+            + (" AND ok = 0" if failed_only else "") + " ORDER BY position LIMIT ? OFFSET ?",
+            (run, limit, offset),
+        )
+        return [self._verdict(row) for row in rows]
+
+    def audit_verdict(self, k: int) -> dict | None:
+        """Interval `k`'s verdict in the latest run, None if that run did not cover it.
+
+        Only the latest run counts: an older verdict may predate a re-settlement or a
+        different chain, so showing it would vouch for something nobody checked."""
+        rows = self.db.execute(
+            """SELECT interval, tx_hash, ok, reasons FROM audit_verdicts
+               WHERE run = (SELECT MAX(id) FROM audit_runs) AND interval = ? ORDER BY ok, position""",
+            (k,),
+        ).fetchall()
+        return self._verdict(rows[0]) if rows else None
+
+    def intervals_not_audited(self, run: int) -> int:
+        """How many settled intervals run `run` has no verdict for (settled after it)."""
+        return self.db.execute(
+            "SELECT COUNT(*) AS n FROM intervals WHERE interval NOT IN (SELECT interval FROM audit_verdicts WHERE run = ?)",
+            (run,),
+        ).fetchone()["n"]
+
+    @staticmethod
+    def _verdict(row: sqlite3.Row) -> dict:
+        import json
+
+        return {"interval": row["interval"], "tx_hash": row["tx_hash"], "ok": bool(row["ok"]),
+                "reasons": json.loads(row["reasons"])}
+
+    def capacity_events(self) -> list[dict]:
+        """Every indexed DefaultCapacitySet (interval None) and CapacitySet, in chain order."""
+        rows = self.db.execute(
+            "SELECT block, tx_hash, interval, import_wh, export_wh FROM capacity_events ORDER BY block, log_index"
+        )
+        return [dict(row) for row in rows]
+
+    def role_holders(self) -> dict:
+        """Who holds each market role now, as GET /api/admin/roles and `gridledger admin
+        roles` give it: `roles` maps each role's name (node.chain.roles.ROLES; an unknown role
+        as its 0x id) to its holders in the order they were granted, each with the
+        grant's block, tx_hash and sender (every known role, one without holders with
+        an empty list); `as_of_block` is the index's last block; `complete` is False
+        for an index written before role events were indexed, whose older grants are
+        missing until `gridledger index rebuild`."""
+        from eth_utils import to_checksum_address
+
+        from node.chain.roles import ROLES, role_name  # not at the top: it loads web3, which the CLI's index readers avoid
+
+        holders: dict[str, list[dict]] = {name: [] for name in ROLES}
+        rows = self.db.execute(
+            """SELECT role, account, block, tx_hash, sender FROM (
+                   SELECT *, ROW_NUMBER() OVER (PARTITION BY role, account ORDER BY block DESC, log_index DESC) AS n
+                   FROM role_events)
+               WHERE n = 1 AND kind = 'grant' ORDER BY block, log_index"""
+        )
+        for row in rows:
+            holders.setdefault(role_name(bytes.fromhex(row["role"][2:])), []).append({
+                "account": to_checksum_address(row["account"]), "block": row["block"], "tx_hash": row["tx_hash"],
+                "sender": to_checksum_address(row["sender"]),
+            })
+        return {"roles": holders, "as_of_block": self.last_block, "complete": "roles_from_block" not in self.meta()}
+
+    def participant_totals(self) -> list[dict]:
+        """Per participant over every settled interval: cost (minor units, positive =
+        paid), P2P Wh bought and sold, and the baseline's cost for the same intervals."""
+        rows = self.db.execute(
+            """SELECT e.participant AS id, -SUM(e.amount) AS cost_units,
+                      SUM(CASE WHEN e.p2p_wh > 0 THEN e.p2p_wh ELSE 0 END) AS p2p_bought_wh,
+                      SUM(CASE WHEN e.p2p_wh < 0 THEN -e.p2p_wh ELSE 0 END) AS p2p_sold_wh,
+                      (SELECT SUM(cost) FROM baseline b WHERE b.participant = e.participant
+                         AND b.interval IN (SELECT interval FROM intervals)) AS baseline_cost_units
+               FROM entries e GROUP BY e.participant"""
+        )
+        return [dict(row) for row in rows]

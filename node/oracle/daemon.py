@@ -1,0 +1,302 @@
+"""The oracle daemon: each interval, build the inputs, clear, settle, index.
+
+The chain is the source of truth. On start the oracle asks the market which interval
+comes next, catches the index up on anything it missed, and recovers the battery
+states by re-running the last settled clearing from its committed inputs, so a crash
+at any point loses nothing and settles nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from node.errors import ChainError
+from node.faults import crash_point
+from node.oracle.inputs_builder import InputsBuilder
+from node.oracle.pipeline import clearings_ahead
+from node.index.store import Index
+from node.clearing.interval import (
+    IntervalClearing,
+    run_clearing,
+    settlement_for,
+    soc_after,
+)
+from node.clearing.inputs import IntervalInputs
+from node.chain.market import Market, Receipt
+from node.data.meter_policy import check_clock, split_late
+from node.index.rebuild import settlement_gas
+from node.units import UNITS_PER_TOKEN
+from node.chain.settlement import Settlement
+from node.intent.orders import OrderBook
+from node.intent.signing import SignedMandate, SignedOrder
+from node.oracle.terms import EXPIRY_MARGIN_S, ChainTerms, Terms
+from optimizer.auction import AuctionResult
+
+log = logging.getLogger("gridledger.oracle")
+
+PIPELINE_MIN_INTERVALS = 16  # below this, starting a worker process costs more than it saves
+CLOCK_TOLERANCE_S = 30.0  # a few block periods of a PoA chain; NTP keeps clocks far closer
+
+
+@dataclass
+class IntervalReport:
+    interval: int
+    settlement: Settlement
+    receipt: Receipt
+    seconds: float
+
+
+class Oracle:
+    """Settles a community's intervals on a market, resuming from chain state.
+
+    With an order `book` (the file the web UI and `gridledger order|mandate submit`
+    write), it also relays participants' signed mandates and revocations to the chain
+    and, in an auction market, clears the orders signed for each interval."""
+
+    def __init__(self, market: Market, index: Index, builder: InputsBuilder, book: OrderBook | None = None) -> None:
+        self.market = market
+        self.index = index
+        self.builder = builder
+        self.book = book
+        self.terms = ChainTerms(market)
+        self._relay_failed: set[tuple[str, int, int]] = set()
+        # The stored inputs of an interval the chain holds half-settled (found by resume).
+        self._resumed: IntervalInputs | None = None
+        # Battery states at the start of the chain's next interval, once run() has started.
+        self.soc: dict[int, int] = {}
+
+    def catch_up_index(self, to_block: int | None = None) -> None:
+        """Indexes market events the index missed, up to `to_block` (default: the head),
+        in narrow block ranges: after a crash between sending a settlement and recording
+        it, or others' transactions mined between two settlements."""
+        start = max(self.index.last_block + 1, self.market.deployment.block)
+        for _, high, events in self.market.log_chunks(start, to_block):
+            self.index.apply(events, settlement_gas(self.market, events), up_to_block=high)
+
+    def resume(self) -> tuple[int, dict[int, int]]:
+        """The next interval to settle and the battery states at its start."""
+        self.catch_up_index()
+        next_interval = self.market.next_interval()
+        pending = self.market.pending()
+        if pending.open:
+            # A crash between chunks: settling the interval again from the inputs that
+            # were stored before its first chunk gives the same settlement, and
+            # Market.settle continues the chunks from the chain's counters.
+            log.info(
+                "interval %d is half-settled on chain (%s: %d chunks verified, %d applied): it will be resumed",
+                pending.interval, pending.phase, pending.verified_chunks, pending.applied_chunks,
+            )
+            stored = self.index.last_inputs_for(pending.interval)
+            self._resumed = None if stored is None else IntervalInputs.from_json(stored)
+        if next_interval <= self.builder.first_interval:
+            return next_interval, self.builder.initial_soc()
+        last = self.index.interval(next_interval - 1)
+        if last is None:
+            raise ChainError(f"interval {next_interval - 1} is settled on chain but missing from the index after catching up")
+        inputs = IntervalInputs.from_json(self.index.inputs(last["inputs_hash"]))
+        return next_interval, soc_after(inputs, run_clearing(inputs))
+
+    def prepare(self, interval: int, capacity_from: int | None = None) -> tuple[Terms, list[SignedOrder]]:
+        """Relays what participants signed to the chain, then reads the chain's terms
+        for `interval` (capacities from `capacity_from`, default `interval`, on) and, in
+        an auction market, the interval's orders."""
+        self.terms.refresh()
+        if self.book is not None and self._relay():
+            self.terms.refresh()
+        now = int(time.time())
+        terms = self.terms.snapshot(now, interval if capacity_from is None else capacity_from)
+        orders: list[SignedOrder] = []
+        if self.book is not None and self.builder.config.market.mechanism == "auction":
+            orders = self.book.orders_for(interval, now + EXPIRY_MARGIN_S)
+        return terms, orders
+
+    def inputs(self, interval: int, soc: dict[int, int]) -> IntervalInputs:
+        """The inputs of `interval`: those already stored for it if the chain holds it
+        half-settled (so a resumed chunked settlement continues the same one), else
+        built from the data, the chain's terms and the order book."""
+        if self._resumed is not None and self._resumed.interval == interval:
+            inputs, self._resumed = self._resumed, None
+            return inputs
+        terms, orders = self.prepare(interval)
+        return self.builder.inputs(interval, soc, terms, orders)
+
+    def settle(self, interval: int, soc: dict[int, int]) -> tuple[IntervalReport, dict[int, int]]:
+        started = time.perf_counter()
+        inputs = self.inputs(interval, soc)
+        result = run_clearing(inputs)
+        return self.submit(inputs, result, started), soc_after(inputs, result)
+
+    def submit(self, inputs: IntervalInputs, result: IntervalClearing, started: float) -> IntervalReport:
+        """Stores the inputs, sends the settlement of `result` and indexes its receipt."""
+        crash_point("before_inputs")
+        # The inputs are stored before the transaction is sent, so a settlement on chain
+        # always has its inputs available to the auditor and to resume.
+        self.index.store_inputs(inputs)
+        settlement = settlement_for(inputs, result)
+        crash_point("before_send")
+        receipt = self.market.settle(settlement, list(result.orders))
+        crash_point("before_index")
+        # Other transactions may have been mined since the last indexed block (a grid
+        # operator's setCapacity or an admin's register, relayed by the web UI): index
+        # them from the logs first, or up_to_block below would skip their blocks for good.
+        self.catch_up_index(to_block=min(r.block for r in (receipt.parts or (receipt,))) - 1)
+        self.index.apply(receipt.events, receipt.gas_by_tx, up_to_block=receipt.block)
+        crash_point("after_index")
+        report = IntervalReport(inputs.interval, settlement, receipt, time.perf_counter() - started)
+        log.info(describe(report, self.builder))
+        if result.auction is not None:
+            log.info(describe_auction(inputs.interval, result.auction))
+        if result.excluded:
+            log.info(describe_excluded(inputs.interval, result.excluded))
+        return report
+
+    def run(self, until: int | None = None, live: bool = False, progress: bool = True) -> list[IntervalReport]:
+        """Settles every interval from the chain's next one up to `until` (exclusive;
+        default: the end of the data). `live` waits for each interval to end first."""
+        interval, self.soc = self.resume()
+        stop = self.builder.intervals.stop if until is None else until
+        if interval >= stop:
+            log.info("nothing to settle: the chain is at interval %d, the data ends before %d", interval, stop)
+            return []
+        split = split_late(self.builder.community, interval, self.builder.config.market)
+        if len(split.late.timestamps):
+            log.info("%s", split.describe())
+        market = self.builder.config.market
+        log.info("settling intervals %d..%d on %s (%s)", interval, stop - 1, self.market.chain.description,
+                 market.mechanism if market.mechanism == "community" else f"auction, {market.pricing} pricing")
+        reports: list[IntervalReport] = []
+        bar = _progress(stop - interval, progress)
+        # A replay of a community market: clear ahead in a second process while this one
+        # settles. Orders arrive while the market runs, so an auction clears in turn.
+        while not live and market.mechanism == "community" and stop - interval >= PIPELINE_MIN_INTERVALS:
+            interval = self._run_ahead(interval, stop, reports, bar)
+        while interval < stop:
+            if live:
+                end = self.builder.start_of(interval + 1)
+                _wait_until(end)
+                skew = check_clock(end, self._chain_now(), pd.Timestamp.now(tz="UTC"), CLOCK_TOLERANCE_S)
+                if abs(skew) > CLOCK_TOLERANCE_S:
+                    log.warning("the chain's clock is %.0f s ahead of the oracle's: sync the oracle's clock (NTP)", skew)
+            report, self.soc = self.settle(interval, self.soc)
+            reports.append(report)
+            interval += 1
+            bar.update(1)
+        bar.close()
+        return reports
+
+    def _run_ahead(self, interval: int, stop: int, reports: list[IntervalReport], bar) -> int:
+        """Settles from `interval` with clearings computed ahead under the chain's terms
+        of now; returns where it stopped: `stop`, or the first interval whose terms
+        changed on chain meanwhile (a new or revoked mandate, a capacity), from which
+        the caller starts again with the new terms."""
+        if self._resumed is not None and self._resumed.interval == interval:
+            # The stored inputs of a half-settled interval come first.
+            report, self.soc = self.settle(interval, self.soc)
+            reports.append(report)
+            bar.update(1)
+            return interval + 1
+        terms, _ = self.prepare(interval)
+        started = time.perf_counter()
+        for inputs, result in clearings_ahead(self.builder, interval, stop, self.soc, terms):
+            current, _ = self.prepare(inputs.interval, capacity_from=interval)
+            if current != terms:
+                log.info("the chain's terms changed before interval %d (mandates or capacity): clearing again from there",
+                         inputs.interval)
+                return inputs.interval
+            reports.append(self.submit(inputs, result, started))
+            self.soc = soc_after(inputs, result)
+            started = time.perf_counter()
+            bar.update(1)
+        return stop
+
+    def _relay(self) -> bool:
+        """Sends the chain the book's newest mandate of each participant that the chain
+        has not seen, and revocations of mandates in force; True if any was sent. A
+        relay the contract refuses is logged once and not retried."""
+        now = int(time.time())
+        newest: dict[int, SignedMandate] = {}
+        for signed in self.book.active_mandates(now):
+            newest[signed.mandate.participant] = signed  # by participant, then nonce
+        sent = False
+        for pid, signed in sorted(newest.items()):
+            if signed.mandate.nonce > self.terms.nonces.get(pid, 0):
+                sent |= self._send_relay("mandate", pid, signed.mandate.nonce, lambda: self.market.submit_mandates([signed]))
+        for signed in self.book.revocations():
+            r = signed.revocation
+            in_force = self.terms.mandates.get(r.participant)
+            if in_force is not None and in_force.nonce == r.nonce:
+                sent |= self._send_relay("revocation", r.participant, r.nonce, lambda: self.market.revoke_mandate(signed))
+        return sent
+
+    def _send_relay(self, kind: str, participant: int, nonce: int, send) -> bool:
+        key = (kind, participant, nonce)
+        if key in self._relay_failed:
+            return False
+        try:
+            send()
+        except ChainError as exc:
+            self._relay_failed.add(key)
+            log.warning("the chain refused participant %d's %s %d: %s", participant, kind, nonce, exc)
+            return False
+        log.info("relayed participant %d's signed %s %d to the chain", participant, kind, nonce)
+        return True
+
+    def _chain_now(self) -> pd.Timestamp:
+        """The chain's clock: the newer of the latest block and the pending block a node
+        would mine now (anvil mines on demand, so only its pending block is current). The
+        embedded chain runs in this process, on this clock."""
+        from web3 import EthereumTesterProvider
+
+        w3 = self.market.chain.w3
+        if isinstance(w3.provider, EthereumTesterProvider):
+            return pd.Timestamp.now(tz="UTC")
+        seconds = max(int(w3.eth.get_block(tag)["timestamp"]) for tag in ("latest", "pending"))
+        return pd.Timestamp(seconds, unit="s", tz="UTC")
+
+
+def describe(report: IntervalReport, builder: InputsBuilder) -> str:
+    """One log line per interval, in words an operator understands."""
+    s = report.settlement
+    p2p_kwh = s.p2p_wh[s.p2p_wh > 0].sum() / 1000
+    chunks = f" in {len(report.receipt.parts)} transactions" if report.receipt.parts else ""
+    return (
+        f"interval {s.interval} ({builder.start_of(s.interval):%Y-%m-%d %H:%M} UTC): "
+        f"{len(s.participants)} participants, P2P {p2p_kwh:.2f} kWh at {s.p2p_price / UNITS_PER_TOKEN:.4f}/kWh, "
+        f"grid +{s.grid_import_wh / 1000:.2f}/-{s.grid_export_wh / 1000:.2f} kWh, "
+        f"gas {report.receipt.gas_used:,}{chunks}, {report.seconds * 1000:.0f} ms, tx {report.receipt.tx_hash[:12]}"
+    )
+
+
+def describe_auction(interval: int, result: AuctionResult) -> str:
+    """How an interval's double auction cleared (TESP's clearing types) and who gained."""
+    price = ("each order at its own limit" if result.pricing == "pay_as_bid" else
+             "no price" if result.clearing_price is None else f"{result.clearing_price / UNITS_PER_TOKEN:.4f}/kWh")
+    surplus = ", ".join(f"{who} {milli / 1000 / UNITS_PER_TOKEN:.4f}" for who, milli in (
+        ("buyers", result.buyer_surplus_milli), ("sellers", result.seller_surplus_milli),
+        ("grid operator", result.operator_surplus_milli)))
+    return (f"interval {interval}: auction of {len(result.orders)} orders cleared {result.volume_wh / 1000:.2f} kWh P2P, "
+            f"clearing type {result.clearing_type.value}, {price}; surplus {surplus}")
+
+
+def describe_excluded(interval: int, excluded: dict[int, str], shown: int = 5) -> str:
+    """Who an interval left out and why, the first few by id."""
+    first = "; ".join(f"participant {p}: {why}" for p, why in sorted(excluded.items())[:shown])
+    more = f"; and {len(excluded) - shown} more" if len(excluded) > shown else ""
+    return f"interval {interval}: {len(excluded)} participant(s) not settled here ({first}{more})"
+
+
+def _wait_until(moment: pd.Timestamp) -> None:
+    delay = (moment - pd.Timestamp.now(tz="UTC")).total_seconds()
+    if delay > 0:
+        log.info("waiting %.0f s for the interval to end at %s", delay, moment)
+        time.sleep(delay)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="interval", disable=not enabled, dynamic_ncols=True)

@@ -1,0 +1,132 @@
+"""Each interval's canonical clearing inputs, cut from a community's data and the chain's terms."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from node.clearing.inputs import PPM, BatteryInputs, IntervalInputs
+from node.clearing.interval import mandate_soc_bounds
+from node.data.community import Community
+from node.data.config import CommunityConfig
+from node.data.meter_policy import Repair, committed_repairs
+from node.errors import InputError
+from node.intent.signing import Mandate, SignedOrder
+from node.oracle.terms import Terms
+from node.units import round_price_units
+
+
+class InputsBuilder:
+    """Cuts a community's data into each interval's canonical inputs.
+
+    Forecasts are the data itself (perfect foresight), which is what a replay of
+    metered data can honestly offer; beyond the end of the data the forecast repeats
+    the same time of the day before (a persistence forecast), so the horizon never
+    shrinks and the optimiser model is never rebuilt.
+
+    `repairs` (from `node.data.dataset.load_dataset_with_report`) go into the committed
+    inputs of the interval they belong to.
+    """
+
+    def __init__(
+        self, community: Community, config: CommunityConfig, participants: np.ndarray, repairs: Sequence[Repair] = ()
+    ) -> None:
+        self.config = config
+        self.community = community
+        self.participants = np.asarray(participants, dtype=np.int64)
+        self.load_wh = np.rint(community.consumption_kwh * 1000).astype(np.int64)
+        self.pv_wh = np.rint(community.production_kwh * 1000).astype(np.int64)
+        self.repairs = committed_repairs(repairs, community, self.participants)
+        self.steps = self.load_wh.shape[1]
+        self.first_interval = int(config.market.interval_index(community.timestamps[:1])[0])
+        self.horizon = config.market.horizon_steps
+        self.steps_per_day = int(round(pd.Timedelta(days=1) / config.market.interval))
+        minutes = config.market.interval_minutes
+        self.import_wh = int(round(config.grid.import_capacity_kwh(minutes) * 1000))
+        self.export_wh = int(round(config.grid.export_capacity_kwh(minutes) * 1000))
+        b = config.batteries
+        step_h = config.market.interval_hours
+        self.battery_rows = [i for i, home in enumerate(community.homes) if home.battery]
+        self.battery_spec = dict(
+            capacity_wh=int(round(b.capacity_kwh * 1000)),
+            max_charge_wh=int(round(b.power_kw * step_h * 1000)),
+            max_discharge_wh=int(round(b.power_kw * step_h * 1000)),
+            charge_efficiency_ppm=int(round(b.charge_efficiency * PPM)),
+            discharge_efficiency_ppm=int(round(b.discharge_efficiency * PPM)),
+            min_soc_wh=int(round(b.min_soc * b.capacity_kwh * 1000)),
+        )
+
+    @property
+    def intervals(self) -> range:
+        return range(self.first_interval, self.first_interval + self.steps)
+
+    def initial_soc(self) -> dict[int, int]:
+        soc = int(round(self.config.batteries.initial_soc * self.battery_spec["capacity_wh"]))
+        return {int(self.participants[row]): soc for row in self.battery_rows}
+
+    def start_of(self, interval: int) -> pd.Timestamp:
+        return self.config.market.start + interval * self.config.market.interval
+
+    def inputs(
+        self, interval: int, soc_wh: dict[int, int], terms: Terms | None = None, orders: Sequence[SignedOrder] = ()
+    ) -> IntervalInputs:
+        """The canonical inputs of `interval` from battery states `soc_wh` and the chain's
+        `terms` (mandates in force, capacities; None: no chain to ask, everyone clears
+        at the configured capacity) and, for an auction, the interval's signed `orders`."""
+        if interval not in self.intervals:
+            raise InputError(f"interval {interval} is outside the data (intervals {self.intervals.start}..{self.intervals.stop - 1})")
+        columns = self._columns(interval - self.first_interval)
+        times = pd.DatetimeIndex([self.start_of(interval + j) for j in range(self.horizon)])
+        tariffs = self.config.tariffs
+        capacity = [self._capacity(terms, interval + j) for j in range(self.horizon)]
+        mandates = None if terms is None else {m.participant: m for m in terms.mandates}
+        market = self.config.market
+        return IntervalInputs(
+            interval=interval,
+            start=self.start_of(interval).isoformat(),
+            participants=[int(p) for p in self.participants],
+            load_wh=self.load_wh[:, columns].tolist(),
+            pv_wh=self.pv_wh[:, columns].tolist(),
+            buy_price=[round_price_units(p) for p in tariffs.buy_price(times)],
+            sell_price=[round_price_units(p) for p in tariffs.sell_price(times)],
+            import_capacity_wh=[c[0] for c in capacity],
+            export_capacity_wh=[c[1] for c in capacity],
+            p2p_cost=round_price_units(self.config.p2p.transaction_cost_per_kwh),
+            batteries=[self._battery(int(self.participants[row]), soc_wh, mandates) for row in self.battery_rows],
+            repairs=self.repairs.get(interval - self.first_interval, []),
+            mechanism=market.mechanism,
+            pricing=market.pricing,
+            mandates=None if mandates is None else [m.values() for m in terms.mandates],
+            orders=[o.to_json() for o in latest_orders(orders)] if market.mechanism == "auction" else [],
+        )
+
+    def _capacity(self, terms: Terms | None, interval: int) -> tuple[int, int]:
+        known = None if terms is None else terms.capacity_of(interval)
+        return known if known is not None else (self.import_wh, self.export_wh)
+
+    def _battery(self, participant: int, soc_wh: dict[int, int], mandates: dict[int, Mandate] | None) -> BatteryInputs:
+        battery = BatteryInputs(participant=participant, soc_wh=soc_wh[participant], **self.battery_spec)
+        if mandates is None:
+            return battery
+        low, high = mandate_soc_bounds(battery, mandates.get(participant), battery.soc_wh)
+        return replace(battery, min_soc_wh=low, max_soc_wh=high)
+
+    def _columns(self, step: int) -> np.ndarray:
+        columns = step + np.arange(self.horizon)
+        period = self.steps_per_day if self.steps >= self.steps_per_day else self.steps
+        beyond = columns >= self.steps
+        columns[beyond] = self.steps - period + (columns[beyond] - self.steps) % period
+        return columns
+
+
+def latest_orders(orders: Sequence[SignedOrder]) -> list[SignedOrder]:
+    """One order per participant, the one with the highest nonce: a participant amends
+    an order by signing a new one (the settlement carries one order per entry)."""
+    latest: dict[int, SignedOrder] = {}
+    for o in orders:
+        if o.order.participant not in latest or o.order.nonce > latest[o.order.participant].order.nonce:
+            latest[o.order.participant] = o
+    return [latest[p] for p in sorted(latest)]

@@ -1,0 +1,151 @@
+"""Setting up a community's market: deploy, register the homes, fund their wallets."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+from node.chain.connection import Chain
+from node.data.community import Community
+from node.data.config import CommunityConfig
+from node.errors import InputError
+from node.index.store import Index
+from node.chain.market import Market
+from node.units import UNITS_PER_TOKEN
+from node.units import round_price_units
+from node.intent.signing import PPM, Mandate, SignedMandate, sign_mandate
+
+log = logging.getLogger("gridledger.deploy")
+
+MANDATE_YEARS = 10
+
+
+def demo_key(seed: int, name: str) -> LocalAccount:
+    """A deterministic key for a demo home. Demo keys are derived from public data and
+    protect nothing; real participants bring their own keystore."""
+    return Account.from_key(keccak(text=f"gridledger-demo/{seed}/{name}"))
+
+
+def demo_mandates(market: Market, community: Community, config: CommunityConfig, ids: np.ndarray) -> list[SignedMandate]:
+    """Standing mandates the demo homes sign at deployment: buy at up to the highest
+    import tariff (peak included), sell at no less than the export tariff, keep any
+    battery within the configured state-of-charge range, for ten years. They let the
+    community optimiser trade for every home exactly as it would at the tariffs, and
+    nothing beyond that."""
+    tariffs, batteries = config.tariffs, config.batteries
+    start = max(int(config.market.start.timestamp()), market.chain.w3.eth.get_block("latest")["timestamp"])
+    domain = market.domain()
+    signed = []
+    for pid, home in zip(ids, community.homes):
+        mandate = Mandate(
+            participant=int(pid),
+            max_buy_price=round_price_units(max(tariffs.buy_per_kwh, tariffs.peak_buy_per_kwh)),
+            min_sell_price=round_price_units(tariffs.sell_per_kwh),
+            min_soc_ppm=int(round(batteries.min_soc * PPM)),
+            max_soc_ppm=PPM,
+            valid_until=start + MANDATE_YEARS * 365 * 24 * 3600,
+            nonce=1,
+        )
+        signed.append(sign_mandate(demo_key(config.community.seed, home.name), domain, mandate))
+    return signed
+
+
+def deploy_market(chain: Chain, community: Community, config: CommunityConfig) -> Market:
+    """Deploys the token and an empty market for `community`'s data and grid."""
+    minutes = config.market.interval_minutes
+    first_interval = first_interval_of(community, config)
+    market = Market.deploy(
+        chain,
+        import_capacity_wh=int(round(config.grid.import_capacity_kwh(minutes) * 1000)),
+        export_capacity_wh=int(round(config.grid.export_capacity_kwh(minutes) * 1000)),
+        first_interval=first_interval,
+    )
+    log.info("deployed market %s and token %s on %s", market.deployment.market, market.deployment.token, chain.description)
+    return market
+
+
+def first_interval_of(community: Community, config: CommunityConfig) -> int:
+    first_interval = int(config.market.interval_index(community.timestamps[:1])[0])
+    if first_interval < 0:
+        raise InputError(
+            f"the data starts at {community.timestamps[0]}, before the market's epoch market.start = "
+            f"{config.market.start}: set market.start in the config to the first timestamp or earlier"
+        )
+    return first_interval
+
+
+def set_up_community(market: Market, community: Community, config: CommunityConfig, index: Index) -> np.ndarray:
+    """Brings the market up to `community`: registers its homes (ids 1..N in data order),
+    submits their standing mandates and funds their wallets, and indexes all of it.
+
+    Every step first asks the chain what is already done, so after a crash at any
+    point running this again finishes the job without doing anything twice. The index
+    learns of it all from the chain's logs when the oracle catches up (applying these
+    receipts here would move the index past events a crashed run never recorded).
+    Returns the homes' participant ids."""
+    seed = config.community.seed
+    owners = [demo_key(seed, home.name).address for home in community.homes]
+    ids = np.arange(1, len(owners) + 1, dtype=np.int64)
+    receipts = []
+    registered = _check_registered(market, owners)
+    if registered < len(owners):
+        homes = community.homes[registered:]
+        receipts += market.register(owners[registered:], [h.zone for h in homes], [h.name for h in homes])
+    unsigned = [pid for pid in ids if market.mandate(int(pid))[3] == 0]
+    if unsigned:
+        mandates = demo_mandates(market, community, config, ids)
+        receipts += market.submit_mandates([mandates[int(pid) - 1] for pid in unsigned])
+    deposit = int(round(config.wallets.initial_deposit * UNITS_PER_TOKEN))
+    if deposit and market.next_interval() == first_interval_of(community, config):
+        # Before the first settlement a zero balance means "not funded yet". A crash
+        # between minting and the deposits leaves minted tokens with the admin; they
+        # back no wallet, so no invariant notices, and the next run mints afresh.
+        unfunded = {int(pid): deposit for pid in ids if market.balance(int(pid)) == 0}
+        if unfunded:
+            receipts += market.fund_wallets(unfunded)
+    index.set_meta(
+        chain_id=market.chain.chain_id,
+        chain=market.chain.description,
+        market=market.deployment.market,
+        token=market.deployment.token,
+        deploy_block=market.deployment.block,
+        currency=config.market.currency,
+        interval_minutes=config.market.interval_minutes,
+        start=config.market.start.isoformat(),
+        first_interval=first_interval_of(community, config),
+        description=f"{len(community.homes)}-home energy community",
+        timezone=config.tariffs.timezone,
+    )
+    if receipts:
+        log.info("%d homes registered with standing mandates and funded wallets (%s %s each)", len(ids),
+                 config.wallets.initial_deposit, config.market.currency)
+    return ids
+
+
+def _check_registered(market: Market, owners: list[str]) -> int:
+    """How many of `owners` are registered already, in order; a different owner in
+    their place means this market belongs to another community."""
+    registered = market.participant_count() - 1  # the grid is participant 0
+    if registered > len(owners):
+        raise InputError(
+            f"the market has {registered} participants but the data has {len(owners)} homes: "
+            "this state directory belongs to another community; use another --state or --fresh"
+        )
+    for pid in range(1, registered + 1):
+        owner = market.market.functions.accountOf(pid).call()[0]
+        if owner.lower() != owners[pid - 1].lower():
+            raise InputError(
+                f"participant {pid} of the market is {owner}, not the data's home {pid}: this state directory "
+                "belongs to another community (or the homes changed order); use another --state or --fresh"
+            )
+    return registered
+
+
+def deploy_community(chain: Chain, community: Community, config: CommunityConfig, index: Index) -> tuple[Market, np.ndarray]:
+    """A new market set up for `community`: deploy_market, then set_up_community."""
+    market = deploy_market(chain, community, config)
+    return market, set_up_community(market, community, config, index)
