@@ -90,8 +90,8 @@ abstract contract MarketEvents {
 
     // ------------------------------------------------------------------ mandates and orders
     /// @notice `participant`'s signed mandate is now the one in force. Prices in minor
-    /// units per kWh; validity in intervals (inclusive); SoC bounds (ppm) are checked by
-    /// auditors against the inputs, not here.
+    /// units per kWh; validity in unix seconds (inclusive); SoC bounds (ppm) are checked
+    /// by auditors against the inputs, not here.
     event MandateSet(
         uint32 indexed participant,
         uint64 nonce,

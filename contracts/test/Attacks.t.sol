@@ -188,7 +188,11 @@ contract AttacksTest is MarketFixture {
         _warpPast(199);
         (uint32[] memory ids, int256[] memory g, int256[] memory p) = _one(1, 1_000, 0);
         SettlementBuilder.Draft memory d = _draft(199, ids, g, p);
-        vm.expectRevert(abi.encodeWithSelector(MarketEvents.MandateNotInForce.selector, uint32(1), uint64(199), uint64(0), uint64(3)));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                MarketEvents.MandateNotInForce.selector, uint32(1), uint64(199), uint64(EPOCH), uint64(EPOCH) + 4 * LENGTH - 1
+            )
+        );
         _submit(d);
     }
 

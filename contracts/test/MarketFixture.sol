@@ -129,12 +129,18 @@ abstract contract MarketFixture {
         wallets.depositReserve(amount);
     }
 
+    /// @dev A mandate covering intervals `from`..`until` (inclusive) of the fixture's clock.
     function _mandateOf(uint32 id, uint64 maxBuy, uint64 minSell, uint64 from, uint64 until, uint64 nonce)
         internal
         pure
         returns (MandatesModule.Mandate memory)
     {
-        return MandatesModule.Mandate(id, maxBuy, minSell, 0, 1_000_000, from, until, type(uint64).max, nonce);
+        uint64 validUntil = until >= type(uint32).max ? type(uint64).max : _startOf(until + 1) - 1;
+        return MandatesModule.Mandate(id, maxBuy, minSell, 0, 1_000_000, _startOf(from), validUntil, type(uint64).max, nonce);
+    }
+
+    function _startOf(uint64 k) internal pure returns (uint64) {
+        return uint64(EPOCH) + k * LENGTH;
     }
 
     function _submitMandate(MandatesModule.Mandate memory m) internal {

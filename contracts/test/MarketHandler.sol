@@ -23,7 +23,9 @@ import {vm} from "./Vm.sol";
 contract MarketHandler is MarketFixture {
     using SettlementBuilder for SettlementBuilder.Draft;
 
-    uint256 internal constant POOL = 8; // owner and meter keys of homes 1..POOL
+    uint256 internal constant POOL = 8;
+    uint32 internal constant ORDERS_ONLY = 7; // homes from this id on never sign a mandate
+    uint64 internal constant TIME_MAX = (1 << 40) - 1; // the contract keeps validity in 40 bits // owner and meter keys of homes 1..POOL
     address public constant AUDITOR = address(0xA0D1);
     int256 internal constant MAX_READING = 4_000;
 
@@ -124,7 +126,7 @@ contract MarketHandler is MarketFixture {
         ghostBacking = 4 * 20_000_000 + ghostBond;
         for (uint32 id = 1; id <= 3; ++id) {
             _submitMandate(_mandateOf(id, 300_000, 60_000, 0, type(uint32).max, 1));
-            _mandate[id] = Mandate(300_000, 60_000, 0, type(uint32).max, type(uint64).max, 1, block.timestamp, false);
+            _mandate[id] = Mandate(300_000, 60_000, EPOCH, TIME_MAX, type(uint64).max, 1, block.timestamp, false);
         }
     }
 
@@ -342,6 +344,7 @@ contract MarketHandler is MarketFixture {
     /// fresh or a stale nonce, covering some intervals, with or without an energy bound.
     function submitMandate(uint256 seed, uint64 maxBuy, uint64 minSell, uint8 variant) external {
         uint32 id = uint32(1 + seed % (ghostCount - 1));
+        if (id >= ORDERS_ONLY) return; // these homes only ever sign orders
         Mandate memory cur = _mandate[id];
         // The contract's floor: above the mandate in force and the revocation floor.
         uint64 floor = ghostMandateFloor[id];
@@ -354,8 +357,8 @@ contract MarketHandler is MarketFixture {
             minSellPrice: seed % 4 == 1 ? minSell % 150_000 : 0,
             minSocPpm: 0,
             maxSocPpm: 1_000_000,
-            validFrom: from,
-            validUntil: seed % 5 == 0 ? from + uint64(seed >> 16) % 8 : type(uint32).max,
+            validFrom: _startOf(from),
+            validUntil: seed % 5 == 0 ? _startOf(from + 1 + uint64(seed >> 16) % 8) - 1 : type(uint64).max,
             maxEnergyWh: seed % 6 == 0 ? uint64(seed >> 24) % 3_000 : type(uint64).max,
             nonce: base + uint64(seed >> 32) % 3
         });
@@ -372,8 +375,9 @@ contract MarketHandler is MarketFixture {
         bytes memory signature = Signing.signMandate(key, address(market), m);
         try mandates.submitMandate(m, signature) {
             _expectSuccess("submitMandate", expected);
+            uint64 until = m.validUntil > TIME_MAX ? TIME_MAX : m.validUntil;
             _mandate[id] = Mandate(
-                m.maxBuyPrice, m.minSellPrice, m.validFrom, m.validUntil, m.maxEnergyWh, m.nonce, block.timestamp, false
+                m.maxBuyPrice, m.minSellPrice, m.validFrom, until, m.maxEnergyWh, m.nonce, block.timestamp, false
             );
         } catch (bytes memory got) {
             _expectRevert("submitMandate", expected, got);
@@ -931,7 +935,7 @@ contract MarketHandler is MarketFixture {
 
     function _covers(uint32 id, uint64 k) internal view returns (bool) {
         Mandate memory m = _mandate[id];
-        return m.nonce != 0 && !m.revoked && m.from <= k && k <= m.until;
+        return m.nonce != 0 && !m.revoked && m.from <= _startOf(k) && _startOf(k + 1) <= uint256(m.until) + 1;
     }
 
     function _finalAt(uint256 t) internal pure returns (uint256) {

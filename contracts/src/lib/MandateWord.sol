@@ -5,18 +5,20 @@ pragma solidity ^0.8.24;
 /// @notice What a settlement checks of a participant's mandate in force, in one storage
 /// word (one extra cold read per mandate-authorised entry):
 ///
-///     bits   0..39   max buy price, units/kWh     uint40
-///     bits  40..79   min sell price, units/kWh    uint40
-///     bits  80..111  valid from interval          uint32  (inclusive)
-///     bits 112..143  valid until interval         uint32  (inclusive)
+///     bits   0..31   max buy price, units/kWh     uint32
+///     bits  32..63   min sell price, units/kWh    uint32
+///     bits  64..103  valid from, unix s           uint40  (inclusive)
+///     bits 104..143  valid until, unix s          uint40  (inclusive)
 ///     bits 144..175  max energy per interval, Wh  uint32  (of net energy, either way)
 ///     bits 176..215  nonce                        uint40
 ///     bits 216..255  in force since, unix s       uint40  (when it was submitted)
 ///
+/// A mandate covers an interval that lies wholly within its validity, by the
+/// interval's own time on the market's clock (never by when it is settled).
 /// 0 means no mandate; a revoked one keeps its nonce with validFrom > validUntil.
 library MandateWord {
-    uint256 internal constant PRICE_MAX = (1 << 40) - 1;
-    uint256 internal constant INTERVAL_MAX = (1 << 32) - 1;
+    uint256 internal constant PRICE_MAX = (1 << 32) - 1;
+    uint256 internal constant TIME_MAX = (1 << 40) - 1;
     uint256 internal constant NONCE_MAX = (1 << 40) - 1;
 
     function pack(
@@ -28,24 +30,24 @@ library MandateWord {
         uint256 nonce_,
         uint256 since_
     ) internal pure returns (uint256) {
-        return maxBuy | (minSell << 40) | (from_ << 80) | (until << 112) | (maxWh << 144) | (nonce_ << 176)
+        return maxBuy | (minSell << 32) | (from_ << 64) | (until << 104) | (maxWh << 144) | (nonce_ << 176)
             | (since_ << 216);
     }
 
     function maxBuyPrice(uint256 w) internal pure returns (uint256) {
-        return uint40(w);
+        return uint32(w);
     }
 
     function minSellPrice(uint256 w) internal pure returns (uint256) {
-        return uint40(w >> 40);
+        return uint32(w >> 32);
     }
 
     function validFrom(uint256 w) internal pure returns (uint64) {
-        return uint32(w >> 80);
+        return uint40(w >> 64);
     }
 
     function validUntil(uint256 w) internal pure returns (uint64) {
-        return uint32(w >> 112);
+        return uint40(w >> 104);
     }
 
     function maxEnergyWh(uint256 w) internal pure returns (uint256) {
@@ -60,10 +62,11 @@ library MandateWord {
         return uint40(w >> 216);
     }
 
-    /// @notice The mandate covers interval `k` (in force and within its validity). A
-    /// mandate's word is never 0: it holds when it was submitted.
-    function covers(uint256 w, uint256 k) internal pure returns (bool) {
-        return w != 0 && validFrom(w) <= k && k <= validUntil(w);
+    /// @notice The mandate covers the interval [startsAt, endsAt): in force, and valid
+    /// from its first second to its last. A mandate's word is never 0: it holds when it
+    /// was submitted.
+    function covers(uint256 w, uint256 startsAt, uint256 endsAt) internal pure returns (bool) {
+        return w != 0 && validFrom(w) <= startsAt && endsAt <= uint256(validUntil(w)) + 1;
     }
 
     /// @notice The same mandate, revoked: its nonce kept, valid for no interval.

@@ -84,7 +84,7 @@ contract DisputeModule is MarketStorage {
             if (settledWh == readWh) revert NoContradiction(r.participant, settledWh, readWh);
             kind = CONTRADICTION;
         } else {
-            if (readWh == 0 || !_eligible(r.participant, interval, settledAt)) {
+            if (readWh == 0 || !_eligible(r.participant, _intervalStart(clock, interval), clock, settledAt)) {
                 revert NotEligible(r.participant, interval);
             }
             kind = OMISSION;
@@ -224,10 +224,15 @@ contract DisputeModule is MarketStorage {
     /// @dev Whether the oracle had to settle `id` in interval `k`: it is active and not
     /// frozen, and its mandate in force covers the interval and was in force (and the
     /// participant settleable) since before the settlement's block.
-    function _eligible(uint32 id, uint64 k, uint256 settledAt) private view returns (bool) {
+    function _eligible(uint32 id, uint256 startsAt, Clock memory clock, uint256 settledAt)
+        private
+        view
+        returns (bool)
+    {
         uint256 account = _accounts[id];
         uint256 m = _mandates[id];
-        return account.active() && !account.frozen() && m.covers(k) && m.since() < settledAt;
+        return account.active() && !account.frozen() && m.covers(startsAt, startsAt + clock.intervalSeconds)
+            && m.since() < settledAt;
     }
 
     /// @dev Takes back the wallet changes of the first `end` entries of a settled

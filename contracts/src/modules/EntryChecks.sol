@@ -29,6 +29,8 @@ abstract contract EntryChecks is MarketStorage {
     struct Context {
         Clock clock;
         uint64 interval;
+        uint256 startsAt; // the interval's time on the market's clock: [startsAt, endsAt)
+        uint256 endsAt;
         uint256 importPrice;
         uint256 exportPrice;
         uint256 p2pPrice;
@@ -74,7 +76,7 @@ abstract contract EntryChecks is MarketStorage {
                         ++nextOrder;
                     }
                 } else {
-                    _checkMandate(c.interval, id, netWh, amount);
+                    _checkMandate(c, id, netWh, amount);
                 }
                 _checkPayment(c, t, id, gridWh, p2pWh, amount, p2pPrice);
                 if (move) _update(id, account, amount, Move.Settle, c.bucket);
@@ -100,16 +102,16 @@ abstract contract EntryChecks is MarketStorage {
         if (account.frozen()) revert FrozenParticipant(id);
     }
 
-    /// @dev The participant's mandate in force covers interval `k` and allows paying
+    /// @dev The participant's mandate in force covers the interval and allows paying
     /// `-amount` for `netWh` into (or being paid `amount` for `-netWh` out of) its home.
     /// Amounts are rounded to whole units, so limits are compared in thousandths with
     /// 999 of slack.
-    function _checkMandate(uint64 k, uint32 id, int256 netWh, int256 amount) internal view {
+    function _checkMandate(Context memory c, uint32 id, int256 netWh, int256 amount) internal view {
         uint256 m = _mandates[id];
-        if (!m.covers(k)) {
+        if (!m.covers(c.startsAt, c.endsAt)) {
             if (m == 0) revert NoMandate(id);
             if (m.isRevoked()) revert RevokedMandate(id, m.nonce());
-            revert MandateNotInForce(id, k, m.validFrom(), m.validUntil());
+            revert MandateNotInForce(id, c.interval, m.validFrom(), m.validUntil());
         }
         // |netWh| < 2^49, prices < 2^40, |amount| < 2^128: no product overflows int256.
         unchecked {
@@ -212,7 +214,7 @@ abstract contract EntryChecks is MarketStorage {
     {
         if (p2pWh != 0 || amount != 0) revert BadExclusion(id);
         uint256 m = _mandates[id];
-        if (!m.covers(c.interval)) return;
+        if (!m.covers(c.startsAt, c.endsAt)) return;
         // |gridWh| < 2^47 and prices < 2^40: no overflow.
         unchecked {
             uint256 energy = uint256(gridWh >= 0 ? gridWh : -gridWh);

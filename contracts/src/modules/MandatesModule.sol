@@ -15,7 +15,8 @@ contract MandatesModule is MarketStorage {
     using MandateWord for uint256;
 
     /// @notice A participant's standing permission, as signed. Prices are minor units per
-    /// kWh; validity is in intervals (inclusive); state of charge in parts per million.
+    /// kWh; validity in unix seconds, inclusive (it covers the intervals that lie wholly
+    /// within it); energy per interval in Wh; state of charge in parts per million.
     struct Mandate {
         uint32 participant;
         uint64 maxBuyPrice;
@@ -147,12 +148,12 @@ contract MandatesModule is MarketStorage {
         }
         // Stored limits are the signed ones or stricter: a higher buy limit than the field
         // holds buys nothing more (no tariff is that high), an energy bound is cut, and
-        // validity ends at the last interval the market can settle.
+        // validity ends within the field's range (the year 36812).
         _mandates[id] = MandateWord.pack(
             _min(m.maxBuyPrice, MandateWord.PRICE_MAX),
             m.minSellPrice,
-            _min(m.validFrom, MandateWord.INTERVAL_MAX),
-            _min(m.validUntil, MandateWord.INTERVAL_MAX),
+            _min(m.validFrom, MandateWord.TIME_MAX),
+            _min(m.validUntil, MandateWord.TIME_MAX),
             _min(m.maxEnergyWh, type(uint32).max),
             m.nonce,
             block.timestamp

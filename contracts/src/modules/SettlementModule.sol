@@ -249,8 +249,7 @@ contract SettlementModule is EntryChecks {
         Bond memory bond = _bond;
         if (bond.amount < bond.reward) revert BondTooLow(bond.amount, bond.reward);
         c = _context(h);
-        uint256 endsAt = _intervalStart(c.clock, uint256(k) + 1);
-        if (block.timestamp < endsAt) revert IntervalNotEnded(k, endsAt, block.timestamp);
+        if (block.timestamp < c.endsAt) revert IntervalNotEnded(k, c.endsAt, block.timestamp);
         uint256 maxPrice = c.importPrice > c.p2pFee ? c.importPrice - c.p2pFee : 0;
         if (h.p2pPrice < c.exportPrice || h.p2pPrice > maxPrice) {
             revert PriceOutOfRange(h.p2pPrice, c.exportPrice, maxPrice);
@@ -261,6 +260,8 @@ contract SettlementModule is EntryChecks {
     function _context(Header memory h) private view returns (Context memory c) {
         c.clock = _clock;
         c.interval = h.interval;
+        c.startsAt = _intervalStart(c.clock, h.interval);
+        c.endsAt = c.startsAt + c.clock.intervalSeconds;
         uint256 terms;
         (terms, c.importPrice, c.exportPrice) = _termsOf(c.clock, h.interval, h.termsIndex);
         c.p2pPrice = h.p2pPrice;
