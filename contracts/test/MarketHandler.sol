@@ -388,7 +388,9 @@ contract MarketHandler is MarketFixture {
     function cancel(uint256 seed, bool orders) external {
         uint32 id = uint32(1 + seed % (ghostCount - 1));
         uint64 floor = orders ? ghostOrderFloor[id] : ghostMandateFloor[id];
-        uint64 upTo = seed % 4 == 0 && floor > 0 ? floor - 1 : floor + uint64(seed >> 8) % 3;
+        // Revocations mostly reach the mandate in force.
+        uint64 current = orders ? 0 : _mandate[id].nonce;
+        uint64 upTo = seed % 4 == 0 && floor > 0 ? floor - 1 : (current > floor ? current : floor) + uint64(seed >> 8) % 2;
         bytes memory expected;
         if (upTo < floor) expected = abi.encodeWithSelector(MarketEvents.NonceNotAboveFloor.selector, id, floor, upTo);
         vm.prank(_owner(id));
@@ -827,10 +829,13 @@ contract MarketHandler is MarketFixture {
         returns (bytes memory, uint32, address)
     {
         uint64 k = d.h.interval;
-        // Half the time homes that never had a mandate first: they are few.
+        // Mostly homes that never had a mandate, or whose mandate was revoked, first:
+        // they are few, and each makes the contract give another reason.
+        uint256 prefer = (seed >> 200) % 3;
         for (uint32 t = 0; t < 2 * (ghostCount - 1); ++t) {
             uint32 id = 1 + uint32((seed % (ghostCount - 1) + t) % (ghostCount - 1));
-            if (t < ghostCount - 1 && seed % 2 == 0 && _mandate[id].nonce != 0) continue;
+            if (t < ghostCount - 1 && prefer == 0 && _mandate[id].nonce != 0) continue;
+            if (t < ghostCount - 1 && prefer == 1 && !_mandate[id].revoked) continue;
             int256 net = trueReadingWh[k][id];
             if (!ghostActive[id] || ghostFrozen[id] || _covers(id, k) || net == 0 || _has(d, id)) continue;
             _insert(d, id, net);
