@@ -16,7 +16,7 @@ contract HandlerCoverageTest {
 
     function test_handlerReachesEveryOutcome() public {
         MarketHandler handler = new MarketHandler();
-        for (uint256 i = 0; i < 3000; ++i) {
+        for (uint256 i = 0; i < 5000; ++i) {
             uint256 r = uint256(keccak256(abi.encode(i)));
             uint256 action = r % 16;
             if (action == 0) handler.deposit(r >> 8, r >> 16);

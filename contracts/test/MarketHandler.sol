@@ -359,7 +359,7 @@ contract MarketHandler is MarketFixture {
             maxSocPpm: 1_000_000,
             validFrom: _startOf(from),
             validUntil: seed % 5 == 0 ? _startOf(from + 1 + uint64(seed >> 16) % 8) - 1 : type(uint64).max,
-            maxEnergyWh: seed % 6 == 0 ? uint64(seed >> 24) % 3_000 : type(uint64).max,
+            maxEnergyWh: seed % 3 == 0 ? uint64(seed >> 24) % 3_000 : type(uint64).max,
             nonce: base + uint64(seed >> 32) % 3
         });
         uint256 key = _key(id);
