@@ -28,8 +28,8 @@ contract TermsModule is MarketStorage {
     }
 
     /// @notice Schedules terms `t` for intervals from `fromInterval` on. `fromInterval`
-    /// must start at least the notice period from now. Versions not yet within their
-    /// notice period that start at or after `fromInterval` are replaced; the first
+    /// must start at least the notice period from now. Versions that start at or after
+    /// `fromInterval` (so not yet within their notice period) are replaced; the first
     /// version never is.
     /// @return index The new version's index.
     function scheduleTerms(uint64 fromInterval, Tariffs calldata t) external returns (uint256 index) {
@@ -44,11 +44,9 @@ contract TermsModule is MarketStorage {
         uint256 earliest = block.timestamp + clock.noticeSeconds;
         _requireNotice(clock, fromInterval, earliest);
         index = _state.termsCount;
-        while (index > 1) {
-            uint64 lastFrom = TermsWord.fromInterval(_terms[index - 1]);
-            if (lastFrom < fromInterval) break;
-            // A version already within its notice period stays.
-            if (_intervalStart(clock, lastFrom) < earliest) revert TermsOutOfOrder(fromInterval, lastFrom);
+        // A version from `fromInterval` on or later starts beyond the notice period too,
+        // so nobody can rely on it yet: it is replaced.
+        while (index > 1 && TermsWord.fromInterval(_terms[index - 1]) >= fromInterval) {
             --index;
         }
         uint64 firstFrom = TermsWord.fromInterval(_terms[0]);
