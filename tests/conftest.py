@@ -52,7 +52,10 @@ def bare_market(chain: Chain) -> Market:
     market = Market.deploy(chain, import_capacity_wh=10_000, export_capacity_wh=8_000)
     owners = [home_key(pid).address for pid in range(1, 5)]
     market.register(owners, [0] * 4, [f"home-{pid}" for pid in range(1, 5)])
-    market.fund_wallets({pid: 10_000_000 for pid in range(1, 5)})
+    # The grid's wallet is prepaid too (it pays for exports), and the oracle's bond must
+    # cover a dispute for it to settle.
+    market.fund_wallets({pid: 10_000_000 for pid in range(0, 5)})
+    market.deposit_bond(market.bond()[1])
     return market
 
 
