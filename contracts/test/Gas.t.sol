@@ -44,16 +44,20 @@ contract GasTest is MarketFixture {
         words = SettlementBuilder.entries(d);
     }
 
-    function test_gasPerEntry() public {
+    function test_gasPerMandateEntry() public {
         _warpPast(2);
         (SettlementBuilder.Draft memory d, uint256[] memory words) = _drafted(0, false);
         vm.prank(ORACLE);
         uint256 before = gasleft();
         settlement.settle(d.h, words, d.orders);
         console.log("mandate entries, gas per entry (no calldata)", (before - gasleft()) / N);
-        (d, words) = _drafted(1, true);
+    }
+
+    function test_gasPerOrderEntry() public {
+        _warpPast(2);
+        (SettlementBuilder.Draft memory d, uint256[] memory words) = _drafted(0, true);
         vm.prank(ORACLE);
-        before = gasleft();
+        uint256 before = gasleft();
         settlement.settle(d.h, words, d.orders);
         console.log("order entries, gas per entry (no calldata)", (before - gasleft()) / N);
     }
