@@ -40,7 +40,7 @@ def test_valid_settlement_moves_wallets_and_conserves_money(market, homes):
     names = [e.name for e in receipt.events]
     # One log carries every entry (SettlementEntry words), one the interval.
     assert names == ["EntriesSettled", "IntervalSettled"]
-    assert receipt.events[0].args["entries"] == s.entries()
+    assert list(receipt.events[0].args["entries"]) == s.entries()
     closing = receipt.events[1].args
     assert closing["gridImportWh"] == 1700 and closing["gridExportWh"] == 300
     assert (closing["importPrice"], closing["exportPrice"], closing["p2pFee"]) == (BUY, SELL, 0)
@@ -97,8 +97,9 @@ def test_the_header_carries_no_tariff_and_no_grid_amount(market, homes):
     # Tariffs come from the chain's terms and the grid's wallet change is minus the
     # entries' sum: a settlement "at" other tariffs is refused entry by entry.
     assert market.settle(settlement(homes, [1000, 0, 0, 0], [0, 0, 0, 0])).events[-1].args["gridAmount"] == 300_000
-    s = settlement(homes, [1000, 0, 0, 0], [0, 0, 0, 0], interval=1, buy=BUY * 2)
-    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=1, amount=-600000, expectedMilli=-300000000\)"):
+    # The export tariff x20 (the mandate allows a seller any price above its minimum).
+    s = settlement(homes, [0, 0, 0, -1000], [0, 0, 0, 0], interval=1, sell=SELL * 20)
+    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=4, amount=1200000, expectedMilli=60000000\)"):
         market.settle(s)
 
 
