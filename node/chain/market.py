@@ -184,16 +184,20 @@ class Market(MarketTrust):
             receipts.append(self._send(call, self.chain.operators.admin, gas))
         return receipts
 
-    def fund_wallets(self, amounts: dict[int, int]) -> list[Receipt]:
-        """The admin mints `amount` tokens per participant and deposits them into its wallet."""
+    def fund_wallets(self, amounts: dict[int, int], batch: int = 200) -> list[Receipt]:
+        """The admin mints `amount` tokens per participant and deposits them into its
+        wallet, `batch` wallets per transaction."""
         admin = self.chain.operators.admin
         total = sum(amounts.values())
         receipts = [
             self._send(self.token.functions.mint(admin.address, total), admin, 100_000),
             self._send(self.token.functions.approve(self.deployment.market, total), admin, 100_000),
         ]
-        for participant, amount in sorted(amounts.items()):
-            receipts.append(self._send(self.market.functions.deposit(participant, amount), admin, 150_000))
+        items = sorted(amounts.items())
+        for i in range(0, len(items), batch):
+            part = items[i : i + batch]
+            call = self.market.functions.depositBatch([p for p, _ in part], [a for _, a in part])
+            receipts.append(self._send(call, admin, 100_000 + 30_000 * len(part)))
         return receipts
 
     def submit_mandates(self, signed: list[SignedMandate], batch: int = 100) -> list[Receipt]:

@@ -20,7 +20,8 @@ contract WalletsModule is MarketStorage {
 
     /// @notice The selectors the router sends here.
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](9);
+        s = new bytes4[](10);
+        s[9] = this.depositBatch.selector;
         s[0] = this.deposit.selector;
         s[1] = this.withdraw.selector;
         s[2] = this.balanceOf.selector;
@@ -40,6 +41,21 @@ contract WalletsModule is MarketStorage {
         _update(participant, account, SafeCast.toInt256(amount), Move.Deposit, 0);
         emit Deposited(participant, msg.sender, amount);
         _token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice `deposit` into many wallets at once, the caller paying the total in one transfer.
+    function depositBatch(uint32[] calldata participants, uint256[] calldata amounts) external nonReentrant {
+        if (participants.length != amounts.length) revert LengthMismatch(participants.length, amounts.length);
+        uint256 total = 0;
+        for (uint256 i = 0; i < participants.length; ++i) {
+            uint256 amount = amounts[i];
+            if (amount == 0) revert ZeroAmount();
+            uint32 id = participants[i];
+            _update(id, _existing(id), SafeCast.toInt256(amount), Move.Deposit, 0);
+            emit Deposited(id, msg.sender, amount);
+            total += amount;
+        }
+        _token.safeTransferFrom(msg.sender, address(this), total);
     }
 
     /// @notice Withdraws `amount` tokens from the caller's own wallet, out of its final
