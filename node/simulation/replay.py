@@ -25,6 +25,7 @@ from node.index.store import Index
 from node.chain.market import Deployment, Market
 from node.data.meter_policy import Repair
 from node.oracle.inputs_builder import InputsBuilder
+from node.simulation.meters import SimulatedMeters, meter_keys
 from node.oracle.daemon import Oracle, IntervalReport
 from node.intent.orders import OrderBook
 from node.units import UNITS_PER_TOKEN
@@ -52,7 +53,9 @@ def open_market(chain: Chain, community: Community, config: CommunityConfig, pat
         market = deploy_market(chain, community, config)
         # Saved at once: a crash from here on resumes this market instead of deploying another.
         market.deployment.save(paths.deployment)
-    return market, set_up_community(market, community, config, index)
+    ids = np.arange(1, len(community.homes) + 1, dtype=np.int64)
+    meters = meter_keys(paths.meters, community, ids, config.community.seed)
+    return market, set_up_community(market, community, config, index, meters)
 
 
 def open_book(paths: StatePaths, market: Market, index: Index) -> OrderBook:
@@ -80,11 +83,13 @@ def simulate(
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
     builder = InputsBuilder(community, config, ids, repairs)
+    meters = SimulatedMeters(meter_keys(paths.meters, community, ids, config.community.seed), community, ids,
+                             builder.first_interval, market.domain())
     rows, baseline_end_wh = baseline_rows(community, config, builder)
     index.store_baseline(rows)
     book = open_book(paths, market, index)
     try:
-        oracle = Oracle(market, index, builder, book)
+        oracle = Oracle(market, index, builder, book, meters)
         reports = oracle.run(progress=progress, live=live)
     finally:
         book.close()
