@@ -229,6 +229,11 @@ APPLY = {
     "RoleGranted": _role("grant"),
     "RoleRevoked": _role("revoke"),
     "RoleAdminChanged": _ignore,
+    # Terms, credit, reserve, bond, freezes, cancellations and equivocations: the oracle
+    # and the auditor read them from the chain when they need them; the UI does not
+    # show them yet.
+    **{name: _ignore for name in (
+        "TermsScheduled", "IntervalPricesSet", "CreditLimitSet", "ReserveChanged", "BondChanged",
+        "DisputeRewardSet", "ParticipantFrozen", "OrdersCancelled", "MeterEquivocated",
+    )},
 }
-# The rest (terms, credit, reserve, bond, freezes, cancellations) the oracle and the
-# auditor read from the chain when they need them; the UI does not show them yet.
