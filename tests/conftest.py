@@ -34,6 +34,11 @@ def home_key(participant: int) -> LocalAccount:
     return Account.from_key(f"0x{0xA0 + participant - 1:064x}")
 
 
+def meter_key(participant: int) -> LocalAccount:
+    """The meter key of home `participant` of the `market` fixture."""
+    return Account.from_key(f"0x{0xE0 + participant - 1:064x}")
+
+
 def standing_mandate(market: Market, participant: int, nonce: int = 1, max_buy: int = BUY, min_sell: int = SELL,
                      valid_until: int = FAR_FUTURE, key: LocalAccount | None = None):
     """A mandate of `participant` signed by its owner (or `key`) for `market`."""
@@ -59,7 +64,8 @@ def homes_market(chain: Chain, pay_as_bid: bool = False) -> Market:
     tariffs = replace(DEFAULT_TARIFFS, pay_as_bid=pay_as_bid)
     market = Market.deploy(chain, 10_000, 8_000, setup=MarketSetup(10_000, 8_000, epoch, tariffs))
     owners = [home_key(pid).address for pid in range(1, 5)]
-    market.register(owners, [0] * 4, [f"home-{pid}" for pid in range(1, 5)])
+    market.register(owners, [0] * 4, [f"home-{pid}" for pid in range(1, 5)],
+                    [meter_key(pid).address for pid in range(1, 5)])
     # The grid's wallet is prepaid too (it pays for exports), and the oracle's bond must
     # cover a dispute for it to settle.
     market.fund_wallets({pid: 10_000_000 for pid in range(0, 5)})
