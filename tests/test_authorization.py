@@ -327,10 +327,18 @@ def test_auditor_accepts_mandated_and_order_authorised_settlements(community_mar
     side, limit = (BUY, 10**6) if net > 0 else (SELL, 0)
     key = demo_key(config.community.seed, community.homes[pid - 1].name)
     signed = sign_order(key, market.domain(), Order(pid, k, side, abs(net), limit, FAR_FUTURE, 1))
+    index.store_readings(community_meters(community_market).readings(inputs, s))
     receipt = market.settle(s, [signed])
     index.apply(receipt.events, {receipt.tx_hash: receipt.gas_used}, up_to_block=receipt.block)
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert len(verdicts) == 1 and verdicts[0].ok, report(verdicts)
+
+
+def community_meters(community_market):
+    from node.simulation.meters import SimulatedMeters
+
+    market, _, builder, config, community = community_market
+    return SimulatedMeters.of(market, community, config, builder.participants)
 
 
 def _battery_owner_narrows_the_band(community_market):
@@ -358,7 +366,8 @@ def test_auditor_catches_batteries_outside_the_mandated_state_of_charge(communit
         def inputs(self, interval, soc):
             return self.builder.inputs(interval, soc)
 
-    Careless(market, index, builder).run(until=builder.first_interval + 1, progress=False)
+    Careless(market, index, builder, meters=community_meters(community_market)).run(
+        until=builder.first_interval + 1, progress=False)
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert not verdicts[0].ok
     assert f"participant {pid}: inputs let the battery range over" in " ".join(verdicts[0].reasons)
@@ -369,7 +378,7 @@ def test_the_oracle_keeps_batteries_in_the_mandated_band(community_market):
     from node.oracle.daemon import Oracle
 
     market, index, builder, pid = _battery_owner_narrows_the_band(community_market)
-    oracle = Oracle(market, index, builder)
+    oracle = Oracle(market, index, builder, meters=community_meters(community_market))
     start = builder.initial_soc()[pid]
     oracle.run(progress=False)
     assert oracle.soc[pid] >= start  # below the new band: never taken further down

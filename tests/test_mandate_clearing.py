@@ -23,6 +23,7 @@ from node.index.store import Index
 from node.clearing.inputs import BatteryInputs, IntervalInputs
 from node.oracle.inputs_builder import InputsBuilder
 from node.oracle.daemon import Oracle
+from node.simulation.meters import SimulatedMeters
 from node.clearing.interval import run_clearing
 from node.intent.orders import OrderBook
 from node.intent.signing import Mandate, Revocation, sign_mandate, sign_revocation
@@ -114,7 +115,8 @@ def _setup(tmp_path, start: int):
     market, ids = deploy_community(chain, community, config, index)
     builder = InputsBuilder(community, config, ids)
     book = OrderBook(tmp_path / "orders.sqlite", market.domain(), lambda pid: (index.participant(pid) or {}).get("owner"))
-    return market, index, builder, Oracle(market, index, builder, book), book, config, community
+    meters = SimulatedMeters.of(market, community, config, ids)
+    return market, index, builder, Oracle(market, index, builder, book, meters), book, config, community
 
 
 def _sign(config, community, pid: int, **changes) -> object:

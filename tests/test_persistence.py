@@ -19,6 +19,7 @@ from node.chain.journal import JOURNAL_NAME, Journal
 from node.chain.market import Deployment, Market
 from node.oracle.inputs_builder import InputsBuilder
 from node.oracle.daemon import Oracle
+from node.simulation.meters import SimulatedMeters
 from node.units import UNITS_PER_TOKEN
 from node.simulation.replay import open_market, simulate
 from node.simulation.state import StatePaths
@@ -58,7 +59,8 @@ def half_run(tmp_path_factory, config):
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
     builder = InputsBuilder(community, config, ids)
-    Oracle(market, index, builder).run(until=builder.first_interval + FIRST_PART, progress=False)
+    meters = SimulatedMeters.of(market, community, config, ids, paths.meters)
+    Oracle(market, index, builder, meters=meters).run(until=builder.first_interval + FIRST_PART, progress=False)
     before = snapshot(market, len(ids))
     chain.close()
     index.close()

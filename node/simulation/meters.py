@@ -64,6 +64,13 @@ class SimulatedMeters:
         self.net_wh = np.rint(community.consumption_kwh * 1000).astype(np.int64) - np.rint(
             community.production_kwh * 1000).astype(np.int64)
 
+    @classmethod
+    def of(cls, market, community: Community, config, ids: np.ndarray, path: Path | None = None) -> "SimulatedMeters":
+        """The meters of `community`'s homes on `market`, their keys as set_up_community
+        registered them (from `path`, else from the seed)."""
+        first = int(config.market.interval_index(community.timestamps[:1])[0])
+        return cls(meter_keys(path, community, ids, config.community.seed), community, ids, first, market.domain())
+
     def readings(self, inputs: IntervalInputs, settlement: Settlement) -> list[SignedReading]:
         """Every home's signed reading of the interval `inputs` and `settlement` are for."""
         k = inputs.interval

@@ -83,8 +83,7 @@ def simulate(
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
     builder = InputsBuilder(community, config, ids, repairs)
-    meters = SimulatedMeters(meter_keys(paths.meters, community, ids, config.community.seed), community, ids,
-                             builder.first_interval, market.domain())
+    meters = SimulatedMeters.of(market, community, config, ids, paths.meters)
     rows, baseline_end_wh = baseline_rows(community, config, builder)
     index.store_baseline(rows)
     book = open_book(paths, market, index)
