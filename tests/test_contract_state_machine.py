@@ -92,7 +92,7 @@ class MarketMachine(RuleBasedStateMachine):
 
     @rule(imbalance=st.integers(1, 1_000))
     def settle_unconserved_energy(self, imbalance):
-        s = self._settlement([0, 0, 0], [imbalance, 0, 0], P2P)
+        s = self._settlement([0, 0, 0], [-imbalance, 0, 0], P2P)  # a sale: no wallet short of funds
         self._rejected(lambda: self.market.settle(s), "P2PEnergyNotConserved")
 
     @rule(key=st.integers(11, 99))

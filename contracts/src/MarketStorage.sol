@@ -122,35 +122,56 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     uint8 internal constant VERIFYING = 1;
     uint8 internal constant APPLYING = 2;
 
+    // slither's uninitialized-state looks at each module alone and so misses that the
+    // router's constructor and the other modules write these: every state variable
+    // below carries a disable for it.
     /// @dev The router's table: which module serves each function selector.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(bytes4 selector => address) internal _moduleOf;
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(bytes32 role => mapping(address account => bool)) internal _roles;
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     Clock internal _clock;
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     State internal _state;
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     IERC20 internal _token;
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     Bond internal _bond;
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     Reserve internal _reserve;
     /// @dev AccountWord per participant: balance, credit, zone, flags, locked credit.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint32 participant => uint256) internal _accounts;
     /// @dev OwnerWord per participant: owner and nonce floors.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint32 participant => uint256) internal _owners;
     /// @dev id + 1, so that 0 means "not registered".
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(address owner => uint32) internal _idPlusOne;
     /// @dev MandateWord per participant: the mandate in force.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint32 participant => uint256) internal _mandates;
     /// @dev Each participant's meter keys, oldest first, each from an interval on.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint32 participant => MeterKey[]) internal _meterKeys;
     /// @dev TermsWord per version, in order of their first interval.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint256 index => uint256) internal _terms;
     /// @dev IntervalWord per interval: capacity and tariffs the grid operator set for it.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint64 interval => uint256) internal _intervalTerms;
     /// @dev IntervalWord with the capacity of intervals without their own.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     uint256 internal _defaultCapacity;
     /// @dev Per settled interval: the top 216 bits of its entries root and, in the low 40
     /// bits, when it was settled; REVERSED after a successful dispute; 0 before.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint64 interval => uint256) internal _records;
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     Pending internal _pending;
     /// @dev keccak256 of each verified chunk's entry words, by chunk index.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint256 chunk => bytes32) internal _chunkHashes;
 
     enum Move {

@@ -31,6 +31,12 @@ library SettlementEntry {
         amount = int128(uint128(word));
     }
 
+    /// @notice The participant of an entry and its wallet change.
+    function participantAndAmount(uint256 word) internal pure returns (uint32 id, int256 amount) {
+        id = uint32(word >> 224) & 0x3fffffff;
+        amount = int128(uint128(word));
+    }
+
     /// @notice The participant of an entry.
     function participant(uint256 word) internal pure returns (uint32) {
         return uint32(word >> 224) & 0x3fffffff;

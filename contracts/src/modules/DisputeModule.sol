@@ -242,7 +242,7 @@ contract DisputeModule is MarketStorage {
         for (uint256 i = 0; i < end; ++i) {
             uint256 word = entries[i];
             if (SettlementEntry.excluded(word)) continue;
-            (uint32 id,,, int256 amount) = SettlementEntry.decode(word);
+            (uint32 id, int256 amount) = SettlementEntry.participantAndAmount(word);
             _update(id, _accounts[id], -amount, Move.Reverse, bucket);
             // At most MAX_ENTRIES int128 amounts: no overflow.
             unchecked {

@@ -131,7 +131,7 @@ contract SettlementModule is EntryChecks {
             // slither-disable-next-line unused-return
             _moved(GRID_ID, _accounts[GRID_ID], gridAmount, Move.Settle, c.bucket);
             p.phase = APPLYING;
-            bytes32 root;
+            bytes32 root = bytes32(0);
             for (uint256 i = 0; i <= chunk; ++i) {
                 root = keccak256(abi.encodePacked(root, _chunkHashes[i]));
             }
@@ -168,7 +168,7 @@ contract SettlementModule is EntryChecks {
         for (uint256 i = 0; i < count;) {
             uint256 word = entries[i];
             if (!SettlementEntry.excluded(word)) {
-                (uint32 id,,, int256 amount) = SettlementEntry.decode(word);
+                (uint32 id, int256 amount) = SettlementEntry.participantAndAmount(word);
                 _update(id, _accounts[id], amount, Move.Settle, bucket);
             }
             unchecked {
