@@ -99,18 +99,18 @@ def merged_abi(abis: list[list[dict]]) -> list[dict]:
                 continue
             if kind == "function" and entry["name"] == "selectors":
                 continue
-            key = (kind, f"{entry['name']}({','.join(_canonical(arg) for arg in entry['inputs'])})")
+            key = (kind, f"{entry['name']}({','.join(canonical_type(arg) for arg in entry['inputs'])})")
             if key in merged and kind == "function":
                 raise GridLedgerError(f"two modules of the market define {key[1]}: give one of them another name")
             merged[key] = entry
     return [merged[key] for key in sorted(merged)]
 
 
-def _canonical(arg: dict) -> str:
+def canonical_type(arg: dict) -> str:
     """The ABI type of an argument as in a signature (tuples spelled out)."""
     kind = arg["type"]
     if kind.startswith("tuple"):
-        return "(" + ",".join(_canonical(c) for c in arg["components"]) + ")" + kind[len("tuple"):]
+        return "(" + ",".join(canonical_type(c) for c in arg["components"]) + ")" + kind[len("tuple"):]
     return kind
 
 
