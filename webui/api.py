@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, request
+from flask import jsonify, Blueprint, Response, abort, request
 
 from node.errors import InputError
 from node.units import UNITS_PER_TOKEN
@@ -138,6 +138,17 @@ def inputs(digest: str):
         abort(404, str(exc))
     # The stored bytes are what was hashed; re-serialising could change them.
     return Response(body, mimetype="application/json")
+
+
+@bp.get("/readings/<k>")
+def readings(k: str):
+    """The meter-signed readings of interval `k` the oracle received (what the auditor
+    checks every settlement against; node.audit.verify.HttpInputs reads this)."""
+    number = _whole(k, "interval")
+    found = get_index().readings(number)
+    if not found:
+        abort(404, f"no meter readings of interval {number} are kept here")
+    return jsonify([r.to_json() for r in found])
 
 
 @bp.get("/series")

@@ -9,9 +9,12 @@ settled numbers are exactly the re-run's.
 It also re-checks, independently of the contract, that every entry was authorised by
 its participant: the orders are decoded from the settlement transaction's calldata and
 their EIP-712 signatures verified with node.intent.signing; a mandate must have been in force
-(MandateSet and not superseded or revoked) at that point of the chain, its price
-limits must hold, and its state-of-charge bounds, which the contract cannot see, must
-hold for the participant's battery in the committed inputs.
+(MandateSet and not superseded or revoked) at that point of the chain and cover the
+interval by its time, its price limits must hold, and its state-of-charge bounds, which
+the contract cannot see, must hold for the participant's battery in the committed inputs.
+And (node.audit.trust) that the settlement used the chain's terms, came after its
+interval ended, and settled every participant exactly as its meter signed, leaving out
+nobody it had to settle. A settlement a dispute reversed is not audited: it moved nothing.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from node.index.store import Index
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import Market
 from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_for
-from node.chain.settlement import unpack_order
-from node.intent.signing import BUY, SELL, Domain, Mandate, recover_signer
+from node.chain.settlement import Entry, decode_entry, unpack_order
+from node.chain.trust import Clock
+from node.audit.trust import SettledEnergy, covering, meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
+from node.intent.signing import BUY, SELL, Domain, Mandate, SignedReading, recover_signer
 
 log = logging.getLogger("gridledger.audit")
 
@@ -43,15 +48,20 @@ log = logging.getLogger("gridledger.audit")
 class InputsSource(Protocol):
     def fetch(self, digest: str) -> bytes: ...
 
+    def readings(self, interval: int) -> list[SignedReading] | None: ...
+
 
 @dataclass
 class IndexInputs:
-    """Inputs kept in a GridLedger index file."""
+    """Inputs and meter readings kept in a GridLedger index file."""
 
     index: Index
 
     def fetch(self, digest: str) -> bytes:
         return self.index.inputs(digest)
+
+    def readings(self, interval: int) -> list[SignedReading] | None:
+        return self.index.readings(interval) or None
 
 
 @dataclass
@@ -70,6 +80,16 @@ class HttpInputs:
         except urllib.error.URLError as exc:
             raise InputError(f"cannot fetch {url}: {exc.reason}") from exc
 
+    def readings(self, interval: int) -> list[SignedReading] | None:
+        """The interval's meter-signed readings at ``/api/readings/<interval>``; None if
+        the server has none to give."""
+        url = f"{self.base_url.rstrip('/')}/api/readings/{interval}"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return [SignedReading.from_json(r) for r in json.loads(response.read())]
+        except (urllib.error.URLError, ValueError, GridLedgerError):
+            return None
+
 
 @dataclass
 class Verdict:
@@ -84,13 +104,25 @@ class Verdict:
 
 @dataclass
 class SettledInterval:
-    """One interval as the chain recorded it. An interval settled in chunks has the
-    ChunkVerified events of the attempt that closed it; its entries span several
-    transactions and its IntervalSettled comes last."""
+    """One interval as the chain recorded it (the settlement in force: one a dispute
+    reversed is replaced by the interval's next settlement). An interval settled in
+    chunks has the ChunkVerified events of the attempt that closed it; its entries
+    span several transactions and its IntervalSettled comes last."""
 
     header: Event
-    entries: list[Event]
+    words: list[int]  # every SettlementEntry word, in order
     verify_chunks: list[Event] = field(default_factory=list)
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The settled entries (declared exclusions left out)."""
+        return [e for e in map(decode_entry, self.words) if not e.excluded]
+
+    @property
+    def energy(self) -> SettledEnergy:
+        decoded = list(map(decode_entry, self.words))
+        return SettledEnergy({e.participant: e for e in decoded if not e.excluded},
+                             {e.participant: e.grid_wh for e in decoded if e.excluded})
 
 
 @dataclass
@@ -128,20 +160,25 @@ def read_settlements(
     # several apply transactions and its IntervalSettled in the last one. Verify chunks
     # count from the last abandonment of the interval on.
     headers: dict[int, Event] = {}
-    entries: dict[int, list[Event]] = defaultdict(list)
+    words: dict[int, list[int]] = defaultdict(list)
     chunks: dict[int, list[Event]] = defaultdict(list)
     for e in events:
         k = e.args.get("interval")
         if e.name == "IntervalSettled":
             headers[k] = e
-        elif e.name == "ParticipantSettled":
-            entries[k].append(e)
+        elif e.name == "EntriesSettled":
+            words[k] += list(e.args["entries"])
         elif e.name == "ChunkVerified":
             chunks[k].append(e)
         elif e.name == "PendingAbandoned":
             chunks[k].clear()
-    settled = [SettledInterval(header, entries[k], chunks[k]) for k, header in headers.items()]
-    settled.sort(key=lambda s: (s.header.block, s.header.log_index))
+        elif e.name == "IntervalReversed":
+            # Undone on chain: only the interval's next settlement counts.
+            headers.pop(k, None)
+            words.pop(k, None)
+            chunks.pop(k, None)
+    settled = [SettledInterval(header, words[k], chunks[k]) for k, header in headers.items()]
+    settled.sort(key=lambda s: s.header.args["interval"])
     return settled, owners
 
 
@@ -149,7 +186,7 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
     h = settled.header.args
     verdict = Verdict(h["interval"], settled.header.tx_hash)
     reasons = verdict.reasons
-    entries = [(e.args["participant"], e.args["gridWh"], e.args["p2pWh"], e.args["amount"]) for e in settled.entries]
+    entries = [(e.participant, e.grid_wh, e.p2p_wh, e.amount) for e in settled.entries]
 
     # What the contract promises, re-checked from the events alone.
     if sum(p2p for _, _, p2p, _ in entries) != 0:
@@ -179,8 +216,8 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
         return verdict
     if inputs.interval != h["interval"]:
         reasons.append(f"inputs are for interval {inputs.interval}, settled as {h['interval']}")
-    if (inputs.buy_price[0], inputs.sell_price[0]) != (h["buyPrice"], h["sellPrice"]):
-        reasons.append(f"tariffs {h['buyPrice']}/{h['sellPrice']} differ from the inputs' {inputs.buy_price[0]}/{inputs.sell_price[0]}")
+    if (inputs.buy_price[0], inputs.sell_price[0]) != (h["importPrice"], h["exportPrice"]):
+        reasons.append(f"tariffs {h['importPrice']}/{h['exportPrice']} differ from the inputs' {inputs.buy_price[0]}/{inputs.sell_price[0]}")
     if h["gridImportWh"] > inputs.import_capacity_wh[0] or h["gridExportWh"] > inputs.export_capacity_wh[0]:
         reasons.append("grid flow exceeds the capacity in the inputs")
     expected = settlement_for(inputs, run_clearing(inputs))
@@ -192,6 +229,9 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
         reasons.append(f"settled numbers differ from the re-run for participants {differing[:10]}")
     if expected.grid_amount != h["gridAmount"]:
         reasons.append(f"grid amount {h['gridAmount']} differs from the re-run's {expected.grid_amount}")
+    declared = dict(settled.energy.excluded)
+    if declared != dict(expected.excluded):
+        reasons.append(f"left out {sorted(declared.items())}, the re-run leaves out {sorted(expected.excluded)}")
     return verdict
 
 
@@ -208,7 +248,7 @@ class SettlementCall:
 
 def audit_authorisation(
     settled: SettledInterval, calls: list[SettlementCall], market: Market, mandates: MandateHistory,
-    owners: dict[int, str],
+    owners: dict[int, str], clock: Clock,
 ) -> list[str]:
     """Why entries of this settlement were not authorised by their participants (empty
     if all were): orders from the calldata of the transactions that checked them (the
@@ -227,12 +267,13 @@ def audit_authorisation(
             continue
         auths = list(params["orders"])
         for word in params["entries"]:
+            if decode_entry(word).excluded:
+                continue  # declared left out: moves nothing (the meters check it)
             words += 1
             entry = next(remaining, None)
             if entry is None:
                 continue
-            pid, args = entry.args["participant"], entry.args
-            net, amount = args["gridWh"] + args["p2pWh"], args["amount"]
+            pid, net, amount = entry.participant, entry.net_wh, entry.amount
             if word >> 255:
                 if not auths:
                     reasons.append(f"participant {pid}: flagged as authorised by an order, but no order left")
@@ -242,7 +283,7 @@ def audit_authorisation(
                 reasons += _order_reasons(domain, owners.get(pid), pid, interval, packed, r, vs, net, amount, call.timestamp)
             else:
                 in_force = mandates.in_force(pid, call.block, call.log_index)
-                reasons += _mandate_reasons(in_force, pid, net, amount, call.timestamp)
+                reasons += _mandate_reasons(in_force, pid, net, amount, clock, interval)
         unused += len(auths)
     if unused:
         reasons.append(f"{unused} order(s) in the calldata authorise no entry")
@@ -283,11 +324,13 @@ def _order_reasons(domain: Domain, owner: str | None, pid: int, interval: int, p
     return reasons
 
 
-def _mandate_reasons(mandate: dict[str, Any] | None, pid: int, net: int, amount: int, timestamp: int) -> list[str]:
+def _mandate_reasons(mandate: dict[str, Any] | None, pid: int, net: int, amount: int, clock: Clock,
+                     interval: int) -> list[str]:
     if mandate is None:
         return [f"participant {pid}: settled without an order or a mandate in force"]
-    if timestamp > mandate["validUntil"]:
-        return [f"participant {pid}: mandate {mandate['nonce']} expired at {mandate['validUntil']}"]
+    if not Mandate.from_values(mandate).covers(clock.start(interval), clock.end(interval)):
+        return [f"participant {pid}: mandate {mandate['nonce']} (valid {mandate['validFrom']}..{mandate['validUntil']}) "
+                f"does not cover interval {interval}"]
     return _price_reasons(f"participant {pid}: mandate {mandate['nonce']}", net, amount, mandate["maxBuyPrice"],
                           mandate["minSellPrice"])
 
@@ -349,6 +392,7 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
     mandates = MandateHistory()
     settled, owners = read_settlements(market, mandates=mandates)
     w3 = market.chain.w3
+    clock = market.clock()
     verdicts = []
     expected_next = settled[0].header.args["interval"] if settled else None
     from tqdm import tqdm
@@ -359,11 +403,15 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
     for s, verdict in tqdm(zip(settled, rerun), total=len(settled), unit="interval", disable=not progress, desc="auditing"):
         k = s.header.args["interval"]
         calls = settlement_calls(s, w3)
-        verdict.reasons += audit_authorisation(s, calls, market, mandates, owners)
+        verdict.reasons += audit_authorisation(s, calls, market, mandates, owners, clock)
         inputs = _committed_inputs(s, inputs_source)
         if inputs is not None:
-            settled_ids = {e.args["participant"] for e in s.entries}
+            settled_ids = {e.participant for e in s.entries}
             verdict.reasons += terms_reasons(inputs, settled_ids, mandates, calls[0].block, calls[0].log_index)
+        verdict.reasons += chain_terms_reasons(market, k, s.header.args, inputs)
+        verdict.reasons += time_reasons(clock, k, calls[0].timestamp)
+        in_force = {pid: mandates.in_force(pid, calls[0].block, calls[0].log_index) for pid in owners if pid}
+        verdict.reasons += meter_reasons(market, k, s.energy, inputs_source.readings(k), covering(in_force, clock, k))
         if k != expected_next:
             verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
         expected_next = k + 1

@@ -327,6 +327,31 @@ class Chain:
     def _outages(self) -> int:
         return getattr(self.w3.provider, "outages", 0)
 
+    def advance_time(self, timestamp: int) -> None:
+        """Makes the next block's timestamp `timestamp` (later than the head's): what a
+        simulation does to let the chain's clock reach the end of an interval it
+        replays. The embedded chain's next block takes it directly (its journal records
+        each block's time, so a replay matches); anvil and hardhat are told by their dev
+        RPC; any other node's clock is not ours to move."""
+        from web3 import EthereumTesterProvider
+
+        if isinstance(self.w3.provider, EthereumTesterProvider):
+            backend = self.w3.provider.ethereum_tester.backend
+            if timestamp > backend.chain.header.timestamp:
+                backend.chain.header = backend.chain.header.copy(timestamp=timestamp)
+                # A block at that time (an empty transfer, journaled like any other, so a
+                # replay has it too): eth-tester may run the next call on a header it
+                # made before, but never before its parent's time.
+                self.fund(self.operators.admin.address, 0)
+            return
+        try:
+            self.w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
+        except Exception as exc:  # nodes answer in many ways; all mean "not here"
+            raise ChainError(
+                f"{self.description} cannot move its clock to {timestamp}: an interval settles only after it ended "
+                "by the chain's clock; wait for it"
+            ) from exc
+
     def fund(self, address: str, wei: int) -> None:
         """Sends native currency for gas from the admin account."""
         self.send_raw({"to": address, "value": wei}, self.operators.admin, 21_000)

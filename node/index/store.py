@@ -19,6 +19,7 @@ from node.errors import InputError
 from node.chain.events import Event
 from node.index.schema import APPLY, SCHEMA
 from node.clearing.inputs import IntervalInputs
+from node.intent.signing import Reading, SignedReading
 
 class Index:
     """SQLite store of indexed chain events and committed clearing inputs."""
@@ -127,6 +128,27 @@ class Index:
                 [(b.capacity_wh, b.participant) for b in inputs.batteries],
             )
         return digest
+
+    def store_readings(self, readings: Iterable[SignedReading]) -> None:
+        """Keeps meter-signed readings (one per interval and participant; a later one of
+        the same interval and participant replaces it)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?)",
+                [(r.reading.interval, r.reading.participant, r.reading.import_wh, r.reading.export_wh,
+                  "0x" + r.signature.hex()) for r in readings],
+            )
+
+    def readings(self, interval: int) -> list[SignedReading]:
+        """The meter-signed readings of `interval` the oracle received."""
+        rows = self.db.execute(
+            "SELECT * FROM readings WHERE interval = ? ORDER BY participant", (interval,)
+        ).fetchall()
+        return [
+            SignedReading(Reading(r["participant"], r["interval"], r["import_wh"], r["export_wh"]),
+                          bytes.fromhex(r["signature"][2:]))
+            for r in rows
+        ]
 
     def store_baseline(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
         """(interval, participant, grid_import_wh, grid_export_wh, cost) of the no-trading baseline."""

@@ -31,6 +31,7 @@ from node.units import BUY, PPM, SELL  # noqa: F401 (part of the signed types' v
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 SECP256K1_HALF_N = SECP256K1_N // 2  # OpenZeppelin ECDSA rejects s above this
+U64_MAX = 2**64 - 1
 
 
 EIP712_DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -43,6 +44,7 @@ class _Field:
     attr: str  # Python name
     name: str  # EIP-712 / Solidity name
     bits: int  # width of the uint
+    default: int | None = None  # value when the JSON form leaves the field out (None: required)
 
 
 class _Typed:
@@ -73,10 +75,10 @@ class _Typed:
         unknown = sorted(set(values) - names)
         if unknown:
             raise InputError(f"{label} has unknown field(s) {', '.join(map(str, unknown))}")
-        missing = [f.name for f in cls.FIELDS if f.name not in values]
+        missing = [f.name for f in cls.FIELDS if f.name not in values and f.default is None]
         if missing:
             raise InputError(f"{label} is missing field(s) {', '.join(missing)}")
-        return cls(**{f.attr: _json_int(f"{label}.{f.name}", values[f.name]) for f in cls.FIELDS})
+        return cls(**{f.attr: _json_int(f"{label}.{f.name}", values.get(f.name, f.default)) for f in cls.FIELDS})
 
 
 T = TypeVar("T", bound=_Typed)
@@ -145,9 +147,12 @@ class Order(_Typed):
 
 @dataclass(frozen=True)
 class Mandate(_Typed):
-    """Standing permission for the oracle to trade for a participant and run their battery:
-    buy at no more than `max_buy_price`, sell at no less than `min_sell_price`, keep the
-    state of charge within [`min_soc_ppm`, `max_soc_ppm`], until `valid_until` inclusive."""
+    """Standing permission for the oracle to settle a participant's metered energy and run
+    their battery: buy at no more than `max_buy_price`, sell at no less than
+    `min_sell_price`, at most `max_energy_wh` either way per interval, keep the state of
+    charge within [`min_soc_ppm`, `max_soc_ppm`], for the intervals that lie wholly
+    within [`valid_from`, `valid_until`] (unix seconds, inclusive) on the market's clock.
+    `valid_from` and `max_energy_wh` may be left out: from the epoch on, no energy bound."""
 
     participant: int
     max_buy_price: int
@@ -156,17 +161,27 @@ class Mandate(_Typed):
     max_soc_ppm: int
     valid_until: int
     nonce: int
+    valid_from: int = 0
+    max_energy_wh: int = U64_MAX
 
     TYPE_NAME: ClassVar[str] = "Mandate"
+    # The EIP-712 order (the contract's); the dataclass keeps the old positional order.
     FIELDS: ClassVar[tuple[_Field, ...]] = (
         _Field("participant", "participant", 32),
         _Field("max_buy_price", "maxBuyPrice", 64),
         _Field("min_sell_price", "minSellPrice", 64),
         _Field("min_soc_ppm", "minSocPpm", 32),
         _Field("max_soc_ppm", "maxSocPpm", 32),
+        _Field("valid_from", "validFrom", 64, default=0),
         _Field("valid_until", "validUntil", 64),
+        _Field("max_energy_wh", "maxEnergyWh", 64, default=U64_MAX),
         _Field("nonce", "nonce", 64),
     )
+
+    def covers(self, starts_at: int, ends_at: int) -> bool:
+        """Whether the interval [starts_at, ends_at) lies wholly within the validity, as
+        the contract checks it."""
+        return self.valid_from <= starts_at and ends_at <= self.valid_until + 1
 
     def _check(self) -> None:
         if self.max_soc_ppm > PPM:
@@ -179,7 +194,8 @@ class Mandate(_Typed):
 
 @dataclass(frozen=True)
 class Revocation(_Typed):
-    """Withdraws the participant's mandate with this nonce, for good."""
+    """Withdraws, for good, every mandate of the participant with a nonce up to this one,
+    those signed but never submitted included."""
 
     participant: int
     nonce: int
@@ -189,6 +205,50 @@ class Revocation(_Typed):
         _Field("participant", "participant", 32),
         _Field("nonce", "nonce", 64),
     )
+
+
+@dataclass(frozen=True)
+class OrderCancellation(_Typed):
+    """Cancels every order of the participant with a nonce up to this one, so that the
+    oracle can settle none of them (e.g. an order its owner amended with a higher nonce)."""
+
+    participant: int
+    nonce: int
+
+    TYPE_NAME: ClassVar[str] = "OrderCancellation"
+    FIELDS: ClassVar[tuple[_Field, ...]] = (
+        _Field("participant", "participant", 32),
+        _Field("nonce", "nonce", 64),
+    )
+
+
+@dataclass(frozen=True)
+class Reading(_Typed):
+    """One interval's energy at a participant's connection point, signed by its meter's
+    key: what settlements are checked against (by a dispute on chain, by the auditor)."""
+
+    participant: int
+    interval: int
+    import_wh: int
+    export_wh: int
+
+    TYPE_NAME: ClassVar[str] = "Reading"
+    FIELDS: ClassVar[tuple[_Field, ...]] = (
+        _Field("participant", "participant", 32),
+        _Field("interval", "interval", 64),
+        _Field("import_wh", "importWh", 64),
+        _Field("export_wh", "exportWh", 64),
+    )
+
+    @property
+    def net_wh(self) -> int:
+        """Energy into the home, Wh (what a settlement's grid + P2P must equal)."""
+        return self.import_wh - self.export_wh
+
+    @staticmethod
+    def of_net(participant: int, interval: int, net_wh: int) -> "Reading":
+        """The reading of a home whose net energy into it was `net_wh`."""
+        return Reading(participant, interval, max(net_wh, 0), max(-net_wh, 0))
 
 
 @dataclass(frozen=True)
@@ -208,7 +268,7 @@ class ReadRequest(_Typed):
     )
 
 
-Message = Union[Order, Mandate, Revocation, ReadRequest]
+Message = Union[Order, Mandate, Revocation, OrderCancellation, Reading, ReadRequest]
 
 
 def type_string(cls: type[_Typed]) -> str:
@@ -219,15 +279,25 @@ def type_string(cls: type[_Typed]) -> str:
 ORDER_TYPE = type_string(Order)
 MANDATE_TYPE = type_string(Mandate)
 REVOCATION_TYPE = type_string(Revocation)
+CANCELLATION_TYPE = type_string(OrderCancellation)
+READING_TYPE = type_string(Reading)
 READ_REQUEST_TYPE = type_string(ReadRequest)  # off chain only: not in SOLIDITY_TYPEHASHES
 ORDER_TYPEHASH = keccak(text=ORDER_TYPE)
 MANDATE_TYPEHASH = keccak(text=MANDATE_TYPE)
 REVOCATION_TYPEHASH = keccak(text=REVOCATION_TYPE)
+CANCELLATION_TYPEHASH = keccak(text=CANCELLATION_TYPE)
+READING_TYPEHASH = keccak(text=READING_TYPE)
 
 # Ready to paste into the market contract.
 SOLIDITY_TYPEHASHES = "\n".join(
     f'bytes32 private constant {name}_TYPEHASH =\n    keccak256("{text}");'
-    for name, text in (("ORDER", ORDER_TYPE), ("MANDATE", MANDATE_TYPE), ("REVOCATION", REVOCATION_TYPE))
+    for name, text in (
+        ("ORDER", ORDER_TYPE),
+        ("MANDATE", MANDATE_TYPE),
+        ("REVOCATION", REVOCATION_TYPE),
+        ("CANCELLATION", CANCELLATION_TYPE),
+        ("READING", READING_TYPE),
+    )
 )
 
 
@@ -368,6 +438,22 @@ class SignedRevocation(_Signed):
 
 
 @dataclass(frozen=True)
+class SignedCancellation(_Signed):
+    cancellation: OrderCancellation
+    signature: bytes
+    KEY: ClassVar[str] = "cancellation"
+    MESSAGE: ClassVar[type[_Typed]] = OrderCancellation
+
+
+@dataclass(frozen=True)
+class SignedReading(_Signed):
+    reading: Reading
+    signature: bytes
+    KEY: ClassVar[str] = "reading"
+    MESSAGE: ClassVar[type[_Typed]] = Reading
+
+
+@dataclass(frozen=True)
 class SignedReadRequest(_Signed):
     read_request: ReadRequest
     signature: bytes
@@ -389,6 +475,15 @@ def sign_mandate(account: LocalAccount, domain: Domain, mandate: Mandate) -> Sig
 
 def sign_revocation(account: LocalAccount, domain: Domain, revocation: Revocation) -> SignedRevocation:
     return SignedRevocation(revocation, sign(account, domain, revocation))
+
+
+def sign_cancellation(account: LocalAccount, domain: Domain, cancellation: OrderCancellation) -> SignedCancellation:
+    return SignedCancellation(cancellation, sign(account, domain, cancellation))
+
+
+def sign_reading(meter: LocalAccount, domain: Domain, reading: Reading) -> SignedReading:
+    """A reading as the participant's meter signs it, with the meter's key."""
+    return SignedReading(reading, sign(meter, domain, reading))
 
 
 def sign_read_request(account: LocalAccount, domain: Domain, request: ReadRequest) -> SignedReadRequest:

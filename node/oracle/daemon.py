@@ -57,11 +57,22 @@ class Oracle:
     write), it also relays participants' signed mandates and revocations to the chain
     and, in an auction market, clears the orders signed for each interval."""
 
-    def __init__(self, market: Market, index: Index, builder: InputsBuilder, book: OrderBook | None = None) -> None:
+    def __init__(
+        self,
+        market: Market,
+        index: Index,
+        builder: InputsBuilder,
+        book: OrderBook | None = None,
+        meters=None,
+    ) -> None:
         self.market = market
         self.index = index
         self.builder = builder
         self.book = book
+        # Where each interval's meter-signed readings come from: anything with
+        # readings(inputs, settlement) -> [SignedReading] (a simulation's meters, see
+        # node.simulation.meters); None: they arrive by other means, or not at all.
+        self.meters = meters
         self.terms = ChainTerms(market)
         self._relay_failed: set[tuple[str, int, int]] = set()
         # The stored inputs of an interval the chain holds half-settled (found by resume).
@@ -111,7 +122,7 @@ class Oracle:
         if self.book is not None and self._relay():
             self.terms.refresh()
         now = int(time.time())
-        terms = self.terms.snapshot(now, interval if capacity_from is None else capacity_from)
+        terms = self.terms.snapshot(interval, interval if capacity_from is None else capacity_from)
         orders: list[SignedOrder] = []
         if self.book is not None and self.builder.config.market.mechanism == "auction":
             orders = self.book.orders_for(interval, now + EXPIRY_MARGIN_S)
@@ -125,7 +136,32 @@ class Oracle:
             inputs, self._resumed = self._resumed, None
             return inputs
         terms, orders = self.prepare(interval)
-        return self.builder.inputs(interval, soc, terms, orders)
+        return self.builder.inputs(interval, soc, terms, orders, self.unaffordable(interval, terms))
+
+    def unaffordable(self, interval: int, terms: Terms) -> list[int]:
+        """Homes with a mandate whose wallet, with its credit limit, cannot pay for their
+        forecast import at the interval's import tariff: the contract would refuse their
+        entry, so they are left out (and named in the log). Only homes whose indexed
+        balance is not comfortably above that cost are asked of the chain."""
+        prices = terms.prices_of(interval)
+        if prices is None or not terms.mandates:
+            return []
+        step = interval - self.builder.first_interval
+        row = {int(p): i for i, p in enumerate(self.builder.participants)}
+        balances = self.index.balances()
+        out = []
+        for m in terms.mandates:
+            i = row.get(m.participant)
+            if i is None:
+                continue
+            net = int(self.builder.load_wh[i, step] - self.builder.pv_wh[i, step])
+            cost = -(-max(net, 0) * prices.import_price // 1000)
+            if cost == 0 or balances.get(m.participant, 0) >= 2 * cost + 2 * 1_000_000:
+                continue
+            _, _, _, _, balance, credit, locked = self.market.market.functions.accountOf(m.participant).call()
+            if balance - locked + credit < cost:
+                out.append(m.participant)
+        return out
 
     def settle(self, interval: int, soc: dict[int, int]) -> tuple[IntervalReport, dict[int, int]]:
         started = time.perf_counter()
@@ -140,7 +176,10 @@ class Oracle:
         # always has its inputs available to the auditor and to resume.
         self.index.store_inputs(inputs)
         settlement = settlement_for(inputs, result)
+        if self.meters is not None:
+            self.index.store_readings(self.meters.readings(inputs, settlement))
         crash_point("before_send")
+        self._wait_for_chain_time(inputs.interval)
         receipt = self.market.settle(settlement, list(result.orders))
         crash_point("before_index")
         # Other transactions may have been mined since the last indexed block (a grid
@@ -191,6 +230,14 @@ class Oracle:
         bar.close()
         return reports
 
+    def _wait_for_chain_time(self, interval: int) -> None:
+        """The contract settles an interval only once it has ended by the chain's clock.
+        A node whose clock is behind (a simulated chain replaying future data) is moved
+        on to the interval's end; a real network's clock is not ours to move."""
+        end = self.terms.clock.end(interval) if self.terms.clock else self.market.clock().end(interval)
+        if int(self._chain_now().timestamp()) < end:
+            self.market.chain.advance_time(end)
+
     def _run_ahead(self, interval: int, stop: int, reports: list[IntervalReport], bar) -> int:
         """Settles from `interval` with clearings computed ahead under the chain's terms
         of now; returns where it stopped: `stop`, or the first interval whose terms
@@ -206,6 +253,9 @@ class Oracle:
         started = time.perf_counter()
         for inputs, result in clearings_ahead(self.builder, interval, stop, self.soc, terms):
             current, _ = self.prepare(inputs.interval, capacity_from=interval)
+            if self.unaffordable(inputs.interval, current):
+                log.info("a wallet cannot pay for interval %d: clearing again from there without it", inputs.interval)
+                return inputs.interval
             if current != terms:
                 log.info("the chain's terms changed before interval %d (mandates or capacity): clearing again from there",
                          inputs.interval)
@@ -230,8 +280,8 @@ class Oracle:
                 sent |= self._send_relay("mandate", pid, signed.mandate.nonce, lambda: self.market.submit_mandates([signed]))
         for signed in self.book.revocations():
             r = signed.revocation
-            in_force = self.terms.mandates.get(r.participant)
-            if in_force is not None and in_force.nonce == r.nonce:
+            # A revocation reaches every mandate up to its nonce; relay those that raise the floor.
+            if r.nonce >= self.terms.nonces.get(r.participant, 0) and r.participant in self.terms.mandates:
                 sent |= self._send_relay("revocation", r.participant, r.nonce, lambda: self.market.revoke_mandate(signed))
         return sent
 

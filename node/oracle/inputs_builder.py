@@ -71,37 +71,58 @@ class InputsBuilder:
         return self.config.market.start + interval * self.config.market.interval
 
     def inputs(
-        self, interval: int, soc_wh: dict[int, int], terms: Terms | None = None, orders: Sequence[SignedOrder] = ()
+        self,
+        interval: int,
+        soc_wh: dict[int, int],
+        terms: Terms | None = None,
+        orders: Sequence[SignedOrder] = (),
+        credit_excluded: Sequence[int] = (),
     ) -> IntervalInputs:
         """The canonical inputs of `interval` from battery states `soc_wh` and the chain's
-        `terms` (mandates in force, capacities; None: no chain to ask, everyone clears
-        at the configured capacity) and, for an auction, the interval's signed `orders`."""
+        `terms` (mandates in force, capacities, tariffs; None: no chain to ask, everyone
+        clears at the configured capacity and tariffs) and, for an auction, the
+        interval's signed `orders`. `credit_excluded` are homes whose wallet cannot pay
+        for their energy (the oracle asked the chain): they are left out."""
         if interval not in self.intervals:
             raise InputError(f"interval {interval} is outside the data (intervals {self.intervals.start}..{self.intervals.stop - 1})")
         columns = self._columns(interval - self.first_interval)
         times = pd.DatetimeIndex([self.start_of(interval + j) for j in range(self.horizon)])
-        tariffs = self.config.tariffs
+        buy, sell = self.tariffs(times, terms, interval)
         capacity = [self._capacity(terms, interval + j) for j in range(self.horizon)]
         mandates = None if terms is None else {m.participant: m for m in terms.mandates}
         market = self.config.market
+        chain = None if terms is None else terms.prices_of(interval)
         return IntervalInputs(
             interval=interval,
             start=self.start_of(interval).isoformat(),
             participants=[int(p) for p in self.participants],
             load_wh=self.load_wh[:, columns].tolist(),
             pv_wh=self.pv_wh[:, columns].tolist(),
-            buy_price=[round_price_units(p) for p in tariffs.buy_price(times)],
-            sell_price=[round_price_units(p) for p in tariffs.sell_price(times)],
+            buy_price=buy,
+            sell_price=sell,
             import_capacity_wh=[c[0] for c in capacity],
             export_capacity_wh=[c[1] for c in capacity],
             p2p_cost=round_price_units(self.config.p2p.transaction_cost_per_kwh),
             batteries=[self._battery(int(self.participants[row]), soc_wh, mandates) for row in self.battery_rows],
             repairs=self.repairs.get(interval - self.first_interval, []),
             mechanism=market.mechanism,
-            pricing=market.pricing,
+            pricing=market.pricing if chain is None else ("pay_as_bid" if chain.pay_as_bid else "uniform"),
             mandates=None if mandates is None else [m.values() for m in terms.mandates],
             orders=[o.to_json() for o in latest_orders(orders)] if market.mechanism == "auction" else [],
+            terms_index=0 if chain is None else chain.index,
+            p2p_fee=0 if chain is None else chain.p2p_fee,
+            credit_excluded=sorted(int(p) for p in credit_excluded),
         )
+
+    def tariffs(self, times: pd.DatetimeIndex, terms: Terms | None, first: int) -> tuple[list[int], list[int]]:
+        """Import and export prices (units per kWh) of the intervals from `first` at
+        `times`: the chain's terms if known, else the config's tariffs."""
+        if terms is not None and terms.prices_of(first) is not None:
+            prices = [terms.prices_of(first + j) for j in range(len(times))]
+            return [p.import_price for p in prices], [p.export_price for p in prices]
+        tariffs = self.config.tariffs
+        return ([round_price_units(p) for p in tariffs.buy_price(times)],
+                [round_price_units(p) for p in tariffs.sell_price(times)])
 
     def _capacity(self, terms: Terms | None, interval: int) -> tuple[int, int]:
         known = None if terms is None else terms.capacity_of(interval)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from node.index.store import Index
 from node.chain.market import Deployment, Market
 from node.data.meter_policy import Repair
 from node.oracle.inputs_builder import InputsBuilder
+from node.simulation.meters import SimulatedMeters, meter_keys
 from node.oracle.daemon import Oracle, IntervalReport
 from node.intent.orders import OrderBook
 from node.metrics.kpis import Evaluation, caveats
@@ -64,7 +64,9 @@ def open_market(chain: Chain, community: Community, config: CommunityConfig, pat
         market = deploy_market(chain, community, config)
         # Saved at once: a crash from here on resumes this market instead of deploying another.
         market.deployment.save(paths.deployment)
-    return market, set_up_community(market, community, config, index)
+    ids = np.arange(1, len(community.homes) + 1, dtype=np.int64)
+    meters = meter_keys(paths.meters, community, ids, config.community.seed)
+    return market, set_up_community(market, community, config, index, meters)
 
 
 def open_book(paths: StatePaths, market: Market, index: Index) -> OrderBook:
@@ -98,14 +100,15 @@ def simulate(
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
     builder = InputsBuilder(community, config, ids, repairs)
+    meters = SimulatedMeters.of(market, community, config, ids, paths.meters)
     terms = ChainTerms(market)
     terms.refresh()
-    snapshot = terms.snapshot(int(time.time()), builder.first_interval)
+    snapshot = terms.snapshot(builder.first_interval)
     baseline = run_baseline_of(builder, snapshot)
     index.store_baseline(baseline_rows(builder, baseline))
     book = open_book(paths, market, index)
     try:
-        oracle = Oracle(market, index, builder, book)
+        oracle = Oracle(market, index, builder, book, meters)
         oracle.clear_ahead = clear_ahead
         if agents is not None:
             oracle.catch_up_index()  # the book checks signers against the owners the index knows

@@ -40,6 +40,7 @@ OWN_ENTRIES = (
     "repairs.csv",
     "results",
     "anvil-state.json",
+    "meters.json",
 )
 # Found in a directory from before the marker existed: it is GridLedger's.
 _LEGACY_SIGNS = ("deployment.json", "chain.journal", "index.sqlite")
@@ -67,6 +68,11 @@ class StatePaths:
     @property
     def results(self) -> Path:
         return self.root / "results"
+
+    @property
+    def meters(self) -> Path:
+        """The simulated homes' meter keys (node.simulation.meters)."""
+        return self.root / "meters.json"
 
 
 def state_kind(root: Path) -> str | None:
