@@ -80,8 +80,11 @@ def simulate(
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
     builder = InputsBuilder(community, config, ids, repairs)
-    rows, baseline_end_wh = baseline_rows(community, config, builder)
+    rows, battery_rows, baseline_end_wh = baseline_rows(community, config, builder)
     index.store_baseline(rows)
+    index.store_baseline_battery(battery_rows)
+    # What this run will settle, so a watcher of the index (the web UI) can show progress.
+    index.set_meta(run_first_interval=builder.first_interval, run_stop_interval=builder.intervals.stop)
     book = open_book(paths, market, index)
     try:
         oracle = Oracle(market, index, builder, book)
@@ -98,9 +101,10 @@ def simulate(
     return RunResult(market, index, ids, reports, kpis)
 
 
-def baseline_rows(community: Community, config: CommunityConfig, builder: InputsBuilder) -> tuple[list[tuple], int]:
-    """The no-trading baseline on the same data and tariffs, per interval and home, and
-    the energy (Wh) it leaves in the batteries at the end."""
+def baseline_rows(community: Community, config: CommunityConfig, builder: InputsBuilder) -> tuple[list[tuple], list[tuple], int]:
+    """The no-trading baseline on the same data and tariffs: per interval and home
+    (import, export, cost), per interval and battery (state at the interval's start),
+    and the energy (Wh) it leaves in the batteries at the end."""
     first = builder.inputs(builder.first_interval, builder.initial_soc()).to_clearing_inputs().batteries
     times = pd.DatetimeIndex([builder.start_of(k) for k in builder.intervals])
     result = run_baseline(
@@ -117,7 +121,11 @@ def baseline_rows(community: Community, config: CommunityConfig, builder: Inputs
     for step, interval in enumerate(builder.intervals):
         for row, pid in enumerate(builder.participants):
             rows.append((interval, int(pid), int(imports[row, step]), int(exports[row, step]), int(cost[row, step])))
-    return rows, int(round(result.soc_kwh[:, -1].sum() * 1000))
+    soc = np.rint(result.soc_kwh * 1000).astype(np.int64)
+    owners = [int(builder.participants[row]) for row in first.home]
+    battery_rows = [(interval, owner, int(soc[b, step]))
+                    for step, interval in enumerate(builder.intervals) for b, owner in enumerate(owners)]
+    return rows, battery_rows, int(round(result.soc_kwh[:, -1].sum() * 1000))
 
 
 def write_results(index: Index, community: Community, out: Path, storage: dict | None = None) -> dict:
