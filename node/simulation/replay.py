@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,9 @@ from node.chain.market import Deployment, Market
 from node.data.meter_policy import Repair
 from node.oracle.inputs_builder import InputsBuilder
 from node.oracle.daemon import Oracle, IntervalReport
+from node.errors import InputError
 from node.intent.orders import OrderBook
+from node.intent.signing import SignedOrder
 from node.units import UNITS_PER_TOKEN
 from optimizer import run_baseline
 
@@ -74,9 +77,16 @@ def simulate(
     progress: bool = True,
     live: bool = False,
     repairs: Sequence[Repair] = (),
+    orders: Callable[[Market, np.ndarray], Sequence[SignedOrder]] | None = None,
+    in_turn: int = 0,
+    tick_s: float = 15.0,
+    before_in_turn: Callable[[], None] | None = None,
 ) -> RunResult:
     """`repairs` are the meter values `node.data.dataset.load_dataset_with_report` filled in;
-    each goes into the committed inputs of its interval."""
+    each goes into the committed inputs of its interval. `orders` signs orders for the
+    market's participants (the demo's auction), put in the order book before settling.
+    The last `in_turn` intervals are cleared one every `tick_s` seconds, so orders placed
+    meanwhile (in the web UI) still make it into them."""
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
     builder = InputsBuilder(community, config, ids, repairs)
@@ -88,7 +98,16 @@ def simulate(
     book = open_book(paths, market, index)
     try:
         oracle = Oracle(market, index, builder, book)
-        reports = oracle.run(progress=progress, live=live)
+        if orders is not None:
+            _submit(oracle, book, orders(market, ids))
+        stop = builder.intervals.stop
+        reports = oracle.run(progress=progress, live=live, until=stop - in_turn)
+        if in_turn and before_in_turn is not None:
+            before_in_turn()
+        for k in range(max(stop - in_turn, builder.first_interval), stop):
+            log.info("interval %d clears in %.0f s: orders for it are taken until then", k, tick_s)
+            time.sleep(tick_s)
+            reports += oracle.run(progress=False, until=k + 1)
     finally:
         book.close()
     # Savings are only comparable together with the energy each run leaves in the batteries.
@@ -99,6 +118,22 @@ def simulate(
     }
     kpis = write_results(index, community, paths.results, storage)
     return RunResult(market, index, ids, reports, kpis)
+
+
+def _submit(oracle: Oracle, book: OrderBook, signed: Sequence[SignedOrder]) -> None:
+    """Puts signed orders in the book; the owners are checked against the index, so it
+    first learns the registrations from the chain. An order already in the book (a run
+    resumed) is left as it is."""
+    oracle.catch_up_index()
+    now, next_interval = int(time.time()), oracle.market.next_interval()
+    stored = 0
+    for order in signed:
+        try:
+            book.submit(order, now, next_interval)
+            stored += 1
+        except InputError:
+            continue  # replayed (stored by an earlier run) or for a closed interval
+    log.info("%d signed orders in the order book (%d already there or for closed intervals)", stored, len(signed) - stored)
 
 
 def baseline_rows(community: Community, config: CommunityConfig, builder: InputsBuilder) -> tuple[list[tuple], list[tuple], int]:
