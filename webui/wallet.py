@@ -20,7 +20,7 @@ import secrets
 import time
 from datetime import datetime, timedelta, timezone
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, session
+from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request, session
 
 from node.errors import InputError
 from node.intent.amounts import build_mandate, fresh_nonce, unix_time
@@ -53,10 +53,15 @@ def _wallet_context() -> dict:
             "demo_wallets": current_app.config.get("DEMO_SEED") is not None}
 
 
+def refuse(status: int, message: str):
+    """Ends a JSON endpoint's request with {"error": message}, as /api answers."""
+    abort(make_response(jsonify(error=message), status))
+
+
 def _chain_id() -> int:
     meta = get_meta()
     if "chain_id" not in meta or "market" not in meta:
-        abort(503, "this index has no market yet: deploy one with `gridledger demo` or `gridledger simulate` first")
+        refuse(503, "this index has no market yet: deploy one with `gridledger demo` or `gridledger simulate` first")
     return int(meta["chain_id"])
 
 
@@ -69,7 +74,7 @@ def auth_message():
                                      STATEMENT, datetime.now(timezone.utc), MESSAGE_VALID_S,
                                      scheme=request.scheme if request.scheme != "https" else None)
     except InputError as exc:
-        abort(400, f"{exc}; the wallet gives the address (eth_requestAccounts)")
+        refuse(400, f"{exc}; the wallet gives the address (eth_requestAccounts)")
     session["nonce"] = message.nonce
     return {"message": message.to_text()}
 
@@ -80,7 +85,7 @@ def auth_verify():
     body = request.get_json(silent=True) or {}
     nonce = session.pop("nonce", None)
     if nonce is None:
-        abort(400, "no sign-in was started in this browser session (or it was used): sign in again")
+        refuse(400, "no sign-in was started in this browser session (or it was used): sign in again")
     try:
         message = SiweMessage.parse(str(body.get("message", "")))
         address = message.verify(str(body.get("signature", "")), domain=request.host, nonce=nonce,
@@ -124,12 +129,12 @@ def mandate_typed_data():
                                 a.get("min_soc_percent", ""), a.get("max_soc_percent", ""),
                                 unix_time(a.get("valid_until", ""), "valid until"), fresh_nonce())
     except ValueError:
-        abort(400, f"participant must be a whole number, got {a.get('participant')!r}")
+        refuse(400, f"participant must be a whole number, got {a.get('participant')!r}")
     except InputError as exc:
-        abort(400, str(exc))
+        refuse(400, str(exc))
     owner = get_index().participant(participant)
     if owner is None:
-        abort(404, f"there is no participant {participant}")
+        refuse(404, f"there is no participant {participant}")
     return {"owner": owner["owner"], "typed": typed_data(domain(), mandate)}
 
 
@@ -155,34 +160,34 @@ def demo_sign():
     body = request.get_json(silent=True) or {}
     p = get_index().participant(int(body.get("participant", -1))) if str(body.get("participant", "")).isdigit() else None
     if p is None or p["id"] == 0:
-        abort(404, "no such demo home")
+        refuse(404, "no such demo home")
     key = demo_key(seed, p["name"])
     if key.address.lower() != p["owner"].lower():
-        abort(403, f"{p['name']} is not a demo home (its owner holds its own key)")
+        refuse(403, f"{p['name']} is not a demo home (its owner holds its own key)")
     method, params = body.get("method"), body.get("params") or []
     if method == "personal_sign":
         text = bytes.fromhex(str(params[0]).removeprefix("0x")).decode("utf-8", "replace")
         try:
             message = SiweMessage.parse(text)
         except SiweError as exc:
-            abort(400, f"the demo wallet signs only sign-in messages for this site: {exc}")
+            refuse(400, f"the demo wallet signs only sign-in messages for this site: {exc}")
         if message.domain != request.host:
-            abort(400, f"the demo wallet signs only sign-in messages for {request.host}")
+            refuse(400, f"the demo wallet signs only sign-in messages for {request.host}")
         signed = key.sign_message(encode_defunct(text=text))
     elif method == "eth_signTypedData_v4":
         typed = json.loads(params[1]) if isinstance(params[1], str) else params[1]
         d = typed.get("domain", {})
         meta = get_meta()
         if str(d.get("verifyingContract", "")).lower() != meta.get("market", "").lower() or int(d.get("chainId", -1)) != int(meta.get("chain_id", -2)):
-            abort(400, "the demo wallet signs typed data for this market only")
+            refuse(400, "the demo wallet signs typed data for this market only")
         signed = key.sign_message(encode_typed_data(full_message=typed))
     else:
-        abort(400, f"the demo wallet does not do {method!r}")
+        refuse(400, f"the demo wallet does not do {method!r}")
     return {"signature": "0x" + bytes(signed.signature).hex().removeprefix("0x")}
 
 
 def _demo_seed() -> int:
     seed = current_app.config.get("DEMO_SEED")
     if seed is None:
-        abort(404, "this server has no demo wallets: they come with `gridledger demo`")
+        refuse(404, "this server has no demo wallets: they come with `gridledger demo`")
     return int(seed)
