@@ -47,8 +47,9 @@ _relay_lock = threading.Lock()
 NO_CHAIN = (
     "Admin actions are transactions on the market's chain, and this server was started without a connection to it. "
     "Restart it with `gridledger serve --state DIR --with-chain` to open the state directory's own chain (stop any "
-    "oracle running on it first), or with `gridledger serve --rpc URL` for the node the market runs on "
-    "(GRIDLEDGER_RPC=URL does the same). Without the web UI, `gridledger admin ... --state DIR` acts directly."
+    "oracle running on it first), or with `gridledger serve --rpc URL` for the node the market runs on (the "
+    "environment variables GRIDLEDGER_CHAIN_STATE=DIR and GRIDLEDGER_RPC=URL do the same). Without the web UI, "
+    "`gridledger admin ... --state DIR` acts directly."
 )
 
 # The actions the page and /api/admin/prepare build, with their query parameters.
