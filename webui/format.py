@@ -7,6 +7,7 @@ a page can be traced back to an integer on chain.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,6 +15,7 @@ from markupsafe import Markup, escape
 
 from node.units import UNITS_PER_TOKEN
 
+_NONZERO = re.compile("[1-9]")
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY": "¥"}
 
 
@@ -95,7 +97,7 @@ def number(value: float | None, digits: int = 2) -> str:
 
 def _signed(text: str, value: float) -> str:
     # -0.004 kWh rounds to 0.00: a minus in front of nothing misleads.
-    return "-" + text if value < 0 and any(c in "123456789" for c in text) else text
+    return "-" + text if value < 0 and _NONZERO.search(text) else text
 
 
 def register(app) -> None:

@@ -267,6 +267,9 @@ FORM_FIELDS = ("participant", "side", "energy_kwh", "limit_price", "interval", "
 def form():
     """Step 1: the form; with its fields filled in, step 2: the typed data to sign."""
     values, prepared, error, accepted = _defaults(), None, None, None
+    mine = session_reader(None)  # signed in with the owner of one participant: that one
+    if mine is not None:
+        values["participant"] = str(mine)
     if "accepted" in request.args:
         order_id = _whole_arg("accepted", 0)
         try:
