@@ -116,6 +116,17 @@ def test_a_sign_in_is_single_use_and_bound_to_its_session(app):
     assert forged.get("/api/orders").status_code == 401
 
 
+def test_a_sign_in_holds_across_the_servers_worker_processes_and_restarts(index_path):
+    first = create_app({"INDEX_PATH": str(index_path)})
+    browser = first.test_client()
+    assert sign_in(browser)[0].status_code == 200
+    cookie = browser.get_cookie("session")
+    other = create_app({"INDEX_PATH": str(index_path)}).test_client()  # another worker, or after a restart
+    other.set_cookie("session", cookie.value)
+    assert "Signed in as" in words(other.get("/wallet").get_data(as_text=True))
+    assert (index_path.with_name("webui-secret").stat().st_mode & 0o777) == 0o600
+
+
 def test_the_mandate_form_prepares_what_the_wallet_signs(client):
     prepared = client.get("/wallet/mandate", query_string={"participant": 1, "max_buy_price": "0.35", "min_sell_price": "0.07",
                                                            "min_soc_percent": "20", "max_soc_percent": "90",

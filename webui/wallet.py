@@ -16,9 +16,11 @@ messages for this site and typed data for this market only.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from flask import Blueprint, abort, current_app, jsonify, make_response, render_template, request, session
 
@@ -36,14 +38,36 @@ MESSAGE_VALID_S = 600  # a sign-in message must be signed within 10 minutes
 STATEMENT = "Sign in to see your GridLedger wallet, orders and mandates. This signs no transaction and moves nothing."
 
 
+SECRET_FILE = "webui-secret"  # beside the index; node.simulation.state lists it as GridLedger's
+
+
 @bp.record_once
 def _configure(state) -> None:
     app = state.app
     if not app.secret_key:
-        # Sessions are only sign-ins: losing them on a restart costs one signature.
-        app.secret_key = secrets.token_bytes(32)
+        app.secret_key = os.environ.get("GRIDLEDGER_SECRET_KEY") or _secret_beside(Path(app.config["INDEX_PATH"]))
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("DEMO_SEED", None)
+
+
+def _secret_beside(index: Path) -> bytes:
+    """The key that signs session cookies, kept beside the index (created once, owner-only),
+    so every worker process of a server, and the server after a restart, accept a sign-in."""
+    path = index.with_name(SECRET_FILE)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(100):  # another process may be writing it this instant
+            key = path.read_bytes()
+            if len(key) == 32:
+                return key
+            time.sleep(0.01)
+        raise InputError(f"{path} is not a 32-byte session key: remove it, and the server makes a new one")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
+        handle.flush()
+        os.fsync(handle.fileno())
+    return path.read_bytes()
 
 
 @bp.app_context_processor
