@@ -40,6 +40,7 @@ def time_series(index: Index, meta: dict[str, str], last: int | None = None, win
     soc: dict[int, int] = defaultdict(int)
     cap: dict[int, int] = defaultdict(int)
     per_battery: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+    baseline = index.baseline_battery_totals(ks[0], ks[-1]) if ks else {}
     for b in index.battery_states(ks[0], ks[-1]) if ks else ():
         soc[b["interval"]] += b["soc_wh"]
         cap[b["interval"]] += b["capacity_wh"]
@@ -57,6 +58,7 @@ def time_series(index: Index, meta: dict[str, str], last: int | None = None, win
         "p2p_wh": [r["p2p_wh"] for r in rows],
         "battery_soc_wh": [soc.get(k) for k in ks],
         "battery_capacity_wh": [cap.get(k) for k in ks],
+        "baseline_battery_soc_wh": [baseline.get(k) for k in ks],
         "batteries": {
             str(pid): {
                 "soc_wh": [states[k][0] if k in states else None for k in ks],
@@ -150,9 +152,12 @@ def dashboard_charts(data: dict, meta: dict[str, str], selected: int | None = No
         for pid, b in data["batteries"].items()
     ]
     total = _percent(data["battery_soc_wh"], data["battery_capacity_wh"])
+    baseline = _percent(data.get("baseline_battery_soc_wh", [None] * len(ks)), data["battery_capacity_wh"])
     soc = line_chart(
         ks,
-        batteries + [Series("community batteries", total, SOC, "line", width=2.5)],
+        batteries + [Series("community batteries", total, SOC, "line", width=2.5),
+                     Series("baseline", baseline, "#1f2933", "line", dashed=True, width=1.2,
+                            legend=any(v is not None for v in baseline))],
         title="Battery state of charge (grey: each battery)",
         y_label="% of capacity",
         y_format=lambda v: f"{v:g}",

@@ -36,6 +36,14 @@ class IndexViews:
                WHERE interval BETWEEN ? AND ? ORDER BY interval, participant""", (first, last))
         return [dict(row) for row in rows]
 
+    def baseline_battery_totals(self, first: int, last: int) -> dict[int, int]:
+        """The no-trading baseline's stored energy (Wh) over all batteries at the start of
+        each interval in [first, last] (intervals without a baseline are left out)."""
+        rows = self.db.execute(
+            "SELECT interval, SUM(soc_wh) AS soc FROM baseline_battery WHERE interval BETWEEN ? AND ? GROUP BY interval",
+            (first, last))
+        return {row["interval"]: row["soc"] for row in rows}
+
     def balances_after(self, k: int) -> dict[int, int]:
         """Every wallet's balance right after interval `k` settled: its settlements up to
         `k` plus the deposits and withdrawals mined up to that settlement's block."""
