@@ -121,7 +121,12 @@ def screenshots(app, urls: dict[str, str], out: Path, prefix: str) -> dict[str, 
                 started = time.perf_counter()
                 page.goto(base + url, wait_until="load")
                 loads[name] = (time.perf_counter() - started) * 1000
-                page.screenshot(path=str(out / f"{prefix}-{name}.png"), full_page=True)
+                if name == "wallet":  # signed in as home 1 with the demo's test wallet
+                    page.click('[data-act-as="1"]')
+                    page.wait_for_selector("[data-acting]:not([hidden])")
+                    page.click("[data-sign-in]")
+                    page.wait_for_selector("text=Signed in as")
+                page.screenshot(path=str(out / f"{prefix}-{name}.jpg"), full_page=True, type="jpeg", quality=75)
             browser.close()
     finally:
         server.shutdown()

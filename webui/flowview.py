@@ -147,7 +147,7 @@ def flow_svg(view: FlowView, kwh: Callable[[int], str], home_link: Callable[[int
     def stroke(wh: int) -> float:
         return max(1.2, _MAX_STROKE * wh / biggest)
 
-    label = (f"Energy flows: {sum(r.homes for r in rows if r.settled)} homes to and from the community pool; "
+    label = (f"Energy flows: {sum(r.settled for r in rows)} homes to and from the community pool; "
              f"grid import {kwh(view.import_wh)}, export {kwh(view.export_wh)}, P2P {kwh(view.p2p_wh)}")
     out = [f'<svg class="flowview" viewBox="0 0 {_WIDTH} {height}" role="img" aria-label="{escape(label)}" '
            'xmlns="http://www.w3.org/2000/svg"><defs>']
