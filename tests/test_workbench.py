@@ -228,11 +228,22 @@ def test_the_grid_page_signs_energy_as_the_community_sees_it(client, index):
     assert f"{net / 1000:,.2f} kWh" in html and "+ into the community (import)" in html
 
 
-def test_participants_table_has_energy_and_savings_and_sorts(client):
+def test_participants_table_has_energy_and_savings_and_sorts_a_page_at_a_time(index_path, index):
+    client = create_app({"INDEX_PATH": str(index_path), "PARTICIPANTS_PER_PAGE": 2}).test_client()
     html = page(client, "/participants/")
     for heading in ("Load", "PV", "Import", "Export", "Savings"):
-        assert f">{heading}</th>" in html
-    assert 'class="data sortable"' in html and "ui.js" in html
+        assert f">{heading}</a>" in html
+    assert "page 1 of 2" in html
+    totals = index.home_totals()
+    savings = {pid: t["baseline_cost_units"] - t["cost_units"] for pid, t in totals.items()}
+    best = max(savings, key=savings.get)
+    ranked = page(client, "/participants/?sort=savings_units&desc=1")
+    first_row = ranked[ranked.index("<tbody>"):].split("</tr>")[0]
+    assert f'href="/participants/{best}"' in first_row and 'aria-sort="descending"' in ranked
+    grid_last = page(client, "/participants/?sort=savings_units&page=2")  # the grid has no savings: last
+    assert 'href="/participants/0"' in grid_last.split("<tbody>")[1].split("</tr>")[-2]
+    assert client.get("/participants/?sort=owner;drop").status_code == 400
+    assert client.get("/participants/?page=9").status_code == 404
 
 
 def test_a_real_sized_community_renders_every_page(tmp_path):

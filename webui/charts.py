@@ -90,7 +90,7 @@ def line_chart(
     values = [v for s in series for vs in (s.values, s.upper or ()) for v in vs if v is not None and math.isfinite(v)]
     if not x or not values:
         out.append(f'<text class="chart-empty" x="{width / 2}" y="{top + plot_h / 2}" text-anchor="middle">no data yet</text></svg>')
-        return _with_id(out, title)
+        return _with_id(out)
 
     stepped = any(s.kind in ("step", "area") for s in series)
     x0, x1 = min(x), max(x) + (1 if stepped else 0)
@@ -155,15 +155,16 @@ def line_chart(
                 f'<title>{escape(chr(10).join(lines))}</title></rect>'
             )
     out.append("</svg>")
-    return _with_id(out, title)
+    return _with_id(out)
 
 
 _ids = iter(range(1, 1 << 62))
 
 
-def _with_id(out: list[str], title: str) -> Markup:
-    """The chart with ids unique in the page (for aria-labelledby)."""
-    return Markup("".join(out).replace("{id}", f"chart{next(_ids)}"))
+def _with_id(out: list[str]) -> Markup:
+    """The chart with ids unique in the page (for aria-labelledby: only its head has them)."""
+    unique = f"chart{next(_ids)}"
+    return Markup("".join([part.replace("{id}", unique) for part in out[:2]] + out[2:]))
 
 
 def _hover_line(s: Series, i: int, fmt) -> str:

@@ -21,6 +21,14 @@ def get_meta() -> dict[str, str]:
     return g.meta
 
 
+def participant_list() -> list[dict]:
+    """Who is who (Index.participant_list), read once per request: a page at 1,000 homes
+    needs it for its drawing, its wallets and its sign-in."""
+    if "participants" not in g:
+        g.participants = get_index().participant_list()
+    return g.participants
+
+
 def currency() -> str:
     return get_meta().get("currency", "EUR")
 

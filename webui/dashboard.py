@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
 
-from webui.context import get_index, get_meta, whole_arg
+from webui.context import get_index, get_meta, participant_list, whole_arg
+from webui.flowview import MAX_ROWS
 from webui.homecharts import homes_charts
 from webui.intervals import interval_view
 from webui.series import chart_window, dashboard_charts, time_series
@@ -44,7 +45,9 @@ def frame(k: int | None, zoom: str | None, charts: bool) -> dict:
     out = {"selected": selected, "window": window, "wallets": wallet_rows(selected), "settled": (first, last), "keep": keep}
     if charts:
         meta = get_meta()
-        data = time_series(idx, meta, window=window)
+        # A line per battery reads up to a few dozen; beyond, their spread as a band.
+        few = sum(1 for p in participant_list() if p["battery_wh"]) <= MAX_ROWS
+        data = time_series(idx, meta, window=window, per_battery=few)
         stats = idx.home_stats(*window)
         out["charts"] = dashboard_charts(data, meta, k) | homes_charts(stats, data["start"], meta, k)
     return out
@@ -57,7 +60,7 @@ def wallet_rows(selected: dict) -> list[dict]:
     interval = selected["interval"]
     balances = idx.balances_after(interval["interval"])
     change = {e["participant"]: e["amount"] for e in interval["entries"]}
-    names = {p["id"]: p["name"] for p in idx.participant_list()}
+    names = {p["id"]: p["name"] for p in participant_list()}
     grid = {"label": names.get(0, "grid"), "pid": 0, "homes": 1, "balance": balances.get(0, 0),
             "change": interval["grid_amount"], "group": None}
     rows = [grid]

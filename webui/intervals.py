@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from webui import format as fmt
-from webui.context import get_index, get_meta
+from webui.context import get_index, get_meta, participant_list
 from webui.auction import auction_view
 from webui.flowview import flow_svg, flow_view
 from webui.series import participant_link
@@ -52,7 +52,7 @@ def interval_view(k: int, zoom: str | None, endpoint: str, **keep) -> dict | Non
     if interval is None:
         return None
     first, last = idx.settled_range()
-    view = flow_view(idx.participant_list(), interval, zoom)
+    view = flow_view(participant_list(), interval, zoom)
 
     def link(to: int | None = None, group: str | None = None) -> str:
         where = {"interval": to} if endpoint == "dashboard.index" else {"k": to}

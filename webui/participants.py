@@ -3,10 +3,10 @@ beside the no-trading baseline."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, current_app, render_template, request
 
 from node.index.store import Index
-from webui.context import get_index, get_meta
+from webui.context import get_index, get_meta, whole_arg
 from webui.homecharts import home_charts
 
 bp = Blueprint("participants", __name__, url_prefix="/participants")
@@ -17,9 +17,29 @@ TOTALS = ("load_wh", "pv_wh", "grid_import_wh", "grid_export_wh", "p2p_bought_wh
           "baseline_cost_units", "savings_units")
 
 
+# Sortable columns of the participants table: ?sort=KEY (&desc=1).
+SORTS = ("id", "name", "zone", "battery_wh", "p2p_net_wh", "balance") + TOTALS
+
+
 @bp.get("/")
 def list_all():
-    return render_template("participants.html", participants=participant_table(get_index()))
+    """The participants table, sorted on the server (?sort=, ?desc=1) and shown a page at
+    a time, so it stays quick at a thousand homes; the CSV has every row."""
+    rows = participant_table(get_index())
+    key = request.args.get("sort", "id")
+    if key not in SORTS:
+        abort(400, f"sort must be one of {', '.join(SORTS)}, got {key!r}")
+    descending = request.args.get("desc") == "1"
+    # Rows without a value (the grid has no savings) go last either way.
+    present = sorted((r for r in rows if r[key] is not None), key=lambda r: r[key], reverse=descending)
+    rows = present + [r for r in rows if r[key] is None]
+    per_page = current_app.config.get("PARTICIPANTS_PER_PAGE", 100)
+    pages = max(1, -(-len(rows) // per_page))
+    page = whole_arg("page") or 1
+    if not 1 <= page <= pages:
+        abort(404, f"there is no page {page} (pages 1 to {pages})")
+    return render_template("participants.html", participants=rows[(page - 1) * per_page:page * per_page],
+                           sort=key, desc=descending, page=page, pages=pages, total=len(rows))
 
 
 def participant_table(idx: Index) -> list[dict]:
@@ -32,6 +52,9 @@ def participant_table(idx: Index) -> list[dict]:
         row = dict(p) | {key: t.get(key) for key in TOTALS}
         if row["baseline_cost_units"] is not None and row["cost_units"] is not None:
             row["savings_units"] = row["baseline_cost_units"] - row["cost_units"]
+        if row["p2p_bought_wh"] is not None:
+            row["p2p_net_wh"] = row["p2p_bought_wh"] - row["p2p_sold_wh"]
+        row.setdefault("p2p_net_wh", None)
         out.append(row)
     return out
 

@@ -27,9 +27,11 @@ def chart_window(index: Index, first: int | None, last: int | None, limit: int) 
     return max(lo, hi - limit + 1), hi
 
 
-def time_series(index: Index, meta: dict[str, str], last: int | None = None, window: tuple[int, int] | None = None) -> dict:
+def time_series(index: Index, meta: dict[str, str], last: int | None = None, window: tuple[int, int] | None = None,
+                per_battery: bool = True) -> dict:
     """The settled intervals of `window` (first, last), or else the last `last` (all if
-    None), as parallel lists."""
+    None), as parallel lists. Without `per_battery`, "batteries" is left empty and the
+    batteries' state of charge is summarised as mean and std across them instead."""
     settled = index.settled_range()
     if window is None and settled is not None:
         total = settled[1] - settled[0] + 1
@@ -37,14 +39,11 @@ def time_series(index: Index, meta: dict[str, str], last: int | None = None, win
     count = 0 if window is None or settled is None else window[1] - window[0] + 1
     rows = index.intervals(limit=count, offset=window[0] - settled[0]) if count > 0 else []
     ks = [r["interval"] for r in rows]
-    soc: dict[int, int] = defaultdict(int)
-    cap: dict[int, int] = defaultdict(int)
-    per_battery: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+    stats = {b["interval"]: b for b in index.battery_stats(ks[0], ks[-1])} if ks else {}
     baseline = index.baseline_battery_totals(ks[0], ks[-1]) if ks else {}
-    for b in index.battery_states(ks[0], ks[-1]) if ks else ():
-        soc[b["interval"]] += b["soc_wh"]
-        cap[b["interval"]] += b["capacity_wh"]
-        per_battery[b["participant"]][b["interval"]] = (b["soc_wh"], b["capacity_wh"])
+    batteries: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+    for b in index.battery_states(ks[0], ks[-1]) if ks and per_battery else ():
+        batteries[b["participant"]][b["interval"]] = (b["soc_wh"], b["capacity_wh"])
     return {
         "interval": ks,
         "start": [_iso(fmt.interval_start(r["interval"], meta, r["start"])) for r in rows],
@@ -56,15 +55,17 @@ def time_series(index: Index, meta: dict[str, str], last: int | None = None, win
         "import_capacity_wh": [r["import_capacity_wh"] for r in rows],
         "export_capacity_wh": [r["export_capacity_wh"] for r in rows],
         "p2p_wh": [r["p2p_wh"] for r in rows],
-        "battery_soc_wh": [soc.get(k) for k in ks],
-        "battery_capacity_wh": [cap.get(k) for k in ks],
+        "battery_soc_wh": [stats[k]["soc_wh"] if k in stats else None for k in ks],
+        "battery_capacity_wh": [stats[k]["capacity_wh"] if k in stats else None for k in ks],
+        "battery_percent_mean": [stats[k]["percent_mean"] if k in stats else None for k in ks],
+        "battery_percent_std": [stats[k]["percent_std"] if k in stats else None for k in ks],
         "baseline_battery_soc_wh": [baseline.get(k) for k in ks],
         "batteries": {
             str(pid): {
                 "soc_wh": [states[k][0] if k in states else None for k in ks],
                 "capacity_wh": [states[k][1] if k in states else None for k in ks],
             }
-            for pid, states in sorted(per_battery.items())
+            for pid, states in sorted(batteries.items())
         },
     }
 
@@ -147,10 +148,17 @@ def dashboard_charts(data: dict, meta: dict[str, str], selected: int | None = No
             y_min=0,
             **axis,
         )
-    batteries = [
-        Series(f"battery {pid}", _percent(b["soc_wh"], b["capacity_wh"]), "#c9ced6", "line", width=1, legend=False)
-        for pid, b in data["batteries"].items()
-    ]
+    if data["batteries"]:
+        batteries = [
+            Series(f"battery {pid}", _percent(b["soc_wh"], b["capacity_wh"]), "#c9ced6", "line", width=1, legend=False)
+            for pid, b in data["batteries"].items()
+        ]
+        caption = "Battery state of charge (grey: each battery)"
+    else:  # many batteries: their spread as a band, not a line each
+        mean, std = data["battery_percent_mean"], data["battery_percent_std"]
+        batteries = [Series("batteries ± std", [None if m is None else m - d for m, d in zip(mean, std)], "#c9ced6", "band",
+                            upper=[None if m is None else m + d for m, d in zip(mean, std)])]
+        caption = "Battery state of charge (band: mean ± std across batteries)"
     total = _percent(data["battery_soc_wh"], data["battery_capacity_wh"])
     baseline = _percent(data.get("baseline_battery_soc_wh", [None] * len(ks)), data["battery_capacity_wh"])
     soc = line_chart(
@@ -158,7 +166,7 @@ def dashboard_charts(data: dict, meta: dict[str, str], selected: int | None = No
         batteries + [Series("community batteries", total, SOC, "line", width=2.5),
                      Series("baseline", baseline, "#1f2933", "line", dashed=True, width=1.2,
                             legend=any(v is not None for v in baseline))],
-        title="Battery state of charge (grey: each battery)",
+        title=caption,
         y_label="% of capacity",
         y_format=lambda v: f"{v:g}",
         hover_format=lambda v: f"{v:.1f}%",

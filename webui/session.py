@@ -8,7 +8,7 @@ import time
 
 from flask import session
 
-from webui.context import get_index
+from webui.context import participant_list
 
 SESSION_S = 12 * 3600
 
@@ -22,7 +22,7 @@ def signed_in() -> str | None:
 def owned_by(address: str | None) -> list[dict]:
     if not address:
         return []
-    return [p for p in get_index().participant_list() if p["owner"].lower() == address.lower()]
+    return [p for p in participant_list() if p["owner"].lower() == address.lower()]
 
 
 def session_reader(participant: str | None) -> int | None:
