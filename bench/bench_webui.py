@@ -122,7 +122,7 @@ def screenshots(app, urls: dict[str, str], out: Path, prefix: str) -> dict[str, 
                 page.goto(base + url, wait_until="load")
                 loads[name] = (time.perf_counter() - started) * 1000
                 if name == "wallet":  # signed in as home 1 with the demo's test wallet
-                    page.click('[data-act-as="1"]')
+                    page.click("[data-act-as-chosen]")  # the first home
                     page.wait_for_selector("[data-acting]:not([hidden])")
                     page.click("[data-sign-in]")
                     page.wait_for_selector("text=Signed in as")

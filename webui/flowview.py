@@ -26,8 +26,10 @@ from markupsafe import Markup, escape
 SUPPLY, DRAW, IMPORT, EXPORT, IDLE = "#2f9e5b", "#d64545", "#d64545", "#2f9e5b", "#9aa5b1"
 MAX_ROWS = 40
 ROW = 20  # px per row: 12 px labels never touch
-_NAME_X, _DOT_X, _AMOUNT_X, _ARROW_X, _POOL_X, _POOL_R, _GRID_X = 132, 142, 154, 232, 436, 32, 600
-_WIDTH, _TOP, _MAX_STROKE = 650, 46, 14.0
+# x of: names (right-aligned), the dot, the "in" and "out" amounts (right-aligned, 56 px
+# each), where arrows start, the pool, the grid; then the drawing's width.
+_NAME_X, _DOT_X, _IN_X, _OUT_X, _ARROW_X, _POOL_X, _POOL_R, _GRID_X = 132, 142, 206, 262, 276, 474, 32, 638
+_WIDTH, _TOP, _MAX_STROKE = 690, 46, 14.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def flow_view(participants: Sequence[Mapping], interval: Mapping, zoom: str | No
     if zoomed is not None:
         others = [pid for g in groups if g is not zoomed for pid in g.pids]
         layout = [Group(f"p{pid}", names[pid], (pid,)) for pid in zoomed.pids]
-        layout.append(Group("", f"the other {len(others)} homes", tuple(others)))
+        layout.append(Group("", f"other {len(others)} homes", tuple(others)))
     else:
         layout = groups
     zones = {int(p["id"]): int(p["zone"]) for p in participants}
@@ -156,7 +158,8 @@ def flow_svg(view: FlowView, kwh: Callable[[int], str], home_link: Callable[[int
                    f'markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>')
     out.append("</defs>")
     out.append(f'<text class="fv-head" x="{_NAME_X}" y="{_TOP - 22}" text-anchor="end">homes</text>'
-               f'<text class="fv-head" x="{_AMOUNT_X}" y="{_TOP - 22}">kWh</text>')
+               f'<text class="fv-head" x="{_IN_X}" y="{_TOP - 22}" text-anchor="end"><title>kWh into the pool</title>in</text>'
+               f'<text class="fv-head" x="{_OUT_X}" y="{_TOP - 22}" text-anchor="end"><title>kWh out of the pool</title>out</text>')
     spread = _POOL_R * 0.8 / max(1.0, len(rows) * ROW / 2)
     for i, r in enumerate(rows):
         y = _TOP + i * ROW + ROW / 2
@@ -191,22 +194,24 @@ def _row(r: Row, y: float, kwh, home_link, zoom_link) -> str:
         what = (f"puts {kwh(r.supply_wh)} into the pool" if r.supply_wh else f"takes {kwh(r.draw_wh)} from the pool"
                 if r.draw_wh else "no net energy")
         tip = f"{r.label}: {what} (grid {kwh(r.grid_wh)}, P2P {kwh(r.p2p_wh)})" if r.settled else f"{r.label}: not settled"
-        amount = _number(r.supply_wh or r.draw_wh) if r.settled else "—"
         href = home_link(r.pid)
     else:
         tip = (f"{r.label}: {r.settled} of {r.homes} homes settled; {kwh(r.supply_wh)} into the pool, "
                f"{kwh(r.draw_wh)} out of it (grid {kwh(r.grid_wh)}, P2P bought − sold {kwh(r.p2p_wh)})")
-        amount = " ".join([f"+{_number(r.supply_wh)}"] * bool(r.supply_wh) + [f"−{_number(r.draw_wh)}"] * bool(r.draw_wh)) or "0.00"
         href = zoom_link(r.group) if r.group else zoom_link("")
         tip += "; open to see its homes" if r.group else "; back to all homes"
+    amounts = ("—", "") if not r.settled else (_number(r.supply_wh) if r.supply_wh else "", _number(r.draw_wh) if r.draw_wh else "")
+    if r.settled and not (r.supply_wh or r.draw_wh):
+        amounts = ("0", "")
     color = SUPPLY if r.supply_wh >= r.draw_wh and r.supply_wh else DRAW if r.draw_wh else IDLE
     shape = (f'<circle cx="{_DOT_X}" cy="{y:.1f}" r="5" fill="{color}"/>' if r.pid is not None else
              f'<rect x="{_DOT_X - 5}" y="{y - 5:.1f}" width="10" height="10" rx="2" fill="{color}"/>')
     # 12 px text in the 120 px before the dot: names are cut to what fits.
     name = r.label if len(r.label) <= 18 else r.label[:17] + "…"
+    texts = "".join(f'<text class="fv-amount" x="{x}" y="{y + 4:.1f}" text-anchor="end">{escape(text)}</text>'
+                    for x, text in zip((_IN_X, _OUT_X), amounts) if text)
     return (f'<a class="fv-row" href="{escape(href)}"><title>{escape(tip)}</title>{shape}'
-            f'<text class="fv-name" x="{_NAME_X - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(name)}</text>'
-            f'<text class="fv-amount" x="{_AMOUNT_X}" y="{y + 4:.1f}">{escape(amount)}</text></a>')
+            f'<text class="fv-name" x="{_NAME_X - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(name)}</text>{texts}</a>')
 
 
 def _pool_and_grid(view: FlowView, y: float, stroke, kwh, price: str) -> list[str]:
@@ -232,4 +237,6 @@ def _pool_and_grid(view: FlowView, y: float, stroke, kwh, price: str) -> list[st
 
 
 def _number(wh: int) -> str:
-    return f"{wh / 1000:,.2f}"
+    """kWh in at most 7 characters (the amount columns' width): 0.004, 12.35, 1,234, 123,456."""
+    kwh = wh / 1000
+    return f"{kwh:,.0f}" if kwh >= 1000 else f"{kwh:.3f}" if 0 < kwh < 0.01 else f"{kwh:,.2f}"

@@ -77,13 +77,16 @@
     document.querySelectorAll("[data-sign-out]").forEach(function (button) {
       button.addEventListener("click", function () { postJson(document.body.dataset.authLogout, {}).then(function () { location.reload(); }); });
     });
-    document.querySelectorAll("[data-act-as]").forEach(function (button) {
+    document.querySelectorAll("[data-act-as-chosen]").forEach(function (button) {
       button.addEventListener("click", function () {
-        if (button.dataset.actAs) {
-          sessionStorage.setItem(DEMO_KEY, JSON.stringify({participant: Number(button.dataset.actAs), address: button.dataset.address, name: button.dataset.name}));
-        } else { sessionStorage.removeItem(DEMO_KEY); }
+        var chosen = document.getElementById("act-as-home").selectedOptions[0];
+        sessionStorage.setItem(DEMO_KEY, JSON.stringify({participant: Number(chosen.value), address: chosen.dataset.address,
+                                                         name: chosen.dataset.name}));
         location.reload();
       });
+    });
+    document.querySelectorAll("[data-act-as]").forEach(function (button) {  // "stop"
+      button.addEventListener("click", function () { sessionStorage.removeItem(DEMO_KEY); location.reload(); });
     });
     if (acting && window.ethereum && window.ethereum.isGridLedgerDemo) {
       document.querySelectorAll("[data-acting]").forEach(function (p) { p.hidden = false; });
