@@ -16,13 +16,14 @@ REPO = Path(__file__).resolve().parent.parent
 # Each package may import the packages of lower layers (and its own), never higher ones:
 # inputs -> optimizer -> settlement -> chain -> index -> UI/audit, with the CLI on top.
 LAYERS = [
-    {"node", "node.errors", "node.units", "node.faults"},
-    {"node.data", "node.intent", "optimizer"},
+    {"node", "node.errors", "node.units", "node.faults", "node.parallel"},
+    {"node.data", "node.intent", "optimizer", "node.metrics"},
     {"node.chain"},
     {"node.clearing"},
     {"node.index"},
     {"node.oracle", "node.audit", "node.admin"},
     {"node.simulation"},
+    {"node.research", "node.envs"},
     {"webui"},
     {"node.cli"},
 ]

@@ -181,7 +181,7 @@ def test_a_frame_is_the_dashboard_panels_at_an_interval(client):
     assert "alice: puts 2.00 kWh into the pool" in frame["panels"]["flow-panel"]
     assert "charts" not in frame["panels"]
     full = client.get("/frames/1?charts=1").get_json()["panels"]
-    assert full["charts"].count('<svg class="chart"') == 6 and "Community cost" in full["kpis"]
+    assert full["charts"].count('<svg class="chart"') == 6 and "Community cost" in full["kpi-cards"]
     assert client.get("/frames/5").status_code == 404
 
 

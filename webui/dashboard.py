@@ -21,8 +21,10 @@ def index():
     summary = idx.summary()
     if not summary["intervals"]:
         return render_template("dashboard.html", summary=summary, selected=None)
-    return render_template("dashboard.html", summary=summary, **frame(whole_arg("interval"), request.args.get("group"),
-                                                                       charts=True))
+    from node.metrics.kpis import COMPARISON_KPIS, RUN_KPIS
+
+    return render_template("dashboard.html", summary=summary, run_kpis=RUN_KPIS, comparison_kpis=COMPARISON_KPIS,
+                           **frame(whole_arg("interval"), request.args.get("group"), charts=True))
 
 
 @bp.get("/favicon.ico")
@@ -44,6 +46,7 @@ def frame(k: int | None, zoom: str | None, charts: bool) -> dict:
         abort(404, f"interval {k} is not settled (settled: {first} to {last})")
     out = {"selected": selected, "window": window, "wallets": wallet_rows(selected), "settled": (first, last), "keep": keep}
     if charts:
+        out["kpis"] = idx.kpis()
         meta = get_meta()
         # A line per battery reads up to a few dozen; beyond, their spread as a band.
         few = sum(1 for p in participant_list() if p["battery_wh"]) <= MAX_ROWS

@@ -27,7 +27,7 @@ def frame(k: int):
     panels = {element: render_template(template, **context) for element, template in PANELS.items()}
     if charts:
         summary = get_index().summary()
-        panels["kpis"] = render_template("_kpis.html", summary=summary, **context)
+        panels["kpi-cards"] = render_template("_kpis.html", summary=summary, **context)
         panels["charts"] = render_template("_charts.html", **context)
     selected = context["selected"]
     return {

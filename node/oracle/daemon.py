@@ -68,6 +68,9 @@ class Oracle:
         self._resumed: IntervalInputs | None = None
         # Battery states at the start of the chain's next interval, once run() has started.
         self.soc: dict[int, int] = {}
+        # A replay clears ahead in a worker process; a process that may not start one
+        # (a worker of an experiment) clears in turn.
+        self.clear_ahead = True
 
     def catch_up_index(self, to_block: int | None = None) -> None:
         """Indexes market events the index missed, up to `to_block` (default: the head),
@@ -172,7 +175,7 @@ class Oracle:
         bar = _progress(stop - interval, progress)
         # A replay of a community market: clear ahead in a second process while this one
         # settles. Orders arrive while the market runs, so an auction clears in turn.
-        while not live and market.mechanism == "community" and stop - interval >= PIPELINE_MIN_INTERVALS:
+        while not live and self.clear_ahead and market.mechanism == "community" and stop - interval >= PIPELINE_MIN_INTERVALS:
             interval = self._run_ahead(interval, stop, reports, bar)
         while interval < stop:
             if live:
