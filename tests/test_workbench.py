@@ -339,3 +339,25 @@ def test_without_a_runs_folder_the_server_says_how_to_get_one(client):
     assert "gridledger serve --runs DIR" in page(client, "/runs")
     assert client.post("/runs", data=form_of()).status_code == 404
 
+
+
+def test_two_finished_runs_compare_kpi_by_kpi(runs_client):
+    import json
+
+    client, root = runs_client
+    for name, savings in (("a", 1.5), ("b", -0.25)):
+        results = root / name / "state" / "results"
+        results.mkdir(parents=True)
+        (root / name / "job.json").write_text(json.dumps({"name": name, "created": "2026-06-01T00:00:00+00:00",
+                                                          "pid": 0, "returncode": 0}))
+        (results / "kpis.json").write_text(json.dumps({  # as node.simulation.replay.write_results writes it
+            "intervals": 24, "participants": 3, "gas_used": 10, "currency": "EUR",
+            "market": {"cost": 2.0, "self_sufficiency": 0.5}, "baseline": {"cost": 3.5},
+            "comparison": {"savings": savings, "savings_percent": 10 * savings}}))
+    assert "done" in page(client, "/runs")
+    rows = {r["kpi"]: r for r in rows_of(client.get("/runs/compare.csv?a=a&b=b"))}
+    assert (rows["savings"]["a"], rows["savings"]["b"]) == ("1.5", "-0.25")
+    assert rows["self_sufficiency"]["unit"] == "share" and rows["baseline_self_sufficiency"]["a"] == ""
+    html = page(client, "/runs/compare?a=a&b=b")
+    assert "€1.50" in html and "-€0.25" in html and "50.0%" in html
+    assert client.get("/runs/compare?a=a&b=nope").status_code == 404

@@ -73,11 +73,17 @@ class Run:
         return {"settled": done, "total": stop - first, "phase": "settling" if done < stop - first else "results"}
 
     def kpis(self) -> dict | None:
+        """The run's KPIs (results/kpis.json) as one flat record, as an experiment's table
+        has them: market KPIs by name, the baseline's as baseline_<name>, the comparison's
+        by name, with the document's own scalars (intervals, participants, gas_used, currency)."""
         path = self.state.results / "kpis.json"
         try:
-            return json.loads(path.read_text())
+            document = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
+        flat = {key: value for key, value in document.items() if not isinstance(value, (dict, list))}
+        return (flat | document.get("market", {}) | {f"baseline_{k}": v for k, v in document.get("baseline", {}).items()}
+                | document.get("comparison", {}))
 
     def log_tail(self, lines: int = 12) -> str:
         try:

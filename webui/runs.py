@@ -19,6 +19,7 @@ from node.data.config import CommunityConfig, default_config, load_config
 from node.data.config_form import config_from_form, config_to_toml, form_fields
 from node.errors import ConfigError, InputError
 from node.index.store import Index
+from node.metrics.kpis import COMPARISON_KPIS, RUN_KPIS
 from webui import jobs
 from webui.charts import Series, line_chart
 from webui.export import csv_response
@@ -26,13 +27,13 @@ from webui.series import time_series
 
 bp = Blueprint("runs", __name__)
 
-KPIS = (("intervals", "intervals settled", "{:.0f}"), ("participants", "homes", "{:.0f}"),
-        ("community_cost", "community cost", "{:.2f}"), ("baseline_cost", "baseline cost", "{:.2f}"),
-        ("savings", "savings", "{:.2f}"), ("savings_percent", "savings, % of baseline", "{:.1f}"),
-        ("grid_import_kwh", "grid import, kWh", "{:.1f}"), ("baseline_grid_import_kwh", "baseline import, kWh", "{:.1f}"),
-        ("grid_export_kwh", "grid export, kWh", "{:.1f}"), ("p2p_kwh", "P2P, kWh", "{:.1f}"),
-        ("battery_end_kwh", "batteries at the end, kWh", "{:.1f}"), ("gas_used", "gas", "{:,.0f}"))
-
+# The rows of a run's results and of a comparison: (flat KPI key, label, unit).
+KPIS = ([("intervals", "intervals settled", "steps"), ("participants", "homes", "homes")]
+        + [(k.name, k.label, k.unit) for k in RUN_KPIS]
+        + [(f"baseline_{k}", f"baseline: {label}", unit) for k, label, unit in
+           (("adjusted_cost", "cost, stored energy valued", "currency"), ("grid_import_kwh", "grid import", "kWh"),
+            ("grid_export_kwh", "grid export", "kWh"), ("self_sufficiency", "self-sufficiency", "share"))]
+        + [(k.name, k.label, k.unit) for k in COMPARISON_KPIS] + [("gas_used", "gas", "steps")])
 
 @bp.record_once
 def _configure(state) -> None:
@@ -158,8 +159,8 @@ def compare():
 def compare_csv():
     a, b = _run(request.args.get("a", "")), _run(request.args.get("b", ""))
     ka, kb = a.kpis() or {}, b.kpis() or {}
-    return csv_response(f"compare-{a.name}-{b.name}.csv", ["kpi", a.name, b.name],
-                        ([key, ka.get(key), kb.get(key)] for key, _, _ in KPIS))
+    return csv_response(f"compare-{a.name}-{b.name}.csv", ["kpi", "unit", a.name, b.name],
+                        ([key, unit, ka.get(key), kb.get(key)] for key, _, unit in KPIS))
 
 
 def _form(config: CommunityConfig | None, status: int = 200, error: str | None = None, name: str = ""):
