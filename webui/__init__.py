@@ -57,7 +57,7 @@ def create_app(config: dict | None = None) -> Flask:
     # these read-only queries; the node writes through its own connection (WAL).
     app.extensions[EXTENSION] = Index(app.config["INDEX_PATH"])
 
-    from webui import admin, api, audit, dashboard, intervals, orders, participants
+    from webui import admin, api, audit, dashboard, export, intervals, orders, participants, playback, runs, wallet
 
     chain = app.config["CHAIN"]
     if chain is None and (app.config["CHAIN_RPC"] or app.config["CHAIN_STATE"]):
@@ -78,6 +78,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(audit.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
+    # The workbench: playback and live frames, CSV downloads, sign-in and the wallet, runs.
+    for blueprint in (playback.bp, export.bp, wallet.bp, runs.bp):
+        app.register_blueprint(blueprint)
     return app
 
 

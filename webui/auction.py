@@ -7,7 +7,6 @@ the way the auditor re-runs them (node.clearing is a pure function of the inputs
 
 from __future__ import annotations
 
-from node.clearing.interval import run_clearing
 from node.errors import InputError
 from node.clearing.inputs import IntervalInputs
 from webui.context import get_index
@@ -23,6 +22,10 @@ def auction_view(interval: dict) -> dict | None:
         return None
     if inputs.mechanism != "auction":
         return None
+    # Imported here: the clearing loads cvxpy (a second at start-up), which only an
+    # auction interval's page needs.
+    from node.clearing.interval import run_clearing
+
     result = run_clearing(inputs).auction
     return {
         "pricing": result.pricing,

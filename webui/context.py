@@ -3,7 +3,7 @@ Flask tutorial's ``get_db``). Blueprints import these, never the app factory."""
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import abort, current_app, g, request
 
 from node.index.store import Index
 
@@ -21,5 +21,23 @@ def get_meta() -> dict[str, str]:
     return g.meta
 
 
+def participant_list() -> list[dict]:
+    """Who is who (Index.participant_list), read once per request: a page at 1,000 homes
+    needs it for its drawing, its wallets and its sign-in."""
+    if "participants" not in g:
+        g.participants = get_index().participant_list()
+    return g.participants
+
+
 def currency() -> str:
     return get_meta().get("currency", "EUR")
+
+
+def whole_arg(name: str) -> int | None:
+    """Query argument `name` as a whole number, None if absent or empty; 400 otherwise."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        abort(400, f"{name} must be a whole number, got {raw!r}")
+    return int(raw)

@@ -7,12 +7,15 @@ a page can be traced back to an integer on chain.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from markupsafe import Markup, escape
 
 from node.units import UNITS_PER_TOKEN
 
+_NONZERO = re.compile("[1-9]")
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY": "¥"}
 
 
@@ -83,12 +86,34 @@ def interval_start(k: int, meta: dict[str, str], start: str | None = None) -> da
         return None
 
 
-def when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else "—"
+def zone(name: str | None) -> timezone | ZoneInfo:
+    """The market's time zone (index meta "timezone", an IANA name); UTC if unknown."""
+    try:
+        return ZoneInfo(name) if name else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
+
+
+def when(moment: datetime | None, tz: str | None = None) -> str:
+    """A moment in the market's local time, with its zone: "2026-06-01 14:15 CEST"."""
+    if not moment:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    local = moment.astimezone(zone(tz))
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or "UTC")
+
+
+def number(value: float | None, digits: int = 2) -> str:
+    """`value` rounded to `digits`, never "-0.00": a sign only on what shows a nonzero digit."""
+    if value is None:
+        return "—"
+    return _signed(f"{abs(value):,.{digits}f}", value)
 
 
 def _signed(text: str, value: float) -> str:
-    return "-" + text if value < 0 else text
+    # -0.004 kWh rounds to 0.00: a minus in front of nothing misleads.
+    return "-" + text if value < 0 and _NONZERO.search(text) else text
 
 
 def register(app) -> None:
@@ -97,5 +122,22 @@ def register(app) -> None:
     app.add_template_filter(price)
     app.add_template_global(kpi)
     app.add_template_filter(short_hash)
-    app.add_template_filter(when)
+    app.add_template_filter(number)
+    # Times in the market's zone (the index meta's "timezone"), read per request.
+    app.add_template_filter(lambda moment: when(moment, _market_zone()), "when")
+    app.add_template_filter(lambda iso: when(_parse(iso), _market_zone()), "iso_when")
+    app.add_template_filter(lambda seconds: when(datetime.fromtimestamp(int(seconds), timezone.utc), _market_zone()), "unix_when")
     app.add_template_global(percent)
+
+
+def _parse(iso: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(iso) if iso else None
+    except ValueError:
+        return None
+
+
+def _market_zone() -> str | None:
+    from webui.context import get_meta  # request-bound; format itself stays pure
+
+    return get_meta().get("timezone")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from webui import format as fmt
-from webui.context import get_index, get_meta
+from webui.context import get_index, get_meta, participant_list
 from webui.auction import auction_view
-from webui.flows import p2p_flows
-from webui.network import network_svg
+from webui.flowview import flow_svg, flow_view
 from webui.series import participant_link
 
 bp = Blueprint("intervals", __name__, url_prefix="/intervals")
@@ -36,32 +35,39 @@ def list_all():
 
 @bp.get("/<int:k>")
 def show(k: int):
-    view = interval_view(k)
+    view = interval_view(k, request.args.get("group"), "intervals.show")
     if view is None:
         abort(404, f"interval {k} is not settled")
+    view |= {"audit": get_index().audit_verdict(k), "auction": auction_view(view["interval"]),
+             "audited": get_index().latest_audit() is not None}
     return render_template("interval.html", v=view)
 
 
-def interval_view(k: int) -> dict | None:
-    """An interval with what its pages show: flows, the drawing, neighbours, time."""
+def interval_view(k: int, zoom: str | None, endpoint: str, **keep) -> dict | None:
+    """Interval `k` as its drawing shows it: the settlement, the flow view (zoomed into
+    group `zoom`), its neighbours, its time. Links stay on `endpoint` (the dashboard or
+    the interval page) with the query arguments `keep`."""
     idx = get_index()
     interval = idx.interval(k)
     if interval is None:
         return None
-    last = idx.last_interval()
-    first = idx.intervals(limit=1)[0]["interval"]
-    flows = p2p_flows(interval["entries"])
-    names = {e["participant"]: e["name"] for e in interval["entries"]}
+    first, last = idx.settled_range()
+    view = flow_view(participant_list(), interval, zoom)
+
+    def link(to: int | None = None, group: str | None = None) -> str:
+        where = {"interval": to} if endpoint == "dashboard.index" else {"k": to}
+        return url_for(endpoint, **where, **keep, group=group or None)
+
+    price = fmt.price(interval["p2p_price"], get_meta().get("currency", "EUR"))
     return {
         "interval": interval,
         "when": fmt.interval_start(k, get_meta(), interval["start"]),
-        "flows": [{"seller": f.seller, "buyer": f.buyer, "wh": f.wh, "seller_name": names.get(f.seller), "buyer_name": names.get(f.buyer)} for f in flows],
-        "p2p_wh": sum(e["p2p_wh"] for e in interval["entries"] if e["p2p_wh"] > 0),
-        "network": network_svg(interval["entries"], flows, fmt.kwh, participant_link),
+        "p2p_wh": view.p2p_wh,
+        "flow": view,
+        "network": flow_svg(view, fmt.kwh, participant_link, lambda key: link(k, key), price),
+        "zoom": view.zoom,
+        "link": link,
         # Settlements are accepted strictly in order, so settled intervals are contiguous.
         "prev": k - 1 if k > first else None,
-        "next": k + 1 if last is not None and k < last else None,
-        "audit": idx.audit_verdict(k),
-        "auction": auction_view(interval),
-        "audited": idx.latest_audit() is not None,
+        "next": k + 1 if k < last else None,
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,9 @@ class Chain:
         self._errors: dict[bytes, tuple[str, list[str], list[str]]] = {}
         self._journal = None
         self._after_send: Callable[[bytes], None] | None = None
+        # Held while a transaction is sent and journaled, so two threads (an oracle and a
+        # web UI relaying an admin transaction) journal in the order the chain mined.
+        self._send_lock = threading.RLock()
 
     @classmethod
     def embedded(cls, state_dir: Path | None = None) -> "Chain":
@@ -91,20 +95,18 @@ class Chain:
         accepts is journaled to ``state_dir/chain.journal``, and opening the same
         directory again replays the journal, so the chain comes back as it was.
         """
-        from web3 import EthereumTesterProvider
-
         from node.chain.embedded import new_tester, replay, versions
         from node.chain.journal import JOURNAL_NAME, Journal
 
         operators = Operators.from_keys(*EMBEDDED_KEYS[:3])
         if state_dir is None:
             tester, _ = new_tester(int(time.time()))
-            return cls(Web3(EthereumTesterProvider(tester)), operators, "embedded eth-tester chain")
+            return cls._in_process(tester, operators, "embedded eth-tester chain")
         journal = Journal.open(Path(state_dir) / JOURNAL_NAME, int(time.time()), comment=versions())
         try:
             tester, backend = new_tester(journal.genesis_timestamp)
             replay(tester, backend, journal)
-            chain = cls(Web3(EthereumTesterProvider(tester)), operators, f"embedded eth-tester chain in {state_dir}")
+            chain = cls._in_process(tester, operators, f"embedded eth-tester chain in {state_dir}")
         except BaseException:
             journal.close()
             raise
@@ -114,6 +116,25 @@ class Chain:
             journal.append(raw, tester.get_block_by_number("latest")["timestamp"])
 
         chain._journal, chain._after_send = journal, record
+        return chain
+
+    @classmethod
+    def _in_process(cls, tester, operators: Operators, description: str) -> "Chain":
+        """A chain on an eth-tester in this process. py-evm is not thread-safe, so every
+        request holds the chain's lock: a web UI's thread may read while the oracle sends."""
+        from web3 import EthereumTesterProvider
+
+        provider = EthereumTesterProvider(tester)
+        lock = threading.RLock()
+        make_request = provider.make_request
+
+        def locked(method, params):
+            with lock:
+                return make_request(method, params)
+
+        provider.make_request = locked
+        chain = cls(Web3(provider), operators, description)
+        chain._send_lock = lock
         return chain
 
     @classmethod
@@ -216,22 +237,23 @@ class Chain:
             tx["to"] = fields["to"]
         signed = sender.sign_transaction(tx)
         tx_hash = signed.hash
-        try:
-            self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        except ContractCustomError as exc:
-            self._forget_nonce(sender.address)
-            raise ChainError(f"transaction reverted: {self.decode_error(exc.data)}") from exc
-        except REJECTED as exc:
-            # After a dropped connection the provider sends the same bytes again, and the
-            # node may answer "already known" or "nonce too low": the first attempt got in.
-            if not self._known(tx_hash):
+        with self._send_lock:
+            try:
+                self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except ContractCustomError as exc:
                 self._forget_nonce(sender.address)
-                raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
-        self._nonces[sender.address] = tx["nonce"] + 1
-        crash_point("after_send")
-        if self._after_send is not None:
-            self._after_send(bytes(signed.raw_transaction))
-        crash_point("after_journal")
+                raise ChainError(f"transaction reverted: {self.decode_error(exc.data)}") from exc
+            except REJECTED as exc:
+                # After a dropped connection the provider sends the same bytes again, and the
+                # node may answer "already known" or "nonce too low": the first attempt got in.
+                if not self._known(tx_hash):
+                    self._forget_nonce(sender.address)
+                    raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
+            self._nonces[sender.address] = tx["nonce"] + 1
+            crash_point("after_send")
+            if self._after_send is not None:
+                self._after_send(bytes(signed.raw_transaction))
+            crash_point("after_journal")
         receipt = self._wait_for_receipt(tx_hash, bytes(signed.raw_transaction))
         if receipt["status"] != 1:
             raise ChainError(f"transaction {to_hex(tx_hash)} reverted: {self._replay_reason(tx, sender, receipt)}")
@@ -261,15 +283,16 @@ class Chain:
         if self._journal is not None:
             self._journal.check()
         sender = Account.recover_transaction(raw)
-        try:
-            self.w3.eth.send_raw_transaction(raw)
-        except REJECTED as exc:
-            if not self._known(tx_hash):
-                raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
-        finally:
-            self._forget_nonce(sender)  # if we also sign for this key, our cached nonce is stale
-        if self._after_send is not None:
-            self._after_send(raw)
+        with self._send_lock:
+            try:
+                self.w3.eth.send_raw_transaction(raw)
+            except REJECTED as exc:
+                if not self._known(tx_hash):
+                    raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
+            finally:
+                self._forget_nonce(sender)  # if we also sign for this key, our cached nonce is stale
+            if self._after_send is not None:
+                self._after_send(raw)
         return self._wait_for_receipt(tx_hash, raw)
 
     def revert_reason(self, exc: Exception) -> str:

@@ -44,6 +44,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--fresh", action="store_true",
                       help="also start over a state directory another command (simulate) made")
     demo.add_argument("--no-serve", action="store_true", help="stop after settling instead of serving the UI")
+    demo.add_argument("--mechanism", choices=("community", "auction"),
+                      help="override market.mechanism; with auction, every home signs an order for each interval from "
+                      "its meter data, and the last --live-intervals are cleared while the UI is up")
+    demo.add_argument("--live-intervals", type=int, metavar="N",
+                      help="clear the data's last N intervals one every --tick seconds with the UI up, so orders placed "
+                      "in the browser settle (default: half of them for --mechanism auction, none otherwise)")
+    demo.add_argument("--tick", type=float, default=15.0, metavar="SECONDS",
+                      help="seconds between two of the --live-intervals (default: %(default)s)")
+    add_runs_option(demo)
     demo.set_defaults(run=cmd_demo, interrupted=RESTART_HINT)
 
     sim = commands.add_parser(
@@ -78,6 +87,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                        "transactions that role holders signed with their own keys (the server holds no keys)")
     serve.add_argument("--with-chain", action="store_true", help="open the embedded chain of --state in the server, "
                        "for /admin (it holds the chain's journal lock: no oracle may run on this state meanwhile)")
+    add_runs_option(serve)
     serve.set_defaults(run=cmd_serve)
 
     generate = commands.add_parser("generate", help="write a synthetic community dataset to a file",
@@ -89,9 +99,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from node.simulation.state import claim_state, state_kind
 
     config = load_config(args)
+    if args.mechanism:
+        config = replace(config, market=replace(config.market, mechanism=args.mechanism))
     kind = state_kind(args.state) if args.state.exists() else None
     if kind not in (None, "demo") and not args.fresh:
         from node.errors import InputError
@@ -105,12 +119,56 @@ def cmd_demo(args: argparse.Namespace) -> int:
              config.community.days, config.market.interval_minutes, config.community.seed)
     from node.data.synthetic import generate_community
 
+    community = generate_community(config)
+    auction = config.market.mechanism == "auction"
+    in_turn = (args.live_intervals if args.live_intervals is not None else
+               len(community.timestamps) // 2 if auction and not args.no_serve else 0)
     with open_chain(args) as chain:
-        _run(args, generate_community(config), config, args.state, chain=chain)
-        if not args.no_serve:
-            # The UI relays role holders' signed transactions (/admin) to this chain.
-            cmd_serve(args, chain)
+        # The UI is up while the intervals settle: the dashboard follows them live.
+        server = None if args.no_serve else _serve_in_background(args, chain, config.community.seed)
+        agents = None
+        if auction:
+            # Every home bids its net need at its tariffs, signed with its demo key.
+            from node.simulation.bidders import tariff_bidders as agents
+        if in_turn:
+            log.info("the last %d intervals clear one every %.0f s: place orders for them in the web UI", in_turn, args.tick)
+        _run(args, community, config, args.state, chain=chain, agents=agents, in_turn=in_turn, tick_s=args.tick,
+             before_clearing_in_turn=(lambda: _print_how_to_act(args, community, config)) if server else None)
+        if server is not None:
+            if not in_turn:
+                _print_how_to_act(args, community, config)
+            server.join()
     return 0
+
+
+def _serve_in_background(args: argparse.Namespace, chain, seed: int):
+    """The web UI of the demo's state in a thread, with the demo's chain (for /admin) and
+    its homes' test wallets; returns the thread, which serves until the process ends."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from webui import create_app
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no request lines among the progress
+    index = args.state / "index.sqlite"
+    app = create_app({"INDEX_PATH": str(index), "CHAIN": chain, "DEMO_SEED": seed, "RUNS_DIR": str(_runs_dir(args))})
+    server = make_server(args.host, args.port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="gridledger-web")
+    thread.start()
+    print(f"GridLedger web UI: http://{args.host}:{args.port}/  (it follows the settlement live; Ctrl+C to stop)", flush=True)
+    return thread
+
+
+def _print_how_to_act(args: argparse.Namespace, community, config) -> None:
+    from node.simulation.setup import demo_key
+
+    first = community.homes[0].name
+    key = demo_key(config.community.seed, first)
+    secret = "0x" + key.key.hex().removeprefix("0x")
+    print(f"Act as a home: open http://{args.host}:{args.port}/wallet, choose a home and sign in with its demo wallet; "
+          f"or import a home's key into your own wallet, e.g. {first}'s {secret} (address {key.address}). "
+          "Demo keys are derived from public data and protect nothing.", flush=True)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -144,7 +202,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), chain=None, intensity=None):
+def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), chain=None, intensity=None, agents=None,
+         in_turn=0, tick_s=15.0, before_clearing_in_turn=None):
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from node.simulation.replay import simulate
@@ -152,7 +211,8 @@ def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), c
 
     with (contextlib.nullcontext(chain) if chain is not None else open_chain(args)) as chain, logging_redirect_tqdm():
         result = simulate(chain, community, config, StatePaths(state), progress=not args.no_progress,
-                          live=getattr(args, "live", False), repairs=repairs, intensity_g_per_kwh=intensity)
+                          live=getattr(args, "live", False), repairs=repairs, intensity_g_per_kwh=intensity,
+                          agents=agents, in_turn=in_turn, tick_s=tick_s, before_in_turn=before_clearing_in_turn)
     print(f"settled {result.kpis['intervals']} intervals for {result.kpis['participants']} homes on {chain.description}")
     print(describe_evaluation(result.evaluation))
     print(f"  results in {state / 'results'}")
@@ -216,7 +276,7 @@ def _write_repairs(repairs, path: Path) -> None:
 def cmd_serve(args: argparse.Namespace, chain=None) -> int:
     from webui import create_app
 
-    config = {"INDEX_PATH": str(index_path(args.state))}
+    config = {"INDEX_PATH": str(index_path(args.state)), "RUNS_DIR": str(_runs_dir(args))}
     if chain is not None:
         config["CHAIN"] = chain
     elif getattr(args, "rpc", None):
@@ -237,3 +297,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     save_dataset(community, args.out)
     print(f"wrote {len(community.homes)} homes x {len(community.timestamps)} intervals to {args.out}")
     return 0
+
+
+def add_runs_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", type=Path, metavar="DIR", help="where runs started from the web UI keep their folders "
+                   "(default: a folder runs beside --state)")
+
+
+def _runs_dir(args: argparse.Namespace) -> Path:
+    return args.runs if args.runs is not None else args.state.parent / "runs"

@@ -74,6 +74,17 @@ CREATE TABLE IF NOT EXISTS interval_inputs (
 CREATE TABLE IF NOT EXISTS battery_states (
     interval INTEGER NOT NULL, participant INTEGER NOT NULL, soc_wh INTEGER NOT NULL,
     capacity_wh INTEGER NOT NULL, PRIMARY KEY (interval, participant));
+-- Each home's load and PV of the interval itself (column 0 of the committed inputs'
+-- horizon), so per-home charts need not decompress every interval's inputs.
+CREATE TABLE IF NOT EXISTS home_energy (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, load_wh INTEGER NOT NULL,
+    pv_wh INTEGER NOT NULL, PRIMARY KEY (participant, interval));
+CREATE INDEX IF NOT EXISTS home_energy_by_interval ON home_energy (interval);
+-- The no-trading baseline's battery state at the start of each interval (computed
+-- locally from the dataset, like the baseline itself).
+CREATE TABLE IF NOT EXISTS baseline_battery (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, soc_wh INTEGER NOT NULL,
+    PRIMARY KEY (participant, interval));
 CREATE TABLE IF NOT EXISTS baseline (
     interval INTEGER NOT NULL, participant INTEGER NOT NULL, grid_import_wh INTEGER NOT NULL,
     grid_export_wh INTEGER NOT NULL, cost INTEGER NOT NULL, PRIMARY KEY (interval, participant));

@@ -18,11 +18,14 @@ from typing import Iterable, Iterator
 from node.errors import InputError
 from node.chain.events import Event
 from node.index.schema import APPLY, SCHEMA
+from node.index.views import IndexViews
 from node.clearing.inputs import IntervalInputs
 from node.intent.signing import Reading, SignedReading
 
-class Index:
-    """SQLite store of indexed chain events and committed clearing inputs."""
+
+class Index(IndexViews):
+    """SQLite store of indexed chain events and committed clearing inputs; the
+    per-interval series the UI charts are read through IndexViews."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -41,6 +44,8 @@ class Index:
             # An index written before role events were indexed: the grants in the blocks
             # it covers already (the deployer's, at least) are not in it.
             self.set_meta(roles_from_block=self.last_block + 1)
+        if "home_energy" not in tables:
+            self._backfill_home_energy()
 
     def close(self) -> None:
         self.db.close()
@@ -120,6 +125,10 @@ class Index:
                 ),
             )
             db.executemany(
+                "INSERT OR REPLACE INTO home_energy VALUES (?, ?, ?, ?)",
+                [(inputs.interval, pid, load[0], pv[0]) for pid, load, pv in zip(inputs.participants, inputs.load_wh, inputs.pv_wh)],
+            )
+            db.executemany(
                 "INSERT OR REPLACE INTO battery_states VALUES (?, ?, ?, ?)",
                 [(inputs.interval, b.participant, b.soc_wh, b.capacity_wh) for b in inputs.batteries],
             )
@@ -154,6 +163,22 @@ class Index:
         """(interval, participant, grid_import_wh, grid_export_wh, cost) of the no-trading baseline."""
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO baseline VALUES (?, ?, ?, ?, ?)", rows)
+
+    def store_baseline_battery(self, rows: Iterable[tuple[int, int, int]]) -> None:
+        """(interval, participant, soc_wh at the interval's start) of the no-trading baseline."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO baseline_battery VALUES (?, ?, ?)", rows)
+
+    def _backfill_home_energy(self) -> None:
+        """Fills home_energy for an index written before it existed, from the inputs it holds."""
+        for row in self.db.execute("SELECT hash FROM last_inputs ORDER BY interval").fetchall():
+            inputs = IntervalInputs.from_json(self.inputs(row["hash"]))
+            with self.transaction() as db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO home_energy VALUES (?, ?, ?, ?)",
+                    [(inputs.interval, pid, load[0], pv[0])
+                     for pid, load, pv in zip(inputs.participants, inputs.load_wh, inputs.pv_wh)],
+                )
 
     # -- reading ------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from node.oracle.terms import ChainTerms
 from node.simulation.flows import baseline_rows, evaluate_run, run_baseline_of
 from node.simulation.record import run_record
 from node.units import UNITS_PER_TOKEN
+from optimizer.baseline import BaselineResult
 
 log = logging.getLogger("gridledger.simulation")
 
@@ -91,12 +92,17 @@ def simulate(
     agents: Agents | None = None,
     clear_ahead: bool = True,
     intensity_g_per_kwh: np.ndarray | None = None,
+    in_turn: int = 0,
+    tick_s: float = 15.0,
+    before_in_turn: Callable[[], None] | None = None,
 ) -> RunResult:
     """`repairs` are the meter values `node.data.dataset.load_dataset_with_report` filled in;
     each goes into the committed inputs of its interval. `agents` sign orders into the
     book before the oracle settles. `clear_ahead=False` keeps the clearing in this
     process (a worker of an experiment must not start processes of its own).
-    `intensity_g_per_kwh` (one value per interval of the data) adds the CO2 KPI."""
+    `intensity_g_per_kwh` (one value per interval of the data) adds the CO2 KPI.
+    The last `in_turn` intervals are cleared one every `tick_s` seconds (after calling
+    `before_in_turn`), so orders placed meanwhile (in the web UI) still make it in."""
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
     builder = InputsBuilder(community, config, ids, repairs)
@@ -106,6 +112,9 @@ def simulate(
     snapshot = terms.snapshot(builder.first_interval)
     baseline = run_baseline_of(builder, snapshot)
     index.store_baseline(baseline_rows(builder, baseline))
+    index.store_baseline_battery(baseline_battery_rows(builder, baseline))
+    # What this run will settle, so a watcher of the index (the web UI) can show progress.
+    index.set_meta(run_first_interval=builder.first_interval, run_stop_interval=builder.intervals.stop)
     book = open_book(paths, market, index)
     try:
         oracle = Oracle(market, index, builder, book, meters)
@@ -113,7 +122,14 @@ def simulate(
         if agents is not None:
             oracle.catch_up_index()  # the book checks signers against the owners the index knows
             agents(market, book, builder)
-        reports = oracle.run(progress=progress, live=live)
+        stop = builder.intervals.stop
+        reports = oracle.run(progress=progress, live=live, until=stop - in_turn)
+        if in_turn and before_in_turn is not None:
+            before_in_turn()
+        for k in range(max(stop - in_turn, builder.first_interval), stop):
+            log.info("interval %d clears in %.0f s: orders for it are taken until then", k, tick_s)
+            time.sleep(tick_s)
+            reports += oracle.run(progress=False, until=k + 1)
     finally:
         book.close()
     evaluation = evaluate_run(index, builder, oracle.soc, baseline, snapshot, intensity_g_per_kwh)
@@ -123,6 +139,15 @@ def simulate(
     }, mechanism=config.market.mechanism, pricing=config.market.pricing)
     kpis = write_results(index, paths.results, evaluation, record)
     return RunResult(market, index, ids, reports, kpis, evaluation, record)
+
+
+def baseline_battery_rows(builder: InputsBuilder, result: BaselineResult) -> list[tuple]:
+    """The baseline's battery states as the index keeps them: (interval, participant,
+    soc_wh at the interval's start); the batteries are those of the builder's inputs."""
+    soc = np.rint(result.soc_kwh * 1000).astype(np.int64)
+    owners = [int(builder.participants[row]) for row in builder.battery_rows]
+    return [(interval, owner, int(soc[b, step])) for step, interval in enumerate(builder.intervals)
+            for b, owner in enumerate(owners)]
 
 
 def write_results(index: Index, out: Path, evaluation: Evaluation, record: dict | None = None) -> dict:

@@ -37,6 +37,7 @@ OWN_ENTRIES = (
     "orders.sqlite-journal",
     "orders.sqlite-wal",
     "orders.sqlite-shm",
+    "webui-secret",
     "repairs.csv",
     "results",
     "anvil-state.json",
