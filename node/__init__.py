@@ -5,6 +5,7 @@ The packages follow the data flow; each may import only the ones above it here:
     errors, units, faults   the exception family, the chain's units, crash points for tests
     data/                   a community and its metered energy: config, datasets, synthetic data
     intent/                 what participants sign: EIP-712 orders and mandates, keystores, the order book
+    agents/                 bidding agents: each home's signed orders made from its data and devices
     chain/                  the EVM: connection, journal, compile, the market contract, its events
     clearing/               one interval: committed inputs -> optimiser or auction -> settlement (integers)
     index/                  the local query store of the chain's events and the committed inputs

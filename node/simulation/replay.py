@@ -20,12 +20,16 @@ from node.chain.connection import Chain
 from node.data.community import Community
 from node.data.config import CommunityConfig
 from node.simulation.state import StatePaths
-from node.simulation.setup import deploy_market, set_up_community
+from node.agents.fleet import AgentFleet
+from node.errors import InputError
+from node.simulation.bidding import FleetBidders
+from node.simulation.flex import plan_flexibility
+from node.simulation.setup import deploy_market, home_accounts, set_up_community
 from node.index.store import Index
 from node.chain.market import Deployment, Market
 from node.data.meter_policy import Repair
 from node.oracle.inputs_builder import InputsBuilder
-from node.oracle.daemon import Oracle, IntervalReport
+from node.oracle.daemon import IntervalReport, Oracle, catch_up
 from node.intent.orders import OrderBook
 from node.units import UNITS_PER_TOKEN
 from optimizer import run_baseline
@@ -74,17 +78,31 @@ def simulate(
     progress: bool = True,
     live: bool = False,
     repairs: Sequence[Repair] = (),
+    jobs_file: Path | None = None,
 ) -> RunResult:
     """`repairs` are the meter values `node.data.dataset.load_dataset_with_report` filled in;
-    each goes into the committed inputs of its interval."""
+    each goes into the committed inputs of its interval. `jobs_file` holds deferrable
+    jobs (node.data.jobs); with `config.agents.enabled` (an auction market) every
+    home's bidding agent signs and submits its order for each interval."""
+    agents = config.agents.enabled
+    if agents and config.market.mechanism != "auction":
+        raise InputError("bidding agents bid in an auction market: set market.mechanism = \"auction\" "
+                         "(or pass --mechanism auction)")
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
-    builder = InputsBuilder(community, config, ids, repairs)
-    rows, baseline_end_wh = baseline_rows(community, config, builder)
-    index.store_baseline(rows)
+    catch_up(market, index)  # the book checks signatures against the owners the index knows
     book = open_book(paths, market, index)
     try:
-        oracle = Oracle(market, index, builder, book)
+        accounts = home_accounts(community, config)
+        plan = plan_flexibility(community, config, jobs_file, book, market.domain(), ids, accounts, agents)
+        builder = InputsBuilder(plan.community, config, ids, repairs)
+        rows, baseline_end_wh = baseline_rows(plan.baseline, config, builder)
+        index.store_baseline(rows)
+        bidders = None
+        if agents:
+            fleet = AgentFleet(plan.community, config, ids, accounts, market.domain())
+            bidders = FleetBidders(fleet, book, index)
+        oracle = Oracle(market, index, builder, book, bidders)
         reports = oracle.run(progress=progress, live=live)
     finally:
         book.close()
@@ -94,7 +112,12 @@ def simulate(
         "battery_end_kwh": sum(oracle.soc.values()) / 1000,
         "baseline_battery_end_kwh": baseline_end_wh / 1000,
     }
+    storage.update(plan.kpis)
+    if bidders is not None:
+        storage.update(bidders.fleet.summary())
     kpis = write_results(index, community, paths.results, storage)
+    if bidders is not None:
+        bidders.write(paths.results / "agents.csv")
     return RunResult(market, index, ids, reports, kpis)
 
 
@@ -146,6 +169,10 @@ def write_results(index: Index, community: Community, out: Path, storage: dict |
         "gas_used": summary["gas_used"],
         **(storage or {}),
     }
+    if "outside_cost" in kpis:
+        # What the homes' supplier settled outside the community belongs to their cost.
+        kpis["cost_with_outside"] = kpis["community_cost"] + kpis["outside_cost"]
+        kpis["savings_with_outside"] = kpis["baseline_cost"] - kpis["cost_with_outside"]
     (out / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
     _plot(intervals, out / "summary.png")
     return kpis

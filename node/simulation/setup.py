@@ -31,6 +31,11 @@ def demo_key(seed: int, name: str) -> LocalAccount:
     return Account.from_key(keccak(text=f"gridledger-demo/{seed}/{name}"))
 
 
+def home_accounts(community: Community, config: CommunityConfig) -> list[LocalAccount]:
+    """The keys the homes of a replay sign with (their demo keys, which registered them)."""
+    return [demo_key(config.community.seed, home.name) for home in community.homes]
+
+
 def demo_mandates(market: Market, community: Community, config: CommunityConfig, ids: np.ndarray) -> list[SignedMandate]:
     """Standing mandates the demo homes sign at deployment: buy at up to the highest
     import tariff (peak or dynamic included), sell at no less than the lowest export
