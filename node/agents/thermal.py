@@ -77,8 +77,10 @@ class Thermostat:
         if std <= 0:
             self.setpoint_c = self.spec.setpoint_c
             return
-        dear = price > mean
-        ramp, width = (m.ramp_high, m.range_high_c) if dear else (m.ramp_low, m.range_low_c)
+        # A price above the mean is where the bid ramp sits on the needy side of the
+        # setpoint: above it for a cooling unit, below it for a heating one.
+        above = (price > mean) == (self.spec.mode == "cool")
+        ramp, width = (m.ramp_high, m.range_high_c) if above else (m.ramp_low, m.range_low_c)
         offset = (price - mean) * width / (ramp * std)
         offset = offset if self.spec.mode == "cool" else -offset
         self.setpoint_c = self.spec.setpoint_c + min(max(offset, -m.range_low_c), m.range_high_c)

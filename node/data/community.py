@@ -173,6 +173,14 @@ def home_names(count: int) -> tuple[str, ...]:
     return tuple(f"home-{i:0{width}d}" for i in range(1, count + 1))
 
 
+def peak_kwp(production_kwh: np.ndarray, interval_hours: float) -> np.ndarray:
+    """Each home's PV peak power as the data shows it (kWh per interval / interval hours),
+    rounded up to 0.1 kWp: a lower bound of what is installed, 0 exactly for a home that
+    never produces (rounding up so that a producing home never gets 0 kWp)."""
+    peak_kw = np.asarray(production_kwh).max(axis=1) / interval_hours
+    return np.ceil(np.round(peak_kw * 10, 9)) / 10
+
+
 def assign_batteries(pv_kwp: Sequence[float], battery_share: float, seed: int) -> tuple[bool, ...]:
     """Choose which homes get a battery, reproducibly.
 

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from node.data.assets import ASSET_COLUMNS, asset_table, overlay, parse_asset_column
-from node.data.community import LONG_COLUMNS, Community, Home, assign_batteries
+from node.data.community import LONG_COLUMNS, Community, Home, assign_batteries, peak_kwp
 from node.data.config import CommunityConfig
 from node.errors import DataError, InputError
 from node.data.meter_policy import POLICIES, Repair, check_registry, fill_gaps
@@ -318,9 +318,7 @@ def _homes(
             path, table["pv_kwp"], codes, names, parse_numbers(path, table["pv_kwp"], "pv_kwp", _MAX_PV_KWP, "kWp")
         )
     else:
-        peak_kw = production_kwh.max(axis=1) / config.market.interval_hours
-        # Round up so that a producing home never gets 0 kWp.
-        pv_kwp = np.ceil(np.round(peak_kw * 10, 9)) / 10
+        pv_kwp = peak_kwp(production_kwh, config.market.interval_hours)
     if "zone" in table:
         zone = _per_participant(path, table["zone"], codes, names, parse_zones(path, table["zone"])).astype(int)
     else:

@@ -166,8 +166,16 @@ def _device(path: Path, line: int, cell: str, participants: Collection[str]) -> 
     raise DataError(str(path), line, "device", f"house {house!r} is not a participant of the data (nor is 'house-{house}')")
 
 
-def _profile_path(path: Path, line: int, name: str) -> Path:
-    for candidate in (path.parent / name, path.parent / "loads" / name):
+def find_profile(jobs_file: Path, name: str) -> Path | None:
+    """Where a jobs file's load profile `name` is: next to it, or in its loads/ folder."""
+    for candidate in (jobs_file.parent / name, jobs_file.parent / "loads" / name):
         if candidate.is_file():
             return candidate
-    raise DataError(str(path), line, "profile", f"load profile {name!r} not found next to the jobs file or in loads/")
+    return None
+
+
+def _profile_path(path: Path, line: int, name: str) -> Path:
+    found = find_profile(path, name)
+    if found is None:
+        raise DataError(str(path), line, "profile", f"load profile {name!r} not found next to the jobs file or in loads/")
+    return found

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from node.data.community import Community, Home
+from node.data.community import Community, Home, peak_kwp
 from node.data.importers.common import Imported, resample
 from node.data.table import MAX_KWH_PER_INTERVAL, first_bad, is_blank, parse_numbers, read_table
 from node.errors import DataError, InputError
@@ -68,8 +68,8 @@ def import_ets(path: str | Path, interval_minutes: int, timezone: str = "UTC",
     source = step_ns // (60 * 10**9)
     consumption = resample(arrays["consumption"], source, interval_minutes, str(path))
     production = resample(arrays["production"], source, interval_minutes, str(path))
-    peak_kw = production.max(axis=1) / (interval_minutes / 60)
-    homes = tuple(Home(f"household-{n}", 0, float(np.ceil(np.round(kw * 10, 9)) / 10), False) for n, kw in zip(names, peak_kw))
+    kwp = peak_kwp(production, interval_minutes / 60)
+    homes = tuple(Home(f"household-{n}", 0, float(k), False) for n, k in zip(names, kwp))
     timestamps = pd.date_range(grid[0], periods=consumption.shape[1], freq=pd.Timedelta(minutes=interval_minutes))
     notes = (f"{len(names)} households, {len(grid)} steps of {source} minutes from {grid[0].isoformat()}",)
     return Imported(Community(homes, timestamps, consumption, production), timezone, notes)

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from node.data.community import Community, Home
+from node.data.community import Community, Home, peak_kwp
 from node.data.importers.common import Imported
-from node.data.jobs import Job, load_jobs, load_profile
+from node.data.jobs import Job, find_profile, load_jobs, load_profile
 from node.errors import DataError
 
 _PRODUCER = re.compile(r"^(?:pv_producer)?\[?([^\]\[:]+)\]?:\[?([^\]\[:]+)\]?$")
@@ -64,13 +64,13 @@ def import_pyssmic(folder: str | Path, interval_minutes: int, timezone: str = "E
             deferrable.append(job)
     for (house, _panel), events in predictions.items():
         production[row[f"house-{house}"]] += _produced(events, starts, length) / 1000
-    peak_kw = production.max(axis=1) / (interval_minutes / 60)
-    homes = tuple(Home(name, 0, float(np.ceil(np.round(kw * 10, 9)) / 10), False) for name, kw in zip(names, peak_kw))
+    kwp = peak_kwp(production, interval_minutes / 60)
+    homes = tuple(Home(name, 0, float(k), False) for name, k in zip(names, kwp))
     timestamps = pd.DatetimeIndex(pd.to_datetime(starts, unit="s", utc=True))
     community = Community(homes, timestamps, consumption, production)
     lines = tuple(f"{j.registered};{j.earliest};{j.latest_start};{j.participant}:{j.device};{j.profile.name}"
                   for j in deferrable)
-    profiles = {j.profile.name: _profile_source(consumers, j.profile.name) for j in deferrable}
+    profiles = {j.profile.name: find_profile(consumers, j.profile.name) for j in deferrable}
     notes = (f"{len(names)} houses, {len(starts) * interval_minutes // 1440} day(s) from "
              f"{timestamps[0]:%Y-%m-%d}; {len(jobs) - len(deferrable)} background loads in the consumption, "
              f"{len(deferrable)} deferrable jobs in jobs.csv; {len(predictions)} PV panels",)
@@ -124,10 +124,3 @@ def _produced(events: list, starts: np.ndarray, length: int) -> np.ndarray:
         cumulative = lambda t: np.interp(t, times, wh, left=wh[0], right=wh[-1])  # noqa: E731
         energy[mine] = cumulative(starts[mine] + length) - cumulative(starts[mine])
     return np.clip(energy, 0, None)
-
-
-def _profile_source(consumers: Path, name: str) -> Path:
-    for candidate in (consumers.parent / name, consumers.parent / "loads" / name):
-        if candidate.is_file():
-            return candidate
-    raise DataError(str(consumers), None, "profile", f"load profile {name!r} not found")
