@@ -92,16 +92,28 @@ def test_an_imported_dataset_runs_as_an_auction_with_no_human_and_passes_the_aud
     assert main(["-q", "import", "ets", str(DATA / "ets" / "households.csv"), "--out", str(out),
                  "--timezone", "Europe/Budapest"]) == 0
     assert main(["-q", "simulate", "--config", str(out / "community.toml"), "--data", str(out / "data.csv"),
+                 "--state", str(state), "--agents"]) == 2
+    assert "add --mechanism auction" in capsys.readouterr().err and not state.exists()
+    # Dynamic tariffs: hourly day-ahead prices plus a grid fee.
+    hours = [f"2024-06-03T{h:02d}:00:00+00:00,{0.08 if h % 2 == 0 else 0.12}" for h in range(24)]
+    (out / "prices.csv").write_text("timestamp,day_ahead_per_kwh\n" + "\n".join(hours) + "\n")
+    toml = (out / "community.toml").read_text()
+    (out / "community.toml").write_text(toml.replace("[tariffs]\n", '[tariffs]\nprices_file = "prices.csv"\n'
+                                                                     "grid_fee_per_kwh = 0.2\n"))
+    assert main(["-q", "simulate", "--config", str(out / "community.toml"), "--data", str(out / "data.csv"),
                  "--state", str(state), "--mechanism", "auction", "--pricing", "pay_as_bid", "--agents",
                  "--no-progress"]) == 0
     assert "settled 8 intervals for 3 homes" in capsys.readouterr().out
     assert main(["-q", "audit", "--state", str(state)]) == 0
     captured = capsys.readouterr()
     assert "8 intervals audited: 8 passed, 0 failed" in captured.out + captured.err
+    index = Index(state / "index.sqlite")
+    assert [i["buy_price"] for i in index.intervals()] == [280_000] * 4 + [320_000] * 4
+    assert [i["sell_price"] for i in index.intervals()] == [80_000] * 4 + [120_000] * 4
 
 
 def test_every_mechanism_runs_on_the_same_data_and_the_table_accounts_for_outside_energy(tmp_path):
-    config = _auction_config(homes=3, battery_share=0.3, pv_share=0.6)
+    config = _auction_config(homes=3, battery_share=0.3, pv_share=0.6, battery_size_spread=0.3)
     config = replace(config, agents=replace(config.agents, strategy="uniform_bid", bid_share=0.5))
     community = _midday(generate_community(config), slice(44, 47))
     rows = compare(community, config, tmp_path, Chain.embedded, progress=False)

@@ -145,14 +145,14 @@ class AgentFleet:
         step = frame["interval"] - self.first_interval
         buy, sell = np.asarray(self.buy)[step], np.asarray(self.sell)[step]
         cost = (frame["outside_import_wh"] * buy - frame["outside_export_wh"] * sell).sum() / 1000 / UNITS_PER_TOKEN
-        kpis = {"outside_import_kwh": frame["outside_import_wh"].sum() / 1000,
-                "outside_export_kwh": frame["outside_export_wh"].sum() / 1000, "outside_cost": float(cost)}
+        kpis = {"outside_import_kwh": float(frame["outside_import_wh"].sum()) / 1000,
+                "outside_export_kwh": float(frame["outside_export_wh"].sum()) / 1000, "outside_cost": float(cost)}
         if "indoor_c" in frame:
             hvac = frame.dropna(subset=["indoor_c"])
             homes = {a.participant: a.hvac for a in self.agents if a.hvac is not None}
             low = hvac["participant"].map(lambda p: homes[p].spec.setpoint_c - self.config.hvac.range_low_c)
             high = hvac["participant"].map(lambda p: homes[p].spec.setpoint_c + self.config.hvac.range_high_c)
             outside_band = (hvac["indoor_c"] - high).clip(lower=0) + (low - hvac["indoor_c"]).clip(lower=0)
-            kpis.update(hvac_kwh=hvac["hvac_wh"].sum() / 1000,
+            kpis.update(hvac_kwh=float(hvac["hvac_wh"].sum()) / 1000,
                         hvac_discomfort_kelvin_hours=float((outside_band * self.hours).sum()))
         return kpis

@@ -128,6 +128,11 @@ def _run_config(args: argparse.Namespace):
         config = replace(config, agents=replace(config.agents, enabled=True))
     if getattr(args, "assets", None) is not None:
         config = replace(config, community=replace(config.community, assets_file=str(args.assets.resolve())))
+    if config.agents.enabled and config.market.mechanism != "auction" and hasattr(args, "mechanism"):
+        from node.errors import InputError
+
+        raise InputError("bidding agents bid in an auction market: add --mechanism auction (or set market.mechanism "
+                         '= "auction" in the config)')
     return config
 
 
@@ -177,7 +182,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from node.data.synthetic import generate_community
 
     with open_chain(args) as chain:
-        _run(args, generate_community(config), config, args.state, chain=chain)
+        community = generate_community(config)
+        if config.community.assets_file:
+            from node.data.assets import apply_assets, load_assets
+
+            community = apply_assets(community, load_assets(config.community.assets_file), config)
+        _run(args, community, config, args.state, chain=chain)
         if not args.no_serve:
             # The UI relays role holders' signed transactions (/admin) to this chain.
             cmd_serve(args, chain)
