@@ -123,3 +123,40 @@ def test_every_mechanism_runs_on_the_same_data_and_the_table_accounts_for_outsid
         assert r["intervals"] == 3
         assert np.isclose(r["cost_with_outside"], r["community_cost"] + r["outside_cost"])
     assert (tmp_path / "compare.csv").read_text().count("\n") == 4
+
+
+AGENT_CONFIG = """
+[market]
+interval_minutes = 120
+horizon_steps = 4
+mechanism = "auction"
+[community]
+homes = 4
+seed = 5
+battery_share = 0.25
+hvac_share = 0.25
+[agents]
+enabled = true
+"""
+
+
+def test_an_agent_run_killed_after_its_orders_are_in_the_book_ends_like_an_uninterrupted_one(tmp_path):
+    import signal
+
+    from tests.helpers import settle_community, write_config
+    from tests.test_crash import chain_state, run_oracle
+
+    config_file = write_config(tmp_path, AGENT_CONFIG)
+    reference = tmp_path / "reference"
+    claim_state(reference, "simulate")
+    with Chain.embedded(reference) as chain:
+        settle_community(chain, config_file, StatePaths(reference))
+    state = tmp_path / "state"
+    # Killed once the agents' orders of an interval are in the book but before it settles,
+    # and once while its settlement is on its way: the restart signs nothing twice.
+    assert run_oracle(state, config_file, crash_at="before_inputs:3") == -signal.SIGKILL
+    assert run_oracle(state, config_file, crash_at="before_send:4") == -signal.SIGKILL
+    assert run_oracle(state, config_file) == 0
+    assert chain_state(state) == chain_state(reference)
+    agents = (state / "results" / "agents.csv").read_text()
+    assert agents == (reference / "results" / "agents.csv").read_text()

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from node.agents.fleet import AgentFleet
+from node.errors import ChainError
 from node.index.store import Index
 from node.intent.orders import OrderBook
 from node.oracle.daemon import IntervalReport
@@ -23,6 +24,9 @@ class FleetBidders:
     def resume(self, next_interval: int) -> None:
         for k in range(self.fleet.first_interval, next_interval):
             row = self.index.interval(k)
+            if row is None:
+                raise ChainError(f"interval {k} is settled on chain but not in the index: the agents cannot be "
+                                 "rebuilt; run `gridledger index rebuild` on this state directory")
             served = {e["participant"]: e["grid_wh"] + e["p2p_wh"] for e in row["entries"]}
             self.fleet.observe(k, served, row["p2p_price"])
 
