@@ -88,14 +88,17 @@ def through_chain(homes: int) -> list[float]:
 
     config = community_config(homes)
     full = generate_community(config)
-    steps = slice(STEPS[2], STEPS[2] + 4)
+    steps = slice(STEPS[2], STEPS[2] + 5)
     community = Community(full.homes, full.timestamps[steps], full.consumption_kwh[:, steps], full.production_kwh[:, steps])
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         result = simulate(Chain.embedded(), community, config, StatePaths(Path(tmp)), progress=False)
         print(f"  set-up and {len(result.reports)} intervals in {time.perf_counter() - started:.0f} s; gas per "
               f"interval {statistics.mean(r.receipt.gas_used for r in result.reports):,.0f}")
-        return [r.seconds for r in result.reports]
+        # The first interval also reads every event of the set-up (registrations, mandates,
+        # deposits) into the chain's terms: a one-off, reported apart.
+        print(f"  first interval {result.reports[0].seconds:.1f} s (reads the set-up's events), then per interval:")
+        return [r.seconds for r in result.reports[1:]]
 
 
 def main(argv: list[str] | None = None) -> int:
