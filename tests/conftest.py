@@ -94,3 +94,13 @@ def keystore_password(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv(keys.PASSWORD_ENV, KEYSTORE_PASSWORD)
     monkeypatch.delenv(keys.KEYSTORE_ENV, raising=False)
     return KEYSTORE_PASSWORD
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A local Dask cluster of two worker processes (one thread each): the engine that
+    `--cluster ADDRESS` hands jobs to. Yields the scheduler's address."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        yield cluster.scheduler_address

@@ -17,14 +17,15 @@ REPO = Path(__file__).resolve().parent.parent
 # inputs -> optimizer -> settlement -> chain -> index -> UI/audit, with the CLI on top;
 # bidding agents make signed intent from data, below everything that clears or settles.
 LAYERS = [
-    {"node", "node.errors", "node.units", "node.faults"},
-    {"node.data", "node.intent", "optimizer"},
+    {"node", "node.errors", "node.units", "node.faults", "node.parallel"},
+    {"node.data", "node.intent", "optimizer", "node.metrics"},
     {"node.agents"},
     {"node.chain"},
     {"node.clearing"},
     {"node.index"},
     {"node.oracle", "node.audit", "node.admin"},
     {"node.simulation"},
+    {"node.research", "node.envs"},
     {"webui"},
     {"node.cli"},
 ]

@@ -59,6 +59,8 @@ def summary():
             "baseline_export_wh": s["baseline_export_wh"],
             "savings_units": s["savings"],
         }
+    # The KPIs of the last evaluated run (node.metrics.kpis), with their definitions and caveats.
+    out["kpis"] = get_index().kpis()
     out["units"] = units(meta.get("currency", "EUR"))
     return out
 

@@ -24,9 +24,14 @@ def index():
         if selected is None:
             abort(404, f"interval {k} is not settled (settled: up to {summary['last_interval']})")
     data = time_series(idx, get_meta(), last=current_app.config["CHART_INTERVALS"])
+    from node.metrics.kpis import COMPARISON_KPIS, RUN_KPIS
+
     return render_template(
         "dashboard.html",
         summary=summary,
+        kpis=idx.kpis(),
+        run_kpis=RUN_KPIS,
+        comparison_kpis=COMPARISON_KPIS,
         participants=participants,
         selected=selected,
         charts=dashboard_charts(data, get_meta(), selected["interval"]["interval"]) if selected else None,

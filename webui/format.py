@@ -44,6 +44,22 @@ def percent(part: float | None, whole: float | None, digits: int = 1) -> str:
     return _signed(f"{abs(part) / whole * 100:.{digits}f}", part) + "%"
 
 
+def kpi(value: float | None, unit: str, currency: str = "EUR") -> str:
+    """A KPI (node.metrics.kpis) as the CLI prints it, with its unit: currency amounts
+    with the symbol, shares in percent; an undefined ratio (None) as "n/a"."""
+    if value is None:
+        return "n/a"
+    if unit == "currency":
+        return _signed(f"{symbol(currency)}{abs(value):,.2f}", value)
+    if unit == "share":
+        return f"{value * 100:.1f}%"
+    if unit == "%":
+        return f"{value:.1f}%"
+    if unit in ("steps", "homes"):
+        return f"{value:,.0f}"
+    return f"{value:,.2f} {unit}" if unit not in ("ratio", "index") else f"{value:.2f}"
+
+
 def short_hash(value: str | None, keep: int = 6) -> Markup:
     """The hash shortened for tables, whole in the title (hover) and for copying."""
     if not value:
@@ -79,6 +95,7 @@ def register(app) -> None:
     app.add_template_filter(kwh)
     app.add_template_filter(money)
     app.add_template_filter(price)
+    app.add_template_global(kpi)
     app.add_template_filter(short_hash)
     app.add_template_filter(when)
     app.add_template_global(percent)

@@ -23,6 +23,8 @@ import urllib.request
 import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from itertools import repeat
 from typing import Any, Iterable, Protocol
 
 from node.errors import GridLedgerError, InputError
@@ -329,8 +331,21 @@ def terms_reasons(inputs: IntervalInputs, settled: set[int], mandates: MandateHi
     return reasons
 
 
-def audit(market: Market, inputs_source: InputsSource, progress: bool = True) -> list[Verdict]:
-    """Verdicts for every settled interval, plus one for any gap in the sequence."""
+# Re-runs audit_interval (the clearing again, the costly part) for settled intervals with
+# their capacities, an inputs source and the owners, yielding the verdicts in order.
+Reruns = Callable[[list[SettledInterval], list[tuple[int, int]], InputsSource, dict[int, str]], Iterator[Verdict]]
+
+
+def rerun_here(settled: list[SettledInterval], capacities: list[tuple[int, int]], inputs_source: InputsSource,
+               owners: dict[int, str]) -> Iterator[Verdict]:
+    """audit_interval for each interval, in this process, one after another."""
+    return map(audit_interval, settled, repeat(inputs_source), capacities, repeat(owners))
+
+
+def audit(market: Market, inputs_source: InputsSource, progress: bool = True, reruns: Reruns = rerun_here) -> list[Verdict]:
+    """Verdicts for every settled interval, plus one for any gap in the sequence.
+    `reruns` may fan the re-clearing out over workers (node.audit.parallel); the checks
+    against the chain stay here."""
     mandates = MandateHistory()
     settled, owners = read_settlements(market, mandates=mandates)
     w3 = market.chain.w3
@@ -338,10 +353,11 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True) ->
     expected_next = settled[0].header.args["interval"] if settled else None
     from tqdm import tqdm
 
-    for s in tqdm(settled, unit="interval", disable=not progress, desc="auditing"):
+    capacities = [tuple(market.market.functions.capacityOf(s.header.args["interval"]).call(block_identifier=s.header.block))
+                  for s in settled]
+    rerun = reruns(settled, capacities, inputs_source, owners)
+    for s, verdict in tqdm(zip(settled, rerun), total=len(settled), unit="interval", disable=not progress, desc="auditing"):
         k = s.header.args["interval"]
-        capacity = market.market.functions.capacityOf(k).call(block_identifier=s.header.block)
-        verdict = audit_interval(s, inputs_source, tuple(capacity), owners)
         calls = settlement_calls(s, w3)
         verdict.reasons += audit_authorisation(s, calls, market, mandates, owners)
         inputs = _committed_inputs(s, inputs_source)

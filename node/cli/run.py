@@ -62,6 +62,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sim.add_argument("--fresh", action="store_true",
                      help="start the state directory over (removes only what GridLedger wrote there, and says what)")
     sim.add_argument("--live", action="store_true", help="settle each interval only after it has ended (wall clock)")
+    sim.add_argument("--intensity", type=Path, metavar="FILE",
+                     help="grid CO2 intensity (CSV: timestamp, g_per_kwh) for the CO2 KPI of both runs")
     add_data_options(sim)
     sim.set_defaults(run=cmd_simulate, interrupted=RESUME_HINT)
 
@@ -201,6 +203,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     # The data is read and judged before anything touches the chain or the state
     # directory, so a rejected file changes nothing.
     loaded = _load(args, config)
+    intensity = None
+    if args.intensity:
+        from node.data.intensity import load_intensity
+
+        intensity = load_intensity(args.intensity).at(loaded.community.timestamps)
     removed = claim_state(args.state, "simulate", start_over=args.fresh)
     if removed:
         log.info("starting over: removed %s from %s", ", ".join(removed), args.state)
@@ -208,7 +215,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         _write_repairs(loaded.repairs, args.state / "repairs.csv")
         log.warning("repaired %d meter values or rows (%s); listed in %s and committed with each interval's inputs",
                     len(loaded.repairs), ", ".join(sorted({r.rule for r in loaded.repairs})), args.state / "repairs.csv")
-    _run(args, loaded.community, config, args.state, loaded.repairs)
+    _run(args, loaded.community, config, args.state, loaded.repairs, intensity=intensity)
     return 0
 
 
@@ -234,7 +241,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), chain=None):
+def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), chain=None, intensity=None):
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from node.simulation.replay import simulate
@@ -242,26 +249,49 @@ def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), c
 
     with (contextlib.nullcontext(chain) if chain is not None else open_chain(args)) as chain, logging_redirect_tqdm():
         result = simulate(chain, community, config, StatePaths(state), progress=not args.no_progress,
-                          live=getattr(args, "live", False), repairs=repairs, jobs_file=getattr(args, "jobs", None))
+                          live=getattr(args, "live", False), repairs=repairs, intensity_g_per_kwh=intensity,
+                          jobs_file=getattr(args, "jobs", None))
     k = result.kpis
-    print(
-        f"settled {k['intervals']} intervals for {k['participants']} homes on {chain.description}\n"
-        f"  community cost {k['community_cost']:.2f} vs baseline {k['baseline_cost']:.2f} {config.market.currency}: "
-        f"savings {k['savings']:.2f} ({k['savings_percent']:.1f}%)\n"
-        f"  grid import {k['grid_import_kwh']:.1f} kWh (baseline {k['baseline_grid_import_kwh']:.1f}), "
-        f"export {k['grid_export_kwh']:.1f} kWh (baseline {k['baseline_grid_export_kwh']:.1f}), "
-        f"P2P {k['p2p_kwh']:.1f} kWh\n"
-        + (f"  batteries hold {k['battery_end_kwh']:.1f} kWh at the end (baseline {k['baseline_battery_end_kwh']:.1f}, "
-           f"start {k['battery_start_kwh']:.1f})\n" if "battery_end_kwh" in k else "")
-        + (f"  supplier outside the community: {k['outside_import_kwh']:.1f} kWh in, {k['outside_export_kwh']:.1f} kWh "
-           f"out, {k['outside_cost']:.2f} {config.market.currency}; total cost {k['cost_with_outside']:.2f}\n"
-           if "outside_cost" in k else "")
-        + (f"  jobs: {k['jobs']} ({k['jobs_flexible']} within signed windows), {k['job_energy_kwh']:.1f} kWh, "
-           f"{100 * k['job_local_pv_share']:.0f}% served by local PV ({100 * k['job_local_pv_share_at_earliest_start']:.0f}% "
-           "at their earliest start)\n" if "jobs" in k else "")
-        + f"  results in {state / 'results'}"
-    )
+    print(f"settled {k['intervals']} intervals for {k['participants']} homes on {chain.description}")
+    print(describe_evaluation(result.evaluation))
+    if "outside_cost" in k:
+        print(f"  the homes' supplier outside the community: {k['outside_import_kwh']:.1f} kWh in, "
+              f"{k['outside_export_kwh']:.1f} kWh out, {k['outside_cost']:.2f} {config.market.currency}; cost with it "
+              f"{k['cost_with_outside']:.2f}, savings with it {k['savings_with_outside']:.2f}")
+    if "jobs" in k:
+        print(f"  jobs: {k['jobs']} ({k['jobs_flexible']} within signed windows), {k['job_energy_kwh']:.1f} kWh, "
+              f"{100 * k['job_local_pv_share']:.0f}% served by local PV ({100 * k['job_local_pv_share_at_earliest_start']:.0f}% "
+              "at their earliest start)")
+    print(f"  results in {state / 'results'}")
     return result
+
+
+def describe_evaluation(evaluation, indent: str = "  ") -> str:
+    """The KPIs against the baseline as the CLI prints them: the headline, the
+    caveats that qualify it (node.metrics.kpis.caveats, the web UI shows the same), then
+    every KPI of both runs with its unit."""
+    from node.metrics.kpis import RUN_KPIS, caveats
+
+    e, c = evaluation, evaluation.comparison
+    lines = [f"{indent}cost {e.market['adjusted_cost']:.2f} vs baseline {e.baseline['adjusted_cost']:.2f} {e.currency} "
+             f"(stored energy valued): savings {c['savings']:.2f} {e.currency}, {_number(c['savings_percent'], '.1f')}% of "
+             f"the baseline's gross cost; per home {_number(c['savings_per_home_mean'], '.2f')} "
+             f"(from {_number(c['savings_per_home_min'], '.2f')} to {_number(c['savings_per_home_max'], '.2f')}, "
+             f"Gini {_number(c['savings_gini'], '.2f')})"]
+    lines += [f"{indent}note: {note}" for note in caveats(e)]
+    width = max(len(k.label) for k in RUN_KPIS)
+    lines.append(f"{indent}{'':<{width}}  {'market':>12}  {'baseline':>12}")
+    for k in RUN_KPIS:
+        unit = e.currency if k.unit == "currency" else k.unit
+        lines.append(f"{indent}{k.label:<{width}}  {_number(e.market[k.name], '12.3f')}  "
+                     f"{_number(e.baseline[k.name], '12.3f')}  {unit}")
+    return "\n".join(lines)
+
+
+def _number(value: float | None, spec: str) -> str:
+    """A KPI for people: NaN (an undefined ratio) as "n/a"."""
+    width = int(spec.split(".")[0] or 0)
+    return f"{'n/a':>{width}}" if value is None or value != value else format(value, spec)
 
 
 def _registry(args: argparse.Namespace) -> list[str] | None:

@@ -84,11 +84,7 @@ def generate_community(config: CommunityConfig) -> Community:
     are named ``home-01`` .. ``home-NN``, all in zone 0.
     """
     spec = config.community
-    timestamps = pd.date_range(
-        config.market.start,
-        periods=spec.days * 24 * 60 // config.market.interval_minutes,
-        freq=config.market.interval,
-    )
+    timestamps = timestamps_of(config)
     homes = _draw_homes(config)
     roofs = _draw_roofs(_stream(spec.seed, _HOMES_STREAM), len(homes))
     homes = _with_assets(config, homes, roofs)
@@ -101,6 +97,12 @@ def generate_community(config: CommunityConfig) -> Community:
         ]
     )
     return Community(homes, timestamps, consumption, production)
+
+
+def timestamps_of(config: CommunityConfig) -> pd.DatetimeIndex:
+    """The interval starts of the synthetic community `config` describes."""
+    return pd.date_range(config.market.start, periods=config.community.days * 24 * 60 // config.market.interval_minutes,
+                         freq=config.market.interval)
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:

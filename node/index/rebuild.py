@@ -94,6 +94,8 @@ def _claim(index: Index, market: Market, inputs_from: Index | None) -> None:
     if inputs_from is not None:
         rows = inputs_from.db.execute("SELECT * FROM baseline").fetchall()
         index.store_baseline(tuple(row) for row in rows)
+        if (kpis := inputs_from.kpis()) is not None:
+            index.store_kpis(kpis)
 
 
 SETTLEMENT_EVENTS = ("IntervalSettled", "ChunkVerified", "ChunkApplied", "PendingAbandoned")

@@ -64,7 +64,21 @@ class Index:
             )
 
     def meta(self) -> dict[str, str]:
-        return {row["key"]: row["value"] for row in self.db.execute("SELECT key, value FROM meta")}
+        """Descriptive values (chain, market, currency...), without the KPIs document."""
+        return {row["key"]: row["value"] for row in self.db.execute("SELECT key, value FROM meta WHERE key != 'kpis'")}
+
+    def store_kpis(self, document: dict) -> None:
+        """The KPIs of the last evaluated run (node.metrics.kpis.Evaluation.to_json plus
+        caveats), for the web UI; kept in the meta table, so a rebuild copies them."""
+        import json
+
+        self.set_meta(kpis=json.dumps(document))
+
+    def kpis(self) -> dict | None:
+        import json
+
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'kpis'").fetchone()
+        return None if row is None else json.loads(row["value"])
 
     @property
     def last_block(self) -> int:
@@ -194,6 +208,26 @@ class Index:
             (k,),
         )
         return dict(row) | {"entries": [dict(e) for e in entries]}
+
+    def entries_between(self, start: int, stop: int) -> list[tuple[int, int, int, int, int]]:
+        """(interval, participant, grid_wh, p2p_wh, amount) of every settled entry of
+        intervals start..stop-1."""
+        return [tuple(row) for row in self.db.execute(
+            "SELECT interval, participant, grid_wh, p2p_wh, amount FROM entries WHERE interval >= ? AND interval < ?",
+            (start, stop))]
+
+    def capacities_between(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """(import, export) Wh of intervals start..stop-1 as their committed inputs give
+        them; an interval without stored inputs takes the one before it."""
+        known = {row[0]: (row[1], row[2]) for row in self.db.execute(
+            "SELECT interval, import_capacity_wh, export_capacity_wh FROM interval_inputs WHERE interval >= ? AND interval < ?",
+            (start, stop))}
+        last = next(iter(known.values()), (0, 0))
+        out = []
+        for k in range(start, stop):
+            last = known.get(k, last)
+            out.append(last)
+        return out
 
     def battery_series(self) -> list[dict]:
         rows = self.db.execute("SELECT interval, participant, soc_wh, capacity_wh FROM battery_states ORDER BY interval, participant")

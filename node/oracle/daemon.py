@@ -43,7 +43,7 @@ PIPELINE_MIN_INTERVALS = 16  # below this, starting a worker process costs more 
 CLOCK_TOLERANCE_S = 30.0  # a few block periods of a PoA chain; NTP keeps clocks far closer
 
 
-class Bidders(Protocol):
+class IntervalBidders(Protocol):
     """Who bids for participants in an auction market (node.simulation's agent fleet):
     told where the chain resumes, asked for the orders of each interval before it
     clears, and shown its settlement after."""
@@ -71,7 +71,7 @@ class Oracle:
     and, in an auction market, clears the orders signed for each interval."""
 
     def __init__(self, market: Market, index: Index, builder: InputsBuilder, book: OrderBook | None = None,
-                 bidders: "Bidders | None" = None) -> None:
+                 bidders: "IntervalBidders | None" = None) -> None:
         self.market = market
         self.index = index
         self.builder = builder
@@ -83,6 +83,9 @@ class Oracle:
         self._resumed: IntervalInputs | None = None
         # Battery states at the start of the chain's next interval, once run() has started.
         self.soc: dict[int, int] = {}
+        # A replay clears ahead in a worker process; a process that may not start one
+        # (a worker of an experiment) clears in turn.
+        self.clear_ahead = True
 
     def catch_up_index(self, to_block: int | None = None) -> None:
         """Indexes market events the index missed, up to `to_block` (default: the head),
@@ -187,7 +190,8 @@ class Oracle:
         bar = _progress(stop - interval, progress)
         # A replay of a community market: clear ahead in a second process while this one
         # settles. Orders arrive while the market runs, so an auction clears in turn.
-        while not live and market.mechanism == "community" and self.bidders is None and stop - interval >= PIPELINE_MIN_INTERVALS:
+        while (not live and self.clear_ahead and self.bidders is None and market.mechanism == "community"
+               and stop - interval >= PIPELINE_MIN_INTERVALS):
             interval = self._run_ahead(interval, stop, reports, bar)
         while interval < stop:
             if live:

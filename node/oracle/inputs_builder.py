@@ -51,6 +51,14 @@ class InputsBuilder:
         self.battery_rows = [i for i, home in enumerate(community.homes) if home.battery]
         self.battery_specs = {row: battery_inputs_spec(community.homes[row], config) for row in self.battery_rows}
 
+    def battery_values(self, key: str, default: int = 0) -> np.ndarray:
+        """(N,) one fixed battery parameter per home in chain units (a key of
+        `battery_inputs_spec`, e.g. "capacity_wh"); `default` for homes without one."""
+        values = np.full(len(self.participants), default, dtype=np.int64)
+        for row, spec in self.battery_specs.items():
+            values[row] = spec[key]
+        return values
+
     @property
     def intervals(self) -> range:
         return range(self.first_interval, self.first_interval + self.steps)

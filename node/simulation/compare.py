@@ -23,9 +23,10 @@ log = logging.getLogger("gridledger.simulation")
 RUNS = (("community", "community", "uniform", False),
         ("auction-uniform", "auction", "uniform", True),
         ("auction-pay-as-bid", "auction", "pay_as_bid", True))
-COLUMNS = ("intervals", "community_cost", "outside_cost", "cost_with_outside", "baseline_cost", "savings_with_outside",
-           "grid_import_kwh", "grid_export_kwh", "p2p_kwh", "outside_import_kwh", "gas_used", "job_local_pv_share",
-           "hvac_kwh", "hvac_discomfort_kelvin_hours")
+# Costs are node.metrics' adjusted costs (stored energy valued alike in both runs).
+COLUMNS = ("intervals", "adjusted_cost", "outside_cost", "cost_with_outside", "baseline_adjusted_cost",
+           "savings_with_outside", "grid_import_kwh", "grid_export_kwh", "p2p_kwh", "outside_import_kwh", "gas_used",
+           "job_local_pv_share", "hvac_kwh", "hvac_discomfort_kelvin_hours")
 
 
 def compare(community: Community, config: CommunityConfig, root: Path, open_chain: Callable[[Path], Chain],
@@ -45,7 +46,7 @@ def compare(community: Community, config: CommunityConfig, root: Path, open_chai
                               jobs_file=jobs_file)
         k = dict(result.kpis)
         k.setdefault("outside_cost", 0.0)
-        k.setdefault("cost_with_outside", k["community_cost"])
+        k.setdefault("cost_with_outside", k["adjusted_cost"])
         k.setdefault("savings_with_outside", k["savings"])
         k.setdefault("outside_import_kwh", 0.0)
         rows.append({"run": name, **{c: k.get(c, "") for c in COLUMNS}})
@@ -63,8 +64,8 @@ def table(rows: list[dict], currency: str) -> str:
            f"{'P2P':>7} {'gas':>11}  ({currency}, kWh)"
     lines = [head]
     for r in rows:
-        lines.append(f"{r['run']:<20} {r['community_cost']:>9.2f} {r['outside_cost']:>9.2f} {r['cost_with_outside']:>9.2f} "
-                     f"{r['baseline_cost']:>9.2f} {r['savings_with_outside']:>8.2f} {r['grid_import_kwh']:>8.1f} "
+        lines.append(f"{r['run']:<20} {r['adjusted_cost']:>9.2f} {r['outside_cost']:>9.2f} {r['cost_with_outside']:>9.2f} "
+                     f"{r['baseline_adjusted_cost']:>9.2f} {r['savings_with_outside']:>8.2f} {r['grid_import_kwh']:>8.1f} "
                      f"{r['p2p_kwh']:>7.1f} {r['gas_used']:>11,}")
     if any(r["job_local_pv_share"] != "" for r in rows):
         lines.append("jobs served by local PV: " + ", ".join(f"{r['run']} {100 * r['job_local_pv_share']:.0f}%" for r in rows))

@@ -1,6 +1,6 @@
 """The flexible loads of a replay: deferrable jobs placed within their signed windows,
-and HVACs where no agent runs them; the community the market settles and the
-no-flexibility reference its baseline is measured on.
+and HVACs where no agent runs them; the community the market settles (and its
+no-trading baseline runs on, node.simulation.flows).
 
 Jobs come from a jobs file (node.data.jobs). Each home signs its jobs' windows as the
 file gives them (with its demo key, as it signed its mandate at set-up); the book keeps
@@ -8,7 +8,7 @@ them, checked against the registered owner, and a job moves only within the wind
 the book. With bidding agents (an auction) each home's agent places its jobs greedily
 (node.agents.schedule) and runs its HVAC itself; otherwise (the community optimiser,
 which schedules neither until phase 2) jobs run at their earliest start and HVACs by a
-plain thermostat, as inflexible load. The baseline always sees the latter.
+plain thermostat, as inflexible load.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ log = logging.getLogger("gridledger.simulation")
 
 @dataclass
 class FlexPlan:
-    community: Community  # what the market settles on
-    baseline: Community  # the no-flexibility, no-trading reference
+    community: Community  # what the market settles on (and its baseline is measured on)
     schedule: Schedule | None = None
     kpis: dict = field(default_factory=dict)
 
@@ -52,7 +51,7 @@ def plan_flexibility(community: Community, config: CommunityConfig, jobs_file: P
         reference = _plus(reference, load)
         kpis["hvac_thermostat_kwh"] = float(load.sum())
     if jobs_file is None:
-        return FlexPlan(community if agents else reference, reference, kpis=kpis)
+        return FlexPlan(community if agents else reference, kpis=kpis)
     jobs = load_jobs(jobs_file, community.names)
     names = {name: int(pid) for name, pid in zip(community.names, ids)}
     sign_windows(jobs, book, domain, names, dict(zip(community.names, accounts)))
@@ -70,8 +69,7 @@ def plan_flexibility(community: Community, config: CommunityConfig, jobs_file: P
     log.info("%d jobs (%d flexible within signed windows), %.1f kWh: %.0f%% served by local PV (%.0f%% at their "
              "earliest start)", kpis["jobs"], kpis["jobs_flexible"], kpis["job_energy_kwh"],
              100 * kpis["job_local_pv_share"], 100 * kpis["job_local_pv_share_at_earliest_start"])
-    settled = placed.added_to(community if agents else reference)
-    return FlexPlan(settled, earliest.added_to(reference), placed, kpis)
+    return FlexPlan(placed.added_to(community if agents else reference), placed, kpis)
 
 
 def sign_windows(jobs: Sequence[Job], book: OrderBook, domain: Domain, ids: dict[str, int],
