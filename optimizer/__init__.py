@@ -17,6 +17,10 @@ _HOMES = {
     "Batteries": "optimizer.types",
     "Clearing": "optimizer.types",
     "ClearingInputs": "optimizer.types",
+    "ZonalClearing": "optimizer.zonal",
+    "clear_zonal": "optimizer.zonal",
+    "ZonalAuctionResult": "optimizer.zonal_auction",
+    "clear_zonal_auction": "optimizer.zonal_auction",
 }
 
 __all__ = sorted(_HOMES)

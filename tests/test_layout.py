@@ -23,7 +23,7 @@ LAYERS = [
     {"node.chain"},
     {"node.clearing"},
     {"node.index"},
-    {"node.oracle", "node.audit", "node.admin"},
+    {"node.oracle", "node.audit", "node.admin", "node.classroom"},
     {"node.simulation"},
     {"node.research", "node.envs"},
     {"webui"},

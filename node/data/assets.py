@@ -43,7 +43,7 @@ import pandas as pd
 
 from node.data.community import BatterySpec, Community, Home, HvacSpec
 from node.data.config import CommunityConfig
-from node.data.table import first_bad, is_blank, read_table
+from node.data.table import first_bad, is_blank, read_table, to_floats
 from node.errors import DataError
 
 
@@ -107,7 +107,7 @@ def parse_asset_column(path: Path, values: pd.Series, column: str) -> np.ndarray
         first_bad(path, values, ~blank & ~np.asarray(lower.isin(allowed)), column,
                   lambda value: f"{value!r} is not one of {', '.join(allowed)}")
         return np.where(blank, None, lower.to_numpy(dtype=object))
-    numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").to_numpy(dtype=float, copy=True)
+    numbers = to_floats(text.where(~blank, None))
     numbers[blank] = np.nan
     first_bad(path, values, ~blank & ~np.isfinite(numbers), column, lambda value: f"{value!r} is not a number")
     spec = NUMBER_COLUMNS[column]

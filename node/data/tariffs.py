@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from node.data.section import Section, as_utc_index
-from node.data.table import first_bad, is_blank, parse_timestamps, read_table
+from node.data.table import first_bad, is_blank, parse_timestamps, read_table, to_floats
 from node.errors import DataError, InputError
 
 MAX_PRICE_PER_KWH = 100.0  # beyond this a price is surely in the wrong unit (per MWh?)
@@ -229,7 +229,7 @@ def _read_prices(path_text: str, mtime_ns: int, size: int) -> PriceSeries:
 
 def _signed_prices(path: Path, values: pd.Series, column: str) -> np.ndarray:
     first_bad(path, values, is_blank(values), column, lambda _: "missing price")
-    numbers = pd.to_numeric(values.astype(str).str.strip(), errors="coerce").to_numpy(dtype=float)
+    numbers = to_floats(values.astype(str).str.strip())
     first_bad(path, values, ~np.isfinite(numbers), column, lambda value: f"{value!r} is not a finite number")
     first_bad(path, values, np.abs(numbers) > MAX_PRICE_PER_KWH, column,
               lambda value: f"{value!r} is implausibly large (> {MAX_PRICE_PER_KWH:g} per kWh); check the unit "

@@ -30,7 +30,7 @@ import pandas as pd
 
 from node.data.community import Community, Home
 from node.data.importers.common import Imported, resample
-from node.data.table import first_bad, is_blank, parse_numbers
+from node.data.table import first_bad, is_blank, parse_numbers, to_floats
 from node.errors import DataError, InputError
 
 ID_COLUMNS = ("Customer", "Generator Capacity", "Postcode", "Consumption Category", "date")
@@ -94,7 +94,7 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def _integers(path: Path, values: pd.Series, column: str) -> np.ndarray:
-    numbers = pd.to_numeric(values.str.strip(), errors="coerce").to_numpy(dtype=float)
+    numbers = to_floats(values.str.strip())
     with np.errstate(invalid="ignore"):
         bad = is_blank(values) | ~np.isfinite(numbers) | (numbers < 0) | (numbers != np.floor(numbers))
     first_bad(path, values, bad, column, lambda v: f"{v!r} is not a whole number >= 0")
