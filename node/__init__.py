@@ -6,6 +6,7 @@ The packages follow the data flow; each may import only the ones above it here:
     parallel                independent jobs on local worker processes or a Dask cluster
     data/  metrics/         a community and its metered energy; the KPIs of a run, defined once
     intent/                 what participants sign: EIP-712 orders and mandates, keystores, the order book
+    agents/                 bidding agents: each home's signed orders made from its data and devices
     chain/                  the EVM: connection, journal, compile, the market contract, its events
     clearing/               one interval: committed inputs -> optimiser or auction -> settlement (integers)
     index/                  the local query store of the chain's events and the committed inputs

@@ -202,12 +202,13 @@ def test_a_mandate_signed_into_the_book_is_relayed_and_used(setup):
     book.submit_mandate(sign_mandate(key, market.domain(), mandate), now=0)
     oracle.run(progress=False)
     assert market.mandate(pid)[5] == 7  # the nonce
-    capacity = builder.battery_spec["capacity_wh"]
+    spec = builder.battery_specs[builder.battery_rows[0]]
+    capacity = spec["capacity_wh"]
     for k in builder.intervals:
         inputs_body = index.inputs(index.interval(k)["inputs_hash"])
         b = next(b for b in IntervalInputs.from_json(inputs_body).batteries if b.participant == pid)
         start = b.soc_wh
-        assert b.min_soc_wh == min(max(builder.battery_spec["min_soc_wh"], capacity * 4 // 10), start)
+        assert b.min_soc_wh == min(max(spec["min_soc_wh"], capacity * 4 // 10), start)
         assert b.max_soc_wh == max(capacity * 6 // 10, start)
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert all(v.ok for v in verdicts), report(verdicts)

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Sequence
 
-from node.cli import accounts, admin, ledger, network, orders, research, run, tools
+from node.cli import accounts, admin, imports, ledger, network, orders, research, run, tools
 from node.errors import GridLedgerError
 
 DEFAULT_INTERRUPTED = "interrupted"
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for group in (run, ledger, accounts, orders, admin, research, network, tools):
+    for group in (run, imports, ledger, accounts, orders, admin, research, network, tools):
         group.add_commands(commands)
     return parser
 

@@ -73,11 +73,25 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sim.add_argument("--live", action="store_true", help="settle each interval only after it has ended (wall clock)")
     sim.add_argument("--intensity", type=Path, metavar="FILE",
                      help="grid CO2 intensity (CSV: timestamp, g_per_kwh) for the CO2 KPI of both runs")
-    sim.add_argument("--meter-policy", choices=("strict", "repair"), default="strict",
-                     help="bad meter data: strict rejects any gap, NaN or duplicate; repair fills gaps by the rules "
-                     "of node/data/meter_policy.py, lists them in STATE/repairs.csv and commits them with each "
-                     "interval's inputs (default: %(default)s)")
+    add_data_options(sim)
     sim.set_defaults(run=cmd_simulate, interrupted=RESUME_HINT)
+
+    compare = commands.add_parser(
+        "compare",
+        help="settle the same data under each mechanism and compare the outcomes",
+        description="Replays the dataset (or the synthetic community) three times, each in its own state "
+        "directory under --state: the community optimiser; the double auction at a uniform price with every "
+        "home's bidding agent signing its orders; the same at pay-as-bid. Prints costs (what the homes' supplier "
+        "settles outside the community included), grid and P2P energy, gas, the jobs' local-PV share and the "
+        "HVACs' comfort side by side, and writes them to STATE/compare.csv. Runs resume like simulate.",
+    )
+    compare.add_argument("--data", type=Path, help="dataset file (.csv or .parquet)")
+    add_community_options(compare)
+    add_chain_options(compare)
+    add_state_option(compare, "state/compare", help="root of the runs' state directories")
+    compare.add_argument("--fresh", action="store_true", help="start every run over")
+    add_data_options(compare, mechanism=False)
+    compare.set_defaults(run=cmd_compare, interrupted=RESUME_HINT)
 
     serve = commands.add_parser("serve", help="serve the web UI of a state directory", description="Serves the web UI "
                                 "and JSON API over the index of a state directory (it never scans the chain).")
@@ -96,6 +110,70 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add_community_options(generate)
     generate.add_argument("--out", type=Path, required=True, help="output file (.csv or .parquet)")
     generate.set_defaults(run=cmd_generate)
+
+
+def add_data_options(p: argparse.ArgumentParser, mechanism: bool = True) -> None:
+    p.add_argument("--meter-policy", choices=("strict", "repair"), default="strict",
+                   help="bad meter data: strict rejects any gap, NaN or duplicate; repair fills gaps by the rules "
+                   "of node/data/meter_policy.py, lists them in STATE/repairs.csv and commits them with each "
+                   "interval's inputs (default: %(default)s)")
+    p.add_argument("--assets", type=Path, metavar="FILE", help="community file: each participant's own PV, battery, "
+                   "connection limit, HVAC and zone (overrides community.assets_file; see node/data/assets.py)")
+    p.add_argument("--jobs", type=Path, metavar="FILE", help="deferrable jobs in PySSMic's consumer-event layout "
+                   "(node/data/jobs.py); each moves only within the window its home signs")
+    if mechanism:
+        p.add_argument("--mechanism", choices=("community", "auction"), help="override market.mechanism")
+        p.add_argument("--pricing", choices=("uniform", "pay_as_bid"), help="override market.pricing")
+        p.add_argument("--agents", action="store_true", help="in an auction, every home's bidding agent signs and "
+                       "submits its order each interval ([agents] in the config says how it bids)")
+
+
+def _run_config(args: argparse.Namespace):
+    """The config with the run's command-line overrides."""
+    from dataclasses import replace
+
+    config = load_config(args)
+    market = {k: v for k in ("mechanism", "pricing") if (v := getattr(args, k, None)) is not None}
+    if market:
+        config = replace(config, market=replace(config.market, **market))
+    if getattr(args, "agents", False):
+        config = replace(config, agents=replace(config.agents, enabled=True))
+    if getattr(args, "assets", None) is not None:
+        config = replace(config, community=replace(config.community, assets_file=str(args.assets.resolve())))
+    if config.agents.enabled and config.market.mechanism != "auction" and hasattr(args, "mechanism"):
+        from node.errors import InputError
+
+        raise InputError("bidding agents bid in an auction market: add --mechanism auction (or set market.mechanism "
+                         '= "auction" in the config)')
+    return config
+
+
+def _load(args: argparse.Namespace, config):
+    """The run's data, judged before anything touches the chain or the state directory:
+    the dataset (or the synthetic community) with the community file's assets, priced
+    by the tariffs, and its jobs file read."""
+    if args.data:
+        from node.data.dataset import load_dataset_with_report
+
+        loaded = load_dataset_with_report(args.data, config, args.meter_policy, _registry(args))
+    else:
+        from node.data.dataset import LoadedDataset
+        from node.data.synthetic import generate_community
+
+        loaded = LoadedDataset(generate_community(config))
+    if config.community.assets_file:
+        from dataclasses import replace
+
+        from node.data.assets import apply_assets, load_assets
+
+        community = apply_assets(loaded.community, load_assets(config.community.assets_file), config)
+        loaded = replace(loaded, community=community)
+    config.tariffs.buy_price(loaded.community.timestamps)  # a prices file must cover the data
+    if args.jobs is not None:
+        from node.data.jobs import load_jobs
+
+        load_jobs(args.jobs, loaded.community.names)
+    return loaded
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -120,6 +198,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from node.data.synthetic import generate_community
 
     community = generate_community(config)
+    if config.community.assets_file:
+        from node.data.assets import apply_assets, load_assets
+
+        community = apply_assets(community, load_assets(config.community.assets_file), config)
     auction = config.market.mechanism == "auction"
     in_turn = (args.live_intervals if args.live_intervals is not None else
                len(community.timestamps) // 2 if auction and not args.no_serve else 0)
@@ -174,18 +256,10 @@ def _print_how_to_act(args: argparse.Namespace, community, config) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from node.simulation.state import claim_state
 
-    config = load_config(args)
+    config = _run_config(args)
     # The data is read and judged before anything touches the chain or the state
     # directory, so a rejected file changes nothing.
-    if args.data:
-        from node.data.dataset import load_dataset_with_report
-
-        loaded = load_dataset_with_report(args.data, config, args.meter_policy, _registry(args))
-    else:
-        from node.data.dataset import LoadedDataset
-        from node.data.synthetic import generate_community
-
-        loaded = LoadedDataset(generate_community(config))
+    loaded = _load(args, config)
     intensity = None
     if args.intensity:
         from node.data.intensity import load_intensity
@@ -202,6 +276,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from node.chain.connection import Chain
+
+    config = _run_config(args)
+    loaded = _load(args, config)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from node.simulation.compare import compare, table
+
+    def chain_of(state: Path):
+        if args.rpc:
+            return open_chain(args)
+        return Chain.embedded(state)
+
+    with logging_redirect_tqdm():
+        rows = compare(loaded.community, config, args.state, chain_of, args.jobs, loaded.repairs, args.fresh,
+                       progress=not args.no_progress)
+    print(table(rows, config.market.currency))
+    print(f"  runs in {args.state}/<run>, the table in {args.state / 'compare.csv'}")
+    return 0
+
+
 def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), chain=None, intensity=None, agents=None,
          in_turn=0, tick_s=15.0, before_clearing_in_turn=None):
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -212,9 +308,19 @@ def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), c
     with (contextlib.nullcontext(chain) if chain is not None else open_chain(args)) as chain, logging_redirect_tqdm():
         result = simulate(chain, community, config, StatePaths(state), progress=not args.no_progress,
                           live=getattr(args, "live", False), repairs=repairs, intensity_g_per_kwh=intensity,
-                          agents=agents, in_turn=in_turn, tick_s=tick_s, before_in_turn=before_clearing_in_turn)
-    print(f"settled {result.kpis['intervals']} intervals for {result.kpis['participants']} homes on {chain.description}")
+                          agents=agents, in_turn=in_turn, tick_s=tick_s, before_in_turn=before_clearing_in_turn,
+                          jobs_file=getattr(args, "jobs", None))
+    k = result.kpis
+    print(f"settled {k['intervals']} intervals for {k['participants']} homes on {chain.description}")
     print(describe_evaluation(result.evaluation))
+    if "outside_cost" in k:
+        print(f"  the homes' supplier outside the community: {k['outside_import_kwh']:.1f} kWh in, "
+              f"{k['outside_export_kwh']:.1f} kWh out, {k['outside_cost']:.2f} {config.market.currency}; cost with it "
+              f"{k['cost_with_outside']:.2f}, savings with it {k['savings_with_outside']:.2f}")
+    if "jobs" in k:
+        print(f"  jobs: {k['jobs']} ({k['jobs_flexible']} within signed windows), {k['job_energy_kwh']:.1f} kWh, "
+              f"{100 * k['job_local_pv_share']:.0f}% served by local PV ({100 * k['job_local_pv_share_at_earliest_start']:.0f}% "
+              "at their earliest start)")
     print(f"  results in {state / 'results'}")
     return result
 

@@ -115,15 +115,15 @@ class Homes:
 
     def __init__(self, builder: InputsBuilder) -> None:
         self.builder = builder
-        spec = builder.battery_spec
         N = len(builder.participants)
         self.has_battery = np.zeros(N, dtype=bool)
         self.has_battery[builder.battery_rows] = True
-        self.capacity_wh = np.where(self.has_battery, spec["capacity_wh"], 0)
-        self.min_soc_wh = np.where(self.has_battery, spec["min_soc_wh"], 0)
-        self.max_charge_wh, self.max_discharge_wh = spec["max_charge_wh"], spec["max_discharge_wh"]
-        self.eta_charge = spec["charge_efficiency_ppm"] / PPM
-        self.eta_discharge = spec["discharge_efficiency_ppm"] / PPM
+        # Each home's own battery (node.data.assets); zero where there is none.
+        self.capacity_wh = builder.battery_values("capacity_wh")
+        self.min_soc_wh = builder.battery_values("min_soc_wh")
+        self.max_charge_wh, self.max_discharge_wh = builder.battery_values("max_charge_wh"), builder.battery_values("max_discharge_wh")
+        self.eta_charge = builder.battery_values("charge_efficiency_ppm", PPM) / PPM
+        self.eta_discharge = builder.battery_values("discharge_efficiency_ppm", PPM) / PPM
         initial = builder.initial_soc()
         self.initial_soc_wh = np.array([initial.get(int(p), 0) for p in builder.participants], dtype=np.int64)
         self.soc_wh = self.initial_soc_wh.copy()

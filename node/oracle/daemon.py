@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 
@@ -42,6 +43,18 @@ PIPELINE_MIN_INTERVALS = 16  # below this, starting a worker process costs more 
 CLOCK_TOLERANCE_S = 30.0  # a few block periods of a PoA chain; NTP keeps clocks far closer
 
 
+class IntervalBidders(Protocol):
+    """Who bids for participants in an auction market (node.simulation's agent fleet):
+    told where the chain resumes, asked for the orders of each interval before it
+    clears, and shown its settlement after."""
+
+    def resume(self, next_interval: int) -> None: ...
+
+    def before(self, interval: int) -> None: ...
+
+    def after(self, report: "IntervalReport") -> None: ...
+
+
 @dataclass
 class IntervalReport:
     interval: int
@@ -64,6 +77,7 @@ class Oracle:
         builder: InputsBuilder,
         book: OrderBook | None = None,
         meters=None,
+        bidders: "IntervalBidders | None" = None,
     ) -> None:
         self.market = market
         self.index = index
@@ -73,6 +87,7 @@ class Oracle:
         # readings(inputs, settlement) -> [SignedReading] (a simulation's meters, see
         # node.simulation.meters); None: they arrive by other means, or not at all.
         self.meters = meters
+        self.bidders = bidders
         self.terms = ChainTerms(market)
         self._relay_failed: set[tuple[str, int, int]] = set()
         # The stored inputs of an interval the chain holds half-settled (found by resume).
@@ -87,9 +102,7 @@ class Oracle:
         """Indexes market events the index missed, up to `to_block` (default: the head),
         in narrow block ranges: after a crash between sending a settlement and recording
         it, or others' transactions mined between two settlements."""
-        start = max(self.index.last_block + 1, self.market.deployment.block)
-        for _, high, events in self.market.log_chunks(start, to_block):
-            self.index.apply(events, settlement_gas(self.market, events), up_to_block=high)
+        catch_up(self.market, self.index, to_block)
 
     def resume(self) -> tuple[int, dict[int, int]]:
         """The next interval to settle and the battery states at its start."""
@@ -200,6 +213,8 @@ class Oracle:
         """Settles every interval from the chain's next one up to `until` (exclusive;
         default: the end of the data). `live` waits for each interval to end first."""
         interval, self.soc = self.resume()
+        if self.bidders is not None:
+            self.bidders.resume(interval)
         stop = self.builder.intervals.stop if until is None else until
         if interval >= stop:
             log.info("nothing to settle: the chain is at interval %d, the data ends before %d", interval, stop)
@@ -214,7 +229,8 @@ class Oracle:
         bar = _progress(stop - interval, progress)
         # A replay of a community market: clear ahead in a second process while this one
         # settles. Orders arrive while the market runs, so an auction clears in turn.
-        while not live and self.clear_ahead and market.mechanism == "community" and stop - interval >= PIPELINE_MIN_INTERVALS:
+        while (not live and self.clear_ahead and self.bidders is None and market.mechanism == "community"
+               and stop - interval >= PIPELINE_MIN_INTERVALS):
             interval = self._run_ahead(interval, stop, reports, bar)
         while interval < stop:
             if live:
@@ -223,7 +239,11 @@ class Oracle:
                 skew = check_clock(end, self._chain_now(), pd.Timestamp.now(tz="UTC"), CLOCK_TOLERANCE_S)
                 if abs(skew) > CLOCK_TOLERANCE_S:
                     log.warning("the chain's clock is %.0f s ahead of the oracle's: sync the oracle's clock (NTP)", skew)
+            if self.bidders is not None:
+                self.bidders.before(interval)
             report, self.soc = self.settle(interval, self.soc)
+            if self.bidders is not None:
+                self.bidders.after(report)
             reports.append(report)
             interval += 1
             bar.update(1)
@@ -309,6 +329,13 @@ class Oracle:
             return pd.Timestamp.now(tz="UTC")
         seconds = max(int(w3.eth.get_block(tag)["timestamp"]) for tag in ("latest", "pending"))
         return pd.Timestamp(seconds, unit="s", tz="UTC")
+
+
+def catch_up(market: Market, index: Index, to_block: int | None = None) -> None:
+    """Indexes `market`'s events that `index` missed, up to `to_block` (default: the head)."""
+    start = max(index.last_block + 1, market.deployment.block)
+    for _, high, events in market.log_chunks(start, to_block):
+        index.apply(events, settlement_gas(market, events), up_to_block=high)
 
 
 def describe(report: IntervalReport, builder: InputsBuilder) -> str:

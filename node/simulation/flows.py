@@ -53,9 +53,10 @@ def settled_flows(index: Index, builder: InputsBuilder, final_soc_wh: Mapping[in
             amount[row[pid], k - intervals.start] = units
     soc, capacity = _battery_states(index, intervals, row, final_soc_wh)
     delta = np.diff(soc, axis=1)
-    spec = builder.battery_spec
-    charge = np.maximum(delta, 0) / (spec["charge_efficiency_ppm"] / PPM)
-    discharge = np.maximum(-delta, 0) * (spec["discharge_efficiency_ppm"] / PPM)
+    eta_charge = builder.battery_values("charge_efficiency_ppm", PPM)[:, None] / PPM
+    eta_discharge = builder.battery_values("discharge_efficiency_ppm", PPM)[:, None] / PPM
+    charge = np.maximum(delta, 0) / eta_charge
+    discharge = np.maximum(-delta, 0) * eta_discharge
     load, pv = builder.load_wh[:, steps].astype(float), builder.pv_wh[:, steps].astype(float)
     residual = load - pv + charge - discharge - grid - p2p
     unserved = np.where(residual > ROUNDING_WH, residual, 0.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +22,17 @@ from node.chain.connection import Chain
 from node.data.community import Community
 from node.data.config import CommunityConfig
 from node.simulation.state import StatePaths
-from node.simulation.setup import deploy_market, set_up_community
+from node.agents.fleet import AgentFleet
+from node.errors import InputError
+from node.simulation.bidding import FleetBidders
+from node.simulation.flex import plan_flexibility
+from node.simulation.setup import deploy_market, home_accounts, set_up_community
 from node.index.store import Index
 from node.chain.market import Deployment, Market
 from node.data.meter_policy import Repair
 from node.oracle.inputs_builder import InputsBuilder
 from node.simulation.meters import SimulatedMeters, meter_keys
-from node.oracle.daemon import Oracle, IntervalReport
+from node.oracle.daemon import IntervalReport, Oracle, catch_up
 from node.intent.orders import OrderBook
 from node.metrics.kpis import Evaluation, caveats
 from node.oracle.terms import ChainTerms
@@ -95,6 +100,7 @@ def simulate(
     in_turn: int = 0,
     tick_s: float = 15.0,
     before_in_turn: Callable[[], None] | None = None,
+    jobs_file: Path | None = None,
 ) -> RunResult:
     """`repairs` are the meter values `node.data.dataset.load_dataset_with_report` filled in;
     each goes into the committed inputs of its interval. `agents` sign orders into the
@@ -102,25 +108,37 @@ def simulate(
     process (a worker of an experiment must not start processes of its own).
     `intensity_g_per_kwh` (one value per interval of the data) adds the CO2 KPI.
     The last `in_turn` intervals are cleared one every `tick_s` seconds (after calling
-    `before_in_turn`), so orders placed meanwhile (in the web UI) still make it in."""
+    `before_in_turn`), so orders placed meanwhile (in the web UI) still make it in.
+    `jobs_file` holds deferrable jobs (node.data.jobs); with `config.agents.enabled` (an
+    auction market) every home's bidding agent (node.agents) signs and submits its order
+    for each interval, and sees its outcome, as the oracle goes."""
+    fleet_on = config.agents.enabled
+    if fleet_on and config.market.mechanism != "auction":
+        raise InputError('bidding agents bid in an auction market: set market.mechanism = "auction" '
+                         "(or pass --mechanism auction)")
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
-    builder = InputsBuilder(community, config, ids, repairs)
-    meters = SimulatedMeters.of(market, community, config, ids, paths.meters)
-    terms = ChainTerms(market)
-    terms.refresh()
-    snapshot = terms.snapshot(builder.first_interval)
-    baseline = run_baseline_of(builder, snapshot)
-    index.store_baseline(baseline_rows(builder, baseline))
-    index.store_baseline_battery(baseline_battery_rows(builder, baseline))
-    # What this run will settle, so a watcher of the index (the web UI) can show progress.
-    index.set_meta(run_first_interval=builder.first_interval, run_stop_interval=builder.intervals.stop)
+    catch_up(market, index)  # the book checks signatures against the owners the index knows
     book = open_book(paths, market, index)
     try:
-        oracle = Oracle(market, index, builder, book, meters)
+        accounts = home_accounts(community, config)
+        plan = plan_flexibility(community, config, jobs_file, book, market.domain(), ids, accounts, fleet_on)
+        builder = InputsBuilder(plan.community, config, ids, repairs)
+        meters = SimulatedMeters.of(market, plan.community, config, ids, paths.meters)
+        terms = ChainTerms(market)
+        terms.refresh()
+        snapshot = terms.snapshot(builder.first_interval)
+        baseline = run_baseline_of(builder, snapshot)
+        index.store_baseline(baseline_rows(builder, baseline))
+        index.store_baseline_battery(baseline_battery_rows(builder, baseline))
+        # What this run will settle, so a watcher of the index (the web UI) can show progress.
+        index.set_meta(run_first_interval=builder.first_interval, run_stop_interval=builder.intervals.stop)
+        bidders = None
+        if fleet_on:
+            bidders = FleetBidders(AgentFleet(plan.community, config, ids, accounts, market.domain()), book, index)
+        oracle = Oracle(market, index, builder, book, meters=meters, bidders=bidders)
         oracle.clear_ahead = clear_ahead
         if agents is not None:
-            oracle.catch_up_index()  # the book checks signers against the owners the index knows
             agents(market, book, builder)
         stop = builder.intervals.stop
         reports = oracle.run(progress=progress, live=live, until=stop - in_turn)
@@ -137,7 +155,15 @@ def simulate(
         "chain_id": chain.chain_id, "chain": chain.description, "market": market.deployment.market,
         "token": market.deployment.token, "deploy_block": market.deployment.block,
     }, mechanism=config.market.mechanism, pricing=config.market.pricing)
-    kpis = write_results(index, paths.results, evaluation, record)
+    extra = dict(plan.kpis)
+    if bidders is not None:
+        extra.update(bidders.fleet.summary())
+        # What the homes' supplier settled outside the community belongs to their cost.
+        extra["cost_with_outside"] = evaluation.market["adjusted_cost"] + extra.get("outside_cost", 0.0)
+        extra["savings_with_outside"] = evaluation.baseline["adjusted_cost"] - extra["cost_with_outside"]
+    kpis = write_results(index, paths.results, evaluation, record, extra)
+    if bidders is not None:
+        bidders.write(paths.results / "agents.csv")
     return RunResult(market, index, ids, reports, kpis, evaluation, record)
 
 
@@ -150,10 +176,12 @@ def baseline_battery_rows(builder: InputsBuilder, result: BaselineResult) -> lis
             for b, owner in enumerate(owners)]
 
 
-def write_results(index: Index, out: Path, evaluation: Evaluation, record: dict | None = None) -> dict:
+def write_results(index: Index, out: Path, evaluation: Evaluation, record: dict | None = None,
+                  extra: dict | None = None) -> dict:
     """Per-interval and per-home CSVs, the KPIs (kpis.json with their definitions and
     caveats, kpis.csv one row per KPI), the run's record (run.json) and a summary plot;
-    the KPIs also go into the index for the web UI. Returns the flat KPIs."""
+    the KPIs also go into the index for the web UI. `extra` (jobs, agents) joins
+    kpis.json and the returned KPIs. Returns the flat KPIs."""
     out.mkdir(parents=True, exist_ok=True)
     summary = index.summary()
     intervals = pd.DataFrame(index.intervals(limit=10**9))
@@ -173,6 +201,7 @@ def write_results(index: Index, out: Path, evaluation: Evaluation, record: dict 
         **evaluation.to_json(),
         "caveats": caveats(evaluation),
     }
+    document.update(extra or {})
     (out / "kpis.json").write_text(json.dumps(document, indent=2) + "\n")
     pd.DataFrame(evaluation.rows()).to_csv(out / "kpis.csv", index=False)
     if record is not None:
@@ -180,7 +209,7 @@ def write_results(index: Index, out: Path, evaluation: Evaluation, record: dict 
     index.store_kpis(document)
     _plot(intervals, out / "summary.png")
     return {"intervals": summary["intervals"], "participants": summary["participants"],
-            "gas_used": summary["gas_used"], **evaluation.flat()}
+            "gas_used": summary["gas_used"], **evaluation.flat(), **(extra or {})}
 
 
 def _per_home(index: Index) -> pd.DataFrame:

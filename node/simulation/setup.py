@@ -11,6 +11,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from node.chain.connection import Chain
+from node.data.assets import battery_spec_of
 from node.data.community import Community
 from node.data.config import CommunityConfig
 from node.errors import InputError
@@ -36,10 +37,15 @@ def demo_key(seed: int, name: str) -> LocalAccount:
     return Account.from_key(keccak(text=f"gridledger-demo/{seed}/{name}"))
 
 
+def home_accounts(community: Community, config: CommunityConfig) -> list[LocalAccount]:
+    """The keys the homes of a replay sign with (their demo keys, which registered them)."""
+    return [demo_key(config.community.seed, home.name) for home in community.homes]
+
+
 def demo_mandates(market: Market, community: Community, config: CommunityConfig, ids: np.ndarray) -> list[SignedMandate]:
     """Standing mandates the demo homes sign at deployment: buy at up to the highest
-    import tariff (peak included), sell at no less than the export tariff, keep any
-    battery within the configured state-of-charge range, for ten years. They let the
+    import tariff (peak or dynamic included), sell at no less than the lowest export
+    tariff, keep any battery within the configured state-of-charge range, for ten years. They let the
     community optimiser trade for every home exactly as it would at the tariffs, and
     nothing beyond that."""
     tariffs, batteries = config.tariffs, config.batteries
@@ -49,9 +55,9 @@ def demo_mandates(market: Market, community: Community, config: CommunityConfig,
     for pid, home in zip(ids, community.homes):
         mandate = Mandate(
             participant=int(pid),
-            max_buy_price=round_price_units(max(tariffs.buy_per_kwh, tariffs.peak_buy_per_kwh)),
-            min_sell_price=round_price_units(tariffs.sell_per_kwh),
-            min_soc_ppm=int(round(batteries.min_soc * PPM)),
+            max_buy_price=round_price_units(tariffs.highest_buy_price()),
+            min_sell_price=round_price_units(tariffs.lowest_sell_price()),
+            min_soc_ppm=int(round((battery_spec_of(home, config) or batteries).min_soc * PPM)),
             max_soc_ppm=PPM,
             valid_until=start + MANDATE_YEARS * 365 * 24 * 3600,
             nonce=1,
