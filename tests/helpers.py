@@ -65,3 +65,20 @@ def start_gridledger(*args: str, **popen: Any) -> subprocess.Popen:
     """`python -m node.cli *args` started from the repository root, as an operator runs it;
     `popen` goes to subprocess.Popen (env, stdout, stderr, text)."""
     return subprocess.Popen([sys.executable, "-m", "node.cli", *args], cwd=REPO, **popen)
+
+
+def settled_entries(events) -> dict[int, dict[int, dict[str, int]]]:
+    """{interval: {participant: {gridWh, p2pWh, amount}}} of the EntriesSettled logs
+    among `events` (declared exclusions left out; a reversed interval's entries dropped)."""
+    from node.chain.settlement import decode_entry
+
+    out: dict[int, dict[int, dict[str, int]]] = {}
+    for e in events:
+        if e.name == "EntriesSettled":
+            for entry in map(decode_entry, e.args["entries"]):
+                if not entry.excluded:
+                    out.setdefault(e.args["interval"], {})[entry.participant] = {
+                        "gridWh": entry.grid_wh, "p2pWh": entry.p2p_wh, "amount": entry.amount}
+        elif e.name == "IntervalReversed":
+            out.pop(e.args["interval"], None)
+    return out

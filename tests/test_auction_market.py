@@ -24,6 +24,8 @@ from node.oracle.daemon import Oracle
 from node.intent.orders import OrderBook
 from node.intent.signing import BUY, SELL, Order, sign_order
 from node.data.synthetic import generate_community
+from node.simulation.meters import SimulatedMeters
+from tests.helpers import settled_entries
 from webui import create_app
 
 STEPS = 3
@@ -44,7 +46,7 @@ def _market(tmp_path, pricing: str):
     market, ids = deploy_community(Chain.embedded(), community, config, index)
     builder = InputsBuilder(community, config, ids)
     book = OrderBook(tmp_path / "orders.sqlite", market.domain(), lambda pid: (index.participant(pid) or {}).get("owner"))
-    oracle = Oracle(market, index, builder, book)
+    oracle = Oracle(market, index, builder, book, meters=SimulatedMeters.of(market, community, config, ids))
     oracle.catch_up_index()
 
     nonces = itertools.count(1)  # unique across participants, increasing in signing order
@@ -60,7 +62,7 @@ def _market(tmp_path, pricing: str):
 
 
 def _settled(market, k):
-    return {e.args["participant"]: e.args for e in market.events() if e.name == "ParticipantSettled" and e.args["interval"] == k}
+    return settled_entries(market.events()).get(k, {})
 
 
 def _header(market, k):

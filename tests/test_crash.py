@@ -16,7 +16,7 @@ from node.chain.connection import Chain
 from node.index.store import Index
 from node.chain.market import Deployment, Market
 from node.simulation.state import StatePaths
-from tests.helpers import settle_community, start_gridledger, write_config
+from tests.helpers import settle_community, settled_entries, start_gridledger, write_config
 
 CONFIG = """
 [market]
@@ -54,11 +54,9 @@ def chain_state(state: Path) -> tuple[int, dict[int, int], list[tuple]]:
         count = market.participant_count()
         balances = {p: market.balance(p) for p in range(count)}
         events = market.logs(market.deployment.block, chain.w3.eth.block_number)
-        entries = [
-            (e.args["interval"], e.args["participant"], e.args["gridWh"], e.args["p2pWh"], e.args["amount"])
-            for e in events
-            if e.name == "ParticipantSettled"
-        ]
+        entries = [(k, pid, e["gridWh"], e["p2pWh"], e["amount"])
+                   for k, settled in sorted(settled_entries(events).items()) for pid, e in sorted(settled.items())]
+        assert entries, "no settled entries to compare"
         return market.next_interval(), balances, entries
 
 
