@@ -10,6 +10,7 @@ auditor checks all of them for every interval, final or not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from node.chain.market import Market
@@ -17,7 +18,7 @@ from node.chain.settlement import Entry
 from node.chain.trust import Clock
 from node.clearing.inputs import IntervalInputs
 from node.errors import GridLedgerError
-from node.intent.signing import Mandate, SignedReading
+from node.intent.signing import Domain, Mandate, SignedReading
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def time_reasons(clock: Clock, interval: int, settled_at: int) -> list[str]:
 
 
 def meter_reasons(
-    market: Market,
+    domain: Domain,
+    meter_key: Callable[[int, int], str],
     interval: int,
     settled: SettledEnergy,
     readings: list[SignedReading] | None,
@@ -62,11 +64,11 @@ def meter_reasons(
     """Each settled participant's energy (and each declared exclusion's) is what its
     meter signed for the interval, signed by the meter key in force for it; and no
     participant the oracle had to settle (`covered`: a mandate in force for the
-    interval) was left out while its meter read energy."""
+    interval) was left out while its meter read energy. `meter_key(participant, interval)`
+    is the key that signs the participant's reading of the interval."""
     if readings is None:
         return ["no meter-signed readings available for the interval"]
     reasons = []
-    domain = market.domain()
     read: dict[int, int] = {}
     for signed in readings:
         r = signed.reading
@@ -78,7 +80,7 @@ def meter_reasons(
         except GridLedgerError as exc:
             reasons.append(f"participant {r.participant}: reading signature invalid ({exc})")
             continue
-        meter = market.meter_key(r.participant, interval)
+        meter = meter_key(r.participant, interval)
         if signer.lower() != meter.lower():
             reasons.append(f"participant {r.participant}: reading signed by {signer}, not its meter {meter}")
             continue

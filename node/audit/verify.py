@@ -15,6 +15,9 @@ the contract cannot see, must hold for the participant's battery in the committe
 And (node.audit.trust) that the settlement used the chain's terms, came after its
 interval ended, and settled every participant exactly as its meter signed, leaving out
 nobody it had to settle. A settlement a dispute reversed is not audited: it moved nothing.
+What held on chain at a settlement (mandates, capacities, owners, meter keys) comes from
+the events (node.audit.history), never from contract state at an old block, so the audit
+runs against a pruned node.
 """
 
 from __future__ import annotations
@@ -23,22 +26,20 @@ import json
 import logging
 import urllib.error
 import urllib.request
-import bisect
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from collections.abc import Callable, Iterator
 from itertools import repeat
 from typing import Any, Iterable, Protocol
 
 from node.errors import GridLedgerError, InputError
-from node.chain.events import Event
 from node.index.store import Index
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import Market
 from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_for
 from node.chain.settlement import Entry, decode_entry, unpack_order
 from node.chain.trust import Clock
-from node.audit.trust import SettledEnergy, covering, meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
+from node.audit.history import MandateHistory, Owners, SettledInterval, read_history
+from node.audit.trust import covering, meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
 from node.intent.signing import BUY, SELL, Domain, Mandate, SignedReading, recover_signer
 
 log = logging.getLogger("gridledger.audit")
@@ -100,86 +101,6 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return not self.reasons
-
-
-@dataclass
-class SettledInterval:
-    """One interval as the chain recorded it (the settlement in force: one a dispute
-    reversed is replaced by the interval's next settlement). An interval settled in
-    chunks has the ChunkVerified events of the attempt that closed it; its entries
-    span several transactions and its IntervalSettled comes last."""
-
-    header: Event
-    words: list[int]  # every SettlementEntry word, in order
-    verify_chunks: list[Event] = field(default_factory=list)
-
-    @property
-    def entries(self) -> list[Entry]:
-        """The settled entries (declared exclusions left out)."""
-        return [e for e in map(decode_entry, self.words) if not e.excluded]
-
-    @property
-    def energy(self) -> SettledEnergy:
-        decoded = list(map(decode_entry, self.words))
-        return SettledEnergy({e.participant: e for e in decoded if not e.excluded},
-                             {e.participant: e.grid_wh for e in decoded if e.excluded})
-
-
-@dataclass
-class MandateHistory:
-    """Every MandateSet and MandateRevoked of each participant, in chain order, to ask
-    which mandate was in force at any point (block, log index)."""
-
-    events: dict[int, list[Event]] = field(default_factory=lambda: defaultdict(list))
-
-    def add(self, event: Event) -> None:
-        self.events[event.args["participant"]].append(event)
-
-    def in_force(self, participant: int, block: int, log_index: int) -> dict[str, Any] | None:
-        """The MandateSet arguments in force just before (block, log_index), or None if
-        the participant had none or had revoked it."""
-        history = self.events.get(participant, [])
-        i = bisect.bisect_left([(e.block, e.log_index) for e in history], (block, log_index))
-        if i == 0 or history[i - 1].name != "MandateSet":
-            return None
-        return history[i - 1].args
-
-
-def read_settlements(
-    market: Market, from_block: int | None = None, mandates: MandateHistory | None = None
-) -> tuple[list[SettledInterval], dict[int, str]]:
-    """Every settled interval (and the registered participants' owners) from the chain's
-    logs; mandate events go into `mandates` if given."""
-    events = market.events(from_block)
-    owners = {e.args["participant"]: e.args["owner"] for e in events if e.name == "ParticipantRegistered"}
-    if mandates is not None:
-        for e in events:
-            if e.name in ("MandateSet", "MandateRevoked"):
-                mandates.add(e)
-    # Grouped by interval, not by transaction: a chunked interval's entries come in
-    # several apply transactions and its IntervalSettled in the last one. Verify chunks
-    # count from the last abandonment of the interval on.
-    headers: dict[int, Event] = {}
-    words: dict[int, list[int]] = defaultdict(list)
-    chunks: dict[int, list[Event]] = defaultdict(list)
-    for e in events:
-        k = e.args.get("interval")
-        if e.name == "IntervalSettled":
-            headers[k] = e
-        elif e.name == "EntriesSettled":
-            words[k] += list(e.args["entries"])
-        elif e.name == "ChunkVerified":
-            chunks[k].append(e)
-        elif e.name == "PendingAbandoned":
-            chunks[k].clear()
-        elif e.name == "IntervalReversed":
-            # Undone on chain: only the interval's next settlement counts.
-            headers.pop(k, None)
-            words.pop(k, None)
-            chunks.pop(k, None)
-    settled = [SettledInterval(header, words[k], chunks[k]) for k, header in headers.items()]
-    settled.sort(key=lambda s: s.header.args["interval"])
-    return settled, owners
 
 
 def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capacity: tuple[int, int], owners: dict[int, str]) -> Verdict:
@@ -248,7 +169,7 @@ class SettlementCall:
 
 def audit_authorisation(
     settled: SettledInterval, calls: list[SettlementCall], market: Market, mandates: MandateHistory,
-    owners: dict[int, str], clock: Clock,
+    owners: Owners, clock: Clock,
 ) -> list[str]:
     """Why entries of this settlement were not authorised by their participants (empty
     if all were): orders from the calldata of the transactions that checked them (the
@@ -280,7 +201,7 @@ def audit_authorisation(
                     continue
                 auth = auths.pop(0)  # web3 decodes structs to dicts
                 packed, r, vs = (auth["packed"], auth["r"], auth["vs"]) if hasattr(auth, "keys") else auth
-                reasons += _order_reasons(domain, owners.get(pid), pid, interval, packed, r, vs, net, amount, call.timestamp)
+                reasons += _order_reasons(domain, owners.at(pid, (call.block, call.log_index)), pid, interval, packed, r, vs, net, amount, call.timestamp)
             else:
                 in_force = mandates.in_force(pid, call.block, call.log_index)
                 reasons += _mandate_reasons(in_force, pid, net, amount, clock, interval)
@@ -389,17 +310,19 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
     """Verdicts for every settled interval, plus one for any gap in the sequence.
     `reruns` may fan the re-clearing out over workers (node.audit.parallel); the checks
     against the chain stay here."""
-    mandates = MandateHistory()
-    settled, owners = read_settlements(market, mandates=mandates)
+    history = read_history(market)
+    settled, owners, mandates = history.settled, history.owners, history.mandates
     w3 = market.chain.w3
     clock = market.clock()
+    domain = market.domain()
     verdicts = []
     expected_next = settled[0].header.args["interval"] if settled else None
     from tqdm import tqdm
 
-    capacities = [tuple(market.market.functions.capacityOf(s.header.args["interval"]).call(block_identifier=s.header.block))
-                  for s in settled]
-    rerun = reruns(settled, capacities, inputs_source, owners)
+    # The limits the contract checked, from the grid operator's events: never the
+    # contract's state at an old block, which a pruned node no longer has.
+    capacities = [history.capacities.at(s.header.args["interval"], s.checked_at) for s in settled]
+    rerun = reruns(settled, capacities, inputs_source, owners.current)
     for s, verdict in tqdm(zip(settled, rerun), total=len(settled), unit="interval", disable=not progress, desc="auditing"):
         k = s.header.args["interval"]
         calls = settlement_calls(s, w3)
@@ -410,8 +333,9 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
             verdict.reasons += terms_reasons(inputs, settled_ids, mandates, calls[0].block, calls[0].log_index)
         verdict.reasons += chain_terms_reasons(market, k, s.header.args, inputs)
         verdict.reasons += time_reasons(clock, k, calls[0].timestamp)
-        in_force = {pid: mandates.in_force(pid, calls[0].block, calls[0].log_index) for pid in owners if pid}
-        verdict.reasons += meter_reasons(market, k, s.energy, inputs_source.readings(k), covering(in_force, clock, k))
+        in_force = {pid: mandates.in_force(pid, calls[0].block, calls[0].log_index) for pid in owners.current if pid}
+        verdict.reasons += meter_reasons(domain, history.meter_keys.of, k, s.energy, inputs_source.readings(k),
+                                         covering(in_force, clock, k))
         if k != expected_next:
             verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
         expected_next = k + 1
