@@ -19,6 +19,7 @@ from node.audit.trust import SettledEnergy
 from node.chain.events import Event
 from node.chain.market import Market
 from node.chain.settlement import Entry, decode_entry
+from node.intent.signing import Mandate
 
 Point = tuple[int, int]  # (block, log index): a position in the chain's history
 WH_MAX = (1 << 48) - 1  # capacities above this mean no limit; the contract stores this (TermsWord.WH_MAX)
@@ -50,9 +51,17 @@ class MandateHistory:
     which mandate was in force at any point (block, log index)."""
 
     timelines: dict[int, _Timeline] = field(default_factory=lambda: defaultdict(_Timeline))
+    _parsed: dict[int, Mandate] = field(default_factory=dict)
 
     def add(self, event: Event) -> None:
         self.timelines[event.args["participant"]].add(point(event), event.args if event.name == "MandateSet" else None)
+
+    def parsed(self, args: dict[str, Any]) -> Mandate:
+        """The Mandate of MandateSet arguments `in_force` returned (parsed once each)."""
+        mandate = self._parsed.get(id(args))
+        if mandate is None:
+            mandate = self._parsed[id(args)] = Mandate.from_values(args)
+        return mandate
 
     def in_force(self, participant: int, block: int, log_index: int) -> dict[str, Any] | None:
         """The MandateSet arguments in force just before (block, log_index), or None if

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
-from node.chain.market import Market
 from node.chain.settlement import Entry
-from node.chain.trust import Clock
+from node.chain.trust import Clock, IntervalTerms
 from node.clearing.inputs import IntervalInputs
 from node.errors import GridLedgerError
 from node.intent.signing import Domain, Mandate, SignedReading
@@ -29,9 +28,9 @@ class SettledEnergy:
     excluded: dict[int, int]  # participant -> declared net Wh
 
 
-def terms_reasons(market: Market, interval: int, header: dict[str, Any], inputs: IntervalInputs | None) -> list[str]:
-    """The settlement and its inputs were priced by the chain's terms for the interval."""
-    chain = market.terms_at(interval)
+def terms_reasons(chain: IntervalTerms, interval: int, header: dict[str, Any], inputs: IntervalInputs | None) -> list[str]:
+    """The settlement and its inputs were priced by the chain's terms for the interval
+    (`chain`: what the contract's termsAt answers)."""
     reasons = []
     emitted = (header["importPrice"], header["exportPrice"], header["p2pFee"], header["payAsBid"])
     expected = (chain.import_price, chain.export_price, chain.p2p_fee, chain.pay_as_bid)
@@ -100,7 +99,7 @@ def meter_reasons(
     return reasons
 
 
-def covering(mandates: dict[int, dict[str, Any] | None], clock: Clock, interval: int) -> set[int]:
-    """Participants whose mandate in force (MandateSet arguments) covers the interval."""
+def covering(mandates: dict[int, Mandate | None], clock: Clock, interval: int) -> set[int]:
+    """Participants whose mandate in force covers the interval."""
     start, end = clock.start(interval), clock.end(interval)
-    return {pid for pid, m in mandates.items() if m is not None and Mandate.from_values(m).covers(start, end)}
+    return {pid for pid, m in mandates.items() if m is not None and m.covers(start, end)}

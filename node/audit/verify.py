@@ -39,6 +39,7 @@ from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_
 from node.chain.settlement import Entry, decode_entry, unpack_order
 from node.chain.trust import Clock
 from node.audit.history import MandateHistory, Owners, SettledInterval, read_history
+from node.audit.reads import SettlementCall, SettlementCalldata, prefetch
 from node.audit.trust import covering, meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
 from node.intent.signing import BUY, SELL, Domain, Mandate, SignedReading, recover_signer
 
@@ -156,32 +157,20 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
     return verdict
 
 
-@dataclass
-class SettlementCall:
-    """One transaction that authorised entries: a `settle` or a `verifyChunk`, with the
-    point of the chain (block, log index, timestamp) where its mandates were in force."""
-
-    tx_input: bytes
-    timestamp: int
-    block: int
-    log_index: int
-
-
 def audit_authorisation(
-    settled: SettledInterval, calls: list[SettlementCall], market: Market, mandates: MandateHistory,
-    owners: Owners, clock: Clock,
+    settled: SettledInterval, calls: list[SettlementCall], calldata: SettlementCalldata, domain: Domain,
+    mandates: MandateHistory, owners: Owners, clock: Clock,
 ) -> list[str]:
     """Why entries of this settlement were not authorised by their participants (empty
     if all were): orders from the calldata of the transactions that checked them (the
     `settle`, or each `verifyChunk` in order), else the mandate in force at that point."""
     reasons = []
     interval = settled.header.args["interval"]
-    domain = market.domain()
     remaining = iter(settled.entries)
     words = unused = 0
     for call in calls:
         try:
-            _, params = market.market.decode_function_input(call.tx_input)
+            params = calldata.decode(call.tx_input)
         except ValueError:
             reasons.append("settlement calldata does not decode with this build's ABI (market deployed from another "
                            "contract version)")
@@ -199,27 +188,17 @@ def audit_authorisation(
                 if not auths:
                     reasons.append(f"participant {pid}: flagged as authorised by an order, but no order left")
                     continue
-                auth = auths.pop(0)  # web3 decodes structs to dicts
-                packed, r, vs = (auth["packed"], auth["r"], auth["vs"]) if hasattr(auth, "keys") else auth
+                packed, r, vs = auths.pop(0)
                 reasons += _order_reasons(domain, owners.at(pid, (call.block, call.log_index)), pid, interval, packed, r, vs, net, amount, call.timestamp)
             else:
                 in_force = mandates.in_force(pid, call.block, call.log_index)
-                reasons += _mandate_reasons(in_force, pid, net, amount, clock, interval)
+                reasons += _mandate_reasons(in_force and mandates.parsed(in_force), pid, net, amount, clock, interval)
         unused += len(auths)
     if unused:
         reasons.append(f"{unused} order(s) in the calldata authorise no entry")
     if words != len(settled.entries):
         reasons.append("calldata entries differ from the settled events")
     return reasons
-
-
-def settlement_calls(settled: SettledInterval, w3) -> list[SettlementCall]:
-    """The transactions whose calldata carries the interval's entries and orders."""
-    points = settled.verify_chunks or [settled.header]
-    return [
-        SettlementCall(bytes(w3.eth.get_transaction(e.tx_hash)["input"]), w3.eth.get_block(e.block)["timestamp"], e.block, e.log_index)
-        for e in points
-    ]
 
 
 def _order_reasons(domain: Domain, owner: str | None, pid: int, interval: int, packed: int, r: bytes, vs: bytes,
@@ -245,15 +224,14 @@ def _order_reasons(domain: Domain, owner: str | None, pid: int, interval: int, p
     return reasons
 
 
-def _mandate_reasons(mandate: dict[str, Any] | None, pid: int, net: int, amount: int, clock: Clock,
-                     interval: int) -> list[str]:
+def _mandate_reasons(mandate: Mandate | None, pid: int, net: int, amount: int, clock: Clock, interval: int) -> list[str]:
     if mandate is None:
         return [f"participant {pid}: settled without an order or a mandate in force"]
-    if not Mandate.from_values(mandate).covers(clock.start(interval), clock.end(interval)):
-        return [f"participant {pid}: mandate {mandate['nonce']} (valid {mandate['validFrom']}..{mandate['validUntil']}) "
+    if not mandate.covers(clock.start(interval), clock.end(interval)):
+        return [f"participant {pid}: mandate {mandate.nonce} (valid {mandate.valid_from}..{mandate.valid_until}) "
                 f"does not cover interval {interval}"]
-    return _price_reasons(f"participant {pid}: mandate {mandate['nonce']}", net, amount, mandate["maxBuyPrice"],
-                          mandate["minSellPrice"])
+    return _price_reasons(f"participant {pid}: mandate {mandate.nonce}", net, amount, mandate.max_buy_price,
+                          mandate.min_sell_price)
 
 
 def _price_reasons(label: str, net: int, amount: int, max_buy: int | None, min_sell: int | None) -> list[str]:
@@ -285,7 +263,7 @@ def terms_reasons(inputs: IntervalInputs, settled: set[int], mandates: MandateHi
         if mandate is None:
             reasons.append(f"participant {b.participant}: battery scheduled without a mandate")
             continue
-        terms = Mandate.from_values(mandate)  # MandateSet carries the fields under their EIP-712 names
+        terms = mandates.parsed(mandate)
         # The widest range the mandate allows, whatever the battery's physical minimum.
         low, high = mandate_soc_bounds(replace(b, min_soc_wh=0), terms, b.soc_wh)
         bounds = f"{mandate['minSocPpm'] / 1e4:g}-{mandate['maxSocPpm'] / 1e4:g}%"
@@ -312,9 +290,9 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
     against the chain stay here."""
     history = read_history(market)
     settled, owners, mandates = history.settled, history.owners, history.mandates
-    w3 = market.chain.w3
     clock = market.clock()
     domain = market.domain()
+    calldata = SettlementCalldata(market.abi)
     verdicts = []
     expected_next = settled[0].header.args["interval"] if settled else None
     from tqdm import tqdm
@@ -323,19 +301,21 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
     # contract's state at an old block, which a pruned node no longer has.
     capacities = [history.capacities.at(s.header.args["interval"], s.checked_at) for s in settled]
     rerun = reruns(settled, capacities, inputs_source, owners.current)
-    for s, verdict in tqdm(zip(settled, rerun), total=len(settled), unit="interval", disable=not progress, desc="auditing"):
+    checks = zip(settled, rerun, prefetch(market, settled))
+    for s, verdict, read in tqdm(checks, total=len(settled), unit="interval", disable=not progress, desc="auditing"):
         k = s.header.args["interval"]
-        calls = settlement_calls(s, w3)
-        verdict.reasons += audit_authorisation(s, calls, market, mandates, owners, clock)
+        calls = read.calls
+        at = (calls[0].block, calls[0].log_index)
+        verdict.reasons += audit_authorisation(s, calls, calldata, domain, mandates, owners, clock)
         inputs = _committed_inputs(s, inputs_source)
         if inputs is not None:
             settled_ids = {e.participant for e in s.entries}
-            verdict.reasons += terms_reasons(inputs, settled_ids, mandates, calls[0].block, calls[0].log_index)
-        verdict.reasons += chain_terms_reasons(market, k, s.header.args, inputs)
+            verdict.reasons += terms_reasons(inputs, settled_ids, mandates, *at)
+        verdict.reasons += chain_terms_reasons(read.terms, k, s.header.args, inputs)
         verdict.reasons += time_reasons(clock, k, calls[0].timestamp)
-        in_force = {pid: mandates.in_force(pid, calls[0].block, calls[0].log_index) for pid in owners.current if pid}
-        verdict.reasons += meter_reasons(domain, history.meter_keys.of, k, s.energy, inputs_source.readings(k),
-                                         covering(in_force, clock, k))
+        in_force = {pid: mandates.in_force(pid, *at) for pid in owners.current if pid}
+        covered = covering({pid: m and mandates.parsed(m) for pid, m in in_force.items()}, clock, k)
+        verdict.reasons += meter_reasons(domain, history.meter_keys.of, k, s.energy, inputs_source.readings(k), covered)
         if k != expected_next:
             verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
         expected_next = k + 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, Mapping, TypeVar, Union
 
 from eth_abi import encode as abi_encode
@@ -106,11 +107,17 @@ class Domain:
 
     def separator(self) -> bytes:
         """OpenZeppelin's ``_domainSeparatorV4()``."""
-        return keccak(abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [keccak(text=EIP712_DOMAIN_TYPE), keccak(text=self.name), keccak(text=self.version), self.chain_id,
-             self.verifying_contract],
-        ))
+        return _separator(self)
+
+
+@lru_cache(maxsize=16)
+def _separator(domain: Domain) -> bytes:
+    # Cached: an auditor recovers hundreds of signatures per interval under one domain.
+    return keccak(abi_encode(
+        ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+        [keccak(text=EIP712_DOMAIN_TYPE), keccak(text=domain.name), keccak(text=domain.version), domain.chain_id,
+         domain.verifying_contract],
+    ))
 
 
 @dataclass(frozen=True)
@@ -306,7 +313,12 @@ def struct_hash(message: Message) -> bytes:
     ``keccak256(abi.encode(TYPEHASH, fields...))`` in Solidity."""
     cls = type(message)
     types = ["bytes32"] + [f"uint{f.bits}" for f in cls.FIELDS]
-    return keccak(abi_encode(types, [keccak(text=type_string(cls))] + list(message.values().values())))
+    return keccak(abi_encode(types, [_type_hash(cls)] + list(message.values().values())))
+
+
+@lru_cache(maxsize=None)
+def _type_hash(cls: type[_Typed]) -> bytes:
+    return keccak(text=type_string(cls))
 
 
 def digest(domain: Domain, message: Message) -> bytes:
