@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
+from eth_utils import to_checksum_address
+
 from node.chain.settlement import Entry
 from node.chain.trust import Clock, IntervalTerms
 from node.clearing.inputs import IntervalInputs
 from node.errors import GridLedgerError
-from node.intent.signing import Domain, Mandate, SignedReading
+from node.intent.signing import Domain, Mandate, SignedReading, recover_address
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,14 @@ def meter_reasons(
             reasons.append(f"participant {r.participant}: a reading for interval {r.interval} among interval {interval}'s")
             continue
         try:
-            signer = signed.signer(domain)
+            signer = recover_address(domain, r, signed.signature)
         except GridLedgerError as exc:
             reasons.append(f"participant {r.participant}: reading signature invalid ({exc})")
             continue
         meter = meter_key(r.participant, interval)
-        if signer.lower() != meter.lower():
-            reasons.append(f"participant {r.participant}: reading signed by {signer}, not its meter {meter}")
+        if signer != bytes.fromhex(meter.removeprefix("0x")):
+            reasons.append(f"participant {r.participant}: reading signed by {to_checksum_address(signer)}, not its "
+                           f"meter {meter}")
             continue
         read[r.participant] = r.net_wh
     for pid, entry in sorted(settled.entries.items()):
