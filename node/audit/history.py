@@ -15,13 +15,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.audit.trust import SettledEnergy
+from node.audit.trust import SettledEnergy, covering
 from node.chain.events import Event
 from node.chain.market import Market
 from node.chain.settlement import Entry, decode_entry
-from node.intent.signing import Mandate
+from node.chain.trust import Clock
+from node.intent.signing import Domain, Mandate
 
 Point = tuple[int, int]  # (block, log index): a position in the chain's history
+ZERO_ADDRESS = "0x" + "00" * 20
 WH_MAX = (1 << 48) - 1  # capacities above this mean no limit; the contract stores this (TermsWord.WH_MAX)
 
 
@@ -111,7 +113,7 @@ class MeterKeys:
         if froms is None:
             froms = self._sorted[participant] = sorted(keys)
         i = bisect.bisect_right(froms, interval)
-        return keys[froms[i - 1]] if i else "0x" + "00" * 20
+        return keys[froms[i - 1]] if i else ZERO_ADDRESS
 
 
 @dataclass
@@ -160,6 +162,19 @@ class SettledInterval:
                              {e.participant: e.grid_wh for e in decoded if e.excluded})
 
 
+@dataclass(frozen=True)
+class IntervalChain:
+    """What held on chain for one settled interval, as its checks in a worker need it."""
+
+    capacity: tuple[int, int]  # (import, export) Wh the contract checked it against
+    domain: Domain
+    meter_keys: dict[int, str]  # participant -> the key that signs its reading of the interval
+    covered: frozenset[int]  # participants whose mandate in force at the settlement covers it
+
+    def meter_key(self, participant: int, _interval: int) -> str:
+        return self.meter_keys.get(participant, ZERO_ADDRESS)
+
+
 @dataclass
 class ChainHistory:
     """Every settled interval and what the auditor asks of the chain's past."""
@@ -169,6 +184,19 @@ class ChainHistory:
     mandates: MandateHistory = field(default_factory=MandateHistory)
     capacities: CapacityHistory = field(default_factory=CapacityHistory)
     meter_keys: MeterKeys = field(default_factory=MeterKeys)
+
+    def at(self, settled: SettledInterval, clock: Clock, domain: Domain) -> IntervalChain:
+        """What held for `settled`: its capacity where the contract checked it, its
+        participants' meter keys, and whose mandate in force at its first settling
+        transaction covered it."""
+        k = settled.header.args["interval"]
+        first = point((settled.verify_chunks or [settled.header])[0])
+        participants = [pid for pid in self.owners.current if pid]
+        in_force = {pid: self.mandates.parsed(m) for pid in participants
+                    if (m := self.mandates.in_force(pid, *first)) is not None}
+        return IntervalChain(self.capacities.at(k, settled.checked_at), domain,
+                             {pid: self.meter_keys.of(pid, k) for pid in participants},
+                             frozenset(covering(in_force, clock, k)))
 
 
 def read_history(market: Market, from_block: int | None = None) -> ChainHistory:

@@ -29,18 +29,18 @@ import urllib.request
 from dataclasses import dataclass, field, replace
 from collections.abc import Callable, Iterator
 from itertools import repeat
-from typing import Any, Iterable, Protocol
+from typing import Iterable, Protocol
 
 from node.errors import GridLedgerError, InputError
 from node.index.store import Index
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import Market
 from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_for
-from node.chain.settlement import Entry, decode_entry, unpack_order
+from node.chain.settlement import decode_entry, unpack_order
 from node.chain.trust import Clock
-from node.audit.history import MandateHistory, Owners, SettledInterval, read_history
+from node.audit.history import IntervalChain, MandateHistory, Owners, SettledInterval, read_history
 from node.audit.reads import SettlementCall, SettlementCalldata, prefetch
-from node.audit.trust import covering, meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
+from node.audit.trust import meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
 from node.intent.signing import BUY, SELL, Domain, Mandate, SignedReading, recover_signer
 
 log = logging.getLogger("gridledger.audit")
@@ -111,10 +111,22 @@ _verified: dict[str, IntervalInputs] = {}
 VERIFIED_KEPT = 8
 
 
-def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capacity: tuple[int, int], owners: dict[int, str]) -> Verdict:
+def audit_interval(settled: SettledInterval, inputs_source: InputsSource, chain: IntervalChain, owners: dict[int, str]) -> Verdict:
+    """The checks of one interval that need nothing but its events, inputs, readings and
+    `chain` (what held on chain for it): the clearing re-run and the meters. Pure, so
+    workers run it (node.audit.parallel)."""
+    k = settled.header.args["interval"]
+    verdict = Verdict(k, settled.header.tx_hash)
+    verdict.reasons += _clearing_reasons(settled, inputs_source, chain.capacity, owners)
+    verdict.reasons += meter_reasons(chain.domain, chain.meter_key, k, settled.energy, inputs_source.readings(k),
+                                     set(chain.covered))
+    return verdict
+
+
+def _clearing_reasons(settled: SettledInterval, inputs_source: InputsSource, capacity: tuple[int, int],
+                      owners: dict[int, str]) -> list[str]:
     h = settled.header.args
-    verdict = Verdict(h["interval"], settled.header.tx_hash)
-    reasons = verdict.reasons
+    reasons: list[str] = []
     entries = [(e.participant, e.grid_wh, e.p2p_wh, e.amount) for e in settled.entries]
 
     # What the contract promises, re-checked from the events alone.
@@ -138,11 +150,11 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
         body = inputs_source.fetch(digest)
     except GridLedgerError as exc:
         reasons.append(f"inputs {digest[:12]}… unavailable: {exc}")
-        return verdict
+        return reasons
     inputs = IntervalInputs.from_json(body)
     if "0x" + inputs.hash().hex() != digest or inputs.canonical_json() != body:
         reasons.append(f"inputs do not match the committed hash {digest[:12]}… (tampered or not canonical)")
-        return verdict
+        return reasons
     _verified[digest] = inputs
     while len(_verified) > VERIFIED_KEPT:
         _verified.pop(next(iter(_verified)))
@@ -164,7 +176,7 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
     declared = dict(settled.energy.excluded)
     if declared != dict(expected.excluded):
         reasons.append(f"left out {sorted(declared.items())}, the re-run leaves out {sorted(expected.excluded)}")
-    return verdict
+    return reasons
 
 
 def audit_authorisation(
@@ -285,13 +297,13 @@ def terms_reasons(inputs: IntervalInputs, settled: set[int], mandates: MandateHi
 
 # Re-runs audit_interval (the clearing again, the costly part) for settled intervals with
 # their capacities, an inputs source and the owners, yielding the verdicts in order.
-Reruns = Callable[[list[SettledInterval], list[tuple[int, int]], InputsSource, dict[int, str]], Iterator[Verdict]]
+Reruns = Callable[[list[SettledInterval], list[IntervalChain], InputsSource, dict[int, str]], Iterator[Verdict]]
 
 
-def rerun_here(settled: list[SettledInterval], capacities: list[tuple[int, int]], inputs_source: InputsSource,
+def rerun_here(settled: list[SettledInterval], chains: list[IntervalChain], inputs_source: InputsSource,
                owners: dict[int, str]) -> Iterator[Verdict]:
     """audit_interval for each interval, in this process, one after another."""
-    return map(audit_interval, settled, repeat(inputs_source), capacities, repeat(owners))
+    return map(audit_interval, settled, repeat(inputs_source), chains, repeat(owners))
 
 
 def audit(market: Market, inputs_source: InputsSource, progress: bool = True, reruns: Reruns = rerun_here) -> list[Verdict]:
@@ -307,10 +319,8 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
     expected_next = settled[0].header.args["interval"] if settled else None
     from tqdm import tqdm
 
-    # The limits the contract checked, from the grid operator's events: never the
-    # contract's state at an old block, which a pruned node no longer has.
-    capacities = [history.capacities.at(s.header.args["interval"], s.checked_at) for s in settled]
-    rerun = reruns(settled, capacities, inputs_source, owners.current)
+    chains = [history.at(s, clock, domain) for s in settled]
+    rerun = reruns(settled, chains, inputs_source, owners.current)
     checks = zip(settled, rerun, prefetch(market, settled))
     for s, verdict, read in tqdm(checks, total=len(settled), unit="interval", disable=not progress, desc="auditing"):
         k = s.header.args["interval"]
@@ -323,9 +333,6 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
             verdict.reasons += terms_reasons(inputs, settled_ids, mandates, *at)
         verdict.reasons += chain_terms_reasons(read.terms, k, s.header.args, inputs)
         verdict.reasons += time_reasons(clock, k, calls[0].timestamp)
-        in_force = {pid: mandates.in_force(pid, *at) for pid in owners.current if pid}
-        covered = covering({pid: m and mandates.parsed(m) for pid, m in in_force.items()}, clock, k)
-        verdict.reasons += meter_reasons(domain, history.meter_keys.of, k, s.energy, inputs_source.readings(k), covered)
         if k != expected_next:
             verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
         expected_next = k + 1
