@@ -151,7 +151,7 @@ def test_admin_grants_a_role_and_the_grantee_can_then_act_until_revoked(client, 
 def test_admin_registers_a_participant(client, bare_market):
     newcomer = Account.from_key("0x" + "c4" * 32)
     status, answer = relay(client, signed(bare_market, ops(bare_market).admin,
-                                          register_participants([newcomer.address], [2], ["carol"])))
+                                          register_participants([newcomer.address], [newcomer.address], [2], ["carol"])))
     assert status == 201, answer
     event = answer["events"][0]
     assert event["name"] == "ParticipantRegistered" and event["args"]["participant"] == 5
@@ -160,7 +160,7 @@ def test_admin_registers_a_participant(client, bare_market):
 
 def test_the_contracts_custom_error_is_named_and_nothing_is_sent(client, bare_market):
     head = bare_market.chain.w3.eth.block_number
-    again = register_participants([home_key(1).address], [0], ["home-1 again"])
+    again = register_participants([home_key(1).address], [home_key(1).address], [0], ["home-1 again"])
     status, answer = relay(client, signed(bare_market, ops(bare_market).admin, again))
     assert status == 400
     assert answer["contract_error"] == "AlreadyRegistered"

@@ -146,7 +146,7 @@ def test_roles_without_an_address_lists_the_servers_holders_as_grants_and_revoca
 
 def test_the_server_refuses_a_key_without_the_role_and_nothing_changes(server, bare_market, keystore, capsys):
     directory, who = keystore
-    status, out, err = gridledger(["admin", "register", home_key(3).address, "--name", "sneaky", "--keystore",
+    status, out, err = gridledger(["admin", "register", home_key(3).address, "--meter", home_key(3).address, "--name", "sneaky", "--keystore",
                                    str(directory), "--account", who["grid"], "--server", server], capsys)
     assert status == 2 and f"register needs DEFAULT_ADMIN_ROLE, which the sender {who['grid']} does not hold" in err
     assert bare_market.participant_count() == 5

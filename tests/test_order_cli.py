@@ -109,11 +109,13 @@ def test_mandate_sign_then_submit(keystore, server, tmp_path, capsys):
     status, out, _ = gridledger(["mandate", "sign", "--keystore", str(keystore), "--account", BOB.address,
                                  "--participant", "2", "--max-buy-price", "0.28", "--min-sell-price", "0.09",
                                  "--min-soc", "10", "--max-soc", "90", "--valid-until", "2096-01-01T00:00:00Z",
-                                 "--nonce", "3", "--chain-id", str(DOMAIN.chain_id), "--market", MARKET], capsys)
+                                 "--nonce", "3", "--chain-id", str(DOMAIN.chain_id), "--market", MARKET,
+                                 "--valid-from", "2026-01-01T00:00:00Z", "--max-energy", "2.5"], capsys)
     assert status == 0
     mandate = json.loads(out)["mandate"]
     assert mandate == {"participant": 2, "maxBuyPrice": 280_000, "minSellPrice": 90_000, "minSocPpm": 100_000,
-                       "maxSocPpm": 900_000, "validUntil": unix_time("2096-01-01T00:00:00Z"), "nonce": 3}
+                       "maxSocPpm": 900_000, "validFrom": unix_time("2026-01-01T00:00:00Z"),
+                       "validUntil": unix_time("2096-01-01T00:00:00Z"), "maxEnergyWh": 2500, "nonce": 3}
     (tmp_path / "mandate.json").write_text(out)
     status, out, err = gridledger(["mandate", "submit", str(tmp_path / "mandate.json"), "--url", url], capsys)
     assert status == 0, err

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.chain.events import Event
+from node.chain.settlement import entry_word
 from node.index.store import Index
 from node.clearing.inputs import BatteryInputs, IntervalInputs
 from webui import create_app
@@ -37,18 +38,19 @@ def settle_events(index: Index, k: int, entries: list[tuple[int, int, int]], blo
         batteries=[BatteryInputs(pid, cap, 2500, 2500, 950_000, 950_000, s, 0) for pid, (s, cap) in soc.items()],
     )
     index.store_inputs(inputs)
-    settled, grid_milli = [], 0
+    words, amounts = [], []
     for pid, grid_wh, p2p_wh in entries:
-        milli = grid_wh * (BUY if grid_wh > 0 else SELL)
-        grid_milli += milli
-        amount = -(milli + p2p_wh * p2p_price) // 1000
-        settled.append(Event("ParticipantSettled", {"interval": k, "participant": pid, "gridWh": grid_wh, "p2pWh": p2p_wh, "amount": amount}, block, tx(k + 1000), len(settled) + 1))
+        amount = -(grid_wh * (BUY if grid_wh > 0 else SELL) + p2p_wh * p2p_price) // 1000
+        amounts.append(amount)
+        words.append(entry_word(pid, grid_wh, p2p_wh, amount))
+    chunk = Event("EntriesSettled", {"interval": k, "chunk": 0, "entries": words}, block, tx(k + 1000), 0)
     header = Event("IntervalSettled", {
-        "interval": k, "inputsHash": inputs.hash(), "buyPrice": BUY, "sellPrice": SELL, "p2pPrice": p2p_price,
-        "gridImportWh": sum(g for _, g, _ in entries if g > 0), "gridExportWh": -sum(g for _, g, _ in entries if g < 0),
-        "gridAmount": -sum(e.args["amount"] for e in settled), "participants": len(entries), "payAsBid": False,
-    }, block, tx(k + 1000), 0)
-    return [header, *settled]
+        "interval": k, "inputsHash": inputs.hash(), "importPrice": BUY, "exportPrice": SELL, "p2pPrice": p2p_price,
+        "p2pFee": 0, "gridImportWh": sum(g for _, g, _ in entries if g > 0),
+        "gridExportWh": -sum(g for _, g, _ in entries if g < 0), "gridAmount": -sum(amounts),
+        "participants": len(entries), "payAsBid": False, "entriesRoot": b"\0" * 32, "finalAt": 0,
+    }, block, tx(k + 1000), 1)
+    return [chunk, header]
 
 
 def register_events(names: list[str]) -> list[Event]:

@@ -56,7 +56,7 @@ NO_CHAIN = (
 ACTIONS = {
     "set-capacity": ("interval", "import_kwh", "export_kwh"),
     "set-default-capacity": ("import_kwh", "export_kwh"),
-    "register": ("owner", "zone", "name"),
+    "register": ("owner", "meter", "zone", "name"),
     "grant-role": ("role", "account"),
     "revoke-role": ("role", "account"),
 }
@@ -107,7 +107,8 @@ def action_from(args) -> tuple[str, Action]:
     if name == "set-default-capacity":
         return name, set_default_capacity(values["import_kwh"], values["export_kwh"])
     if name == "register":
-        return name, register_participants([values["owner"]], [_int(values["zone"], "zone")], [values["name"]])
+        return name, register_participants([values["owner"]], [values["meter"]], [_int(values["zone"], "zone")],
+                                           [values["name"]])
     build = grant_role if name == "grant-role" else revoke_role
     return name, build(values["role"], values["account"])
 
@@ -317,7 +318,8 @@ def _command(name: str, args, sender: str) -> str:
     if name in ("grant-role", "revoke-role"):
         command += [args.get("role", ""), args.get("account", "")]
     elif name == "register":
-        command += [args.get("owner", ""), "--zone", args.get("zone", ""), "--name", args.get("name", "")]
+        command += [args.get("owner", ""), "--meter", args.get("meter", ""), "--zone", args.get("zone", ""),
+                    "--name", args.get("name", "")]
     else:
         if name == "set-capacity":
             command += ["--interval", args.get("interval", "")]

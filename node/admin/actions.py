@@ -43,9 +43,9 @@ ADMIN_FUNCTIONS: dict[str, AdminFunction] = {f.name: f for f in (
     AdminFunction("setCapacity", "GRID_OPERATOR_ROLE", lambda args: 100_000),
     AdminFunction("setDefaultCapacity", "GRID_OPERATOR_ROLE", lambda args: 80_000),
     AdminFunction("register", "DEFAULT_ADMIN_ROLE",
-                  lambda args: 60_000 + REGISTER_GAS_PER_PARTICIPANT + 50 * len(args[2].encode())),
+                  lambda args: 60_000 + REGISTER_GAS_PER_PARTICIPANT + 50 * len(args[3].encode())),
     AdminFunction("registerBatch", "DEFAULT_ADMIN_ROLE", lambda args: min(
-        MAX_TX_GAS, 60_000 + REGISTER_GAS_PER_PARTICIPANT * len(args[0]) + 50 * sum(len(n.encode()) for n in args[2]))),
+        MAX_TX_GAS, 60_000 + REGISTER_GAS_PER_PARTICIPANT * len(args[0]) + 50 * sum(len(n.encode()) for n in args[3]))),
     AdminFunction("updateParticipant", "DEFAULT_ADMIN_ROLE", lambda args: 80_000),
     AdminFunction("grantRole", None, lambda args: 100_000),
     AdminFunction("revokeRole", None, lambda args: 100_000),
@@ -118,17 +118,20 @@ def set_default_capacity(import_kwh: str | int, export_kwh: str | int) -> Action
                                          _uint(whole_wh(export_kwh, "export capacity"), 64, "export capacity (Wh)")))
 
 
-def register_participants(owners: Sequence[str], zones: Sequence[int], names: Sequence[str]) -> Action:
-    """Registers participants (ids in the order given); one is `register`, more `registerBatch`."""
-    if not owners or not len(owners) == len(zones) == len(names):
-        raise InputError(f"give one zone and one name per owner (got {len(owners)} owners, {len(zones)} zones, "
-                         f"{len(names)} names)")
+def register_participants(owners: Sequence[str], meters: Sequence[str], zones: Sequence[int],
+                          names: Sequence[str]) -> Action:
+    """Registers participants (ids in the order given), each with the key its meter signs
+    readings with; one is `register`, more `registerBatch`."""
+    if not owners or not len(owners) == len(meters) == len(zones) == len(names):
+        raise InputError(f"give one meter, one zone and one name per owner (got {len(owners)} owners, "
+                         f"{len(meters)} meters, {len(zones)} zones, {len(names)} names)")
     owners = [parse_address(o, "owner") for o in owners]
+    meters = [parse_address(m, "meter") for m in meters]
     zones = [_uint(z, 16, "zone") for z in zones]
     names = [str(n) for n in names]
     if len(owners) == 1:
-        return Action("register", (owners[0], zones[0], names[0]))
-    return Action("registerBatch", (owners, zones, names))
+        return Action("register", (owners[0], meters[0], zones[0], names[0]))
+    return Action("registerBatch", (owners, meters, zones, names))
 
 
 def grant_role(role: str, account: str) -> Action:

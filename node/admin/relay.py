@@ -159,9 +159,14 @@ class AdminRelay:
             return role_name(self.contract.functions.getRoleAdmin(args[0]).call())
 
     def default_capacity(self) -> tuple[int, int]:
+        """The capacity of intervals without their own: the market keeps it without a
+        getter, so it is the last DefaultCapacitySet event."""
         with self.lock:
-            importing, exporting, _ = self.contract.functions.defaultCapacity().call()
-        return importing, exporting
+            logs = self.contract.events.DefaultCapacitySet().get_logs(from_block=0)
+        if not logs:
+            return 0, 0
+        last = max(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))
+        return last["args"]["importWh"], last["args"]["exportWh"]
 
     def capacity(self, interval: int) -> tuple[int, int]:
         with self.lock:

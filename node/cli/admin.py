@@ -23,7 +23,7 @@ from node.intent.client import DEFAULT_URL, Rejected, call_api
 _PARAMS = {
     "setCapacity": lambda a: {"interval": a.interval, "import_kwh": a.import_kwh, "export_kwh": a.export_kwh},
     "setDefaultCapacity": lambda a: {"import_kwh": a.import_kwh, "export_kwh": a.export_kwh},
-    "register": lambda a: {"owner": a.owner, "zone": a.zone, "name": a.name},
+    "register": lambda a: {"owner": a.owner, "meter": a.meter, "zone": a.zone, "name": a.name},
     "grantRole": lambda a: {"role": a.role, "account": a.address},
     "revokeRole": lambda a: {"role": a.role, "account": a.address},
 }
@@ -65,10 +65,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                            "its id is the next free one, shown in the ParticipantRegistered event. Needs "
                            "DEFAULT_ADMIN_ROLE.")
     p.add_argument("owner", metavar="OWNER", help="the address whose key will sign the participant's orders")
+    p.add_argument("--meter", required=True, metavar="ADDRESS", help="the key the participant's meter signs its "
+                   "readings with (the participant can set a new one later, for later intervals)")
     p.add_argument("--zone", type=int, default=0, help="grid zone (default: %(default)s)")
     p.add_argument("--name", required=True, help="a name shown in the UI")
     _add_common(p)
-    p.set_defaults(run=cmd_admin, build=_action("register_participants", lambda a: ([a.owner], [a.zone], [a.name])))
+    p.set_defaults(run=cmd_admin, build=_action("register_participants",
+                                                lambda a: ([a.owner], [a.meter], [a.zone], [a.name])))
 
     for verb, build, what in (("grant-role", "grant_role", "grant a role to"),
                               ("revoke-role", "revoke_role", "revoke a role from")):

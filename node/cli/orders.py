@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from node.cli.common import add_key_options, read_password, unlock_account
-from node.intent.amounts import DEFAULT_VALID_FOR_MINUTES, SIDES, build_mandate, build_order, fresh_nonce, until
+from node.intent.amounts import DEFAULT_VALID_FOR_MINUTES, SIDES, build_mandate, build_order, fresh_nonce, unix_time, until
 from node.intent.client import DEFAULT_URL, Rejected, list_orders, post_signed
 from node.intent.keys import DEFAULT_KEYSTORE, KEYSTORE_ENV, Keystore, read_text
 from node.units import BUY, UNITS_PER_TOKEN
@@ -90,6 +90,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     sign.add_argument("--min-sell-price", required=True, metavar="PRICE", help="least accepted per kWh, in the currency")
     sign.add_argument("--min-soc", default="0", metavar="PERCENT", help="lowest battery state of charge (default: %(default)s)")
     sign.add_argument("--max-soc", default="100", metavar="PERCENT", help="highest battery state of charge (default: %(default)s)")
+    sign.add_argument("--max-energy", metavar="KWH", help="most energy bought or sold per interval (default: no "
+                      "bound beyond what the meter signs)")
+    sign.add_argument("--valid-from", metavar="ISO", help="first moment the mandate covers (an interval must lie "
+                      "wholly within the validity), e.g. 2026-06-01T00:00:00Z (default: from the market's start)")
     _add_validity_options(sign, "--valid-until", "the mandate")
     sign.set_defaults(run=cmd_mandate_sign)
     submit = actions.add_parser("submit", help="send a signed mandate to a GridLedger server",
@@ -173,8 +177,10 @@ def cmd_mandate_sign(args: argparse.Namespace) -> int:
 
     domain = Domain(args.chain_id, args.market)
     valid_until = until(args.valid_until, args.valid_for, int(time.time()), "validUntil")
+    valid_from = 0 if args.valid_from is None else unix_time(args.valid_from, "validFrom")
     mandate = build_mandate(args.participant, args.max_buy_price, args.min_sell_price, args.min_soc, args.max_soc,
-                            valid_until, fresh_nonce() if args.nonce is None else args.nonce)
+                            valid_until, fresh_nonce() if args.nonce is None else args.nonce, valid_from,
+                            args.max_energy)
     print(json.dumps(sign_mandate(_unlock(args), domain, mandate).to_json()))
     return 0
 

@@ -32,7 +32,7 @@ class FormField:
     key: str  # dotted: "tariffs.buy_per_kwh"
     section: str
     name: str
-    kind: str  # "int", "float", "str", "time", "pair", "choice"
+    kind: str  # "int", "float", "str", "bool", "time", "pair", "choice"
     value: str  # as the form shows it
     doc: str
     choices: tuple[str, ...] = ()
@@ -68,8 +68,9 @@ def form_fields(config: CommunityConfig) -> list[FormField]:
         hints = typing.get_type_hints(type(table))
         for f in dataclasses.fields(table):
             key = f"{section.name}.{f.name}"
-            out.append(FormField(key, section.name, f.name, _kind(key, hints[f.name]), _text(getattr(table, f.name)),
-                                 docs.get(key, ""), CHOICES.get(key, ())))
+            kind = _kind(key, hints[f.name])
+            out.append(FormField(key, section.name, f.name, kind, _text(getattr(table, f.name)),
+                                 docs.get(key, ""), ("true", "false") if kind == "bool" else CHOICES.get(key, ())))
     return out
 
 
@@ -108,10 +109,12 @@ def _kind(key: str, hint: Any) -> str:
         return "time"
     if typing.get_origin(hint) is tuple:
         return "pair"
-    return {int: "int", float: "float", str: "str"}[hint]
+    return {int: "int", float: "float", str: "str", bool: "bool"}[hint]
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as TOML writes it
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     if isinstance(value, tuple):
@@ -131,6 +134,10 @@ def _parse(f: FormField, raw: str, source: str) -> Any:
         return [number(p) for p in parts]  # a wrong count is the config's own error
     if f.kind in ("int", "float"):
         return number(raw)
+    if f.kind == "bool":
+        if raw.lower() not in ("true", "false"):
+            raise ConfigError(f"{source}: {f.key}: expected true or false, got {raw!r}")
+        return raw.lower() == "true"
     return raw
 
 

@@ -25,6 +25,7 @@ from node.chain.connection import Chain
 from node.data.community import Community
 from node.data.config import CommunityConfig
 from node.index.store import Index
+from node.simulation.meters import SimulatedMeters
 from node.oracle.daemon import Oracle
 from node.oracle.inputs_builder import InputsBuilder
 from node.simulation.bidders import Bidders
@@ -66,7 +67,8 @@ class MarketSession:
         self.market, ids = open_market(self.chain, community, self.config, paths, self.index)
         self.builder = InputsBuilder(community, self.config, ids)
         self.book = open_book(paths, self.market, self.index)
-        self.oracle = Oracle(self.market, self.index, self.builder, self.book)
+        meters = SimulatedMeters.of(self.market, community, self.config, ids, paths.meters)
+        self.oracle = Oracle(self.market, self.index, self.builder, self.book, meters=meters)
         self.oracle.clear_ahead = False
         self.oracle.catch_up_index()  # the book checks signers against the owners the index knows
         self.bidders = Bidders(self.market, self.book, self.builder)

@@ -279,7 +279,7 @@ def _check_state(market: Market, index: Index) -> list[str]:
     count = market.participant_count()
     indexed = {p["id"]: p for p in index.participants()}
     for pid in range(count):
-        owner, zone, active, _ = market.market.functions.accountOf(pid).call()
+        owner, zone, active, *_ = market.market.functions.accountOf(pid).call()
         row = indexed.get(pid)
         if row is None:
             continue  # already reported as a missing participants row

@@ -113,11 +113,15 @@ def build_order(participant: int, side: str | int, energy_kwh: str, limit_price_
 
 
 def build_mandate(participant: int, max_buy_price: str, min_sell_price: str, min_soc_percent: str,
-                  max_soc_percent: str, valid_until: int, nonce: int) -> Mandate:
+                  max_soc_percent: str, valid_until: int, nonce: int, valid_from: int = 0,
+                  max_energy_kwh: str | None = None) -> Mandate:
+    """A mandate from what a participant types; `max_energy_kwh` None: no energy bound
+    (the meter-signed readings still bound what can be settled)."""
     from node.intent.signing import Mandate
 
+    extra = {} if max_energy_kwh is None else {"max_energy_wh": whole_wh(max_energy_kwh, "most energy per interval")}
     return Mandate(participant=participant, max_buy_price=price_units(max_buy_price, "highest buy price"),
                    min_sell_price=price_units(min_sell_price, "lowest sell price"),
                    min_soc_ppm=percent_ppm(min_soc_percent, "lowest state of charge"),
                    max_soc_ppm=percent_ppm(max_soc_percent, "highest state of charge"),
-                   valid_until=valid_until, nonce=nonce)
+                   valid_until=valid_until, nonce=nonce, valid_from=valid_from, **extra)
