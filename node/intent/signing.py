@@ -21,7 +21,6 @@ from functools import lru_cache
 from typing import Any, ClassVar, Mapping, TypeVar, Union
 
 from eth_abi import encode as abi_encode
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_keys import keys as eth_keys
 from eth_keys.exceptions import BadSignature
@@ -355,9 +354,11 @@ def typed_data(domain: Domain, message: Message) -> dict[str, Any]:
 
 
 def sign(account: LocalAccount, domain: Domain, message: Message) -> bytes:
-    """A 65-byte signature r || s || v (v = 27 or 28) over the message's typed data."""
-    signed = account.sign_message(encode_typed_data(full_message=typed_data(domain, message)))
-    return bytes(signed.signature)
+    """A 65-byte signature r || s || v (v = 27 or 28) over the message's typed data: its
+    EIP-712 digest signed directly, as a wallet does (eth_account's typed-data path gives
+    the same bytes at 2.5x the cost; simulated meters sign 100 readings an interval)."""
+    signature = eth_keys.PrivateKey(account.key).sign_msg_hash(digest(domain, message))
+    return signature.to_bytes()[:64] + bytes([signature.v + 27])
 
 
 def recover_signer(domain: Domain, message: Message, signature: bytes) -> str:
