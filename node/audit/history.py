@@ -168,11 +168,11 @@ class IntervalChain:
 
     capacity: tuple[int, int]  # (import, export) Wh the contract checked it against
     domain: Domain
-    meter_keys: dict[int, str]  # participant -> the key that signs its reading of the interval
+    meter_keys: MeterKeys  # the whole history, shared by every interval's IntervalChain
     covered: frozenset[int]  # participants whose mandate in force at the settlement covers it
 
-    def meter_key(self, participant: int, _interval: int) -> str:
-        return self.meter_keys.get(participant, ZERO_ADDRESS)
+    def meter_key(self, participant: int, interval: int) -> str:
+        return self.meter_keys.of(participant, interval)
 
 
 @dataclass
@@ -184,6 +184,7 @@ class ChainHistory:
     mandates: MandateHistory = field(default_factory=MandateHistory)
     capacities: CapacityHistory = field(default_factory=CapacityHistory)
     meter_keys: MeterKeys = field(default_factory=MeterKeys)
+    _covered: dict[frozenset[int], frozenset[int]] = field(default_factory=dict)
 
     def at(self, settled: SettledInterval, clock: Clock, domain: Domain) -> IntervalChain:
         """What held for `settled`: its capacity where the contract checked it, its
@@ -191,12 +192,13 @@ class ChainHistory:
         transaction covered it."""
         k = settled.header.args["interval"]
         first = point((settled.verify_chunks or [settled.header])[0])
-        participants = [pid for pid in self.owners.current if pid]
-        in_force = {pid: self.mandates.parsed(m) for pid in participants
-                    if (m := self.mandates.in_force(pid, *first)) is not None}
-        return IntervalChain(self.capacities.at(k, settled.checked_at), domain,
-                             {pid: self.meter_keys.of(pid, k) for pid in participants},
-                             frozenset(covering(in_force, clock, k)))
+        in_force = {pid: self.mandates.parsed(m) for pid in self.owners.current
+                    if pid and (m := self.mandates.in_force(pid, *first)) is not None}
+        covered = frozenset(covering(in_force, clock, k))
+        # One set for all intervals with the same participants covered: a month of 1,000
+        # homes would otherwise hold millions of ids.
+        covered = self._covered.setdefault(covered, covered)
+        return IntervalChain(self.capacities.at(k, settled.checked_at), domain, self.meter_keys, covered)
 
 
 def read_history(market: Market, from_block: int | None = None) -> ChainHistory:
