@@ -1,17 +1,18 @@
 """Audit throughput against worker count, and what a month of 100 homes needs.
 
 Settles a community (default 100 homes, one day = 96 intervals) on the embedded chain,
-then audits it with the re-clearing on 1, 2, ... local worker processes
+then audits it with the re-clearing and meter checks on 1, 2, ... local worker processes
 (node.audit.parallel), printing intervals per second for each. It also times the
 auditor's own per-interval work (chain reads, authorisations, terms: what stays in
 one process) by auditing with the verdicts already computed, and projects the workers
 a month (2,880 intervals) needs to be audited within the goal of 2 minutes:
 
-    workers >= re-clearing time per interval / (120 s / 2,880 - own time per interval)
+    workers >= worker time per interval / (120 s / 2,880 - own time per interval)
 
 On the embedded chain, reading the chain's logs and transactions is most of the
-auditor's own work (eth-tester scans blocks per call); --anvil settles and audits on a
-local anvil node, as a production audit reads a real node.
+auditor's own work (eth-tester scans blocks per call); --anvil settles on a local anvil
+node, restarts it from its state file (after which it has no state at old blocks, as a
+pruned node) and audits there, as a production audit reads a real node.
 Run: .venv/bin/python bench/bench_audit_workers.py [--homes 100] [--days 1] [--workers 1,2,4] [--anvil]
 """
 
@@ -80,9 +81,14 @@ def main() -> None:
         if args.anvil:
             from node.chain.anvil import start_anvil
 
-            rpc = stack.enter_context(start_anvil(None)).url
+            anvil = start_anvil(state / "anvil.json")
+            rpc = anvil.url
         print(f"settling {args.homes} homes x {args.days} day(s) on {'anvil' if rpc else 'the embedded chain'}...")
         settle(state, args.homes, args.days, rpc)
+        if args.anvil:
+            anvil.stop()  # writes the state file; the restarted node keeps blocks and logs, not old state
+            rpc = stack.enter_context(start_anvil(state / "anvil.json", port=anvil.port)).url
+            print("anvil restarted from its state file: no state at old blocks")
         serial, verdicts = timed_audit(state, rpc)
         n = len(verdicts)
         # The auditor's own work: the same audit with every re-clearing already done.
@@ -101,7 +107,7 @@ def main() -> None:
         rerun = (serial - own) / n
         room = GOAL_S / MONTH_INTERVALS - own / n
         needed = "unreachable: the auditor's own work alone exceeds the goal" if room <= 0 else \
-            f"{math.ceil(rerun / room)} workers (re-clearing {rerun * 1000:.0f} ms per interval)"
+            f"{math.ceil(rerun / room)} workers (re-clearing and meter checks {rerun * 1000:.0f} ms per interval)"
         print(f"a month of {args.homes} homes within {GOAL_S} s needs about {needed}")
 
 

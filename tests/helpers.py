@@ -82,3 +82,30 @@ def settled_entries(events) -> dict[int, dict[int, dict[str, int]]]:
         elif e.name == "IntervalReversed":
             out.pop(e.args["interval"], None)
     return out
+
+
+# -- a rogue oracle ------------------------------------------------------------------------
+
+
+def settle_shifted_p2p(market, index, oracle, builder, interval: int) -> None:
+    """A rogue oracle settles `interval` (the next one) with 10 Wh of one P2P buyer's
+    purchase booked onto another: conservation, capacity and prices still hold, so the
+    contract accepts it; only the clearing re-run shows it. Applied to `index` too."""
+    import numpy as np
+
+    from node.clearing.interval import run_clearing, settlement_for
+    from node.clearing.pricing import priced_settlement
+
+    _, soc = oracle.resume()
+    inputs = builder.inputs(interval, soc)
+    index.store_inputs(inputs)
+    honest = settlement_for(inputs, run_clearing(inputs))
+    buyers = np.flatnonzero(honest.p2p_wh > 10)
+    assert len(buyers) >= 2, "the window must have P2P buyers"
+    p2p = honest.p2p_wh.copy()
+    p2p[buyers[0]] -= 10
+    p2p[buyers[1]] += 10
+    rogue = priced_settlement(interval, honest.inputs_hash, honest.participants, honest.grid_wh, p2p,
+                              honest.buy_price, honest.sell_price, honest.p2p_price)
+    receipt = market.settle(rogue)
+    index.apply(receipt.events, {receipt.tx_hash: receipt.gas_used}, up_to_block=receipt.block)

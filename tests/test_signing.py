@@ -123,6 +123,13 @@ def test_digest_equals_eth_accounts_typed_data_digest(message) -> None:
     assert keccak(b"\x19\x01" + DOMAIN.separator() + struct_hash(message)) == expected
 
 
+def test_sign_gives_the_bytes_a_wallet_signing_the_typed_data_gives() -> None:
+    for key in (ALICE, MALLORY):
+        for message in (ORDER, MANDATE):
+            wallet = key.sign_message(encode_typed_data(full_message=typed_data(DOMAIN, message)))
+            assert sign(key, DOMAIN, message) == bytes(wallet.signature)
+
+
 def test_order_and_mandate_digests_are_distinct_per_type() -> None:
     assert order_digest(DOMAIN, ORDER) != mandate_digest(DOMAIN, MANDATE)
     assert digest(DOMAIN, Revocation(3, 7)) != digest(DOMAIN, ORDER)

@@ -1,13 +1,14 @@
-"""The audit's re-clearing fanned out over worker processes or a Dask cluster.
+"""The audit's re-clearing and meter checks fanned out over worker processes or a Dask cluster.
 
-Each interval's clearing is a pure function of its committed inputs, so intervals
-re-clear independently. The auditor's own process still reads the chain, checks every
-authorisation and the sequence, in order (node.audit.verify.audit); workers
+Each interval's clearing is a pure function of its committed inputs, and its meter
+check of its readings and the keys and mandates that held for it (IntervalChain), so
+intervals are checked independently. The auditor's own process still reads the chain,
+checks every authorisation and the sequence, in order (node.audit.verify.audit); workers
 (node.parallel) run `audit_interval` on chunks of intervals ahead of it, and the
 verdicts come back in chain order. Nothing here decides anything: a verdict is the
 same wherever it was computed.
 
-Workers fetch inputs themselves: from the same index file (an open index cannot be
+Workers fetch inputs and readings themselves: from the same index file (an open index cannot be
 sent to another process, so each worker opens the file once), or from a GridLedger
 server's URL, which is what workers on other machines need.
 """
@@ -19,9 +20,10 @@ from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass
 from functools import lru_cache
 
-from node.audit.verify import IndexInputs, InputsSource, Reruns, SettledInterval, Verdict, rerun_here
+from node.audit.verify import IndexInputs, InputsSource, IntervalChain, Reruns, SettledInterval, Verdict, rerun_here
 from node.errors import GridLedgerError
 from node.index.store import Index
+from node.intent.signing import SignedReading
 
 CHUNK = 4  # intervals per job: enough to amortise sending one, few enough to spread evenly
 AT_LEAST = 16  # below this many intervals, starting workers costs more than it saves
@@ -30,13 +32,13 @@ AT_LEAST = 16  # below this many intervals, starting workers costs more than it 
 def reruns_on(executor: Executor, chunk: int = CHUNK, at_least: int = AT_LEAST) -> Reruns:
     """node.audit.verify.audit's `reruns`, on `executor` (node.parallel.workers)."""
 
-    def reruns(settled: list[SettledInterval], capacities: list[tuple[int, int]], source: InputsSource,
+    def reruns(settled: list[SettledInterval], chains: list[IntervalChain], source: InputsSource,
                owners: dict[int, str]) -> Iterator[Verdict]:
         if len(settled) < at_least:
-            yield from rerun_here(settled, capacities, source, owners)
+            yield from rerun_here(settled, chains, source, owners)
             return
         portable = _portable(source)
-        futures = [executor.submit(audit_chunk, settled[i:i + chunk], capacities[i:i + chunk], portable, owners)
+        futures = [executor.submit(audit_chunk, settled[i:i + chunk], chains[i:i + chunk], portable, owners)
                    for i in range(0, len(settled), chunk)]
         try:
             for future in futures:
@@ -51,10 +53,10 @@ def reruns_on(executor: Executor, chunk: int = CHUNK, at_least: int = AT_LEAST) 
     return reruns
 
 
-def audit_chunk(settled: list[SettledInterval], capacities: list[tuple[int, int]], source: InputsSource,
+def audit_chunk(settled: list[SettledInterval], chains: list[IntervalChain], source: InputsSource,
                 owners: dict[int, str]) -> list[Verdict]:
     """One job: the re-clearing of a few consecutive intervals (top level, for workers)."""
-    return list(rerun_here(settled, capacities, source, owners))
+    return list(rerun_here(settled, chains, source, owners))
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ class IndexFile:
 
     def fetch(self, digest: str) -> bytes:
         return _opened(self.path).inputs(digest)
+
+    def readings(self, interval: int) -> list[SignedReading] | None:
+        return _opened(self.path).readings(interval) or None
 
 
 @lru_cache(maxsize=4)

@@ -10,14 +10,16 @@ auditor checks all of them for every interval, final or not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from node.chain.market import Market
+from eth_utils import to_checksum_address
+
 from node.chain.settlement import Entry
-from node.chain.trust import Clock
+from node.chain.trust import Clock, IntervalTerms
 from node.clearing.inputs import IntervalInputs
 from node.errors import GridLedgerError
-from node.intent.signing import Mandate, SignedReading
+from node.intent.signing import Domain, Mandate, SignedReading, recover_address
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,9 @@ class SettledEnergy:
     excluded: dict[int, int]  # participant -> declared net Wh
 
 
-def terms_reasons(market: Market, interval: int, header: dict[str, Any], inputs: IntervalInputs | None) -> list[str]:
-    """The settlement and its inputs were priced by the chain's terms for the interval."""
-    chain = market.terms_at(interval)
+def terms_reasons(chain: IntervalTerms, interval: int, header: dict[str, Any], inputs: IntervalInputs | None) -> list[str]:
+    """The settlement and its inputs were priced by the chain's terms for the interval
+    (`chain`: what the contract's termsAt answers)."""
     reasons = []
     emitted = (header["importPrice"], header["exportPrice"], header["p2pFee"], header["payAsBid"])
     expected = (chain.import_price, chain.export_price, chain.p2p_fee, chain.pay_as_bid)
@@ -53,7 +55,8 @@ def time_reasons(clock: Clock, interval: int, settled_at: int) -> list[str]:
 
 
 def meter_reasons(
-    market: Market,
+    domain: Domain,
+    meter_key: Callable[[int, int], str],
     interval: int,
     settled: SettledEnergy,
     readings: list[SignedReading] | None,
@@ -62,11 +65,11 @@ def meter_reasons(
     """Each settled participant's energy (and each declared exclusion's) is what its
     meter signed for the interval, signed by the meter key in force for it; and no
     participant the oracle had to settle (`covered`: a mandate in force for the
-    interval) was left out while its meter read energy."""
+    interval) was left out while its meter read energy. `meter_key(participant, interval)`
+    is the key that signs the participant's reading of the interval."""
     if readings is None:
         return ["no meter-signed readings available for the interval"]
     reasons = []
-    domain = market.domain()
     read: dict[int, int] = {}
     for signed in readings:
         r = signed.reading
@@ -74,13 +77,14 @@ def meter_reasons(
             reasons.append(f"participant {r.participant}: a reading for interval {r.interval} among interval {interval}'s")
             continue
         try:
-            signer = signed.signer(domain)
+            signer = recover_address(domain, r, signed.signature)
         except GridLedgerError as exc:
             reasons.append(f"participant {r.participant}: reading signature invalid ({exc})")
             continue
-        meter = market.meter_key(r.participant, interval)
-        if signer.lower() != meter.lower():
-            reasons.append(f"participant {r.participant}: reading signed by {signer}, not its meter {meter}")
+        meter = meter_key(r.participant, interval)
+        if signer != bytes.fromhex(meter.removeprefix("0x")):
+            reasons.append(f"participant {r.participant}: reading signed by {to_checksum_address(signer)}, not its "
+                           f"meter {meter}")
             continue
         read[r.participant] = r.net_wh
     for pid, entry in sorted(settled.entries.items()):
@@ -98,7 +102,7 @@ def meter_reasons(
     return reasons
 
 
-def covering(mandates: dict[int, dict[str, Any] | None], clock: Clock, interval: int) -> set[int]:
-    """Participants whose mandate in force (MandateSet arguments) covers the interval."""
+def covering(mandates: dict[int, Mandate | None], clock: Clock, interval: int) -> set[int]:
+    """Participants whose mandate in force covers the interval."""
     start, end = clock.start(interval), clock.end(interval)
-    return {pid for pid, m in mandates.items() if m is not None and Mandate.from_values(m).covers(start, end)}
+    return {pid for pid, m in mandates.items() if m is not None and m.covers(start, end)}

@@ -15,6 +15,9 @@ the contract cannot see, must hold for the participant's battery in the committe
 And (node.audit.trust) that the settlement used the chain's terms, came after its
 interval ended, and settled every participant exactly as its meter signed, leaving out
 nobody it had to settle. A settlement a dispute reversed is not audited: it moved nothing.
+What held on chain at a settlement (mandates, capacities, owners, meter keys) comes from
+the events (node.audit.history), never from contract state at an old block, so the audit
+runs against a pruned node.
 """
 
 from __future__ import annotations
@@ -23,22 +26,21 @@ import json
 import logging
 import urllib.error
 import urllib.request
-import bisect
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from collections.abc import Callable, Iterator
 from itertools import repeat
-from typing import Any, Iterable, Protocol
+from typing import Iterable, Protocol
 
 from node.errors import GridLedgerError, InputError
-from node.chain.events import Event
 from node.index.store import Index
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import Market
 from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_for
-from node.chain.settlement import Entry, decode_entry, unpack_order
+from node.chain.settlement import decode_entry, unpack_order
 from node.chain.trust import Clock
-from node.audit.trust import SettledEnergy, covering, meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
+from node.audit.history import IntervalChain, MandateHistory, Owners, SettledInterval, read_history
+from node.audit.reads import SettlementCall, SettlementCalldata, prefetch
+from node.audit.trust import meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
 from node.intent.signing import BUY, SELL, Domain, Mandate, SignedReading, recover_signer
 
 log = logging.getLogger("gridledger.audit")
@@ -102,90 +104,29 @@ class Verdict:
         return not self.reasons
 
 
-@dataclass
-class SettledInterval:
-    """One interval as the chain recorded it (the settlement in force: one a dispute
-    reversed is replaced by the interval's next settlement). An interval settled in
-    chunks has the ChunkVerified events of the attempt that closed it; its entries
-    span several transactions and its IntervalSettled comes last."""
-
-    header: Event
-    words: list[int]  # every SettlementEntry word, in order
-    verify_chunks: list[Event] = field(default_factory=list)
-
-    @property
-    def entries(self) -> list[Entry]:
-        """The settled entries (declared exclusions left out)."""
-        return [e for e in map(decode_entry, self.words) if not e.excluded]
-
-    @property
-    def energy(self) -> SettledEnergy:
-        decoded = list(map(decode_entry, self.words))
-        return SettledEnergy({e.participant: e for e in decoded if not e.excluded},
-                             {e.participant: e.grid_wh for e in decoded if e.excluded})
+# Inputs audit_interval verified in this process, by hash, for the auditor's own checks
+# of the same interval right after (a re-clearing in this process runs just ahead of
+# them): parsing and hashing 100 homes' inputs again cost 13 ms an interval.
+_verified: dict[str, IntervalInputs] = {}
+VERIFIED_KEPT = 8
 
 
-@dataclass
-class MandateHistory:
-    """Every MandateSet and MandateRevoked of each participant, in chain order, to ask
-    which mandate was in force at any point (block, log index)."""
-
-    events: dict[int, list[Event]] = field(default_factory=lambda: defaultdict(list))
-
-    def add(self, event: Event) -> None:
-        self.events[event.args["participant"]].append(event)
-
-    def in_force(self, participant: int, block: int, log_index: int) -> dict[str, Any] | None:
-        """The MandateSet arguments in force just before (block, log_index), or None if
-        the participant had none or had revoked it."""
-        history = self.events.get(participant, [])
-        i = bisect.bisect_left([(e.block, e.log_index) for e in history], (block, log_index))
-        if i == 0 or history[i - 1].name != "MandateSet":
-            return None
-        return history[i - 1].args
+def audit_interval(settled: SettledInterval, inputs_source: InputsSource, chain: IntervalChain, owners: dict[int, str]) -> Verdict:
+    """The checks of one interval that need nothing but its events, inputs, readings and
+    `chain` (what held on chain for it): the clearing re-run and the meters. Pure, so
+    workers run it (node.audit.parallel)."""
+    k = settled.header.args["interval"]
+    verdict = Verdict(k, settled.header.tx_hash)
+    verdict.reasons += _clearing_reasons(settled, inputs_source, chain.capacity, owners)
+    verdict.reasons += meter_reasons(chain.domain, chain.meter_key, k, settled.energy, inputs_source.readings(k),
+                                     set(chain.covered))
+    return verdict
 
 
-def read_settlements(
-    market: Market, from_block: int | None = None, mandates: MandateHistory | None = None
-) -> tuple[list[SettledInterval], dict[int, str]]:
-    """Every settled interval (and the registered participants' owners) from the chain's
-    logs; mandate events go into `mandates` if given."""
-    events = market.events(from_block)
-    owners = {e.args["participant"]: e.args["owner"] for e in events if e.name == "ParticipantRegistered"}
-    if mandates is not None:
-        for e in events:
-            if e.name in ("MandateSet", "MandateRevoked"):
-                mandates.add(e)
-    # Grouped by interval, not by transaction: a chunked interval's entries come in
-    # several apply transactions and its IntervalSettled in the last one. Verify chunks
-    # count from the last abandonment of the interval on.
-    headers: dict[int, Event] = {}
-    words: dict[int, list[int]] = defaultdict(list)
-    chunks: dict[int, list[Event]] = defaultdict(list)
-    for e in events:
-        k = e.args.get("interval")
-        if e.name == "IntervalSettled":
-            headers[k] = e
-        elif e.name == "EntriesSettled":
-            words[k] += list(e.args["entries"])
-        elif e.name == "ChunkVerified":
-            chunks[k].append(e)
-        elif e.name == "PendingAbandoned":
-            chunks[k].clear()
-        elif e.name == "IntervalReversed":
-            # Undone on chain: only the interval's next settlement counts.
-            headers.pop(k, None)
-            words.pop(k, None)
-            chunks.pop(k, None)
-    settled = [SettledInterval(header, words[k], chunks[k]) for k, header in headers.items()]
-    settled.sort(key=lambda s: s.header.args["interval"])
-    return settled, owners
-
-
-def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capacity: tuple[int, int], owners: dict[int, str]) -> Verdict:
+def _clearing_reasons(settled: SettledInterval, inputs_source: InputsSource, capacity: tuple[int, int],
+                      owners: dict[int, str]) -> list[str]:
     h = settled.header.args
-    verdict = Verdict(h["interval"], settled.header.tx_hash)
-    reasons = verdict.reasons
+    reasons: list[str] = []
     entries = [(e.participant, e.grid_wh, e.p2p_wh, e.amount) for e in settled.entries]
 
     # What the contract promises, re-checked from the events alone.
@@ -209,11 +150,14 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
         body = inputs_source.fetch(digest)
     except GridLedgerError as exc:
         reasons.append(f"inputs {digest[:12]}… unavailable: {exc}")
-        return verdict
+        return reasons
     inputs = IntervalInputs.from_json(body)
     if "0x" + inputs.hash().hex() != digest or inputs.canonical_json() != body:
         reasons.append(f"inputs do not match the committed hash {digest[:12]}… (tampered or not canonical)")
-        return verdict
+        return reasons
+    _verified[digest] = inputs
+    while len(_verified) > VERIFIED_KEPT:
+        _verified.pop(next(iter(_verified)))
     if inputs.interval != h["interval"]:
         reasons.append(f"inputs are for interval {inputs.interval}, settled as {h['interval']}")
     if (inputs.buy_price[0], inputs.sell_price[0]) != (h["importPrice"], h["exportPrice"]):
@@ -232,35 +176,23 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
     declared = dict(settled.energy.excluded)
     if declared != dict(expected.excluded):
         reasons.append(f"left out {sorted(declared.items())}, the re-run leaves out {sorted(expected.excluded)}")
-    return verdict
-
-
-@dataclass
-class SettlementCall:
-    """One transaction that authorised entries: a `settle` or a `verifyChunk`, with the
-    point of the chain (block, log index, timestamp) where its mandates were in force."""
-
-    tx_input: bytes
-    timestamp: int
-    block: int
-    log_index: int
+    return reasons
 
 
 def audit_authorisation(
-    settled: SettledInterval, calls: list[SettlementCall], market: Market, mandates: MandateHistory,
-    owners: dict[int, str], clock: Clock,
+    settled: SettledInterval, calls: list[SettlementCall], calldata: SettlementCalldata, domain: Domain,
+    mandates: MandateHistory, owners: Owners, clock: Clock,
 ) -> list[str]:
     """Why entries of this settlement were not authorised by their participants (empty
     if all were): orders from the calldata of the transactions that checked them (the
     `settle`, or each `verifyChunk` in order), else the mandate in force at that point."""
     reasons = []
     interval = settled.header.args["interval"]
-    domain = market.domain()
     remaining = iter(settled.entries)
     words = unused = 0
     for call in calls:
         try:
-            _, params = market.market.decode_function_input(call.tx_input)
+            params = calldata.decode(call.tx_input)
         except ValueError:
             reasons.append("settlement calldata does not decode with this build's ABI (market deployed from another "
                            "contract version)")
@@ -278,27 +210,17 @@ def audit_authorisation(
                 if not auths:
                     reasons.append(f"participant {pid}: flagged as authorised by an order, but no order left")
                     continue
-                auth = auths.pop(0)  # web3 decodes structs to dicts
-                packed, r, vs = (auth["packed"], auth["r"], auth["vs"]) if hasattr(auth, "keys") else auth
-                reasons += _order_reasons(domain, owners.get(pid), pid, interval, packed, r, vs, net, amount, call.timestamp)
+                packed, r, vs = auths.pop(0)
+                reasons += _order_reasons(domain, owners.at(pid, (call.block, call.log_index)), pid, interval, packed, r, vs, net, amount, call.timestamp)
             else:
                 in_force = mandates.in_force(pid, call.block, call.log_index)
-                reasons += _mandate_reasons(in_force, pid, net, amount, clock, interval)
+                reasons += _mandate_reasons(in_force and mandates.parsed(in_force), pid, net, amount, clock, interval)
         unused += len(auths)
     if unused:
         reasons.append(f"{unused} order(s) in the calldata authorise no entry")
     if words != len(settled.entries):
         reasons.append("calldata entries differ from the settled events")
     return reasons
-
-
-def settlement_calls(settled: SettledInterval, w3) -> list[SettlementCall]:
-    """The transactions whose calldata carries the interval's entries and orders."""
-    points = settled.verify_chunks or [settled.header]
-    return [
-        SettlementCall(bytes(w3.eth.get_transaction(e.tx_hash)["input"]), w3.eth.get_block(e.block)["timestamp"], e.block, e.log_index)
-        for e in points
-    ]
 
 
 def _order_reasons(domain: Domain, owner: str | None, pid: int, interval: int, packed: int, r: bytes, vs: bytes,
@@ -324,15 +246,14 @@ def _order_reasons(domain: Domain, owner: str | None, pid: int, interval: int, p
     return reasons
 
 
-def _mandate_reasons(mandate: dict[str, Any] | None, pid: int, net: int, amount: int, clock: Clock,
-                     interval: int) -> list[str]:
+def _mandate_reasons(mandate: Mandate | None, pid: int, net: int, amount: int, clock: Clock, interval: int) -> list[str]:
     if mandate is None:
         return [f"participant {pid}: settled without an order or a mandate in force"]
-    if not Mandate.from_values(mandate).covers(clock.start(interval), clock.end(interval)):
-        return [f"participant {pid}: mandate {mandate['nonce']} (valid {mandate['validFrom']}..{mandate['validUntil']}) "
+    if not mandate.covers(clock.start(interval), clock.end(interval)):
+        return [f"participant {pid}: mandate {mandate.nonce} (valid {mandate.valid_from}..{mandate.valid_until}) "
                 f"does not cover interval {interval}"]
-    return _price_reasons(f"participant {pid}: mandate {mandate['nonce']}", net, amount, mandate["maxBuyPrice"],
-                          mandate["minSellPrice"])
+    return _price_reasons(f"participant {pid}: mandate {mandate.nonce}", net, amount, mandate.max_buy_price,
+                          mandate.min_sell_price)
 
 
 def _price_reasons(label: str, net: int, amount: int, max_buy: int | None, min_sell: int | None) -> list[str]:
@@ -366,7 +287,7 @@ def terms_reasons(inputs: IntervalInputs, settled: set[int], mandates: MandateHi
         if mandate is None:
             reasons.append(f"participant {b.participant}: battery scheduled without a mandate")
             continue
-        terms = Mandate.from_values(mandate)  # MandateSet carries the fields under their EIP-712 names
+        terms = mandates.parsed(mandate)
         # The widest range the mandate allows, whatever the battery's physical minimum.
         low, high = mandate_soc_bounds(replace(b, min_soc_wh=0), terms, b.soc_wh)
         bounds = f"{mandate['minSocPpm'] / 1e4:g}-{mandate['maxSocPpm'] / 1e4:g}%"
@@ -378,42 +299,42 @@ def terms_reasons(inputs: IntervalInputs, settled: set[int], mandates: MandateHi
 
 # Re-runs audit_interval (the clearing again, the costly part) for settled intervals with
 # their capacities, an inputs source and the owners, yielding the verdicts in order.
-Reruns = Callable[[list[SettledInterval], list[tuple[int, int]], InputsSource, dict[int, str]], Iterator[Verdict]]
+Reruns = Callable[[list[SettledInterval], list[IntervalChain], InputsSource, dict[int, str]], Iterator[Verdict]]
 
 
-def rerun_here(settled: list[SettledInterval], capacities: list[tuple[int, int]], inputs_source: InputsSource,
+def rerun_here(settled: list[SettledInterval], chains: list[IntervalChain], inputs_source: InputsSource,
                owners: dict[int, str]) -> Iterator[Verdict]:
     """audit_interval for each interval, in this process, one after another."""
-    return map(audit_interval, settled, repeat(inputs_source), capacities, repeat(owners))
+    return map(audit_interval, settled, repeat(inputs_source), chains, repeat(owners))
 
 
 def audit(market: Market, inputs_source: InputsSource, progress: bool = True, reruns: Reruns = rerun_here) -> list[Verdict]:
     """Verdicts for every settled interval, plus one for any gap in the sequence.
     `reruns` may fan the re-clearing out over workers (node.audit.parallel); the checks
     against the chain stay here."""
-    mandates = MandateHistory()
-    settled, owners = read_settlements(market, mandates=mandates)
-    w3 = market.chain.w3
+    history = read_history(market)
+    settled, owners, mandates = history.settled, history.owners, history.mandates
     clock = market.clock()
+    domain = market.domain()
+    calldata = SettlementCalldata(market.abi)
     verdicts = []
     expected_next = settled[0].header.args["interval"] if settled else None
     from tqdm import tqdm
 
-    capacities = [tuple(market.market.functions.capacityOf(s.header.args["interval"]).call(block_identifier=s.header.block))
-                  for s in settled]
-    rerun = reruns(settled, capacities, inputs_source, owners)
-    for s, verdict in tqdm(zip(settled, rerun), total=len(settled), unit="interval", disable=not progress, desc="auditing"):
+    chains = [history.at(s, clock, domain) for s in settled]
+    rerun = reruns(settled, chains, inputs_source, owners.current)
+    checks = zip(settled, rerun, prefetch(market, settled))
+    for s, verdict, read in tqdm(checks, total=len(settled), unit="interval", disable=not progress, desc="auditing"):
         k = s.header.args["interval"]
-        calls = settlement_calls(s, w3)
-        verdict.reasons += audit_authorisation(s, calls, market, mandates, owners, clock)
+        calls = read.calls
+        at = (calls[0].block, calls[0].log_index)
+        verdict.reasons += audit_authorisation(s, calls, calldata, domain, mandates, owners, clock)
         inputs = _committed_inputs(s, inputs_source)
         if inputs is not None:
             settled_ids = {e.participant for e in s.entries}
-            verdict.reasons += terms_reasons(inputs, settled_ids, mandates, calls[0].block, calls[0].log_index)
-        verdict.reasons += chain_terms_reasons(market, k, s.header.args, inputs)
+            verdict.reasons += terms_reasons(inputs, settled_ids, mandates, *at)
+        verdict.reasons += chain_terms_reasons(read.terms, k, s.header.args, inputs)
         verdict.reasons += time_reasons(clock, k, calls[0].timestamp)
-        in_force = {pid: mandates.in_force(pid, calls[0].block, calls[0].log_index) for pid in owners if pid}
-        verdict.reasons += meter_reasons(market, k, s.energy, inputs_source.readings(k), covering(in_force, clock, k))
         if k != expected_next:
             verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
         expected_next = k + 1
@@ -424,6 +345,8 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
 def _committed_inputs(settled: SettledInterval, inputs_source: InputsSource) -> IntervalInputs | None:
     """The interval's inputs if available and matching the hash (audit_interval reports otherwise)."""
     digest = "0x" + settled.header.args["inputsHash"].hex()
+    if (inputs := _verified.pop(digest, None)) is not None:
+        return inputs
     try:
         inputs = IntervalInputs.from_json(inputs_source.fetch(digest))
     except GridLedgerError:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, Mapping, TypeVar
 
 from eth_abi import encode as abi_encode
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_keys import keys as eth_keys
 from eth_keys.exceptions import BadSignature
@@ -97,11 +97,17 @@ class Domain:
 
     def separator(self) -> bytes:
         """OpenZeppelin's ``_domainSeparatorV4()``."""
-        return keccak(abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [keccak(text=EIP712_DOMAIN_TYPE), keccak(text=self.name), keccak(text=self.version), self.chain_id,
-             self.verifying_contract],
-        ))
+        return _separator(self)
+
+
+@lru_cache(maxsize=16)
+def _separator(domain: Domain) -> bytes:
+    # Cached: an auditor recovers hundreds of signatures per interval under one domain.
+    return keccak(abi_encode(
+        ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+        [keccak(text=EIP712_DOMAIN_TYPE), keccak(text=domain.name), keccak(text=domain.version), domain.chain_id,
+         domain.verifying_contract],
+    ))
 
 
 def type_string(cls: type[_Typed]) -> str:
@@ -114,7 +120,12 @@ def struct_hash(message: _Typed) -> bytes:
     ``keccak256(abi.encode(TYPEHASH, fields...))`` in Solidity."""
     cls = type(message)
     types = ["bytes32"] + [f"uint{f.bits}" for f in cls.FIELDS]
-    return keccak(abi_encode(types, [keccak(text=type_string(cls))] + list(message.values().values())))
+    return keccak(abi_encode(types, [_type_hash(cls)] + list(message.values().values())))
+
+
+@lru_cache(maxsize=None)
+def _type_hash(cls: type[_Typed]) -> bytes:
+    return keccak(text=type_string(cls))
 
 
 def digest(domain: Domain, message: _Typed) -> bytes:
@@ -143,20 +154,28 @@ def typed_data(domain: Domain, message: _Typed) -> dict[str, Any]:
 
 
 def sign(account: LocalAccount, domain: Domain, message: _Typed) -> bytes:
-    """A 65-byte signature r || s || v (v = 27 or 28) over the message's typed data."""
-    signed = account.sign_message(encode_typed_data(full_message=typed_data(domain, message)))
-    return bytes(signed.signature)
+    """A 65-byte signature r || s || v (v = 27 or 28) over the message's typed data: its
+    EIP-712 digest signed directly, as a wallet does (eth_account's typed-data path gives
+    the same bytes at 2.5x the cost; simulated meters sign 100 readings an interval)."""
+    signature = eth_keys.PrivateKey(account.key).sign_msg_hash(digest(domain, message))
+    return signature.to_bytes()[:64] + bytes([signature.v + 27])
 
 
 def recover_signer(domain: Domain, message: _Typed, signature: bytes) -> str:
     """The checksummed address that signed `message`; InputError if the signature is
     malformed or malleable, exactly where OpenZeppelin's ECDSA.recover would revert."""
+    return to_checksum_address(recover_address(domain, message, signature))
+
+
+def recover_address(domain: Domain, message: _Typed, signature: bytes) -> bytes:
+    """recover_signer as the 20 address bytes (no checksum: a keccak less, for auditors
+    comparing many signers)."""
     r, s, v = split_signature(signature)
     try:
         public_key = eth_keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest(domain, message))
     except (BadSignature, ValueError) as exc:
         raise InputError(f"signature does not recover to any address ({exc}); sign the message again") from exc
-    return public_key.to_checksum_address()
+    return public_key.to_canonical_address()
 
 
 def split_signature(signature: bytes) -> tuple[int, int, int]:

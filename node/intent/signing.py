@@ -24,7 +24,8 @@ from eth_utils import keccak
 from node.errors import InputError
 from node.intent.eip712 import (  # noqa: F401 (re-exported: callers sign and check through this module)
     DOMAIN_NAME, DOMAIN_VERSION, EIP712_DOMAIN_TYPE, SECP256K1_HALF_N, SECP256K1_N, U64_MAX, Domain, _Field, _Signed,
-    _Typed, digest, parse_signature, recover_signer, sign, split_signature, struct_hash, type_string, typed_data,
+    _Typed, digest, parse_signature, recover_address, recover_signer, sign, split_signature, struct_hash, type_string,
+    typed_data,
 )
 from node.units import BUY, PPM, SELL  # noqa: F401 (part of the signed types' vocabulary)
 
