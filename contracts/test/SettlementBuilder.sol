@@ -33,7 +33,7 @@ library SettlementBuilder {
         int256 gridAmount; // minus the entries' sum
     }
 
-    /// @dev Same layout as the Python encoder (node/settlement.py) and SettlementEntry;
+    /// @dev Same layout as the Python encoder (node/chain/settlement.py) and SettlementEntry;
     /// flags are or-ed in by `entries`.
     function encode(uint32 id, int256 gridWh, int256 p2pWh, int256 amount) internal pure returns (uint256) {
         return (uint256(id) << 224) | (uint256(uint48(int48(gridWh))) << 176)

@@ -357,7 +357,9 @@ def terms_reasons(inputs: IntervalInputs, settled: set[int], mandates: MandateHi
         if in_force is None or in_force["nonce"] != m["nonce"]:
             chain = "none" if in_force is None else f"nonce {in_force['nonce']}"
             reasons.append(f"participant {pid}: inputs use mandate nonce {m['nonce']}, the chain had {chain} in force")
-    for b in inputs.batteries:
+    # An auction schedules no battery (each home's order is its own decision): its
+    # inputs list batteries only as the homes' state.
+    for b in inputs.batteries if inputs.mechanism != "auction" else ():
         if b.participant not in settled:
             continue  # not scheduled: the clearing left its home out
         mandate = mandates.in_force(b.participant, block, log_index)
