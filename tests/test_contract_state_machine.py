@@ -34,12 +34,14 @@ class MarketMachine(RuleBasedStateMachine):
         for p in range(1, 5):
             self.chain.fund(home_key(p).address, 10**18)
         # The grid's wallet is prepaid (it pays for exports); the oracle's bond covers a dispute.
-        self.market.fund_wallets({0: 50_000_000})
+        # Homes start with some funds, so that most valid settlements can be paid (an
+        # empty wallet refuses every debit: CreditLimitExceeded, checked in _accepted).
+        funded = {0: 50_000_000} | {p: 3_000_000 for p in range(1, 5)}
+        self.market.fund_wallets(funded)
         self.market.deposit_bond(self.market.bond()[1])
         self.bond = self.market.bond()[0]
-        self.balances = {p: 0 for p in range(5)}
-        self.balances[0] = 50_000_000
-        self.held = 50_000_000
+        self.balances = dict(funded)
+        self.held = sum(funded.values())
         self.next_interval = 0
         self.last = None
 
@@ -86,7 +88,10 @@ class MarketMachine(RuleBasedStateMachine):
 
     @rule(energy=st.integers(1, 2_000))
     def settle_a_home_without_mandate(self, energy):
-        s = priced_settlement(self.next_interval, b"\1" * 32, np.array([1, 4]), np.array([energy, 0]),
+        """Home 4 (no mandate, no order) charged for an import beside home 1's export:
+        refused for home 4's authorisation. Home 1 sells, so that its prepaid wallet,
+        checked first, cannot be what refuses it."""
+        s = priced_settlement(self.next_interval, b"\1" * 32, np.array([1, 4]), np.array([-energy, energy]),
                               np.array([0, 0]), BUY, SELL, P2P)
         self._rejected(lambda: self.market.settle(s), "NoMandate(participant=4)")
 

@@ -32,7 +32,7 @@ from node.chain.chunks import (
 )
 from node.faults import crash_point
 from node.chain.deploy import MarketSetup, Tariffs, deploy_contracts
-from node.chain.settlement import PARTICIPANT_MASK, Settlement, pack_order
+from node.chain.settlement import Settlement, pack_order
 from node.chain.trust import MarketTrust
 from node.intent.signing import Domain, SignedMandate, SignedOrder, SignedRevocation
 
@@ -272,8 +272,8 @@ class Market(MarketTrust):
 
         Resumes whatever the chain has pending for this interval (after a crash between
         chunks): the same settlement gives the same chunks, so it continues from the
-        chain's counters. A pending interval with another header, or whose verification
-        fails, is abandoned (nothing was applied yet) and SettlementError raised for
+        chain's counters. A pending interval with another header or other verified
+        chunks (checked by their hashes), or whose verification fails, is abandoned (nothing was applied yet) and SettlementError raised for
         the failure."""
         budget = TX_GAS_BUDGET if budget is None else budget
         orders = sorted(orders, key=lambda o: o.order.participant)
@@ -328,15 +328,20 @@ class Market(MarketTrust):
         k = settlement.interval
         if state.interval != k:
             raise SettlementError(f"interval {state.interval} is pending on chain, not {k}: settle it first")
+        # The header holds the interval's inputs, P2P price and terms, not its entries:
+        # another settlement of the same inputs has the same header. So the chunks the
+        # chain holds (verified, not yet applied) must each hash to this settlement's.
         same = state.header_hash == header_hash(settlement.header())
-        if same and state.phase == "verifying":
-            boundary = state.verified_chunks
-            same = boundary < len(chunks) and (words[chunks[boundary - 1].end - 1] >> 224) & PARTICIPANT_MASK == state.last_participant
-        elif same:
-            same = state.total_chunks == len(chunks) and all(
-                self.market.functions.chunkHash(c).call() == entries_hash(words[chunks[c].start : chunks[c].end])
-                for c in range(state.applied_chunks, len(chunks))
-            )
+        if state.phase == "verifying":
+            held = range(state.verified_chunks)
+            same = same and state.verified_chunks < len(chunks)
+        else:
+            held = range(state.applied_chunks, len(chunks))
+            same = same and state.total_chunks == len(chunks)
+        same = same and all(
+            self.market.functions.chunkHash(c).call() == entries_hash(words[chunks[c].start : chunks[c].end])
+            for c in held
+        )
         if same:
             log.info(
                 "interval %d is pending on chain (%s, %d of %d chunks verified, %d applied): resuming",
