@@ -29,6 +29,7 @@ from node.errors import GridLedgerError, InputError
 from node.chain.events import Event
 from node.index.store import Index
 from node.clearing.inputs import IntervalInputs
+from node.clearing.store import InputsStore
 from node.chain.market import Market
 from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_for
 from node.chain.settlement import unpack_order
@@ -50,6 +51,17 @@ class IndexInputs:
 
     def fetch(self, digest: str) -> bytes:
         return self.index.inputs(digest)
+
+
+@dataclass
+class StoreInputs:
+    """Inputs in an inputs store directory (node.clearing.store): a state directory's
+    own, or a mirror of it."""
+
+    store: InputsStore
+
+    def fetch(self, digest: str) -> bytes:
+        return self.store.get(digest)
 
 
 @dataclass

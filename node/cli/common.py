@@ -83,6 +83,39 @@ def open_chain(args: argparse.Namespace):
     return Chain.connect(args.rpc, operators, retry_for=args.retry_for)
 
 
+def load_deployment(state: Path, chain):
+    """The market of a state directory: its deployment.json, or, if that is lost, the
+    market the chain holds for it (the one the index names, or the only one the admin
+    key deployed), written back to deployment.json. InputError if the chain cannot say."""
+    import logging
+
+    from node.chain.market import Deployment
+
+    path = state / "deployment.json"
+    if path.exists():
+        return Deployment.load(path)
+    from node.chain.discovery import markets_deployed_by
+
+    hint = None
+    if (state / "index.sqlite").exists():
+        try:
+            hint = open_index(state).meta().get("market")
+        except GridLedgerError:
+            pass
+    found = markets_deployed_by(chain, chain.operators.admin.address) if chain.operators else []
+    named = [d for d in found if hint is not None and d.market.lower() == hint.lower()]
+    chosen = named or (found if len(found) == 1 and hint is None else [])
+    if len(chosen) != 1:
+        listed = ", ".join(d.market for d in found) or "none"
+        raise InputError(f"{path} not found, and the chain cannot say which market it was (markets the admin key "
+                         f"deployed on {chain.description}: {listed}): run `gridledger simulate` with this state's "
+                         "data and config, which finds its market on the chain, or restore the file")
+    chosen[0].save(path)
+    logging.getLogger("gridledger").warning("%s was missing: rebuilt it from the chain (market %s, deployed in block %d)",
+                                            path, chosen[0].market, chosen[0].block)
+    return chosen[0]
+
+
 def index_path(state: Path) -> Path:
     path = state / "index.sqlite"
     if not path.exists():

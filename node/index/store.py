@@ -2,13 +2,20 @@
 
 The chain is the source of truth; this index is a cache of its events that the web UI
 and CLI query without touching the chain. It is written from transaction receipts as
-the oracle settles (no log scans), can catch up on blocks it missed, and also keeps
-the content-addressed clearing inputs whose hashes the settlements commit to.
-Wallet balances are not stored: they are sums over the indexed events.
+the oracle settles (no log scans), can catch up on blocks it missed, and holds what the
+pages show of each interval's committed inputs (start, capacities, battery states).
+The inputs themselves live in their own store (node.clearing.store, ``inputs/`` beside
+the index file), so the index is derived data: `gridledger index rebuild` recreates it
+from the chain and the store. Wallet balances are not stored: they are sums over the
+indexed events.
+
+A damaged index file (truncated, overwritten) is reported as IndexDamaged, one line
+saying to rebuild it, never as a raw SQLite error.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import zlib
 from contextlib import contextmanager
@@ -17,17 +24,42 @@ from typing import Iterable, Iterator
 
 from node.errors import InputError
 from node.chain.events import Event
-from node.index.schema import APPLY, SCHEMA
+from node.index.schema import APPLY, SCHEMA, check_header
 from node.clearing.inputs import IntervalInputs
+from node.clearing.store import INPUTS_DIR, InputsStore
+
+log = logging.getLogger("gridledger.index")
+
+
+class IndexDamaged(InputError):
+    """The index file is not a readable SQLite database: rebuild it from the chain."""
+
+    def __init__(self, path: Path, problem: object) -> None:
+        state = path.parent
+        super().__init__(f"the index {path} is damaged ({problem}): rebuild it from the chain and the inputs store "
+                         f"with `gridledger index rebuild --state {state}` (it keeps the damaged file as "
+                         f"{path.name}.old)")
+
 
 class Index:
-    """SQLite store of indexed chain events and committed clearing inputs."""
+    """SQLite store of indexed chain events and what pages show of the committed inputs,
+    whose bodies live in `inputs` (default: the ``inputs/`` store beside the file)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, inputs: InputsStore | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
+        self.inputs_store = inputs if inputs is not None else InputsStore(self.path.parent / INPUTS_DIR)
+        try:
+            check_header(self.path)
+            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            raise IndexDamaged(self.path, exc) from exc
+        except ValueError as exc:  # check_header: a truncated file
+            raise IndexDamaged(self.path, exc) from exc
+
+    def _open(self) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -40,6 +72,30 @@ class Index:
             # An index written before role events were indexed: the grants in the blocks
             # it covers already (the deployer's, at least) are not in it.
             self.set_meta(roles_from_block=self.last_block + 1)
+        if "inputs" in tables:
+            self._move_inputs_to_store()
+
+    def _move_inputs_to_store(self) -> None:
+        """An index from before the inputs store kept the inputs' bodies in a table:
+        copies each one that hashes right into the store (once; the table is left as
+        it was, GridLedger deletes nothing)."""
+        if self.meta().get("inputs_in_store") == "1":
+            return
+        moved = 0
+        for row in self.db.execute("SELECT hash, body FROM inputs"):
+            body = zlib.decompress(row["body"])
+            try:
+                self.inputs_store.put(body, row["hash"])
+                moved += 1
+            except InputError:
+                log.warning("%s: the stored inputs %s do not hash to their name; not copied", self.path, row["hash"])
+            except OSError as exc:
+                log.warning("could not copy the index's inputs into %s (%s); they are read from the index meanwhile",
+                            self.inputs_store.root, exc)
+                return
+        self.set_meta(inputs_in_store=1)
+        if moved:
+            log.info("copied %d committed inputs from %s into the inputs store %s", moved, self.path, self.inputs_store.root)
 
     def close(self) -> None:
         self.db.close()
@@ -87,11 +143,18 @@ class Index:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_block', ?)", (str(last),))
 
     def store_inputs(self, inputs: IntervalInputs) -> str:
-        """Keeps an interval's inputs under their hash (idempotent); returns the hash."""
-        body = inputs.canonical_json()
-        digest = "0x" + inputs.hash().hex()
+        """Keeps an interval's inputs: durably in the inputs store first (fsynced, so
+        they are on disk before the settlement committing to them is sent), then what
+        the pages show of them here. Idempotent; returns the hash."""
+        digest = self.inputs_store.put(inputs.canonical_json())
+        self.record_inputs(inputs, digest)
+        return digest
+
+    def record_inputs(self, inputs: IntervalInputs, digest: str | None = None) -> None:
+        """What the pages show of an interval's inputs (derived data; `store_inputs`
+        also keeps the inputs themselves)."""
+        digest = digest or "0x" + inputs.hash().hex()
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO inputs (hash, body) VALUES (?, ?)", (digest, zlib.compress(body, 6)))
             db.execute("INSERT OR REPLACE INTO last_inputs (interval, hash) VALUES (?, ?)", (inputs.interval, digest))
             db.execute(
                 "INSERT OR REPLACE INTO interval_inputs VALUES (?, ?, ?, ?, ?, ?)",
@@ -112,7 +175,6 @@ class Index:
                 "UPDATE participants SET battery_wh = ? WHERE id = ?",
                 [(b.capacity_wh, b.participant) for b in inputs.batteries],
             )
-        return digest
 
     def store_baseline(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
         """(interval, participant, grid_import_wh, grid_export_wh, cost) of the no-trading baseline."""
@@ -127,11 +189,9 @@ class Index:
         return None if row is None else self.inputs(row[0])
 
     def inputs(self, digest: str) -> bytes:
-        """The canonical JSON of the inputs with hash `digest` (0x-prefixed hex)."""
-        row = self.db.execute("SELECT body FROM inputs WHERE hash = ?", (digest.lower(),)).fetchone()
-        if row is None:
-            raise InputError(f"no inputs with hash {digest} in this index")
-        return zlib.decompress(row["body"])
+        """The canonical JSON of the inputs with hash `digest` (0x-prefixed hex), from the
+        inputs store; InputError if it does not hold them (or they are damaged)."""
+        return self.inputs_store.get(digest)
 
     def last_interval(self) -> int | None:
         row = self.db.execute("SELECT MAX(interval) AS k FROM intervals").fetchone()

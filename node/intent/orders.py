@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from node.errors import InputError
+from node.intent.bounds import order_problem
 from node.intent.signing import (
     Domain,
     Message,
@@ -122,10 +123,13 @@ class OrderBook:
         could never be used. InputError says why an order is refused."""
         order = _require(signed, SignedOrder).order
         if now > order.expiry:
-            raise InputError(f"order expired at {order.expiry} (now {now}); sign a new one with a later expiry")
+            raise InputError(f"order expired at {order.expiry} (now {now}); sign a new one with a later expiry",
+                             field="order.expiry")
         if order.interval < next_interval:
             raise InputError(f"order is for interval {order.interval}, which is closed; the next open interval "
-                             f"is {next_interval}")
+                             f"is {next_interval}", field="order.interval")
+        if (problem := order_problem(order, next_interval)) is not None:
+            raise InputError(problem.reason, field=problem.field)
         self._check_signer(order, signed.signature)
         with self._write() as db:
             if db.execute("SELECT 1 FROM orders WHERE participant = ? AND nonce = ?",

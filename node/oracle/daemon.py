@@ -27,19 +27,19 @@ from node.clearing.interval import (
 )
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import Market, Receipt
-from node.data.meter_policy import check_clock, split_late
+from node.data.meter_policy import split_late
 from node.index.rebuild import settlement_gas
 from node.units import UNITS_PER_TOKEN
 from node.chain.settlement import Settlement
 from node.intent.orders import OrderBook
 from node.intent.signing import SignedMandate, SignedOrder
+from node.oracle.guards import LapseWatch, check_ended, settlable_orders
 from node.oracle.terms import EXPIRY_MARGIN_S, ChainTerms, Terms
 from optimizer.auction import AuctionResult
 
 log = logging.getLogger("gridledger.oracle")
 
 PIPELINE_MIN_INTERVALS = 16  # below this, starting a worker process costs more than it saves
-CLOCK_TOLERANCE_S = 30.0  # a few block periods of a PoA chain; NTP keeps clocks far closer
 
 
 @dataclass
@@ -63,6 +63,7 @@ class Oracle:
         self.builder = builder
         self.book = book
         self.terms = ChainTerms(market)
+        self.lapses = LapseWatch()
         self._relay_failed: set[tuple[str, int, int]] = set()
         # The stored inputs of an interval the chain holds half-settled (found by resume).
         self._resumed: IntervalInputs | None = None
@@ -109,9 +110,10 @@ class Oracle:
             self.terms.refresh()
         now = int(time.time())
         terms = self.terms.snapshot(now, interval if capacity_from is None else capacity_from)
+        self.lapses.check(self.terms.mandates.values(), terms.mandates, now, EXPIRY_MARGIN_S)
         orders: list[SignedOrder] = []
         if self.book is not None and self.builder.config.market.mechanism == "auction":
-            orders = self.book.orders_for(interval, now + EXPIRY_MARGIN_S)
+            orders = settlable_orders(self.book.orders_for(interval), interval, now + EXPIRY_MARGIN_S)
         return terms, orders
 
     def inputs(self, interval: int, soc: dict[int, int]) -> IntervalInputs:
@@ -132,6 +134,7 @@ class Oracle:
 
     def submit(self, inputs: IntervalInputs, result: IntervalClearing, started: float) -> IntervalReport:
         """Stores the inputs, sends the settlement of `result` and indexes its receipt."""
+        check_ended(inputs.interval, self.builder.start_of(inputs.interval + 1), self.market)
         crash_point("before_inputs")
         # The inputs are stored before the transaction is sent, so a settlement on chain
         # always has its inputs available to the auditor and to resume.
@@ -176,11 +179,7 @@ class Oracle:
             interval = self._run_ahead(interval, stop, reports, bar)
         while interval < stop:
             if live:
-                end = self.builder.start_of(interval + 1)
-                _wait_until(end)
-                skew = check_clock(end, self._chain_now(), pd.Timestamp.now(tz="UTC"), CLOCK_TOLERANCE_S)
-                if abs(skew) > CLOCK_TOLERANCE_S:
-                    log.warning("the chain's clock is %.0f s ahead of the oracle's: sync the oracle's clock (NTP)", skew)
+                _wait_until(self.builder.start_of(interval + 1))
             report, self.soc = self.settle(interval, self.soc)
             reports.append(report)
             interval += 1
@@ -244,18 +243,6 @@ class Oracle:
             return False
         log.info("relayed participant %d's signed %s %d to the chain", participant, kind, nonce)
         return True
-
-    def _chain_now(self) -> pd.Timestamp:
-        """The chain's clock: the newer of the latest block and the pending block a node
-        would mine now (anvil mines on demand, so only its pending block is current). The
-        embedded chain runs in this process, on this clock."""
-        from web3 import EthereumTesterProvider
-
-        w3 = self.market.chain.w3
-        if isinstance(w3.provider, EthereumTesterProvider):
-            return pd.Timestamp.now(tz="UTC")
-        seconds = max(int(w3.eth.get_block(tag)["timestamp"]) for tag in ("latest", "pending"))
-        return pd.Timestamp(seconds, unit="s", tz="UTC")
 
 
 def describe(report: IntervalReport, builder: InputsBuilder) -> str:
