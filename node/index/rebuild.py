@@ -33,7 +33,7 @@ from node.index.store import Index
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import LOG_CHUNK_BLOCKS, Market
 
-__all__ = ["rebuild_index", "check_index", "chain_rows", "settlement_gas", "DEFAULT_CHUNK_BLOCKS"]
+__all__ = ["rebuild_index", "check_index", "chain_rows", "settlement_gas", "record_settled_inputs", "DEFAULT_CHUNK_BLOCKS"]
 
 DEFAULT_CHUNK_BLOCKS = LOG_CHUNK_BLOCKS
 
@@ -67,13 +67,13 @@ def rebuild_index(
         head = market.chain.w3.eth.block_number
         start = max(index.last_block + 1, market.deployment.block)
         # Inputs of intervals indexed before an interruption may not have been recorded yet.
-        _record_inputs(index, inputs_from, None)
+        record_settled_inputs(index, inputs_from, None)
         bar = _progress(max(0, head - start + 1), progress)
         for done, (low, high, events) in enumerate(market.log_chunks(start, head, chunk_blocks)):
             if max_chunks is not None and done >= max_chunks:
                 break
             index.apply(events, settlement_gas(market, events), up_to_block=high)
-            _record_inputs(index, inputs_from, [e.args["interval"] for e in events if e.name == "IntervalSettled"])
+            record_settled_inputs(index, inputs_from, [e.args["interval"] for e in events if e.name == "IntervalSettled"])
             bar.update(high - low + 1)
         bar.close()
     except BaseException:
@@ -113,7 +113,7 @@ def settlement_gas(market: Market, events: list[Event]) -> dict[str, int]:
     return {h: int(market.chain.w3.eth.get_transaction_receipt(h)["gasUsed"]) for h in hashes}
 
 
-def _record_inputs(index: Index, source: Index | None, intervals: Iterable[int] | None) -> None:
+def record_settled_inputs(index: Index, source: Index | None = None, intervals: Iterable[int] | None = None) -> None:
     """Records what the pages show of the committed inputs of the given intervals (None:
     every interval still without them), read from the inputs store; inputs the store
     lacks are taken from `source` (an index elsewhere, with its own store, or from

@@ -28,7 +28,7 @@ from node.clearing.interval import (
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import Market, Receipt
 from node.data.meter_policy import split_late
-from node.index.rebuild import settlement_gas
+from node.index.rebuild import record_settled_inputs, settlement_gas
 from node.units import UNITS_PER_TOKEN
 from node.chain.settlement import Settlement
 from node.intent.orders import OrderBook
@@ -77,6 +77,8 @@ class Oracle:
         start = max(self.index.last_block + 1, self.market.deployment.block)
         for _, high, events in self.market.log_chunks(start, to_block):
             self.index.apply(events, settlement_gas(self.market, events), up_to_block=high)
+            # What the pages show of their inputs, from the inputs store (a new index).
+            record_settled_inputs(self.index, intervals=[e.args["interval"] for e in events if e.name == "IntervalSettled"])
 
     def resume(self) -> tuple[int, dict[int, int]]:
         """The next interval to settle and the battery states at its start."""
