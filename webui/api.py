@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, request
 from node.errors import InputError
 from node.units import UNITS_PER_TOKEN
 from webui.context import get_index, get_meta
+from webui.params import FieldError, arg, whole
 from webui.auction import auction_view
 from webui.flows import p2p_flows
 from webui.series import time_series
@@ -20,7 +21,6 @@ from webui.series import time_series
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_LIMIT = 1000
-_SQLITE_MAX = 2**63 - 1
 _HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
@@ -71,7 +71,7 @@ def participants():
 @bp.get("/participants/<pid>")
 def participant(pid: str):
     idx = get_index()
-    number = _whole(pid, "participant id")
+    number = whole(pid, "participant id")
     p = idx.participant(number)
     if p is None:
         abort(404, f"there is no participant {number}")
@@ -92,10 +92,8 @@ def participant(pid: str):
 
 @bp.get("/intervals")
 def intervals():
-    limit = _whole(request.args.get("limit", "100"), "limit")
-    offset = _whole(request.args.get("offset", "0"), "offset")
-    if not 1 <= limit <= MAX_LIMIT:
-        abort(400, f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    limit = arg("limit", 100, low=1, high=MAX_LIMIT)
+    offset = arg("offset", 0)
     idx = get_index()
     return {
         "total": idx.summary()["intervals"],
@@ -107,7 +105,7 @@ def intervals():
 
 @bp.get("/intervals/<k>")
 def interval(k: str):
-    number = _whole(k, "interval")
+    number = whole(k, "interval")
     row = get_index().interval(number)
     if row is None:
         abort(404, f"interval {number} is not settled")
@@ -129,33 +127,32 @@ def interval(k: str):
 @bp.get("/inputs/<digest>")
 def inputs(digest: str):
     if not _HASH.fullmatch(digest):
-        abort(400, f"an inputs hash is 0x and 64 hex digits, got {digest!r}")
+        raise FieldError("digest", f"an inputs hash is 0x and 64 hex digits, got {digest[:80]!r}")
+    store = get_index().inputs_store
     try:
-        body = get_index().inputs(digest)
+        if "gzip" in request.accept_encodings:
+            # The file as stored: gzip of the bytes that were hashed (checked on reading).
+            response = Response(store.gzipped(digest.lower()), mimetype="application/json")
+            response.headers["Content-Encoding"] = "gzip"
+        else:
+            # The stored bytes are what was hashed; re-serialising could change them.
+            response = Response(store.get(digest.lower()), mimetype="application/json")
     except InputError as exc:
         abort(404, str(exc))
-    # The stored bytes are what was hashed; re-serialising could change them.
-    return Response(body, mimetype="application/json")
+    response.headers["Vary"] = "Accept-Encoding"
+    # Content-addressed: what this URL answers never changes.
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
 
 
 @bp.get("/series")
 def series():
-    last = request.args.get("last")
-    count = None if last is None else _whole(last, "last")
-    return time_series(get_index(), get_meta(), last=count)
+    return time_series(get_index(), get_meta(), last=arg("last", None))
 
 
 @bp.route("/<path:rest>")
 def unknown(rest: str):
     abort(404, f"no API endpoint /api/{rest}")
-
-
-def _whole(raw: str, what: str) -> int:
-    if not raw.isdigit() or not raw.isascii():
-        abort(400, f"{what} must be a non-negative whole number, got {raw!r}")
-    if int(raw) > _SQLITE_MAX:
-        abort(400, f"{what} {raw} is too large (at most {_SQLITE_MAX})")
-    return int(raw)
 
 
 def _participant(p: dict) -> dict:

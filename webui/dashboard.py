@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from webui.context import get_index, get_meta
 from webui.intervals import interval_view
+from webui.params import arg
 from webui.series import dashboard_charts, time_series
 
 bp = Blueprint("dashboard", __name__)
@@ -19,7 +20,7 @@ def index():
     participants = idx.participants()
     selected = None
     if summary["intervals"]:
-        k = _interval_arg(summary["last_interval"])
+        k = arg("interval", summary["last_interval"])
         selected = interval_view(k)
         if selected is None:
             abort(404, f"interval {k} is not settled (settled: up to {summary['last_interval']})")
@@ -31,13 +32,3 @@ def index():
         selected=selected,
         charts=dashboard_charts(data, get_meta(), selected["interval"]["interval"]) if selected else None,
     )
-
-
-def _interval_arg(default: int) -> int:
-    raw = request.args.get("interval")
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        abort(400, f"interval must be a whole number, got {raw!r}")

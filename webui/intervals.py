@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from webui import format as fmt
 from webui.context import get_index, get_meta
+from webui.params import arg, whole
 from webui.auction import auction_view
 from webui.flows import p2p_flows
 from webui.network import network_svg
@@ -20,10 +21,9 @@ def list_all():
     total = idx.summary()["intervals"]
     per_page = current_app.config["INTERVALS_PER_PAGE"]
     pages = max(1, -(-total // per_page))
-    page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= pages:
+    page = arg("page", 1, low=1)
+    if page > pages:
         abort(404, f"there is no page {page} (pages 1 to {pages})")
-    page = int(page)
     # Newest first: page 1 ends at the last interval.
     end = total - (page - 1) * per_page
     start = max(0, end - per_page)
@@ -34,8 +34,9 @@ def list_all():
     return render_template("intervals.html", rows=rows, page=page, pages=pages, total=total)
 
 
-@bp.get("/<int:k>")
-def show(k: int):
+@bp.get("/<k>")
+def show(k: str):
+    k = whole(k, "interval")
     view = interval_view(k)
     if view is None:
         abort(404, f"interval {k} is not settled")

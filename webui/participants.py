@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 
 from webui.context import get_index, get_meta
+from webui.params import whole
 from webui.series import participant_charts
 
 bp = Blueprint("participants", __name__, url_prefix="/participants")
@@ -15,8 +16,9 @@ def list_all():
     return render_template("participants.html", participants=get_index().participants())
 
 
-@bp.get("/<int:pid>")
-def show(pid: int):
+@bp.get("/<pid>")
+def show(pid: str):
+    pid = whole(pid, "participant id")
     idx = get_index()
     participant = idx.participant(pid)
     if participant is None:
