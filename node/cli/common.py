@@ -43,6 +43,10 @@ def add_chain_options(p: argparse.ArgumentParser) -> None:
 def add_serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=8, help="request threads of the server (default: %(default)s)")
+    p.add_argument("--allow-role-changes", action="store_true",
+                   help="let /admin relay grantRole and revokeRole (off by default: on a dev chain the admin key is "
+                   "public, so anyone could grant themselves a role)")
 
 
 def add_key_options(p: argparse.ArgumentParser, what: str) -> None:
