@@ -8,6 +8,7 @@ the server was asked to."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from contextlib import contextmanager
@@ -26,7 +27,8 @@ from tests.test_webui_orders import ALICE, DOMAIN, index_path, order  # noqa: F4
 from webui import create_app
 from webui.server import make_server
 
-EXAMPLES = 12  # per operation and generation mode: a bounded run, some 500 requests
+# Per operation and generation mode: a bounded run of some 350 requests (bench/bench_serve.py runs more).
+EXAMPLES = int(os.environ.get("GRIDLEDGER_FUZZ_EXAMPLES", "12"))
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, request
 
 from node.errors import InputError
 from node.units import UNITS_PER_TOKEN
+from webui.cache import cached
 from webui.context import get_index, get_meta
 from webui.params import FieldError, arg, whole
 from webui.auction import auction_view
@@ -38,7 +39,7 @@ def units(currency: str) -> dict[str, str]:
 
 @bp.get("/summary")
 def summary():
-    s = get_index().summary()
+    s = cached(("summary",), get_index().summary)
     meta = get_meta()
     out = {
         "meta": meta,
@@ -65,7 +66,7 @@ def summary():
 
 @bp.get("/participants")
 def participants():
-    return {"participants": [_participant(p) for p in get_index().participants()]}
+    return {"participants": [_participant(p) for p in cached(("participants",), get_index().participants)]}
 
 
 @bp.get("/participants/<pid>")
@@ -96,7 +97,7 @@ def intervals():
     offset = arg("offset", 0)
     idx = get_index()
     return {
-        "total": idx.summary()["intervals"],
+        "total": cached(("summary",), idx.summary)["intervals"],
         "limit": limit,
         "offset": offset,
         "intervals": [_interval(r) for r in idx.intervals(limit=limit, offset=offset)],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
+from webui.cache import cached, cached_page
 from webui.context import get_index, get_meta
 from webui.params import whole
 from webui.series import participant_charts
@@ -12,17 +13,26 @@ bp = Blueprint("participants", __name__, url_prefix="/participants")
 
 
 @bp.get("/")
+@cached_page
 def list_all():
-    return render_template("participants.html", participants=get_index().participants())
+    return render_template("participants.html", participants=cached(("participants",), get_index().participants))
 
 
 @bp.get("/<pid>")
+@cached_page
 def show(pid: str):
     pid = whole(pid, "participant id")
+    view = cached(("participant_view", pid), lambda: _participant_view(pid))
+    if view is None:
+        abort(404, f"there is no participant {pid}")
+    return render_template("participant.html", **view)
+
+
+def _participant_view(pid: int) -> dict | None:
     idx = get_index()
     participant = idx.participant(pid)
     if participant is None:
-        abort(404, f"there is no participant {pid}")
+        return None
     intervals = {r["interval"]: r for r in idx.intervals(limit=max(idx.summary()["intervals"], 1))}
     wallet_events = idx.wallet_events(pid)
     if pid == 0:
@@ -39,9 +49,7 @@ def show(pid: str):
     balances = running_balances(history, wallet_events, intervals)
     rows = [h | {"balance": b, "start": intervals.get(h["interval"], {}).get("start")} for h, b in zip(history, balances)]
     charts = participant_charts(history, balances, get_meta(), [r["start"] for r in rows]) if history else None
-    return render_template(
-        "participant.html", p=participant, history=rows, wallet_events=wallet_events, charts=charts
-    )
+    return {"p": participant, "history": rows, "wallet_events": wallet_events, "charts": charts}
 
 
 def running_balances(history: list[dict], wallet_events: list[dict], intervals: dict[int, dict]) -> list[int]:

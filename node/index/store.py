@@ -122,6 +122,11 @@ class Index:
     def meta(self) -> dict[str, str]:
         return {row["key"]: row["value"] for row in self.db.execute("SELECT key, value FROM meta")}
 
+    def version(self) -> tuple[int, int]:
+        """Changes whenever the index's content may have: another connection committed
+        (SQLite's data_version) or this one wrote. What readers cache is keyed on it."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes
+
     @property
     def last_block(self) -> int:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'last_block'").fetchone()
