@@ -25,7 +25,6 @@ from tests.conftest import home_key
 from tests.test_admin import index_of, relay, signed
 from tests.test_webui_orders import ALICE, DOMAIN, index_path, order  # noqa: F401 (index_path: fixture)
 from webui import create_app
-from webui.server import make_server
 
 # Per operation and generation mode: a bounded run of some 350 requests (bench/bench_serve.py runs more).
 EXAMPLES = int(os.environ.get("GRIDLEDGER_FUZZ_EXAMPLES", "12"))
@@ -33,8 +32,17 @@ EXAMPLES = int(os.environ.get("GRIDLEDGER_FUZZ_EXAMPLES", "12"))
 
 @contextmanager
 def waitress(app):
+    from webui.server import make_server
+
     server = make_server(app)
-    thread = threading.Thread(target=server.run, daemon=True)
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:
+            pass  # the listening socket closed under the poll by close() below: the server stopped
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.effective_port}"

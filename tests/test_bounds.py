@@ -18,7 +18,6 @@ import pytest
 from node.chain.settlement import PACKED_NONCE_BITS, Settlement, pack_order
 from node.errors import InputError
 from node.intent.amounts import energy_wh, unix_time
-from node.intent.bounds import MAX_ENTRY_WH, MAX_INTERVALS_AHEAD, ORDER_NONCE_BITS, order_problem
 from node.intent.orders import OrderBook
 from node.intent.signing import BUY, SELL, Order, sign_order
 from node.simulation.setup import demo_key
@@ -34,6 +33,8 @@ ABSURD = [
 
 
 def test_the_bounds_are_what_the_settlement_encoding_carries():
+    from node.intent.bounds import MAX_ENTRY_WH, ORDER_NONCE_BITS
+
     assert ORDER_NONCE_BITS == PACKED_NONCE_BITS
     pack_order(sign_order(ALICE, DOMAIN, order(nonce=(1 << ORDER_NONCE_BITS) - 1)))
     with pytest.raises(InputError):
@@ -59,6 +60,8 @@ def test_the_order_book_refuses_what_no_settlement_can_carry(tmp_path, field, ch
 
 
 def test_an_order_a_year_ahead_is_taken_and_one_later_is_not():
+    from node.intent.bounds import MAX_INTERVALS_AHEAD, order_problem
+
     assert order_problem(order(interval=NEXT + MAX_INTERVALS_AHEAD), NEXT) is None
     assert order_problem(order(interval=NEXT + MAX_INTERVALS_AHEAD + 1), NEXT).field == "order.interval"
 

@@ -16,9 +16,7 @@ import pytest
 from node.chain.connection import Chain
 from node.chain.market import Deployment, Market
 from node.cli.main import main
-from node.errors import ClockError
 from node.intent.signing import Mandate
-from node.oracle.guards import LapseWatch
 from tests.helpers import SMALL_CONFIG, meter_rows, start_gridledger, write_config, write_csv
 
 HOMES, FIRST, MORE = 3, 4, 4
@@ -29,6 +27,9 @@ def mandate(participant: int, valid_until: int) -> Mandate:
 
 
 def test_every_mandate_lapsing_at_once_stops_the_oracle_before_anything_is_sent():
+    from node.errors import ClockError
+    from node.oracle.guards import LapseWatch
+
     watch = LapseWatch()
     in_force = [mandate(1, 1_000), mandate(2, 2_000)]
     with pytest.raises(ClockError, match=r"every mandate in force on chain \(2\) has lapsed by this machine's clock"):
@@ -36,6 +37,9 @@ def test_every_mandate_lapsing_at_once_stops_the_oracle_before_anything_is_sent(
 
 
 def test_a_single_lapsed_mandate_is_named_in_a_warning_once(caplog):
+    from node.errors import ClockError
+    from node.oracle.guards import LapseWatch
+
     watch = LapseWatch()
     in_force = [mandate(1, 1_000), mandate(2, 10**9)]
     with caplog.at_level(logging.WARNING, logger="gridledger.oracle"):

@@ -14,7 +14,6 @@ import pytest
 
 from node.chain.market import Market
 from node.cli.main import main
-from node.clearing.store import InputsStore, digest_of
 from node.errors import InputError
 from node.index.store import Index
 from tests.helpers import SMALL_CONFIG, meter_rows, write_config, write_csv
@@ -42,6 +41,8 @@ def dump(path: Path) -> dict:
 
 
 def test_the_store_keeps_inputs_by_hash_and_refuses_a_file_that_does_not_hash_to_its_name(tmp_path):
+    from node.clearing.store import InputsStore, digest_of
+
     store = InputsStore(tmp_path / "inputs")
     body = b'{"interval":7}'
     digest = store.put(body)
@@ -61,6 +62,8 @@ def test_the_store_keeps_inputs_by_hash_and_refuses_a_file_that_does_not_hash_to
 
 @pytest.mark.parametrize("mirror", ["mirror", "inputs.tar.gz", "inputs.tar"])
 def test_export_and_import_round_trip_through_a_mirror(tmp_path, mirror):
+    from node.clearing.store import InputsStore, digest_of
+
     store = InputsStore(tmp_path / "inputs")
     digests = {store.put(f'{{"interval":{k}}}'.encode()) for k in range(5)}
     assert store.export(tmp_path / mirror) == 5
@@ -71,6 +74,8 @@ def test_export_and_import_round_trip_through_a_mirror(tmp_path, mirror):
 
 
 def test_import_refuses_a_mirror_file_that_does_not_hash_to_its_name(tmp_path):
+    from node.clearing.store import InputsStore, digest_of
+
     store = InputsStore(tmp_path / "inputs")
     digest = store.put(b'{"interval":1}')
     store.export(tmp_path / "mirror")
@@ -81,6 +86,8 @@ def test_import_refuses_a_mirror_file_that_does_not_hash_to_its_name(tmp_path):
 
 
 def test_an_index_from_before_the_store_hands_its_inputs_over(tmp_path):
+    from node.clearing.store import InputsStore, digest_of
+
     path = tmp_path / "index.sqlite"
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE inputs (hash TEXT PRIMARY KEY, body BLOB NOT NULL)")
@@ -117,6 +124,8 @@ def settled(tmp_path_factory, files, monkeypatch_module):
     settle = Market.settle
 
     def settle_after_checking_the_store(market, settlement, *args, **kwargs):
+        from node.clearing.store import InputsStore, digest_of
+
         digest = "0x" + settlement.inputs_hash.hex()
         assert InputsStore(state / "inputs").get(digest), "the inputs are not in the store before the settlement is sent"
         sent.append(digest)
