@@ -110,3 +110,20 @@ def test_the_oracle_skips_and_names_an_order_it_cannot_settle_and_settles_the_re
     skipped = [r.getMessage() for r in caplog.records if "skipping participant" in r.getMessage()]
     assert any("participant 3's order" in m and "order.nonce" in m for m in skipped)
     assert any("participant 4's order" in m and "order.energyWh" in m for m in skipped)
+
+
+def test_the_oracle_refuses_a_meter_reading_no_settlement_entry_can_carry():
+    from node.data.community import Community
+    from node.data.config import default_config
+    from node.data.synthetic import generate_community
+    from node.oracle.inputs_builder import InputsBuilder
+
+    config = default_config()
+    config = replace(config, community=replace(config.community, homes=2, days=1))
+    full = generate_community(config)
+    consumption = full.consumption_kwh.copy()
+    consumption[1, 5] = 2.0**48 / 1000  # kWh: 2**48 Wh
+    absurd = Community(full.homes, full.timestamps, consumption, full.production_kwh)
+    with pytest.raises(InputError, match="consumption_kwh .* is not a reading a settlement can carry") as refused:
+        InputsBuilder(absurd, config, np.array([1, 2]))
+    assert refused.value.field == "consumption_kwh" and full.homes[1].name in str(refused.value)
