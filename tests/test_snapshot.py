@@ -14,7 +14,6 @@ import pytest
 
 from node.chain import embedded
 from node.chain.connection import Chain
-from node.chain.embedded import SNAPSHOT_NAME
 from node.chain.market import Deployment, Market
 from node.data.community import Community
 from node.data.config import default_config
@@ -24,6 +23,7 @@ from node.simulation.state import StatePaths
 from tests.test_persistence import snapshot
 
 HOMES, FIRST, STEPS = 3, 4, 8
+SNAPSHOT_NAME = "chain.snapshot"  # node.chain.embedded.SNAPSHOT_NAME
 
 
 def community(config, steps: int) -> Community:
@@ -43,7 +43,7 @@ def settled(tmp_path_factory, config):
     """FIRST intervals settled; the chain closed with a snapshot (taken at any size here)."""
     root = tmp_path_factory.mktemp("snap") / "state"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(embedded, "SNAPSHOT_AT_CLOSE", 1)
+        patch.setattr(embedded, "SNAPSHOT_AT_CLOSE", 1, raising=False)
         with Chain.embedded(root) as chain:
             simulate(chain, community(config, FIRST), config, StatePaths(root), progress=False).index.close()
     assert (root / SNAPSHOT_NAME).is_file()
