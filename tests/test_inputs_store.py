@@ -115,33 +115,31 @@ def simulate(state: Path, data: Path, config: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def settled(tmp_path_factory, files, monkeypatch_module):
-    """A state that settled all STEPS intervals, each settlement sent only once its
-    inputs were in the store (checked as it is sent)."""
+def settled(tmp_path_factory, files):
+    """A state that settled all STEPS intervals."""
     _, data, config = files
     state = tmp_path_factory.mktemp("settled") / "state"
+    assert simulate(state, data, config) == 0
+    return state
+
+
+def test_each_interval_s_inputs_are_in_the_store_before_its_settlement_is_sent(tmp_path, files, monkeypatch):
+    from node.clearing.store import InputsStore
+
+    half, _, config = files
+    state = tmp_path / "state"
     sent = []
     settle = Market.settle
 
     def settle_after_checking_the_store(market, settlement, *args, **kwargs):
-        from node.clearing.store import InputsStore, digest_of
-
         digest = "0x" + settlement.inputs_hash.hex()
         assert InputsStore(state / "inputs").get(digest), "the inputs are not in the store before the settlement is sent"
         sent.append(digest)
         return settle(market, settlement, *args, **kwargs)
 
-    monkeypatch_module.setattr(Market, "settle", settle_after_checking_the_store)
-    assert simulate(state, data, config) == 0
-    monkeypatch_module.undo()
-    assert len(sent) == STEPS
-    return state
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
+    monkeypatch.setattr(Market, "settle", settle_after_checking_the_store)
+    assert simulate(state, half, config) == 0
+    assert len(sent) == STEPS // 2
 
 
 @pytest.fixture
