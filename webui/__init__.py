@@ -98,7 +98,10 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _register_filters(app: Flask) -> None:
+    from webui.series import participant_link
+
     fmt.register(app)
+    app.add_template_global(participant_link)
     # Money filters take the currency from the index, so templates just write |money.
     app.jinja_env.filters["money"] = lambda units, digits=2: fmt.money(units, currency(), digits)
     app.jinja_env.filters["price"] = lambda units_per_kwh: fmt.price(units_per_kwh, currency())
