@@ -29,12 +29,13 @@ else
 fi
 if ! fresh "$stamp" && ! { [ "$dev" = 0 ] && fresh "$dev_stamp"; }; then
     echo "==> installing $what into .venv (the first time takes a few minutes)"
-    # This machine's pip configuration may name package mirrors that do not exist here;
-    # pip's notes about them are not ours to show.
+    # This machine's pip configuration may name package mirrors that do not exist here, and
+    # setuptools reminds every editable install how editable installs work: neither is
+    # about GridLedger, so neither is shown.
     .venv/bin/python -m pip install --disable-pip-version-check --quiet --upgrade pip 2>&1 \
         | sed -u "/^WARNING: Location 'file:/d"
     .venv/bin/python -m pip install --disable-pip-version-check --progress-bar on -e "$want" 2>&1 \
-        | sed -u "/^WARNING: Location 'file:/d; /^Requirement already satisfied/d"
+        | sed -u "/^WARNING: Location 'file:/d; /^Requirement already satisfied/d; /BuildBackendWarning: Editable installation/,/with strategy, WheelFile/d"
     touch "$stamp"
     if [ "$dev" = 1 ]; then touch "$runtime_stamp"; fi
 fi
