@@ -130,6 +130,6 @@ def _damaged_index(error: sqlite3.DatabaseError):
     from flask import current_app
 
     path = current_app.config["INDEX_PATH"]
-    log.error("the index %s is damaged: %s", path, error)
-    return _http_error(ServiceUnavailable(f"the index is damaged ({error}): stop the server and rebuild it with "
-                                          "`gridledger index rebuild --state STATE`"))
+    log.error("a database of the server (the index %s, or the order book beside it) is damaged: %s", path, error)
+    return _http_error(ServiceUnavailable(f"a database of this server is damaged ({error}): if it is the index, stop the "
+                                          "server and rebuild it with `gridledger index rebuild --state STATE`"))
