@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 HELP_TARGET_S = 1.0
 READ_TARGET_S = 1.5
 COMMANDS = ("demo", "simulate", "serve", "generate", "status", "balances", "trades", "audit", "index", "account",
-            "order", "mandate", "admin", "node", "build")
+            "order", "mandate", "admin", "experiment", "node", "build")
 
 
 def timed(args: list[str], runs: int, expect: int = 0) -> float:

@@ -1,17 +1,19 @@
-"""Gas per participant of a settlement authorised by mandates and by signed orders.
+"""Gas per participant of a settlement authorised by mandates and by signed orders, the
+gas of a dispute, and the size of every contract against EIP-170.
 
-Settles realistic intervals (mixed buyers and sellers, P2P and grid) for communities
-of several sizes three times: once with every home authorised by its stored mandate,
-once with every home authorised by an order signed for that interval (uniform P2P
-price), once the same orders priced pay-as-bid (each entry at its order's effective
-limit), and prints gas per participant against the project's targets: 10k per
-participant-interval (issue 2) and 15k per signed order settled (issue 3).
+Settles realistic intervals (mixed buyers and sellers, P2P and grid) for communities of
+several sizes: every home authorised by its stored mandate, then by an order signed for
+that interval (uniform P2P price), then the same orders on a market whose terms price
+P2P energy pay-as-bid. Prints gas per participant against the project's targets (10k
+per participant-interval by mandate, 15k per signed order) and against what the
+contract cost before its trust checks (11,366 by mandate, 14,364 by order at 1,000
+participants). Then it disputes a settled interval of each size with a meter-signed
+reading that contradicts one entry (every wallet of the interval is reversed), and
+prints each deployed contract's runtime size against 75 % of EIP-170's 24,576 bytes.
 
 Each interval settles as the oracle settles it (Market.settle): in one transaction if
-its static gas bound fits --budget (default the oracle's TX_GAS_BUDGET) or a dry run
-fits the per-transaction cap of EIP-7825, else in chunks; the "txs" column says which.
-A budget of 59000000 sends one transaction even where the cap would not allow it (the
-embedded chain's block holds 60M).
+its static gas bound fits --budget (default the oracle's TX_GAS_BUDGET) or a dry run fits
+the per-transaction cap of EIP-7825, else in chunks; the "txs" column says which.
 Run: .venv/bin/python bench/bench_settlement_gas.py [--sizes 100 1000] [--budget N]
 """
 
@@ -22,14 +24,17 @@ import argparse
 import numpy as np
 from eth_account import Account
 
-from node.chain.connection import Chain
+from node.chain.build import EIP170_LIMIT, SIZE_TARGET, runtime_sizes
 from node.chain.chunks import TX_GAS_BUDGET
+from node.chain.connection import Chain
+from node.chain.deploy import MarketSetup, Tariffs
 from node.chain.market import Market
 from node.clearing.pricing import pay_as_bid_price, priced_settlement
-from node.intent.signing import BUY, SELL, Mandate, Order, sign_mandate, sign_order
+from node.intent.signing import BUY, SELL, Mandate, Order, Reading, sign_mandate, sign_order, sign_reading
 
 KINDS = ("mandate", "order", "order-pab")
 TARGETS = {"mandate": 10_000, "order": 15_000, "order-pab": 15_000}
+BEFORE = {"mandate": 11_366, "order": 14_364, "order-pab": 14_433}  # at 1,000, before issue 9
 TARIFF_BUY, TARIFF_SELL, P2P_PRICE = 300_000, 60_000, 150_000
 FAR_FUTURE = 2**40
 
@@ -47,21 +52,48 @@ def _energies(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
     return net - p2p, p2p
 
 
-def _interval(market: Market, ids: np.ndarray, energies: tuple[np.ndarray, np.ndarray], pay_as_bid: bool = False):
-    grid, p2p = energies
-    # Pay-as-bid: each entry at its order's effective limit (see _orders).
-    prices = None
-    if pay_as_bid:
-        prices = np.array([pay_as_bid_price(*_limit(int(x)), TARIFF_BUY, TARIFF_SELL) for x in grid + p2p])
-    return priced_settlement(
-        market.next_interval(), b"\1" * 32, ids, grid, p2p, TARIFF_BUY, TARIFF_SELL, P2P_PRICE, prices
-    )
-
-
 def _limit(net_wh: int) -> tuple[int, int]:
     """Side and limit price of the order of a home with this net energy: one that
     also trades with the grid must accept its tariff."""
     return (BUY, TARIFF_BUY) if net_wh >= 0 else (SELL, TARIFF_SELL)
+
+
+def _market(chain: Chain, pay_as_bid: bool) -> Market:
+    now = chain.w3.eth.get_block("latest")["timestamp"]
+    epoch = now - now % 900 - 30 * 86_400  # thousands of intervals have ended
+    tariffs = Tariffs(TARIFF_BUY, TARIFF_BUY, TARIFF_SELL, pay_as_bid=pay_as_bid)
+    market = Market.deploy(chain, 10**12, 10**12, setup=MarketSetup(10**12, 10**12, epoch, tariffs))
+    market.deposit_bond(market.bond()[1] * 10)
+    market.fund_wallets({0: 10**12})
+    return market
+
+
+def _community(market: Market, n: int):
+    first = market.participant_count()
+    keys = [Account.create() for _ in range(n)]
+    meters = [Account.create() for _ in range(n)]
+    market.register([k.address for k in keys], [0] * n, [f"h{i}" for i in range(n)], [m.address for m in meters])
+    ids = np.arange(first, first + n)
+    market.fund_wallets({int(i): 10**9 for i in ids})
+    domain = market.domain()
+    market.submit_mandates([
+        sign_mandate(k, domain, Mandate(int(pid), TARIFF_BUY, TARIFF_SELL, 0, 1_000_000, FAR_FUTURE, 1))
+        for k, pid in zip(keys, ids)
+    ])
+    return keys, meters, ids
+
+
+def _interval(market: Market, ids: np.ndarray, energies: tuple[np.ndarray, np.ndarray], pay_as_bid: bool):
+    grid, p2p = energies
+    prices = None
+    if pay_as_bid:
+        prices = np.array([pay_as_bid_price(*_limit(int(x)), TARIFF_BUY, TARIFF_SELL) for x in grid + p2p])
+    k = market.next_interval()
+    terms = market.terms_at(k)
+    return priced_settlement(
+        k, b"\1" * 32, ids, grid, p2p, terms.import_price, terms.export_price, P2P_PRICE, prices,
+        p2p_fee=terms.p2p_fee, terms_index=terms.index,
+    )
 
 
 def _orders(market: Market, keys, settlement) -> list:
@@ -75,32 +107,21 @@ def _orders(market: Market, keys, settlement) -> list:
     return orders
 
 
-def measure(sizes: list[int], intervals: int = 3, budget: int = TX_GAS_BUDGET) -> list[tuple[int, str, int, float, int]]:
-    """(participants, authorised by, median gas per interval, per participant, most
-    transactions an interval took) per community size and kind."""
+def measure(sizes: list[int], intervals: int = 3, budget: int = TX_GAS_BUDGET):
+    """Rows (participants, authorised by, median gas per interval, per participant, most
+    transactions an interval took), and the gas of a dispute per community size."""
     chain = Chain.embedded()
-    market = Market.deploy(chain, 10**12, 10**12)
+    uniform, pab = _market(chain, False), _market(chain, True)
     rng = np.random.default_rng(1)
-    rows = []
+    rows, disputes = [], {}
     for n in sizes:
-        first = market.participant_count()
-        keys = [Account.create() for _ in range(n)]
-        market.register([k.address for k in keys], [0] * n, [f"h{i}" for i in range(n)])
-        ids = np.arange(first, first + n)
-        market.fund_wallets({int(i): 10**9 for i in ids})
-        domain = market.domain()
-        market.submit_mandates([
-            sign_mandate(k, domain, Mandate(int(pid), TARIFF_BUY, TARIFF_SELL, 0, 1_000_000, FAR_FUTURE, 1))
-            for k, pid in zip(keys, ids)
-        ])
+        communities = {False: _community(uniform, n), True: _community(pab, n)}
         drawn: dict[str, list] = {}
         for kind in KINDS:
-            # Pay-as-bid settles the very energies of the uniform order intervals, so
-            # that the two differ only in pricing.
-            if kind == "order-pab":
-                drawn[kind] = drawn["order"]
-            else:
-                drawn[kind] = [_energies(n, rng) for _ in range(intervals)]
+            market = pab if kind == "order-pab" else uniform
+            keys, meters, ids = communities[kind == "order-pab"]
+            # Pay-as-bid settles the very energies of the uniform order intervals.
+            drawn[kind] = drawn["order"] if kind == "order-pab" else [_energies(n, rng) for _ in range(intervals)]
             gas, txs = [], []
             for energies in drawn[kind]:
                 s = _interval(market, ids, energies, pay_as_bid=kind == "order-pab")
@@ -109,19 +130,47 @@ def measure(sizes: list[int], intervals: int = 3, budget: int = TX_GAS_BUDGET) -
                 gas.append(receipt.gas_used)
                 txs.append(len(receipt.parts) or 1)
             rows.append((n, kind, int(np.median(gas)), float(np.median(gas)) / n, max(txs)))
-    return rows
+        disputes[n] = _dispute(uniform, communities[False], rng, budget)
+    return rows, disputes
+
+
+def _dispute(market: Market, community, rng: np.random.Generator, budget: int) -> int:
+    """Settles one more interval by mandate, then disputes it with the meter-signed reading
+    of its first home, which the settlement overstated by 1 kWh; returns the dispute's gas."""
+    keys, meters, ids = community
+    grid, p2p = _energies(len(ids), rng)
+    s = _interval(market, ids, (grid, p2p), pay_as_bid=False)
+    words = s.entries()
+    market.settle(s, [], budget=budget)
+    true_net = int(grid[0] + p2p[0]) - 1_000
+    reading = sign_reading(meters[0], market.domain(), Reading.of_net(int(ids[0]), s.interval, true_net))
+    receipt = market.dispute(s.interval, [words], reading, market.chain.operators.admin)
+    return receipt.gas_used
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 400])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--budget", type=int, default=TX_GAS_BUDGET,
                         help="static gas bound up to which an interval is sent in one transaction without a dry run "
                              "(default %(default)s)")
     args = parser.parse_args()
-    print(f"{'participants':>12} {'authorised by':>14} {'txs':>4} {'gas/interval':>14} {'gas/participant':>16} {'vs target':>10}")
-    for n, kind, gas, per, txs in measure(args.sizes, budget=args.budget):
-        print(f"{n:>12} {kind:>14} {txs:>4} {gas:>14,} {per:>16,.0f} {per / TARGETS[kind]:>9.2f}x")
+    rows, disputes = measure(args.sizes, budget=args.budget)
+    print(f"{'participants':>12} {'authorised by':>14} {'txs':>4} {'gas/interval':>14} {'gas/participant':>16} "
+          f"{'vs target':>10} {'vs before':>10}")
+    for n, kind, gas, per, txs in rows:
+        print(f"{n:>12} {kind:>14} {txs:>4} {gas:>14,} {per:>16,.0f} {per / TARGETS[kind]:>9.2f}x "
+              f"{per / BEFORE[kind]:>9.2f}x")
+    print()
+    for n, gas in disputes.items():
+        print(f"dispute of an interval of {n:,} participants (every wallet reversed): {gas:,} gas, "
+              f"{gas / n:,.0f} per participant")
+    print()
+    print(f"{'contract':>20} {'runtime bytes':>14} {'of 75% of EIP-170':>18}")
+    for name, size in sorted(runtime_sizes().items(), key=lambda item: -item[1]):
+        flag = "" if size <= SIZE_TARGET else "  OVER"
+        print(f"{name:>20} {size:>14,} {size / SIZE_TARGET:>17.0%}{flag}")
+    print(f"{'(limit)':>20} {SIZE_TARGET:>14,} of {EIP170_LIMIT:,} (EIP-170)")
 
 
 if __name__ == "__main__":

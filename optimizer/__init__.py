@@ -1,8 +1,8 @@
 """Pure clearing functions: no chain, no I/O; same inputs, same clearing.
 
 Names are loaded on first use (PEP 562): ``optimizer.types`` is a few dataclasses that
-the ledger's light readers need, while ``optimizer.community`` loads cvxpy (about a
-second), which only a clearing should pay for.
+the ledger's light readers need, while ``optimizer.community`` loads scipy.sparse (and
+its LP solver on the first clearing), which only a clearing should pay for.
 """
 
 from importlib import import_module
@@ -17,6 +17,10 @@ _HOMES = {
     "Batteries": "optimizer.types",
     "Clearing": "optimizer.types",
     "ClearingInputs": "optimizer.types",
+    "ZonalClearing": "optimizer.zonal",
+    "clear_zonal": "optimizer.zonal",
+    "ZonalAuctionResult": "optimizer.zonal_auction",
+    "clear_zonal_auction": "optimizer.zonal_auction",
 }
 
 __all__ = sorted(_HOMES)

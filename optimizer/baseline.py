@@ -3,8 +3,15 @@
 Every home trades only with the grid at the tariffs. A battery stores only its
 own home's PV surplus and discharges only into its own home's deficit, greedily
 (as a typical self-consumption inverter does), so it is never charged from the
-grid and never exports. No capacity limits apply: the baseline is today's bill,
-the reference against which the community clearing's savings are measured.
+grid and never exports.
+
+The baseline obeys the same grid limits as the market, so the two runs are
+compared under the same physics. When the homes' exports in a step exceed the
+community's export capacity, the excess PV is curtailed, pro rata to each home's
+export; when their imports exceed the import capacity, the excess load is not
+served (shed), pro rata to each home's import. Neither is paid for; both are
+reported (``curtailed_kwh``, ``shed_kwh``) so no comparison hides them. The
+batteries' greedy schedule does not change: an inverter cannot see the feeder.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ class BaselineResult:
     battery_discharge_kwh: np.ndarray  # (B, S), at the terminals
     soc_kwh: np.ndarray  # (B, S + 1); column 0 is the initial state
     cost: np.ndarray  # (N, S) currency, positive = paid to the grid
+    curtailed_kwh: np.ndarray  # (N, S) PV surplus neither stored nor exported (export capacity)
+    shed_kwh: np.ndarray  # (N, S) load not served (import capacity)
 
     @property
     def total_cost(self) -> float:
@@ -38,8 +47,11 @@ def run_baseline(
     batteries: Batteries,
     buy: np.ndarray,
     sell: np.ndarray,
+    import_capacity_kwh: np.ndarray | float = np.inf,
+    export_capacity_kwh: np.ndarray | float = np.inf,
 ) -> BaselineResult:
-    """Simulate greedy self-consumption for ``N`` homes over ``S`` steps.
+    """Simulate greedy self-consumption for ``N`` homes over ``S`` steps, within the
+    community's import and export capacity per step (scalars or ``(S,)`` arrays).
 
     Vectorised over homes; steps run in order because each depends on the
     previous state of charge.
@@ -66,10 +78,23 @@ def run_baseline(
             soc[b, t + 1] += batteries.charge_efficiency[b] * c - d / batteries.discharge_efficiency[b]
             left_surplus[h] -= c
             left_deficit[h] -= d
-    grid_import = deficit - _per_home(batteries.home, discharge, N)
-    grid_export = surplus - _per_home(batteries.home, charge, N)
+    wanted_import = np.maximum(deficit - _per_home(batteries.home, discharge, N), 0.0)
+    wanted_export = np.maximum(surplus - _per_home(batteries.home, charge, N), 0.0)
+    grid_import = _within(wanted_import, np.broadcast_to(np.asarray(import_capacity_kwh, float), (S,)))
+    grid_export = _within(wanted_export, np.broadcast_to(np.asarray(export_capacity_kwh, float), (S,)))
     cost = grid_import * np.asarray(buy)[None, :] - grid_export * np.asarray(sell)[None, :]
-    return BaselineResult(grid_import, grid_export, charge, discharge, soc, cost)
+    return BaselineResult(grid_import, grid_export, charge, discharge, soc, cost,
+                          curtailed_kwh=wanted_export - grid_export, shed_kwh=wanted_import - grid_import)
+
+
+def _within(wanted: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Each home's flow (N, S), scaled down pro rata in the steps where the community's
+    total exceeds `capacity` (S,)."""
+    total = wanted.sum(axis=0)
+    scale = np.ones_like(total)
+    over = total > capacity
+    scale[over] = np.maximum(capacity[over], 0.0) / total[over]
+    return wanted * scale[None, :]
 
 
 def _greedy_step(

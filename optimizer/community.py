@@ -1,123 +1,139 @@
-r"""Community clearing: one linear programme over a rolling horizon.
+r"""Community clearing: one linear programme over a rolling horizon, exact per home.
 
-Homes :math:`i = 1..N`, steps :math:`t = 0..T-1`, batteries :math:`b = 1..B`,
-battery :math:`b` sits at home :math:`h(b)`. Only the community and the
-batteries get decision variables; a home without a battery is pure data, so the
-problem size grows with ``B`` and ``T`` but not with ``N``.
+Homes :math:`i`, steps :math:`t = 0..T-1`, batteries :math:`b` at home
+:math:`h(b)`; homes with a battery are :math:`m \in \mathcal M`, the others form
+the pool :math:`\mathcal F`. The LP is the naive per-home community LP
+(``optimizer.reference``: per-home grid, P2P, battery, curtailment and shedding
+variables) with the pool's per-home variables aggregated away *exactly*: for
+data-only homes, the cheapest way to move the pool's net position is known in
+closed form (sort the per-home segments by cost), so four variables per step
+replace ``4 |F|`` of them. The size grows with batteries and steps, not homes.
 
-Variables::
+Per-interval data: ``e = load - pv`` and the pool's totals
+``D_F = Σ_F pos(e)`` (deficit), ``S_F = Σ_F pos(-e)`` (surplus),
+``W_F = Σ_F min(load, pv)`` (self-consumed PV), ``E = Σ_i e`` (all homes).
 
-    G⁺[t] ≥ 0, G⁻[t] ≥ 0        community grid import / export
-    c[b,t] ≥ 0                  battery charge (at the terminals)
-    s[b,t], t = 1..T            battery state of charge at the end of step t-1
-    u[m,t] ≥ 0                  positive part of n[m,t], m a home with battery(ies)
-    k[t] ≥ 0                    community PV curtailment
-    z[t] ≥ 0                    community unserved load (shed)
+Variables (all per step ``t``)::
 
-Discharge is not a variable of its own: the battery dynamics define it, which
-removes ``B T`` variables and equalities (about 15 % of the solve time at
-1000 x 96) without changing the feasible set::
+    c[b] ∈ [0, c̄_b]                 battery charge at the terminals
+    s[b] ∈ [s_min_b, cap_b]         state of charge after step t (s[b,-1] = soc0, data)
+    u[m] ≥ 0                        buy-side position of battery home m
+    z[m] ∈ [0, load_m]              shedding at battery home m
+    k[m] ∈ [0, pv_m]                curtailment at battery home m
+    G⁺ ∈ [0, import_cap - margin]   community grid import
+    G⁻ ∈ [0, export_cap - margin]   community grid export
+    zd ∈ [0, D_F]   zs ∈ [0, W_F]   pool shedding: of deficit / of self-supplied load
+    ks ∈ [0, S_F]   kd ∈ [0, W_F]   pool curtailment: of surplus / of self-consumed PV
+    V ≥ 0                           P2P volume (only in the "volume row" form, below)
 
-    s[b,0] = soc0[b]                                   (data)
-    s[b,t+1] = s[b,t] + η_c c[b,t] - d[b,t] / η_d
-    ⇔  d[b,t] = η_d (s[b,t] - s[b,t+1] + η_c c[b,t])
-
-Net demand of home i::
-
-    n[i,t] = load[i,t] - pv[i,t] + Σ_{b: h(b)=i} (c[b,t] - d[b,t])
+Discharge is not a variable: ``d[b] = η_d (s[b,t-1] - s[b,t] + η_c c[b])``.
+A battery home's position is ``x_m = e_m + Σ_{h(b)=m} (c - d) + k_m - z_m``.
 
 Minimise::
 
-    Σ_t  buy[t] G⁺[t] - sell[t] G⁻[t]
-       + p2p_cost (Σ_i pos(n[i,t]) - G⁺[t])       P2P volume: demand not met by the grid
-       + VoLL z[t] + ε k[t]
-    - Σ_b v[b] s[b,T]                             terminal value of stored energy
-
-where ``pos(n)`` is data for a home without battery and ``u`` for a battery
-home, ``v[b] = max(mean_t sell[t], 0) η_d[b]`` (what the stored energy is worth
-when it is eventually exported, so the horizon end neither drains nor hoards),
-``VoLL = 10 max(max|buy|, max|sell|, p2p_cost, 0.1)`` (shedding is strictly a
-last resort, well above any tariff) and ``ε = 1e-4`` (curtail only when
-exporting is not possible or not worth it).
+    Σ_t  buy G⁺ - sell G⁻ + p2p_cost V + VoLL (zd + zs + Σ_m z) + ε (ks + kd + Σ_m k)
+    - Σ_b v_b s[b,T-1]
 
 Subject to::
 
-    community balance      Σ_i n[i,t] + k[t] - z[t] == G⁺[t] - G⁻[t]   (dual → price)
-    P2P epigraph           u[m,t] ≥ n[m,t]
-    battery limits         min_soc ≤ s ≤ capacity
-                           c ≤ max_charge
-                           0 ≤ d ≤ max_discharge
-    grid capacity          G⁺ ≤ import_cap - margin
-                           G⁻ ≤ export_cap - margin
-    slack bounds           k ≤ Σ_i pv[i,t]
-                           z ≤ Σ_i load[i,t]
+    discharge      0 ≤ d[b] ≤ d̄_b
+    epigraph       u[m] ≥ x_m
+    balance        G⁺ - G⁻ - Σ_b (c - d) - Σ_m (k - z) - (ks + kd - zd - zs) == E    (dual → price)
+    volume         V ≥ (D_F - zd + kd + Σ_m u) - G⁺
 
-The P2P term equals the true P2P volume ``min(D, S)`` as long as the LP does
-not import and export in the same step, which holds whenever
-``buy - sell > p2p_cost`` (otherwise routing through the grid is no dearer than
-trading, and post-processing clips the volume to ``[0, min(D, S)]``).
+``V = max(0, D' - G⁺)`` with ``D' = Σ_i pos(x_i)`` is the least P2P volume the
+naive LP needs when the community imports ``G⁺``: shedding a home in deficit
+removes traded demand, curtailing beyond a home's surplus adds some. (The
+previous model priced ``Σ pos(n) - G⁺`` with ``n`` before shedding, so a shed
+kWh was charged as traded, and it could go negative; both are gone.)
 
-Everything that changes per interval is a ``cp.Parameter``: the inflexible
-homes' net aggregated per step (their ``pos(n)`` is a constant of the
-objective, added after the solve), the battery homes' own ``load - pv``,
-totals of load and PV, tariffs, capacities, P2P cost, VoLL, terminal values and
-the initial state of charge. Battery specs are constants of the model (they
-change when the fleet changes, not per interval). The problem is DPP, so a
-re-solve only re-applies parameters to the cached canonical form.
+**Objective form.** When ``buy - sell ≥ p2p_cost`` at every step, importing
+beyond ``D'`` never pays, so ``V = D' - G⁺`` at an optimum and the volume row
+is folded into the costs: ``p2p_cost (D_F - zd + kd + Σ u - G⁺)``, the
+constant ``p2p_cost Σ D_F`` added after the solve. This removes ``T`` rows
+that couple every battery home, about 30 % of the solve time. With a narrower
+spread (equal tariffs, say) the model keeps ``V`` and its row.
 
-Post-processing keeps step 0 only: community curtailment is allocated to homes
-pro rata to their PV, shedding pro rata to their load; buyers share the P2P
-volume ``M`` pro rata to their demand, sellers pro rata to their surplus; the
-rest goes to/from the grid. The price is the dual of the step-0 balance
-(marginal cost of one more kWh consumed), clipped to ``[sell[0], buy[0]]``.
+``v_b = max(mean sell, 0) η_d,b`` values energy left at the horizon's end at
+what exporting it would earn; ``VoLL = 10 max(|buy|, |sell|, p2p_cost, 0.1)``
+makes shedding a last resort; ``ε = 1e-4`` curtails only when nothing better is
+possible.
+
+**Exactness.** Each naive solution maps to one of this LP with no higher cost
+(a home never sheds and curtails at once in an optimum; the pool's segments
+account for every home's shedding and curtailment), and each solution of this
+LP maps back to a naive one at no higher cost (``optimizer.allocation``), so
+both optima are equal. ``tests/test_clearing_exact.py`` checks it against the
+naive LP on random communities in every regime.
+
+**Restricted first.** ``z[m]`` and ``k[m]`` matter only once the pool's
+deficit or surplus is used up. Each interval is first solved without them,
+with the battery homes' shedding and curtailment in aggregate (``zb``, ``kb``
+per step, priced as if shedding never relieved a buyer and curtailing always
+made one: a feasible restriction); if any ``z[m]`` or ``k[m]`` has a negative
+reduced cost at that solution's row prices, the LP with them is solved. This
+keeps two of a battery home's five columns per step out of the usual solve.
+The battery block itself is a device (:class:`optimizer.devices.BatteryFleet`):
+its columns and rows, and a net consumption the model adds to its home's
+epigraph and to the balance.
+
+**Price.** The balance row reads ``supply - flexible demand == fixed
+demand``; its dual (``LPSolution.row_price``) is the optimal cost's increase per
+extra kWh of demand at step 0: the P2P price, clipped to ``[sell, buy]``.
+
+Battery specs are fixed per model (they change when the fleet changes), so the
+matrix is assembled once per fleet and horizon; each interval only refills
+costs and bounds, and the solver's workspace is reused
+(:mod:`optimizer.solvers`).
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
-
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
-import scipy.sparse as sp
 
 from node.errors import InputError, SolverError
-from optimizer.types import Batteries, ClearingInputs, Clearing
+from optimizer import solvers
+from optimizer.allocation import Step0, allocate_step0, pro_rata, snap, soc_path
+from optimizer.devices import BatteryFleet
+from optimizer.lp import LinearProgram, LPData, LPSolution
+from optimizer.types import Batteries, Clearing, ClearingInputs
+from optimizer.validation import check_battery_specs, check_inputs
 
-# Clarabel (interior point) re-solved 1000 homes x 96 steps in about 2 s of CPU
-# where HiGHS took 5-12 s (IPM) and 15-23 s (dual simplex); see
-# bench/bench_clearing.py --solvers. QDLDL is single-threaded, so the same data
-# always gives the same bits. Iterative refinement polishes each linear solve
-# and costs ~40 % of the time; convergence is still judged on the true
-# residuals, so dropping it cannot make a bad answer look optimal. When the
-# fast attempt does not reach "optimal", the default (refined) settings get a
-# second go, which is equally deterministic.
+# PIQP first (about twice as fast here); Clarabel with its default, refined
+# settings if PIQP does not report success. Accepting "optimal_inaccurate"
+# only from the last attempt keeps a dubious answer visible in Clearing.status.
+# The clearing LP is always feasible and bounded (shed everything, curtail
+# everything, leave the batteries idle), so PIQP's infeasibility tests can only
+# give false alarms: at their default 1e-4 they called a feasible 1000-home
+# clearing infeasible. At 1e-8 they no longer stop a solve early.
 SOLVER_ATTEMPTS: tuple[tuple[str, dict[str, object]], ...] = (
-    (cp.CLARABEL, {"direct_solve_method": "qdldl", "iterative_refinement_enable": False}),
-    (cp.CLARABEL, {"direct_solve_method": "qdldl"}),
+    (solvers.PIQP, {"eps_primal_inf": 1e-8, "eps_dual_inf": 1e-8}),
+    (solvers.CLARABEL, {"direct_solve_method": "qdldl"}),
 )
+# PIQP orders its KKT system with Eigen's AMD, which slows down sharply once the
+# balance rows couple thousands of batteries: its setup took 1 s of CPU at 900
+# batteries x 96 steps, 4.6 s at 1,800 and did not finish in minutes at 3,000,
+# where Clarabel's AMD copes. Larger fleets go straight to the next solver.
+PIQP_MAX_BATTERY_STEPS = 2000 * 96
 CURTAIL_COST_PER_KWH = 1e-4
-SNAP_KWH = 1e-9  # a millionth of a Wh: far below the chain's integer Wh
-SOC_SLACK_KWH = 1e-6  # initial SoC this far outside its bounds is tolerance, not an error
 VOLL_FACTOR = 10.0
 VOLL_FLOOR_PER_KWH = 0.1
+# Reduced costs above -1e-7 per kWh are solver tolerance: at most a few kWh
+# could move, for far less than the 1e-6 relative the clearing promises.
+REDUCED_COST_TOL = 1e-7
 _CACHE_SIZE = 8
 
 log = logging.getLogger("gridledger.optimizer")
 
 
-@dataclass(frozen=True)
-class _Step0:
-    """Solver values needed to post-process the interval being cleared."""
-
-    grid_import: float
-    grid_export: float
-    curtail: float
-    shed: float
-    dual_balance: float
+def needs_volume_row(inputs: ClearingInputs) -> bool:
+    """True when some step's tariff spread is below the P2P cost (see the docstring)."""
+    spread = inputs.buy_price_per_kwh - inputs.sell_price_per_kwh
+    return bool(np.any(spread < inputs.p2p_cost_per_kwh))
 
 
 class CommunityModel:
@@ -126,118 +142,97 @@ class CommunityModel:
     ``homes`` and ``horizon`` fix ``N`` and ``T``; ``batteries`` fixes which
     homes have batteries and their specs (its ``soc_kwh`` is ignored here: the
     initial state of charge comes with each :class:`ClearingInputs`).
+    ``volume_row`` chooses the form of the P2P volume term (see the docstring);
+    :func:`clear` picks it from the tariffs.
     """
 
-    def __init__(self, homes: int, horizon: int, batteries: Batteries) -> None:
+    def __init__(self, homes: int, horizon: int, batteries: Batteries, *, volume_row: bool = False) -> None:
         if homes < 1 or horizon < 1:
             raise InputError(f"need at least one home and one step, got {homes} x {horizon}")
-        _check_battery_specs(batteries, homes)
+        check_battery_specs(batteries, homes)
         self.homes = homes
         self.horizon = horizon
         self.specs = batteries
+        self.volume_row = volume_row
         self.battery_homes = np.unique(batteries.home).astype(np.int64)
-        self._is_flexible = np.zeros(homes, dtype=bool)
-        self._is_flexible[self.battery_homes] = True
-        self._build()
-        assert self.problem.is_dpp(), "community model must be DPP to re-solve cheaply"
+        self.batteries = BatteryFleet(batteries, horizon)
+        self._battery_row = np.searchsorted(self.battery_homes, batteries.home)
+        self.lp = self._build(home_slack=False)
+        self._full_lp: LinearProgram | None = None
+        self._workspaces: dict[tuple[bool, str], solvers.PiqpWorkspace] = {}
+        self.last_solution: LPSolution | None = None
 
     # ------------------------------------------------------------------ build
-    def _build(self) -> None:
+    def _build(self, home_slack: bool) -> LinearProgram:
+        """The LP's structure; ``home_slack`` adds the battery homes' shedding and curtailment."""
         T, B, M = self.horizon, self.specs.count, self.battery_homes.size
-        # Parameters: everything that changes per interval.
-        self.fixed_net = cp.Parameter(T, name="fixed_net")
-        self.load_total = cp.Parameter(T, nonneg=True, name="load_total")
-        self.pv_total = cp.Parameter(T, nonneg=True, name="pv_total")
-        self.buy = cp.Parameter(T, name="buy")
-        self.sell = cp.Parameter(T, name="sell")
-        self.import_cap = cp.Parameter(T, nonneg=True, name="import_cap")
-        self.export_cap = cp.Parameter(T, nonneg=True, name="export_cap")
-        self.p2p_cost = cp.Parameter(nonneg=True, name="p2p_cost")
-        self.voll = cp.Parameter(nonneg=True, name="voll")
+        lp = LinearProgram()
+        self.batteries.build(lp)
+        u = lp.columns("buy_side", (M, T))
+        g_imp, g_exp = lp.columns("grid_import", T), lp.columns("grid_export", T)
+        zd, zs = lp.columns("shed_deficit", T), lp.columns("shed_self", T)
+        ks, kd = lp.columns("curtail_surplus", T), lp.columns("curtail_self", T)
+        epigraph = lp.rows("epigraph", (M, T))
+        balance = lp.rows("balance", T, equality=True)
 
-        # Variables: the community's.
-        G_imp = cp.Variable(T, nonneg=True, name="G_imp")
-        G_exp = cp.Variable(T, nonneg=True, name="G_exp")
-        k = cp.Variable(T, nonneg=True, name="k")
-        z = cp.Variable(T, nonneg=True, name="z")
-        self.G_imp, self.G_exp, self.k, self.z = G_imp, G_exp, k, z
+        # epigraph: u - Σ(c - d) - k + z >= e_m; a device's terminal is its home's row
+        self.batteries.add_net_consumption(lp, epigraph[self._battery_row], -1.0)
+        lp.add(epigraph, u, 1.0)
 
-        net_total = self.fixed_net + k - z
-        objective = (
-            self.buy @ G_imp
-            - self.sell @ G_exp
-            - self.p2p_cost * cp.sum(G_imp)
-            + self.voll * cp.sum(z)
-            + CURTAIL_COST_PER_KWH * cp.sum(k)
-        )
-        constraints: list[cp.Constraint] = []
-        if B:
-            battery_net, battery_cost, battery_constraints = self._battery_block(T, B, M)
-            net_total = net_total + cp.sum(battery_net, axis=0)
-            objective = objective + battery_cost
-            constraints += battery_constraints
+        # balance: G⁺ - G⁻ - Σ(c - d) - Σ(k - z) - (ks + kd - zd - zs) == E
+        self.batteries.add_net_consumption(lp, np.broadcast_to(balance, (B, T)), -1.0)
+        for cols, coef in ((g_imp, 1.0), (g_exp, -1.0), (ks, -1.0), (kd, -1.0), (zd, 1.0), (zs, 1.0)):
+            lp.add(balance, cols, coef)
 
-        self.balance = net_total == G_imp - G_exp
-        constraints += [
-            # community balance
-            self.balance,
-            # grid capacity
-            G_imp <= self.import_cap,
-            G_exp <= self.export_cap,
-            # slack bounds
-            k <= self.pv_total,
-            z <= self.load_total,
-        ]
-        self.problem = cp.Problem(cp.Minimize(objective), constraints)
-
-    def _battery_block(
-        self, T: int, B: int, M: int
-    ) -> tuple[cp.Expression, cp.Expression, list[cp.Constraint]]:
-        """Battery variables, the battery homes' net and their P2P epigraph."""
-        spec = self.specs
-        self.flex_net = cp.Parameter((M, T), name="flex_net")
-        self.soc0 = cp.Parameter(B, name="soc0")
-        self.terminal_value = cp.Parameter(B, nonneg=True, name="terminal_value")
-
-        c = cp.Variable((B, T), nonneg=True, name="c")
-        s = cp.Variable((B, T), name="s")  # column j holds s[:, j+1], the state after step j
-        u = cp.Variable((M, T), nonneg=True, name="u")
-        s_start = cp.hstack([cp.reshape(self.soc0, (B, 1), order="F"), s[:, :-1]])
-        eta_c = spec.charge_efficiency[:, None]
-        eta_d = spec.discharge_efficiency[:, None]
-        d = cp.multiply(eta_d, s_start - s + cp.multiply(eta_c, c))
-        self.c, self.d, self.s, self.u = c, d, s, u
-
-        row = np.searchsorted(self.battery_homes, spec.home)
-        A = sp.csr_matrix((np.ones(B), (row, np.arange(B))), shape=(M, B))
-        n = self.flex_net + A @ (c - d)
-        cost = self.p2p_cost * cp.sum(u) - self.terminal_value @ s[:, T - 1]
-        constraints = [
-            # P2P epigraph
-            u >= n,
-            # battery limits
-            s >= spec.min_soc_kwh[:, None],
-            s <= spec.capacity_kwh[:, None],
-            c <= spec.max_charge_kwh[:, None],
-            d >= 0,
-            d <= spec.max_discharge_kwh[:, None],
-        ]
-        return n, cost, constraints
+        if self.volume_row:
+            V = lp.columns("p2p_volume", T)
+            volume = lp.rows("volume", T)
+            # V + G⁺ + zd - kd - Σ u >= D_F
+            for cols, coef in ((V, 1.0), (g_imp, 1.0), (zd, 1.0), (kd, -1.0)):
+                lp.add(volume, cols, coef)
+            lp.add(np.broadcast_to(volume, (M, T)), u, -1.0)
+        if home_slack:
+            z, k = lp.columns("home_shed", (M, T)), lp.columns("home_curtail", (M, T))
+            for rows in (epigraph, np.broadcast_to(balance, (M, T))):
+                lp.add(rows, z, 1.0)
+                lp.add(rows, k, -1.0)
+        else:
+            # The battery homes' shedding and curtailment in aggregate, priced as if
+            # shedding never relieved a buyer and curtailing always made one: a
+            # restriction of the LP above that keeps it feasible.
+            zb, kb = lp.columns("shed_battery_homes", T), lp.columns("curtail_battery_homes", T)
+            lp.add(balance, zb, 1.0)
+            lp.add(balance, kb, -1.0)
+            if self.volume_row:
+                lp.add(volume, kb, -1.0)
+        lp.matrix  # assemble once
+        return lp
 
     # ------------------------------------------------------------------ solve
     def clear(self, inputs: ClearingInputs, *, capacity_margin_kwh: float = 0.0) -> Clearing:
-        """Clear one interval: set parameters, re-solve, post-process step 0.
+        """Clear one interval: fill costs and bounds, re-solve, post-process step 0.
 
         ``capacity_margin_kwh`` is subtracted from both grid capacities so that
         rounding per-home flows to integer Wh later cannot exceed the limit.
+
+        The LP is first solved without the battery homes' own shedding and
+        curtailment (two of their five variables per step). Those only help once
+        the pool's deficit or surplus is used up; the row prices say whether any
+        would lower the cost (a negative reduced cost), and only then is the
+        LP with them solved. Either way the result is an optimum of the full LP.
         """
         self._validate(inputs, capacity_margin_kwh)
-        constant_cost = self._set_parameters(inputs, capacity_margin_kwh)
-        self._solve()
-        return self._post_process(inputs, constant_cost)
+        terms = self._interval_terms(inputs, capacity_margin_kwh)
+        solution = self._solve(self.lp, self._fill(self.lp, terms))
+        if self._home_slack_would_help(solution, terms):
+            if self._full_lp is None:
+                self._full_lp = self._build(home_slack=True)
+            solution = self._solve(self._full_lp, self._fill(self._full_lp, terms))
+        self.last_solution = solution
+        return self._post_process(inputs, solution, terms)
 
     def _validate(self, inputs: ClearingInputs, margin: float) -> None:
-        _check_inputs(inputs)
+        check_inputs(inputs)
         if not (np.isfinite(margin) and margin >= 0):
             raise InputError(f"capacity_margin_kwh must be a finite value >= 0, got {margin!r}")
         if (inputs.homes, inputs.horizon) != (self.homes, self.horizon):
@@ -247,202 +242,171 @@ class CommunityModel:
             )
         if _battery_key(inputs.batteries) != _battery_key(self.specs):
             raise InputError("inputs' batteries differ from the model's; use optimizer.clear()")
-
-    def _set_parameters(self, inputs: ClearingInputs, margin: float) -> float:
-        """Load the interval's data into the parameters; return the constant cost."""
-        net = inputs.load_kwh - inputs.pv_kwh
-        fixed = ~self._is_flexible
-        buy, sell = inputs.buy_price_per_kwh, inputs.sell_price_per_kwh
-        p2p_cost = float(inputs.p2p_cost_per_kwh)
-
-        self.fixed_net.value = net[fixed].sum(axis=0)
-        self.load_total.value = inputs.load_kwh.sum(axis=0)
-        self.pv_total.value = inputs.pv_kwh.sum(axis=0)
-        self.buy.value = buy
-        self.sell.value = sell
-        self.import_cap.value = np.maximum(inputs.import_capacity_kwh - margin, 0.0)
-        self.export_cap.value = np.maximum(inputs.export_capacity_kwh - margin, 0.0)
-        self.p2p_cost.value = p2p_cost
-        self.voll.value = VOLL_FACTOR * max(
-            np.abs(buy).max(), np.abs(sell).max(), p2p_cost, VOLL_FLOOR_PER_KWH
-        )
-        if self.specs.count:
-            self.flex_net.value = net[self.battery_homes]
-            # A state fed back from the previous clearing may sit a hair outside
-            # its bounds (solver tolerance); clip so the LP stays feasible.
-            self.soc0.value = np.clip(
-                inputs.batteries.soc_kwh, self.specs.min_soc_kwh, self.specs.capacity_kwh
+        if needs_volume_row(inputs) and not self.volume_row:
+            raise InputError(
+                "a step's tariff spread is below the P2P cost: this model needs volume_row=True; "
+                "use optimizer.clear()"
             )
-            self.terminal_value.value = max(sell.mean(), 0.0) * self.specs.discharge_efficiency
-        # Inflexible homes' positive part is data, so its P2P cost sits outside the LP.
-        return p2p_cost * float(np.maximum(net[fixed], 0.0).sum())
 
-    def _solve(self) -> None:
-        """Solve with the fast settings, then the robust ones; raise if neither works.
+    def _interval_terms(self, inputs: ClearingInputs, margin: float) -> "_Terms":
+        """Everything the LP's costs and bounds are made of, for one interval."""
+        spec, T = self.specs, self.horizon
+        load, pv = inputs.load_kwh, inputs.pv_kwh
+        net = load - pv
+        pooled = np.ones(self.homes, dtype=bool)
+        pooled[self.battery_homes] = False
+        buy, sell = inputs.buy_price_per_kwh, inputs.sell_price_per_kwh
+        p2p = float(inputs.p2p_cost_per_kwh)
+        # A state fed back from the previous clearing may sit a hair outside
+        # its bounds (solver tolerance); clip so the LP stays feasible.
+        soc0 = np.clip(inputs.batteries.soc_kwh, spec.min_soc_kwh, spec.capacity_kwh)
+        d0 = self.batteries.initial_discharge(soc0)
+        home_d0 = np.zeros((self.battery_homes.size, T))
+        home_d0[:, 0] = np.bincount(self._battery_row, d0[:, 0], self.battery_homes.size)
+        return _Terms(
+            load=load[self.battery_homes],
+            pv=pv[self.battery_homes],
+            net=net[self.battery_homes] - home_d0,
+            deficit=np.maximum(net[pooled], 0.0).sum(axis=0),
+            surplus=np.maximum(-net[pooled], 0.0).sum(axis=0),
+            self_supplied=np.minimum(load[pooled], pv[pooled]).sum(axis=0),
+            fixed_demand=net.sum(axis=0) - d0.sum(axis=0),
+            soc0=soc0,
+            buy=buy,
+            sell=sell,
+            p2p=p2p,
+            voll=VOLL_FACTOR * max(np.abs(buy).max(), np.abs(sell).max(), p2p, VOLL_FLOOR_PER_KWH),
+            import_cap=np.maximum(inputs.import_capacity_kwh - margin, 0.0),
+            export_cap=np.maximum(inputs.export_capacity_kwh - margin, 0.0),
+        )
 
-        "optimal_inaccurate" is accepted from the last attempt only and shows in
-        ``Clearing.status``, so the caller can decide whether to settle on it.
+    def _fill(self, lp: LinearProgram, terms: "_Terms") -> LPData:
+        """Costs and bounds of ``lp`` for the interval; see the module docstring."""
+        spec = self.specs
+        # In the objective form the volume's terms move into the costs.
+        folded = 0.0 if self.volume_row else terms.p2p
+        data = lp.data()
+        self.batteries.fill(data, terms.soc0, stored_value_per_kwh=max(terms.sell.mean(), 0.0))
+        # A battery home's buy side is at most its load plus all its batteries charging.
+        most = terms.load + np.bincount(self._battery_row, spec.max_charge_kwh, self.battery_homes.size)[:, None]
+        data.set_columns("buy_side", lo=0.0, hi=most + terms.pv, cost=folded)
+        data.set_columns("grid_import", hi=terms.import_cap, cost=terms.buy - folded)
+        data.set_columns("grid_export", hi=terms.export_cap, cost=-terms.sell)
+        data.set_columns("shed_deficit", hi=terms.deficit, cost=terms.voll - folded)
+        data.set_columns("shed_self", hi=terms.self_supplied, cost=terms.voll)
+        data.set_columns("curtail_surplus", hi=terms.surplus, cost=CURTAIL_COST_PER_KWH)
+        data.set_columns("curtail_self", hi=terms.self_supplied, cost=CURTAIL_COST_PER_KWH + folded)
+        data.set_rows("epigraph", lo=terms.net)
+        data.set_rows("balance", lo=terms.fixed_demand, hi=terms.fixed_demand)
+        if self.volume_row:
+            data.set_columns("p2p_volume", hi=np.inf, cost=terms.p2p)
+            data.set_rows("volume", lo=terms.deficit)
+        if "home_shed" in lp.column_blocks:
+            data.set_columns("home_shed", lo=0.0, hi=terms.load, cost=terms.voll)
+            data.set_columns("home_curtail", lo=0.0, hi=terms.pv, cost=CURTAIL_COST_PER_KWH)
+        else:
+            data.set_columns("shed_battery_homes", hi=terms.load.sum(axis=0), cost=terms.voll)
+            data.set_columns("curtail_battery_homes", hi=terms.pv.sum(axis=0), cost=CURTAIL_COST_PER_KWH + folded)
+        return data
+
+    def _home_slack_would_help(self, solution: LPSolution, terms: "_Terms") -> bool:
+        """True if shedding or curtailing at a battery home has a negative reduced cost.
+
+        Reduced cost = cost - (column of the matrix)' row prices; shedding enters the
+        home's epigraph and the balance with +1, curtailment with -1.
         """
+        if not self.battery_homes.size:
+            return False
+        prices = solution.price("epigraph") + solution.price("balance")[None, :]
+        shed = terms.voll - prices
+        curtail = CURTAIL_COST_PER_KWH + prices
+        return bool(
+            np.any((shed < -REDUCED_COST_TOL) & (terms.load > 0))
+            or np.any((curtail < -REDUCED_COST_TOL) & (terms.pv > 0))
+        )
+
+    def _solve(self, lp: LinearProgram, data: LPData) -> LPSolution:
+        """Try each of SOLVER_ATTEMPTS in turn; raise SolverError if none succeeds."""
         failures = []
-        for attempt, (solver, options) in enumerate(SOLVER_ATTEMPTS, start=1):
-            last = attempt == len(SOLVER_ATTEMPTS)
+        attempts = SOLVER_ATTEMPTS
+        if self.specs.count * self.horizon > PIQP_MAX_BATTERY_STEPS and len(attempts) > 1:
+            attempts = tuple(a for a in attempts if a[0] != solvers.PIQP) or attempts
+        for attempt, (solver, options) in enumerate(attempts, start=1):
+            last = attempt == len(attempts)
             try:
-                # cvxpy warns on an inaccurate solution; that case is handled (and logged) here.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    # warm_start=False: a solve must not depend on the previous one.
-                    self.problem.solve(solver=solver, warm_start=False, **options)
-            except cp.error.SolverError as exc:
-                failures.append(f"{solver} {options}: {exc}")
-                continue
-            if self.problem.status == cp.OPTIMAL or (
-                last and self.problem.status == cp.OPTIMAL_INACCURATE
-            ):
-                return
-            failures.append(f"{solver} {options}: status '{self.problem.status}'")
-            if not last:
-                log.info("clearing %d homes x %d steps: %s; retrying with robust settings", self.homes, self.horizon, failures[-1])
+                if solver == solvers.PIQP:
+                    key = (lp is self._full_lp, repr(sorted(options.items())))
+                    workspace = self._workspaces.get(key)
+                    if workspace is None:
+                        workspace = self._workspaces[key] = solvers.PiqpWorkspace(lp, options)
+                    return workspace.solve(data, accept_inaccurate=last)
+                if solver == solvers.CLARABEL:
+                    return solvers.solve_clarabel(lp, data, options, accept_inaccurate=last)
+                raise solvers.SolverFailure(f"unknown solver {solver!r}")
+            except solvers.SolverFailure as exc:
+                failures.append(str(exc))
+                if not last:
+                    log.info("clearing %d homes x %d steps: %s; trying the next solver", self.homes, self.horizon, exc)
         raise SolverError(
             f"no optimal clearing for {self.homes} homes x {self.horizon} steps "
             f"({'; '.join(failures)}); the model is always feasible, so look for "
             "extreme values (e.g. capacities or prices of 1e9) in the inputs"
         )
 
-    def _step0(self) -> _Step0:
-        return _Step0(
-            grid_import=float(_snap(self.G_imp.value[0])),
-            grid_export=float(_snap(self.G_exp.value[0])),
-            curtail=float(_snap(self.k.value[0])),
-            shed=float(_snap(self.z.value[0])),
-            # The balance reads ``demand == G⁺ - G⁻``; cvxpy's dual of it is the
-            # objective's increase per extra kWh of demand, i.e. the price.
-            dual_balance=float(self.balance.dual_value[0]),
+    # ------------------------------------------------------------------ results
+    def _post_process(self, inputs: ClearingInputs, sol: LPSolution, terms: "_Terms") -> Clearing:
+        spec = self.specs
+        charge, discharge = self.batteries.flows(sol, terms.soc0)
+        if "home_shed" in sol.lp.column_blocks:
+            home_shed, home_curtail = sol.value("home_shed")[:, 0], sol.value("home_curtail")[:, 0]
+        else:
+            home_shed = pro_rata(float(snap(sol.value("shed_battery_homes")[0])), terms.load[:, 0])
+            home_curtail = pro_rata(float(snap(sol.value("curtail_battery_homes")[0])), terms.pv[:, 0])
+        step = Step0(
+            grid_import=float(snap(sol.value("grid_import")[0])),
+            shed_deficit=float(snap(sol.value("shed_deficit")[0])),
+            shed_self=float(snap(sol.value("shed_self")[0])),
+            curtail_surplus=float(snap(sol.value("curtail_surplus")[0])),
+            curtail_self=float(snap(sol.value("curtail_self")[0])),
+            battery_home_shed=snap(home_shed),
+            battery_home_curtail=snap(home_curtail),
         )
-
-    def _battery_values(self) -> tuple[np.ndarray, np.ndarray]:
-        B, T = self.specs.count, self.horizon
-        if not B:
-            return np.zeros((0, T)), np.zeros((0, T))
-        return _snap(self.c.value), _snap(self.d.value)
-
-    def _post_process(self, inputs: ClearingInputs, constant_cost: float) -> Clearing:
-        step = self._step0()
-        charge, discharge = self._battery_values()
-        soc_path = _soc_path(self.specs, inputs.batteries.soc_kwh, charge, discharge)
-        flows = _allocate_step0(inputs, self.specs.home, charge[:, 0], discharge[:, 0], step)
-        buy0 = float(inputs.buy_price_per_kwh[0])
-        sell0 = float(inputs.sell_price_per_kwh[0])
+        flows = allocate_step0(
+            inputs.load_kwh[:, 0], inputs.pv_kwh[:, 0], self.battery_homes, spec.home,
+            charge[:, 0], discharge[:, 0], step,
+        )
+        buy0, sell0 = float(terms.buy[0]), float(terms.sell[0])
+        price = float(sol.price("balance")[0])
+        constant = 0.0 if self.volume_row else terms.p2p * float(terms.deficit.sum())
         return Clearing(
             **flows,
             battery_charge_kwh=charge[:, 0].copy(),
             battery_discharge_kwh=discharge[:, 0].copy(),
-            soc_path_kwh=soc_path,
-            p2p_price_per_kwh=float(min(max(step.dual_balance, sell0), buy0)),
-            objective=float(self.problem.value) + constant_cost,
-            status=str(self.problem.status),
+            soc_path_kwh=soc_path(spec, inputs.batteries.soc_kwh, charge, discharge),
+            p2p_price_per_kwh=float(min(max(price, sell0), buy0)),
+            objective=sol.objective + constant,
+            status=sol.status,
         )
 
 
-# ---------------------------------------------------------------- post-processing
-def _snap(x: np.ndarray | float) -> np.ndarray:
-    """Zero out interior-point residue below ``SNAP_KWH`` (and any negative sign).
+@dataclass(frozen=True)
+class _Terms:
+    """One interval's data in the LP's terms (battery-home rows, pool totals per step)."""
 
-    An interior-point solution sits a hair inside its bounds (1e-11 kWh of
-    curtailment, say); reporting that as a flow would only confuse audits.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    return np.where(x < SNAP_KWH, 0.0, x)
-
-
-def _soc_path(
-    spec: Batteries, soc0: np.ndarray, charge: np.ndarray, discharge: np.ndarray
-) -> np.ndarray:
-    """State of charge implied by the reported flows, so the two always agree."""
-    delta = spec.charge_efficiency[:, None] * charge - discharge / spec.discharge_efficiency[:, None]
-    return np.concatenate([soc0[:, None], soc0[:, None] + np.cumsum(delta, axis=1)], axis=1)
-
-
-def _pro_rata(total: float, weights: np.ndarray) -> np.ndarray:
-    """Split ``total`` over ``weights``; zero everywhere when there is no weight."""
-    weight = weights.sum()
-    if weight <= 0.0 or total <= 0.0:
-        return np.zeros_like(weights)
-    return weights * (min(total, weight) / weight)
-
-
-def _allocate_step0(
-    inputs: ClearingInputs,
-    battery_home: np.ndarray,
-    charge0: np.ndarray,
-    discharge0: np.ndarray,
-    step: _Step0,
-) -> dict[str, np.ndarray]:
-    """Per-home flows of step 0 that satisfy the Clearing identity exactly."""
-    N = inputs.homes
-    load0, pv0 = inputs.load_kwh[:, 0], inputs.pv_kwh[:, 0]
-    curtailed = _pro_rata(step.curtail, pv0)
-    shed = _pro_rata(step.shed, load0)
-    battery = np.bincount(battery_home, weights=charge0 - discharge0, minlength=N)
-    n = load0 - pv0 + curtailed - shed + battery
-
-    demand, surplus = np.maximum(n, 0.0), np.maximum(-n, 0.0)
-    D, S = demand.sum(), surplus.sum()
-    M = min(max(D - step.grid_import, 0.0), D, S)
-    p2p_buy = demand * (M / D) if D > 0 else np.zeros(N)
-    p2p_sell = surplus * (M / S) if S > 0 else np.zeros(N)
-    return {
-        "grid_import_kwh": demand - p2p_buy,
-        "grid_export_kwh": surplus - p2p_sell,
-        "p2p_buy_kwh": p2p_buy,
-        "p2p_sell_kwh": p2p_sell,
-        "curtailed_kwh": curtailed,
-        "shed_kwh": shed,
-    }
-
-
-# ---------------------------------------------------------------- validation
-def _check_battery_specs(batteries: Batteries, homes: int) -> None:
-    b = batteries
-    if b.count and (b.home.min() < 0 or b.home.max() >= homes):
-        raise InputError(f"battery home index out of range 0..{homes - 1}: {b.home.tolist()}")
-    for name in ("charge_efficiency", "discharge_efficiency"):
-        eff = getattr(b, name)
-        if np.any((eff <= 0) | (eff > 1)):
-            raise InputError(f"battery {name} must be in (0, 1], got {eff.tolist()}")
-    if np.any(b.min_soc_kwh < 0) or np.any(b.min_soc_kwh > b.capacity_kwh):
-        raise InputError("battery min_soc_kwh must be within [0, capacity_kwh]")
-    if np.any(b.max_charge_kwh < 0) or np.any(b.max_discharge_kwh < 0):
-        raise InputError("battery max_charge_kwh and max_discharge_kwh must be >= 0")
-
-
-def _check_inputs(inputs: ClearingInputs) -> None:
-    N, T = inputs.load_kwh.shape
-    shapes = {
-        "pv_kwh": (inputs.pv_kwh, (N, T)),
-        "buy_price_per_kwh": (inputs.buy_price_per_kwh, (T,)),
-        "sell_price_per_kwh": (inputs.sell_price_per_kwh, (T,)),
-        "import_capacity_kwh": (inputs.import_capacity_kwh, (T,)),
-        "export_capacity_kwh": (inputs.export_capacity_kwh, (T,)),
-    }
-    for name, (array, shape) in shapes.items():
-        if np.shape(array) != shape:
-            raise InputError(f"{name} has shape {np.shape(array)}, expected {shape}")
-    arrays = [inputs.load_kwh] + [a for a, _ in shapes.values()]
-    if not all(np.all(np.isfinite(a)) for a in arrays) or not np.isfinite(inputs.p2p_cost_per_kwh):
-        raise InputError("clearing inputs contain NaN or infinite values")
-    for name in ("load_kwh", "pv_kwh", "import_capacity_kwh", "export_capacity_kwh"):
-        if np.any(getattr(inputs, name) < 0):
-            raise InputError(f"{name} must be non-negative")
-    if inputs.p2p_cost_per_kwh < 0:
-        raise InputError(f"p2p_cost_per_kwh must be >= 0, got {inputs.p2p_cost_per_kwh}")
-    b = inputs.batteries
-    low, high = b.soc_kwh < b.min_soc_kwh - SOC_SLACK_KWH, b.soc_kwh > b.capacity_kwh + SOC_SLACK_KWH
-    if np.any(low | high):
-        bad = int(np.flatnonzero(low | high)[0])
-        raise InputError(
-            f"battery {bad} (home {int(b.home[bad])}) has soc_kwh {b.soc_kwh[bad]!r} outside "
-            f"[{b.min_soc_kwh[bad]!r}, {b.capacity_kwh[bad]!r}]"
-        )
+    load: np.ndarray  # (M, T) battery homes' load
+    pv: np.ndarray  # (M, T) battery homes' PV
+    net: np.ndarray  # (M, T) battery homes' load - pv, less their batteries' soc0 term
+    deficit: np.ndarray  # (T,) D_F
+    surplus: np.ndarray  # (T,) S_F
+    self_supplied: np.ndarray  # (T,) W_F
+    fixed_demand: np.ndarray  # (T,) E, less the batteries' soc0 term
+    soc0: np.ndarray  # (B,)
+    buy: np.ndarray
+    sell: np.ndarray
+    p2p: float
+    voll: float
+    import_cap: np.ndarray
+    export_cap: np.ndarray
 
 
 # ---------------------------------------------------------------- cached entry point
@@ -466,11 +430,12 @@ _models: OrderedDict[tuple, CommunityModel] = OrderedDict()
 
 
 def model_for(inputs: ClearingInputs) -> CommunityModel:
-    """The cached model for this shape and battery fleet, built on first use."""
-    key = (inputs.homes, inputs.horizon, _battery_key(inputs.batteries))
+    """The cached model for this shape, battery fleet and volume form, built on first use."""
+    volume_row = needs_volume_row(inputs)
+    key = (inputs.homes, inputs.horizon, _battery_key(inputs.batteries), volume_row)
     model = _models.get(key)
     if model is None:
-        model = CommunityModel(inputs.homes, inputs.horizon, inputs.batteries)
+        model = CommunityModel(inputs.homes, inputs.horizon, inputs.batteries, volume_row=volume_row)
         _models[key] = model
         if len(_models) > _CACHE_SIZE:
             _models.popitem(last=False)
@@ -480,4 +445,5 @@ def model_for(inputs: ClearingInputs) -> CommunityModel:
 
 def clear(inputs: ClearingInputs, *, capacity_margin_kwh: float = 0.0) -> Clearing:
     """Clear step 0 of ``inputs``, reusing the model built for the same shape."""
+    check_inputs(inputs)
     return model_for(inputs).clear(inputs, capacity_margin_kwh=capacity_margin_kwh)

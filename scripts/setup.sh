@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv with GridLedger and what running it needs (idempotent).
-#   --dev        also the test tools (pytest, hypothesis, slither, ...)
+#   --dev        also the test tools (pytest, hypothesis, slither, ...) and the research extra
+#                (gymnasium, pettingzoo, dask), which the tests cover
 #   --with-node  --dev, plus `npm install` (solc-js, OpenZeppelin, anvil, forge) for the
 #                tests that compile the contracts and run a real node
 set -euo pipefail
@@ -23,7 +24,7 @@ runtime_stamp=.venv/.gridledger-installed
 dev_stamp=.venv/.gridledger-installed-dev
 fresh() { [ -f "$1" ] && [ ! pyproject.toml -nt "$1" ]; }
 if [ "$dev" = 1 ]; then
-    want=".[dev]"; stamp=$dev_stamp; what="GridLedger and its test tools"
+    want=".[dev,research]"; stamp=$dev_stamp; what="GridLedger, its research extra and its test tools"
 else
     want="."; stamp=$runtime_stamp; what="GridLedger"
 fi

@@ -34,6 +34,11 @@ def home_key(participant: int) -> LocalAccount:
     return Account.from_key(f"0x{0xA0 + participant - 1:064x}")
 
 
+def meter_key(participant: int) -> LocalAccount:
+    """The meter key of home `participant` of the `market` fixture."""
+    return Account.from_key(f"0x{0xE0 + participant - 1:064x}")
+
+
 def standing_mandate(market: Market, participant: int, nonce: int = 1, max_buy: int = BUY, min_sell: int = SELL,
                      valid_until: int = FAR_FUTURE, key: LocalAccount | None = None):
     """A mandate of `participant` signed by its owner (or `key`) for `market`."""
@@ -46,14 +51,32 @@ def chain() -> Chain:
     return Chain.embedded()
 
 
+def homes_market(chain: Chain, pay_as_bid: bool = False) -> Market:
+    """A market (uniform or pay-as-bid terms at BUY/SELL) with 4 funded homes (ids 1..4)
+    without mandates; 10 kWh import / 8 kWh export capacity."""
+    from dataclasses import replace
+
+    from node.chain.deploy import MarketSetup
+    from node.chain.market import DEFAULT_EPOCH_AGO, DEFAULT_TARIFFS
+
+    now = chain.w3.eth.get_block("latest")["timestamp"]
+    epoch = now - now % 900 - DEFAULT_EPOCH_AGO
+    tariffs = replace(DEFAULT_TARIFFS, pay_as_bid=pay_as_bid)
+    market = Market.deploy(chain, 10_000, 8_000, setup=MarketSetup(10_000, 8_000, epoch, tariffs))
+    owners = [home_key(pid).address for pid in range(1, 5)]
+    market.register(owners, [0] * 4, [f"home-{pid}" for pid in range(1, 5)],
+                    [meter_key(pid).address for pid in range(1, 5)])
+    # The grid's wallet is prepaid too (it pays for exports), and the oracle's bond must
+    # cover a dispute for it to settle.
+    market.fund_wallets({pid: 10_000_000 for pid in range(0, 5)})
+    market.deposit_bond(market.bond()[1])
+    return market
+
+
 @pytest.fixture
 def bare_market(chain: Chain) -> Market:
     """4 funded homes (ids 1..4) without mandates; 10 kWh import / 8 kWh export capacity."""
-    market = Market.deploy(chain, import_capacity_wh=10_000, export_capacity_wh=8_000)
-    owners = [home_key(pid).address for pid in range(1, 5)]
-    market.register(owners, [0] * 4, [f"home-{pid}" for pid in range(1, 5)])
-    market.fund_wallets({pid: 10_000_000 for pid in range(1, 5)})
-    return market
+    return homes_market(chain)
 
 
 @pytest.fixture
@@ -94,3 +117,13 @@ def keystore_password(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv(keys.PASSWORD_ENV, KEYSTORE_PASSWORD)
     monkeypatch.delenv(keys.KEYSTORE_ENV, raising=False)
     return KEYSTORE_PASSWORD
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A local Dask cluster of two worker processes (one thread each): the engine that
+    `--cluster ADDRESS` hands jobs to. Yields the scheduler's address."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        yield cluster.scheduler_address

@@ -14,6 +14,7 @@ import pytest
 
 from node.audit.verify import IndexInputs, audit, report
 from node.chain.connection import Chain
+from node.chain.settlement import decode_entry
 from node.data.community import Community
 from node.data.config import default_config
 from node.simulation.setup import demo_key, deploy_community
@@ -60,7 +61,11 @@ def _market(tmp_path, pricing: str):
 
 
 def _settled(market, k):
-    return {e.args["participant"]: e.args for e in market.events() if e.name == "ParticipantSettled" and e.args["interval"] == k}
+    """What interval `k` settled per participant, from the chain's EntriesSettled logs."""
+    entries = [decode_entry(w) for e in market.events() if e.name == "EntriesSettled" and e.args["interval"] == k
+               for w in e.args["entries"]]
+    return {x.participant: {"gridWh": x.grid_wh, "p2pWh": x.p2p_wh, "amount": x.amount}
+            for x in entries if not x.excluded}
 
 
 def _header(market, k):

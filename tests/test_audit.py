@@ -17,6 +17,7 @@ from node.simulation.setup import deploy_community
 from node.index.store import Index
 from node.oracle.inputs_builder import InputsBuilder
 from node.oracle.daemon import Oracle
+from node.simulation.meters import SimulatedMeters
 from node.clearing.interval import run_clearing, settlement_for, soc_after
 from node.data.synthetic import generate_community
 
@@ -35,7 +36,7 @@ def setup(tmp_path):
     index = Index(tmp_path / "index.sqlite")
     market, ids = deploy_community(chain, community, config, index)
     builder = InputsBuilder(community, config, ids)
-    return market, index, builder, Oracle(market, index, builder)
+    return market, index, builder, Oracle(market, index, builder, meters=SimulatedMeters.of(market, community, config, ids))
 
 
 def test_honest_settlements_all_pass(setup):
@@ -57,6 +58,9 @@ def test_tampered_inputs_are_caught(setup):
 
         def fetch(self, digest: str) -> bytes:
             return body if digest == row["inputs_hash"] else index.inputs(digest)
+
+        def readings(self, interval: int):
+            return index.readings(interval) or None
 
     verdicts = audit(market, Mirror(), progress=False)
     bad = [v for v in verdicts if not v.ok]

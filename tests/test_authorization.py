@@ -14,7 +14,16 @@ from node.chain.connection import Chain
 from node.errors import ChainError, InputError, SettlementError
 from node.chain.settlement import pack_order, unpack_order
 from node.clearing.pricing import priced_settlement
-from node.intent.signing import BUY, SELL, Order, Revocation, sign_order, sign_revocation
+from node.intent.signing import (
+    BUY,
+    SELL,
+    Order,
+    OrderCancellation,
+    Revocation,
+    sign_cancellation,
+    sign_order,
+    sign_revocation,
+)
 from tests.conftest import FAR_FUTURE, P2P, SELL as SELL_TARIFF, BUY as BUY_TARIFF, home_key, standing_mandate
 
 HASH = b"\x22" * 32
@@ -34,10 +43,6 @@ def now(market) -> int:
     return market.chain.w3.eth.get_block("latest")["timestamp"]
 
 
-def travel(market, seconds: int) -> None:
-    market.chain.w3.provider.ethereum_tester.time_travel(now(market) + seconds)
-
-
 def rogue_oracle(market):
     """A key the admin wrongly granted the oracle role: it can settle, but it holds no
     participant's signature."""
@@ -50,9 +55,7 @@ def rogue_oracle(market):
 
 
 def test_domain_is_the_contracts_eip712_domain(market):
-    _, name, version, chain_id, contract, *_ = market.market.functions.eip712Domain().call()
-    d = market.domain()
-    assert (name, version, chain_id, contract) == (d.name, d.version, d.chain_id, d.verifying_contract)
+    assert bytes(market.market.functions.domainSeparator().call()) == market.domain().separator()
 
 
 def test_rogue_oracle_cannot_settle_a_participant_without_mandate(bare_market, homes):
@@ -91,9 +94,11 @@ def test_old_mandate_nonce_cannot_be_resubmitted(bare_market):
     first, second = standing_mandate(bare_market, 1, nonce=1), standing_mandate(bare_market, 1, nonce=2, max_buy=1)
     bare_market.submit_mandates([first])
     bare_market.submit_mandates([second])
-    with pytest.raises(ChainError, match=r"StaleMandateNonce\(participant=1, currentNonce=2, nonce=1\)"):
+    with pytest.raises(ChainError, match=r"StaleMandateNonce\(participant=1, floor=3, nonce=1\)"):
         bare_market.submit_mandates([first])
-    assert bare_market.mandate(1) == (1, SELL_TARIFF, FAR_FUTURE, 2)
+    max_buy, min_sell, valid_from, valid_until, max_wh, nonce, _ = bare_market.mandate(1)
+    assert (max_buy, min_sell, valid_from, valid_until, nonce) == (1, SELL_TARIFF, 0, min(FAR_FUTURE, 2**40 - 1), 2)
+    assert max_wh == 2**32 - 1  # no bound signed: the widest the contract keeps
 
 
 def test_mandate_events_record_the_signed_bounds(bare_market):
@@ -101,7 +106,8 @@ def test_mandate_events_record_the_signed_bounds(bare_market):
     (event,) = receipt.events
     assert event.name == "MandateSet"
     assert event.args == {"participant": 3, "nonce": 1, "maxBuyPrice": BUY_TARIFF, "minSellPrice": SELL_TARIFF,
-                          "minSocPpm": 0, "maxSocPpm": 1_000_000, "validUntil": FAR_FUTURE}
+                          "minSocPpm": 0, "maxSocPpm": 1_000_000, "validFrom": 0, "validUntil": FAR_FUTURE,
+                          "maxEnergyWh": 2**64 - 1}
 
 
 def test_revoked_mandate_stops_authorising_and_cannot_come_back(market, homes):
@@ -114,6 +120,13 @@ def test_revoked_mandate_stops_authorising_and_cannot_come_back(market, homes):
         market.submit_mandates([standing_mandate(market, 1, nonce=1)])
     market.submit_mandates([standing_mandate(market, 1, nonce=2)])
     market.settle(trade(homes))
+
+
+def test_revocation_reaches_a_mandate_signed_but_never_submitted(market, homes):
+    unsent = standing_mandate(market, 1, nonce=2)
+    market.revoke_mandate(sign_revocation(home_key(1), market.domain(), Revocation(1, 2)))
+    with pytest.raises(ChainError, match=r"StaleMandateNonce\(participant=1, floor=3, nonce=2\)"):
+        market.submit_mandates([unsent])
 
 
 def test_owner_revokes_directly_and_nobody_else_can(market, homes):
@@ -132,12 +145,13 @@ def test_owner_revokes_directly_and_nobody_else_can(market, homes):
         market.settle(trade(homes))
 
 
-def test_expired_mandate_rejected(bare_market, homes):
-    expiry = now(bare_market) + 1000
+def test_a_mandate_covers_only_intervals_within_its_validity_by_their_own_time(bare_market, homes):
+    # Valid for interval 0 only: interval 1 is refused however soon it is settled.
+    clock = bare_market.clock()
+    expiry = clock.end(0) - 1
     bare_market.submit_mandates([standing_mandate(bare_market, pid, valid_until=expiry) for pid in range(1, 5)])
     bare_market.settle(trade(homes))
-    travel(bare_market, 2000)
-    with pytest.raises(SettlementError, match=rf"MandateExpired\(participant=1, validUntil={expiry}"):
+    with pytest.raises(SettlementError, match=rf"MandateNotInForce\(participant=1, interval=1, validFrom=0, validUntil={expiry}\)"):
         bare_market.settle(trade(homes, interval=1))
 
 
@@ -151,7 +165,8 @@ def test_valid_orders_authorise_participants_without_mandates(bare_market, homes
     before = bare_market.balance(4)
     receipt = bare_market.settle(trade(homes), orders)
     assert bare_market.balance(4) == before - 75_000
-    assert [e.name for e in receipt.events].count("ParticipantSettled") == 4
+    (entries,) = [e.args["entries"] for e in receipt.events if e.name == "EntriesSettled"]
+    assert [w >> 255 for w in entries] == [1, 1, 0, 1]  # homes 1, 2, 4 by order, 3 by mandate
 
 
 def test_forged_order_signature_rejected(bare_market, homes):
@@ -179,6 +194,16 @@ def test_order_cannot_be_used_for_another_participant(bare_market, homes):
         bare_market.chain.transact(call, bare_market.chain.operators.oracle, 1_000_000)
 
 
+def test_a_cancelled_order_cannot_be_settled(bare_market, homes):
+    # The owner amended its 0.29 order and cancelled the old nonce on chain.
+    bare_market.submit_mandates([standing_mandate(bare_market, pid) for pid in (2, 3, 4)])
+    superseded = order(bare_market, 1, BUY, 1000, BUY_TARIFF, nonce=1)
+    bare_market.cancel_orders(sign_cancellation(home_key(1), bare_market.domain(), OrderCancellation(1, 1)))
+    with pytest.raises(SettlementError, match=r"OrderCancelled\(participant=1, nonce=1, floor=2\)"):
+        bare_market.settle(trade(homes), [superseded])
+    bare_market.settle(trade(homes), [order(bare_market, 1, BUY, 1000, BUY_TARIFF, nonce=2)])
+
+
 def test_expired_order_rejected(bare_market, homes):
     bare_market.submit_mandates([standing_mandate(bare_market, pid) for pid in (2, 3, 4)])
     expiry = now(bare_market) - 1
@@ -203,7 +228,7 @@ def test_buyer_above_limit_and_seller_below_limit_rejected(bare_market, homes):
     with pytest.raises(SettlementError, match=r"OrderPriceExceeded\(participant=1, costMilli=300000000, limitMilli=299999000\)"):
         bare_market.settle(trade(homes), [order(bare_market, 1, BUY, 1000, 299_999)])
     bare_market.submit_mandates([standing_mandate(bare_market, 1)])
-    bare_market.submit_mandates([standing_mandate(bare_market, 2, nonce=2, valid_until=0)])  # only an order now
+    bare_market.revoke_mandate(sign_revocation(home_key(2), bare_market.domain(), Revocation(2, 1)))  # an order only
     with pytest.raises(SettlementError, match=r"OrderPriceBelowLimit\(participant=2, revenueMilli=105000000, limitMilli=106000000\)"):
         bare_market.settle(trade(homes), [order(bare_market, 2, SELL, 1000, 106_000)])
 
@@ -238,7 +263,7 @@ def test_buyer_is_settled_iff_within_its_signed_limits(bare_market, homes, limit
     """Home 1 buys `energy` Wh from home 2 over P2P at the P2P price; it signed either
     an order (limit, signed energy) or a mandate (limit); homes 2-4 hold mandates."""
     market = bare_market
-    if market.mandate(2)[3] == 0:
+    if market.mandate(2)[5] == 0:
         market.submit_mandates([standing_mandate(market, pid) for pid in (2, 3, 4)])
     k = market.next_interval()
     s = trade(homes, interval=k, grid=(0, 0, 0, 0), p2p=(energy, -energy, 0, 0))
@@ -248,7 +273,7 @@ def test_buyer_is_settled_iff_within_its_signed_limits(bare_market, homes, limit
         ok = energy <= signed_energy and cost_milli <= energy * limit + 999
     else:
         orders = []
-        market.submit_mandates([standing_mandate(market, 1, nonce=market.mandate(1)[3] + 1, max_buy=limit)])
+        market.submit_mandates([standing_mandate(market, 1, nonce=market.mandate(1)[5] + 1, max_buy=limit)])
         ok = cost_milli <= energy * limit + 999
     before = market.balance(1)
     if ok:
@@ -302,10 +327,18 @@ def test_auditor_accepts_mandated_and_order_authorised_settlements(community_mar
     side, limit = (BUY, 10**6) if net > 0 else (SELL, 0)
     key = demo_key(config.community.seed, community.homes[pid - 1].name)
     signed = sign_order(key, market.domain(), Order(pid, k, side, abs(net), limit, FAR_FUTURE, 1))
+    index.store_readings(community_meters(community_market).readings(inputs, s))
     receipt = market.settle(s, [signed])
     index.apply(receipt.events, {receipt.tx_hash: receipt.gas_used}, up_to_block=receipt.block)
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert len(verdicts) == 1 and verdicts[0].ok, report(verdicts)
+
+
+def community_meters(community_market):
+    from node.simulation.meters import SimulatedMeters
+
+    market, _, builder, config, community = community_market
+    return SimulatedMeters.of(market, community, config, builder.participants)
 
 
 def _battery_owner_narrows_the_band(community_market):
@@ -333,7 +366,8 @@ def test_auditor_catches_batteries_outside_the_mandated_state_of_charge(communit
         def inputs(self, interval, soc):
             return self.builder.inputs(interval, soc)
 
-    Careless(market, index, builder).run(until=builder.first_interval + 1, progress=False)
+    Careless(market, index, builder, meters=community_meters(community_market)).run(
+        until=builder.first_interval + 1, progress=False)
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert not verdicts[0].ok
     assert f"participant {pid}: inputs let the battery range over" in " ".join(verdicts[0].reasons)
@@ -344,7 +378,7 @@ def test_the_oracle_keeps_batteries_in_the_mandated_band(community_market):
     from node.oracle.daemon import Oracle
 
     market, index, builder, pid = _battery_owner_narrows_the_band(community_market)
-    oracle = Oracle(market, index, builder)
+    oracle = Oracle(market, index, builder, meters=community_meters(community_market))
     start = builder.initial_soc()[pid]
     oracle.run(progress=False)
     assert oracle.soc[pid] >= start  # below the new band: never taken further down

@@ -50,6 +50,7 @@ def test_baseline_balances_energy_per_home_and_step(seed: int) -> None:
     np.testing.assert_allclose(
         load - pv + charge - discharge, r.grid_import_kwh - r.grid_export_kwh, atol=1e-9
     )
+    assert not r.curtailed_kwh.any() and not r.shed_kwh.any(), "no capacity given, nothing curtailed or shed"
     assert np.all(r.grid_import_kwh >= -TOL) and np.all(r.grid_export_kwh >= -TOL)
     assert np.all(np.minimum(r.grid_import_kwh, r.grid_export_kwh) <= TOL), "import and export at once"
 
@@ -92,3 +93,38 @@ def test_baseline_battery_lowers_its_home_bill() -> None:
     without = run_baseline(load, pv, Batteries.none(), buy, sell)
     assert with_battery.cost[0].sum() < without.cost[0].sum()
     np.testing.assert_array_equal(with_battery.cost[1:], without.cost[1:])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(0.0, 6.0), st.floats(0.0, 6.0))
+def test_baseline_keeps_within_grid_capacity_by_curtailing_and_shedding(seed: int, import_cap: float, export_cap: float) -> None:
+    load, pv, batteries, buy, sell = make_case(seed)
+    free = run_baseline(load, pv, batteries, buy, sell)
+    r = run_baseline(load, pv, batteries, buy, sell, import_cap, export_cap)
+    assert np.all(r.grid_import_kwh.sum(axis=0) <= import_cap + 1e-9)
+    assert np.all(r.grid_export_kwh.sum(axis=0) <= export_cap + 1e-9)
+    # Same physics, every kWh accounted for: what the grid did not take was curtailed,
+    # what it did not deliver was not served; the batteries ran exactly as without limits.
+    charge = home_sum(batteries, r.battery_charge_kwh, load.shape[0])
+    discharge = home_sum(batteries, r.battery_discharge_kwh, load.shape[0])
+    np.testing.assert_allclose(load - pv + charge - discharge + r.curtailed_kwh - r.shed_kwh,
+                               r.grid_import_kwh - r.grid_export_kwh, atol=1e-9)
+    np.testing.assert_array_equal(r.soc_kwh, free.soc_kwh)
+    np.testing.assert_allclose(r.curtailed_kwh.sum(axis=0), np.maximum(free.grid_export_kwh.sum(axis=0) - export_cap, 0), atol=1e-9)
+    np.testing.assert_allclose(r.shed_kwh.sum(axis=0), np.maximum(free.grid_import_kwh.sum(axis=0) - import_cap, 0), atol=1e-9)
+    np.testing.assert_allclose(r.cost, r.grid_import_kwh * buy - r.grid_export_kwh * sell)
+
+
+def test_baseline_curtails_each_exporting_home_pro_rata() -> None:
+    load = np.array([[0.0], [0.0], [1.0]])
+    pv = np.array([[3.0], [1.0], [0.0]])
+    r = run_baseline(load, pv, Batteries.none(), np.array([0.3]), np.array([0.1]), export_capacity_kwh=np.array([2.0]))
+    np.testing.assert_allclose(r.grid_export_kwh[:, 0], [1.5, 0.5, 0.0])
+    np.testing.assert_allclose(r.curtailed_kwh[:, 0], [1.5, 0.5, 0.0])
+    np.testing.assert_allclose(r.grid_import_kwh[:, 0], [0.0, 0.0, 1.0])
+
+
+def test_baseline_with_zero_capacity_trades_nothing_with_the_grid() -> None:
+    load, pv, batteries, buy, sell = make_case(5)
+    r = run_baseline(load, pv, batteries, buy, sell, 0.0, 0.0)
+    assert not r.grid_import_kwh.any() and not r.grid_export_kwh.any() and not r.cost.any()

@@ -1,5 +1,6 @@
 """The market contract accepts exactly the settlements that conserve energy and money,
-respect capacity and prices, come from the oracle, in order, once; and says why not."""
+respect capacity, the terms' prices and the wallets' credit, come from the oracle, in
+order, once, after the interval ended; and says why not."""
 
 from __future__ import annotations
 
@@ -37,8 +38,12 @@ def test_valid_settlement_moves_wallets_and_conserves_money(market, homes):
     assert sum(changes) == 0
     assert market.next_interval() == 1
     names = [e.name for e in receipt.events]
-    assert names == ["IntervalSettled"] + ["ParticipantSettled"] * 4
-    assert receipt.events[0].args["gridImportWh"] == 1700 and receipt.events[0].args["gridExportWh"] == 300
+    # One log carries every entry (SettlementEntry words), one the interval.
+    assert names == ["EntriesSettled", "IntervalSettled"]
+    assert list(receipt.events[0].args["entries"]) == s.entries()
+    closing = receipt.events[1].args
+    assert closing["gridImportWh"] == 1700 and closing["gridExportWh"] == 300
+    assert (closing["importPrice"], closing["exportPrice"], closing["p2pFee"]) == (BUY, SELL, 0)
 
 
 def test_a_dry_run_says_why_a_settlement_would_fail_without_sending_anything(market, homes):
@@ -88,19 +93,13 @@ def test_settlement_rejects_unconserved_p2p_energy(market, homes):
         market.settle(settlement(homes, [0, 0, 0, 0], [500, -400, 0, 0]))
 
 
-def test_settlement_rejects_grid_totals_that_differ_from_entries(market, homes):
-    s = settlement(homes, [700, 0, 0, -200], [0, 0, 0, 0])
-    header = list(s.header())
-    header[5] = 600  # declared import
-    call = market.market.functions.settle(tuple(header), s.entries(), [])
-    with pytest.raises(ChainError, match=r"GridEnergyMismatch\(interval=0, importWh=700, exportWh=200, declaredImportWh=600"):
-        market.chain.transact(call, market.chain.operators.oracle, 500_000)
-
-
-def test_settlement_rejects_unconserved_money(market, homes):
-    s = settlement(homes, [1000, 0, 0, 0], [0, 0, 0, 0])
-    s = replace(s, grid_amount=s.grid_amount + 1)
-    with pytest.raises(SettlementError, match="MoneyNotConserved"):
+def test_the_header_carries_no_tariff_and_no_grid_amount(market, homes):
+    # Tariffs come from the chain's terms and the grid's wallet change is minus the
+    # entries' sum: a settlement "at" other tariffs is refused entry by entry.
+    assert market.settle(settlement(homes, [1000, 0, 0, 0], [0, 0, 0, 0])).events[-1].args["gridAmount"] == 300_000
+    # The export tariff x20 (the mandate allows a seller any price above its minimum).
+    s = settlement(homes, [0, 0, 0, -1000], [0, 0, 0, 0], interval=1, sell=SELL * 20)
+    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=4, amount=1200000, expectedMilli=60000000\)"):
         market.settle(s)
 
 
@@ -109,7 +108,7 @@ def test_settlement_rejects_payment_not_matching_prices(market, homes):
     amount = s.amount.copy()
     amount[0] -= 5  # overcharge the buyer by 5 units (still within its mandate) ...
     amount[1] += 5  # ... and hand it to the seller: money is still conserved
-    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=1, amount=-150005, expectedMilliUnits=-150000000\)"):
+    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=1, amount=-150005, expectedMilli=-150000000\)"):
         market.settle(replace(s, amount=amount))
 
 
@@ -143,7 +142,7 @@ def test_capacity_only_by_grid_operator_and_never_for_settled_intervals(market, 
 
 
 def test_p2p_price_must_lie_between_tariffs(market, homes):
-    with pytest.raises(SettlementError, match=r"PriceOutOfRange\(p2pPrice=400000"):
+    with pytest.raises(SettlementError, match=r"PriceOutOfRange\(p2pPrice=400000, exportPrice=60000, maxPrice=300000\)"):
         market.settle(settlement(homes, [0, 0, 0, 0], [100, -100, 0, 0], p2p=400_000))
 
 
@@ -177,46 +176,38 @@ def test_interval_without_entries_is_closed_with_nothing_moved(market):
     assert (s.grid_amount, s.grid_import_wh, s.grid_export_wh) == (0, 0, 0)
     receipt = market.settle(s)
     assert market.next_interval() == 1
-    assert [(e.name, e.args["interval"], e.args["participants"], e.args["gridAmount"]) for e in receipt.events] == [
-        ("IntervalSettled", 0, 0, 0)
-    ]
+    assert [(e.name, e.args["interval"]) for e in receipt.events] == [("EntriesSettled", 0), ("IntervalSettled", 0)]
+    assert (receipt.events[1].args["participants"], receipt.events[1].args["gridAmount"]) == (0, 0)
     assert balances(market) == before
     market.settle(settlement(np.array([1]), [100], [0], interval=1))  # and the market moves on
 
 
-@pytest.mark.parametrize(
-    ("field", "value", "error"),
-    [
-        (7, 1, r"MoneyNotConserved\(interval=0, participantsTotal=0, gridAmount=1\)"),
-        (7, -1, r"MoneyNotConserved\(interval=0, participantsTotal=0, gridAmount=-1\)"),
-        (5, 100, r"GridEnergyMismatch\(interval=0, importWh=0, exportWh=0, declaredImportWh=100, declaredExportWh=0\)"),
-        (6, 100, r"GridEnergyMismatch\(interval=0, importWh=0, exportWh=0, declaredImportWh=0, declaredExportWh=100\)"),
-    ],
-)
-def test_interval_without_entries_cannot_move_the_grids_wallet_or_declare_grid_flow(market, field, value, error):
-    header = list(settlement(np.array([], dtype=np.int64), [], []).header())
-    header[field] = value  # 5 import, 6 export, 7 the grid's amount
-    call = market.market.functions.settle(tuple(header), [], [])
-    with pytest.raises(ChainError, match=error):
-        market.chain.transact(call, market.chain.operators.oracle, 500_000)
-    assert market.next_interval() == 0
+def test_an_interval_settles_only_after_it_ended_by_the_chains_clock(chain):
+    from node.chain.deploy import MarketSetup
+    from node.chain.market import DEFAULT_TARIFFS, Market
+
+    now = chain.w3.eth.get_block("latest")["timestamp"]
+    market = Market.deploy(chain, 10_000, 10_000, setup=MarketSetup(10_000, 10_000, now + 3_600, DEFAULT_TARIFFS))
+    market.deposit_bond(market.bond()[1])
+    with pytest.raises(SettlementError, match=r"IntervalNotEnded\(interval=0, endsAt=" + str(now + 3_600 + 900)):
+        market.settle(settlement(np.array([], dtype=np.int64), [], []))
 
 
 def test_only_admin_registers_and_no_address_twice(market):
     ops = market.chain.operators
     newcomer = Account.create().address
     with pytest.raises(ChainError, match="AccessControlUnauthorizedAccount"):
-        market.chain.transact(market.market.functions.register(newcomer, 0, "x"), ops.oracle, 200_000)
+        market.chain.transact(market.market.functions.register(newcomer, newcomer, 0, "x"), ops.oracle, 200_000)
     existing = market.market.functions.accountOf(1).call()[0]
     with pytest.raises(ChainError, match=r"AlreadyRegistered\(owner=" + existing.lower() + r", participant=1\)"):
-        market.chain.transact(market.market.functions.register(existing, 0, "again"), ops.admin, 200_000)
+        market.chain.transact(market.market.functions.register(existing, newcomer, 0, "again"), ops.admin, 200_000)
 
 
 def test_owner_withdraws_only_a_positive_balance(market):
     chain = market.chain
     owner = home_key(1)
     chain.fund(owner.address, 10**18)
-    with pytest.raises(ChainError, match=r"InsufficientBalance\(participant=1, balance=10000000, needed=10000001\)"):
+    with pytest.raises(ChainError, match=r"InsufficientBalance\(participant=1, withdrawable=10000000, needed=10000001\)"):
         chain.transact(market.market.functions.withdraw(10_000_001), owner, 200_000)
     receipt = chain.transact(market.market.functions.withdraw(4_000_000), owner, 200_000)
     assert market.balance(1) == 6_000_000
@@ -224,20 +215,23 @@ def test_owner_withdraws_only_a_positive_balance(market):
     assert receipt["status"] == 1
 
 
-def test_withdrawal_beyond_the_tokens_held_is_refused_with_the_liquidity_available(market, homes):
-    # Home 1 sells 300 kWh to home 2, whose wallet goes 35 tokens into debt: home 1's
-    # 55 tokens are more than the 40 the market holds.
+def test_wallets_are_prepaid_so_positive_balances_stay_backed(market, homes):
+    # Home 2 would go 35 tokens into debt buying 300 kWh from home 1: without a credit
+    # limit (backed by the reserve) its prepaid wallet cannot pay.
+    with pytest.raises(SettlementError, match=r"CreditLimitExceeded\(participant=2, available=10000000, needed=45000000\)"):
+        market.settle(settlement(homes, [0, 0, 0, 0], [-300_000, 300_000, 0, 0]))
+    market.deposit_reserve(35_000_000)
+    market.set_credit_limit(2, 35_000_000)
     market.settle(settlement(homes, [0, 0, 0, 0], [-300_000, 300_000, 0, 0]))
     assert market.balance(1) == 55_000_000 and market.balance(2) == -35_000_000
     held = market.token.functions.balanceOf(market.deployment.market).call()
-    assert held == 40_000_000
+    positive = sum(max(market.balance(i), 0) for i in range(5))
+    assert held >= positive + market.bond()[0]
+    # Home 1's credit is withdrawable once final (after the dispute window), not before.
     owner = home_key(1)
     market.chain.fund(owner.address, 10**18)
-    with pytest.raises(ChainError, match=r"InsufficientLiquidity\(available=40000000, needed=40000001\)"):
-        market.chain.transact(market.market.functions.withdraw(40_000_001), owner, 200_000)
-    market.chain.transact(market.market.functions.withdraw(40_000_000), owner, 200_000)
-    assert market.balance(1) == 15_000_000
-    assert market.token.functions.balanceOf(market.deployment.market).call() == 0
+    with pytest.raises(ChainError, match=r"InsufficientBalance\(participant=1, withdrawable=10000000, needed=55000000\)"):
+        market.chain.transact(market.market.functions.withdraw(55_000_000), owner, 200_000)
 
 
 def test_deposit_of_zero_rejected(market):
@@ -262,12 +256,16 @@ def test_any_conserving_settlement_within_capacity_and_mandates_is_accepted_and_
     authorised = all(
         -a * 1000 <= n * BUY + 999 if n >= 0 else a * 1000 >= -n * SELL - 999 for n, a in zip(net, s.amount)
     )
+    # Prepaid wallets: each debit within what is final in the wallet, the grid's too.
+    payers = list(zip(range(1, 5), s.amount)) + [(0, s.grid_amount)]
+    affordable = all(a >= 0 or market.withdrawable(pid) >= -a for pid, a in payers)
     before = sum(balances(market))
-    if within and authorised:
+    if within and authorised and affordable:
         market.settle(s)
     else:
-        with pytest.raises(SettlementError, match="CapacityExceeded|MandatePrice"):
+        with pytest.raises(SettlementError, match="CapacityExceeded|MandatePrice|CreditLimitExceeded"):
             market.settle(s)
     # Settlements never create or destroy money: wallets stay backed 1:1 by deposited tokens.
     assert sum(balances(market)) == before
-    assert market.token.functions.balanceOf(market.deployment.market).call() == before
+    held = market.token.functions.balanceOf(market.deployment.market).call()
+    assert held == before + market.bond()[0]

@@ -52,8 +52,9 @@ def state(half_settled, tmp_path):
 
 
 def markets(state: Path) -> list[str]:
-    """Every contract the admin key created that answers `nextInterval()` (a market),
-    found by walking its nonces: checked independently of node.chain.discovery."""
+    """Every contract the admin key created that answers `moduleOf()` (a market's router;
+    its modules answer their own functions only), found by walking its nonces: checked
+    independently of node.chain.discovery."""
     from web3.utils.address import get_create_address
 
     with Chain.embedded(state) as chain:
@@ -63,7 +64,7 @@ def markets(state: Path) -> list[str]:
             address = get_create_address(admin, nonce)
             if chain.w3.eth.get_code(address):
                 try:
-                    chain.w3.eth.contract(address=address, abi=load_artifact("EnergyMarket")["abi"]).functions.nextInterval().call()
+                    chain.w3.eth.contract(address=address, abi=load_artifact("EnergyMarket")["abi"]).functions.moduleOf(b"\0" * 4).call()
                     found.append(address)
                 except Exception:
                     pass

@@ -14,15 +14,18 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 # Each package may import the packages of lower layers (and its own), never higher ones:
-# inputs -> optimizer -> settlement -> chain -> index -> UI/audit, with the CLI on top.
+# inputs -> optimizer -> settlement -> chain -> index -> UI/audit, with the CLI on top;
+# bidding agents make signed intent from data, below everything that clears or settles.
 LAYERS = [
-    {"node", "node.errors", "node.units", "node.faults"},
-    {"node.data", "node.intent", "optimizer"},
+    {"node", "node.errors", "node.units", "node.faults", "node.parallel"},
+    {"node.data", "node.intent", "optimizer", "node.metrics"},
+    {"node.agents"},
     {"node.chain"},
     {"node.clearing"},
     {"node.index"},
-    {"node.oracle", "node.audit", "node.admin"},
+    {"node.oracle", "node.audit", "node.admin", "node.classroom"},
     {"node.simulation"},
+    {"node.research", "node.envs"},
     {"webui"},
     {"node.cli"},
 ]

@@ -22,7 +22,9 @@ from node.simulation.setup import demo_key, deploy_community
 from node.index.store import Index
 from node.clearing.inputs import BatteryInputs, IntervalInputs
 from node.oracle.inputs_builder import InputsBuilder
+from node.chain.settlement import decode_entry
 from node.oracle.daemon import Oracle
+from node.simulation.meters import SimulatedMeters
 from node.clearing.interval import run_clearing
 from node.intent.orders import OrderBook
 from node.intent.signing import Mandate, Revocation, sign_mandate, sign_revocation
@@ -114,7 +116,8 @@ def _setup(tmp_path, start: int):
     market, ids = deploy_community(chain, community, config, index)
     builder = InputsBuilder(community, config, ids)
     book = OrderBook(tmp_path / "orders.sqlite", market.domain(), lambda pid: (index.participant(pid) or {}).get("owner"))
-    return market, index, builder, Oracle(market, index, builder, book), book, config, community
+    meters = SimulatedMeters.of(market, community, config, ids)
+    return market, index, builder, Oracle(market, index, builder, book, meters), book, config, community
 
 
 def _sign(config, community, pid: int, **changes) -> object:
@@ -131,7 +134,11 @@ def _first_clearing(oracle, builder):
 
 
 def _settled(market, k):
-    return {e.args["participant"]: e.args for e in market.events() if e.name == "ParticipantSettled" and e.args["interval"] == k}
+    """What interval `k` settled per participant, from the chain's EntriesSettled logs."""
+    entries = [decode_entry(w) for e in market.events() if e.name == "EntriesSettled" and e.args["interval"] == k
+               for w in e.args["entries"]]
+    return {x.participant: {"gridWh": x.grid_wh, "p2pWh": x.p2p_wh, "amount": x.amount}
+            for x in entries if not x.excluded}
 
 
 def test_a_tight_mandate_is_honoured_not_rejected(evening):
@@ -178,7 +185,8 @@ def test_a_revoked_mandate_takes_the_home_out_of_later_intervals(setup):
     revocation = sign_revocation(key, market.domain(), Revocation(1, 1))
     book.revoke_mandate(1, 1, revocation.signature, now=0)
     oracle.run(progress=False)
-    assert market.mandate(1)[2] == 0  # validUntil 0: revoked on chain
+    max_buy, min_sell, valid_from, valid_until, *_ = market.mandate(1)
+    assert valid_from > valid_until  # revoked on chain: valid for no interval
     assert 1 in _settled(market, builder.first_interval + 1)
     for k in range(builder.first_interval + 2, builder.intervals.stop):
         assert 1 not in _settled(market, k)
@@ -193,13 +201,14 @@ def test_a_mandate_signed_into_the_book_is_relayed_and_used(setup):
     oracle.catch_up_index()  # the book checks signers against the owners the index knows
     book.submit_mandate(sign_mandate(key, market.domain(), mandate), now=0)
     oracle.run(progress=False)
-    assert market.mandate(pid)[3] == 7
-    capacity = builder.battery_spec["capacity_wh"]
+    assert market.mandate(pid)[5] == 7  # the nonce
+    spec = builder.battery_specs[builder.battery_rows[0]]
+    capacity = spec["capacity_wh"]
     for k in builder.intervals:
         inputs_body = index.inputs(index.interval(k)["inputs_hash"])
         b = next(b for b in IntervalInputs.from_json(inputs_body).batteries if b.participant == pid)
         start = b.soc_wh
-        assert b.min_soc_wh == min(max(builder.battery_spec["min_soc_wh"], capacity * 4 // 10), start)
+        assert b.min_soc_wh == min(max(spec["min_soc_wh"], capacity * 4 // 10), start)
         assert b.max_soc_wh == max(capacity * 6 // 10, start)
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert all(v.ok for v in verdicts), report(verdicts)

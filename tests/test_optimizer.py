@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import cvxpy as cp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 from node.errors import InputError, SolverError
 from optimizer import Batteries, Clearing, ClearingInputs, CommunityModel, clear, run_baseline
-from optimizer import community
+from optimizer import community, solvers
 
 TOL = 1e-6  # interior-point feasibility tolerance, well below one Wh
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
@@ -223,27 +222,31 @@ def test_homes_without_batteries_create_no_variables() -> None:
     batteries = make_batteries(np.array([0, 1]), rng)
     small = CommunityModel(homes=5, horizon=6, batteries=batteries)
     large = CommunityModel(homes=500, horizon=6, batteries=batteries)
-    sizes = {v.name(): v.size for v in small.problem.variables()}
-    assert sizes == {v.name(): v.size for v in large.problem.variables()}
+    sizes = {name: block.size for name, block in small.lp.column_blocks.items()}
+    assert sizes == {name: block.size for name, block in large.lp.column_blocks.items()}
+    assert small.lp.matrix.shape == large.lp.matrix.shape
     T, B, battery_homes = 6, 2, 2
-    assert sum(sizes.values()) == 4 * T + 2 * B * T + battery_homes * T
+    # charge and state per battery, buy side per battery home; per step grid import and
+    # export, the pool's four shedding/curtailment amounts and the battery homes' two
+    assert sum(sizes.values()) == 2 * B * T + battery_homes * T + 8 * T
 
 
 def test_rolling_resolve_reuses_the_built_problem() -> None:
     base = make_inputs(13, horizon=6)
     model = community.model_for(base)
-    problem = model.problem
+    lp, matrix = model.lp, model.lp.matrix
     clear(base)
-    compiled = problem._cache.param_prog
+    (workspace,) = model._workspaces.values()
+    solver = workspace._solver
     soc = base.batteries.soc_kwh
     for step in range(3):
         shifted = make_inputs(100 + step, horizon=6, batteries=dataclasses.replace(base.batteries, soc_kwh=soc))
         result = clear(shifted)
         soc = result.soc_path_kwh[:, 1]
         assert community.model_for(shifted) is model
-        assert model.problem is problem
-        assert problem._cache.param_prog is compiled, "re-solve canonicalised again"
-    assert problem.is_dpp()
+        assert model.lp is lp and model.lp.matrix is matrix, "re-solve assembled the matrix again"
+        assert workspace._solver is solver, "re-solve set the solver up again"
+        assert model.last_solution.solver == "PIQP"
 
 
 def test_clearing_rejects_inputs_of_another_shape() -> None:
@@ -263,12 +266,12 @@ def test_clearing_rejects_nan_inputs() -> None:
 
 def test_solver_failure_raises_solver_error(monkeypatch: pytest.MonkeyPatch) -> None:
     inputs = make_inputs(16)
-    model = community.model_for(inputs)
 
-    def broken_solve(*args: object, **kwargs: object) -> None:
-        raise cp.error.SolverError("numerical trouble")
+    def broken(*args: object, **kwargs: object) -> None:
+        raise solvers.SolverFailure("numerical trouble")
 
-    monkeypatch.setattr(model.problem, "solve", broken_solve)
+    monkeypatch.setattr(solvers.PiqpWorkspace, "solve", broken)
+    monkeypatch.setattr(solvers, "solve_clarabel", broken)
     with pytest.raises(SolverError, match="numerical trouble"):
         clear(inputs)
 
@@ -323,15 +326,16 @@ def test_clearing_costs_no_more_than_baseline_over_a_day() -> None:
     assert community_net <= baseline_net + 1e-6
 
 
-@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
 def test_clearing_falls_back_to_robust_solver_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     inputs = make_inputs(17)
     expected = clear(inputs)
-    stalled = (cp.CLARABEL, {"max_iter": 1})  # stops early: not "optimal"
+    stalled = (solvers.PIQP, {**community.SOLVER_ATTEMPTS[0][1], "max_iter": 1})  # stops early: not "optimal"
     monkeypatch.setattr(community, "SOLVER_ATTEMPTS", (stalled, community.SOLVER_ATTEMPTS[-1]))
     result = clear(inputs)
     assert result.status == "optimal"
+    assert community.model_for(inputs).last_solution.solver == "CLARABEL"
     assert result.objective == pytest.approx(expected.objective, rel=1e-6)
+    assert result.p2p_price_per_kwh == pytest.approx(expected.p2p_price_per_kwh, abs=1e-6)
 
 
 def test_clearing_rejects_battery_state_outside_its_bounds() -> None:
@@ -340,3 +344,42 @@ def test_clearing_rejects_battery_state_outside_its_bounds() -> None:
     broken = dataclasses.replace(b, soc_kwh=b.capacity_kwh + 0.5)
     with pytest.raises(InputError, match="outside"):
         clear(dataclasses.replace(inputs, batteries=broken))
+
+
+def test_clearing_rejects_export_tariff_above_import_tariff() -> None:
+    inputs = make_inputs(19)
+    sell = inputs.sell_price_per_kwh.copy()
+    sell[2] = inputs.buy_price_per_kwh[2] + 0.01
+    with pytest.raises(InputError, match="sell_price_per_kwh .* exceeds buy_price_per_kwh .* at step 2"):
+        clear(dataclasses.replace(inputs, sell_price_per_kwh=sell))
+
+
+@pytest.mark.parametrize("solver", [solvers.PIQP, solvers.CLARABEL])
+def test_price_is_the_marginal_cost_of_demand_at_step_0(monkeypatch: pytest.MonkeyPatch, solver: str) -> None:
+    """The balance dual's sign: one more kWh of load at step 0 raises the cost by the price.
+
+    A battery that can just cover step 0 sets a price strictly between the tariffs,
+    so neither clip applies and the finite difference measures the dual itself."""
+    attempts = tuple(a for a in community.SOLVER_ATTEMPTS if a[0] == solver)
+    monkeypatch.setattr(community, "SOLVER_ATTEMPTS", attempts)
+    rng = np.random.default_rng(20)
+    batteries = make_batteries(np.array([0]), rng, soc_fraction=1.0)
+    inputs = make_inputs(20, homes=3, horizon=4, batteries=batteries, p2p_cost=0.0)
+    load = np.full((3, 4), 0.3)
+    inputs = dataclasses.replace(inputs, load_kwh=load, pv_kwh=np.zeros((3, 4)),
+                                 buy_price_per_kwh=np.array([0.30, 0.20, 0.40, 0.25]),
+                                 sell_price_per_kwh=np.full(4, 0.05))
+    base = clear(inputs)
+    assert inputs.sell_price_per_kwh[0] < base.p2p_price_per_kwh < inputs.buy_price_per_kwh[0]
+    bumped = load.copy()
+    bumped[2, 0] += 1e-3
+    step = clear(dataclasses.replace(inputs, load_kwh=bumped))
+    assert (step.objective - base.objective) / 1e-3 == pytest.approx(base.p2p_price_per_kwh, abs=1e-4)
+
+
+def test_large_fleets_skip_the_solver_whose_ordering_does_not_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(community, "PIQP_MAX_BATTERY_STEPS", 1)
+    inputs = make_inputs(22)
+    result = clear(inputs)
+    assert community.model_for(inputs).last_solution.solver == solvers.CLARABEL
+    assert result.status == "optimal"

@@ -1,8 +1,9 @@
-"""Pay-as-bid settlements: each order-authorised entry's P2P energy is priced at its own
-order's limit clipped to the tariffs (a buyer pays min(bid, import tariff), a seller
-gets max(ask, export tariff)), mandate-authorised entries at the settlement's P2P
-price, and the grid operator's wallet takes the spread, so money is still conserved
-to the unit, in one transaction or in chunks."""
+"""Pay-as-bid settlements: in a market whose terms say so, each order-authorised entry's
+P2P energy is priced at its own order's limit clipped to the tariffs (a buyer pays
+min(bid, import tariff), a seller gets max(ask, export tariff)), mandate-authorised
+entries at the settlement's P2P price, and the grid operator's wallet takes the spread,
+so money is still conserved to the unit, in one transaction or in chunks. The pricing
+rule is a term on chain, never the oracle's choice."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from node.chain.settlement import pack_order
 from node.clearing.pricing import pay_as_bid_price, priced_settlement, round_milli
 from node.intent.signing import BUY as BUY_SIDE, SELL as SELL_SIDE, Order, sign_order
 from optimizer.auction import AuctionOrder, Side, clear_auction
-from tests.conftest import BUY, FAR_FUTURE, P2P, SELL, home_key
+from tests.conftest import BUY, FAR_FUTURE, P2P, SELL, home_key, homes_market, standing_mandate
 
 HASH = b"\x44" * 32
 PROPERTY = settings(max_examples=60, deadline=None)
@@ -55,62 +56,70 @@ def balances(market, ids=range(5)) -> list[int]:
     return [market.balance(i) for i in ids]
 
 
+@pytest.fixture
+def pab_market(chain):
+    """`bare_market` whose terms price P2P energy pay-as-bid."""
+    return homes_market(chain, pay_as_bid=True)
+
+
 def test_own_price_is_the_limit_clipped_to_the_tariff_of_the_orders_side():
     assert own_prices().tolist() == [250_000, BUY, SELL, 100_000]
 
 
-def test_each_order_pays_its_own_limit_and_the_grid_keeps_the_spread(bare_market, homes):
-    before = balances(bare_market)
+def test_each_order_pays_its_own_limit_and_the_grid_keeps_the_spread(pab_market, homes):
+    before = balances(pab_market)
     s = pay_as_bid(homes, own_prices())
-    receipt = bare_market.settle(s, book_orders(bare_market))
-    changes = [a - b for a, b in zip(balances(bare_market), before)]
+    receipt = pab_market.settle(s, book_orders(pab_market))
+    changes = [a - b for a, b in zip(balances(pab_market), before)]
     # 1 kWh at the bid of 0.25; 0.5 kWh at the import tariff (bid 0.40); 1 kWh at the
     # export tariff (ask 0.04); 0.5 kWh at the ask of 0.10.
     assert changes[1:] == [-250_000, -150_000, 60_000, 50_000]
     assert changes[0] == 250_000 + 150_000 - 60_000 - 50_000 == s.grid_amount
     assert sum(changes) == 0
-    header = receipt.events[0]
+    header = receipt.events[-1]
     assert header.name == "IntervalSettled" and header.args["gridAmount"] == 290_000
     assert header.args["payAsBid"] is True
     assert (header.args["gridImportWh"], header.args["gridExportWh"]) == (0, 0)
 
 
-def test_the_flag_decides_how_order_entries_are_priced(bare_market, homes):
+def test_the_markets_terms_decide_how_order_entries_are_priced(bare_market, pab_market, homes):
     uniform = priced_settlement(0, HASH, homes, np.array(GRID_WH), np.array(P2P_WH), BUY, SELL, P2P)
-    # Amounts at the settlement's P2P price (which every order allows) but flagged pay-as-bid.
-    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=1, amount=-150000, expectedMilliUnits=-250000000\)"):
-        bare_market.settle(replace(uniform, p2p_prices=own_prices()), book_orders(bare_market))
-    # Pay-as-bid amounts in a uniform settlement.
-    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=1, amount=-250000, expectedMilliUnits=-150000000\)"):
-        bare_market.settle(replace(pay_as_bid(homes, own_prices()), p2p_prices=None), book_orders(bare_market))
-    assert bare_market.next_interval() == 0
+    # Amounts at the settlement's P2P price (which every order allows) in a pay-as-bid market.
+    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=1, amount=-150000, expectedMilli=-250000000\)"):
+        pab_market.settle(uniform, book_orders(pab_market))
+    # Pay-as-bid amounts (the spread to the grid's wallet) in a uniform market.
+    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=1, amount=-250000, expectedMilli=-150000000\)"):
+        bare_market.settle(pay_as_bid(homes, own_prices()), book_orders(bare_market))
+    assert bare_market.next_interval() == 0 and pab_market.next_interval() == 0
 
 
-def test_a_bid_matched_below_an_ask_is_refused_as_a_negative_spread(bare_market, homes):
+def test_a_bid_matched_below_an_ask_is_refused_as_a_negative_spread(pab_market, homes):
     """Every entry keeps to its own order, but buyers bid less than sellers ask: the grid
     wallet would pay the difference, so the contract refuses the match itself."""
     limits = [(BUY_SIDE, 100_000), (BUY_SIDE, 120_000), (SELL_SIDE, 200_000), (SELL_SIDE, 150_000)]
-    orders = [signed_order(bare_market, pid, side, abs(P2P_WH[pid - 1]), limit)
+    orders = [signed_order(pab_market, pid, side, abs(P2P_WH[pid - 1]), limit)
               for pid, (side, limit) in zip((1, 2, 3, 4), limits)]
     s = pay_as_bid(homes, [pay_as_bid_price(side, limit, BUY, SELL) for side, limit in limits])
     assert s.grid_amount == -115_000
-    before = balances(bare_market)
+    before = balances(pab_market)
     # 1 kWh at 0.10 + 0.5 kWh at 0.12 paid, 1 kWh at 0.20 + 0.5 kWh at 0.15 received.
-    with pytest.raises(SettlementError, match=r"NegativeSpread\(interval=0, spreadMilliUnits=-115000000\)"):
-        bare_market.settle(s, orders)
-    with pytest.raises(ChainError, match=r"NegativeSpread\(interval=0, spreadMilliUnits=-115000000\)"):
-        bare_market.settle_chunked(s, orders, budget=420_000)
-    assert balances(bare_market) == before
+    with pytest.raises(SettlementError, match=r"NegativeSpread\(interval=0, spreadMilli=-115000000\)"):
+        pab_market.settle(s, orders)
+    with pytest.raises(ChainError, match=r"NegativeSpread\(interval=0, spreadMilli=-115000000\)"):
+        pab_market.settle_chunked(s, orders, budget=420_000)
+    assert balances(pab_market) == before
 
 
 def test_uniform_settlements_say_so_in_their_event(bare_market, homes):
     uniform = priced_settlement(0, HASH, homes, np.array(GRID_WH), np.array(P2P_WH), BUY, SELL, P2P)
     receipt = bare_market.settle(uniform, book_orders(bare_market))
-    assert receipt.events[0].args["payAsBid"] is False
+    assert receipt.events[-1].args["payAsBid"] is False
 
 
-def test_mandate_entries_of_a_pay_as_bid_settlement_pay_the_settlements_p2p_price(market, homes):
+def test_mandate_entries_of_a_pay_as_bid_settlement_pay_the_settlements_p2p_price(pab_market, homes):
     """Homes 1 and 3 trade by orders, homes 2 and 4 by their standing mandates."""
+    market = pab_market
+    market.submit_mandates([standing_mandate(market, pid) for pid in range(1, 5)])
     orders = book_orders(market, pids=(1, 3))
     before = balances(market)
     s = pay_as_bid(homes, [250_000, P2P, SELL, P2P])
@@ -119,20 +128,21 @@ def test_mandate_entries_of_a_pay_as_bid_settlement_pay_the_settlements_p2p_pric
     assert changes[1:] == [-250_000, -75_000, 60_000, 75_000]
     assert changes[0] == 250_000 + 75_000 - 60_000 - 75_000 and sum(changes) == 0
     # A mandate authorises no order's price: home 2 at 0.16 (within its mandate) is mispriced.
-    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=2, amount=-80000, expectedMilliUnits=-75000000\)"):
+    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=2, amount=-80000, expectedMilli=-75000000\)"):
         market.settle(pay_as_bid(homes, [250_000, 160_000, SELL, P2P], interval=1), book_orders(market, 1, (1, 3)))
 
 
-def test_an_import_above_the_bid_is_not_authorised_at_any_price(bare_market, homes):
+def test_an_import_above_the_bid_is_not_authorised_at_any_price(pab_market, homes):
     """Home 1 bids 0.25 but also imports at the 0.30 tariff: its order does not cover that."""
     s = pay_as_bid(homes, own_prices(), grid=[100, 0, 0, 0])
-    orders = book_orders(bare_market)
-    orders[0] = signed_order(bare_market, 1, BUY_SIDE, 1100, 250_000)
+    orders = book_orders(pab_market)
+    orders[0] = signed_order(pab_market, 1, BUY_SIDE, 1100, 250_000)
     with pytest.raises(SettlementError, match=r"OrderPriceExceeded\(participant=1, costMilli=280000000, limitMilli=275000000\)"):
-        bare_market.settle(s, orders)
+        pab_market.settle(s, orders)
 
 
-def test_pay_as_bid_settles_in_chunks_as_in_one_transaction(bare_market, homes):
+def test_pay_as_bid_settles_in_chunks_as_in_one_transaction(pab_market, homes):
+    bare_market = pab_market
     s = pay_as_bid(homes, own_prices())
     before = balances(bare_market)
     # 420k gas fits the verification of one order entry per chunk: four chunks.
@@ -145,14 +155,15 @@ def test_pay_as_bid_settles_in_chunks_as_in_one_transaction(bare_market, homes):
     assert bare_market.next_interval() == 1 and not bare_market.pending().open
 
 
-def test_every_chunk_must_carry_the_same_pricing(bare_market, homes):
+def test_every_chunk_must_carry_the_same_header(pab_market, homes):
+    bare_market = pab_market
     s = pay_as_bid(homes, own_prices())
     words = s.entries(by_order={1, 2, 3, 4})
     auths = [pack_order(o) for o in book_orders(bare_market)]
     verify = bare_market.market.functions.verifyChunk
     oracle = bare_market.chain.operators.oracle
     bare_market.chain.transact(verify(s.header(), words[:2], auths[:2], False), oracle, 1_000_000)
-    flipped = s.header()[:-1] + (False,)
+    flipped = s.header()[:2] + (s.header()[2] + 1,) + s.header()[3:]
     with pytest.raises(ChainError, match=r"HeaderMismatch\(interval=0"):
         bare_market.chain.transact(verify(flipped, words[2:], auths[2:], True), oracle, 1_000_000)
     assert bare_market.market.functions.chunkHash(0).call() == entries_hash(words[:2])
@@ -181,12 +192,12 @@ def test_each_amount_is_within_a_unit_of_its_own_price_and_the_grid_takes_the_re
     assert np.all(np.abs(s.amount * 1000 - exact) < 1000)
     assert abs(s.grid_amount * 1000 + int(exact.sum())) < 1000
     assert int(s.amount.sum()) + s.grid_amount == 0
-    assert s.pay_as_bid and s.header()[-1] is True
+    assert s.pay_as_bid
 
 
 def test_uniform_settlement_says_so_in_its_header(homes):
     s = priced_settlement(0, HASH, homes, np.array(GRID_WH), np.array(P2P_WH), BUY, SELL, P2P)
-    assert not s.pay_as_bid and s.header()[-1] is False
+    assert not s.pay_as_bid
 
 
 def test_one_p2p_price_per_participant():

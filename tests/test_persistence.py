@@ -19,6 +19,7 @@ from node.chain.journal import JOURNAL_NAME, Journal
 from node.chain.market import Deployment, Market
 from node.oracle.inputs_builder import InputsBuilder
 from node.oracle.daemon import Oracle
+from node.simulation.meters import SimulatedMeters
 from node.units import UNITS_PER_TOKEN
 from node.simulation.replay import open_market, simulate
 from node.simulation.state import StatePaths
@@ -58,7 +59,8 @@ def half_run(tmp_path_factory, config):
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
     builder = InputsBuilder(community, config, ids)
-    Oracle(market, index, builder).run(until=builder.first_interval + FIRST_PART, progress=False)
+    meters = SimulatedMeters.of(market, community, config, ids, paths.meters)
+    Oracle(market, index, builder, meters=meters).run(until=builder.first_interval + FIRST_PART, progress=False)
     before = snapshot(market, len(ids))
     chain.close()
     index.close()
@@ -91,7 +93,8 @@ def test_a_reopened_chain_carries_on_and_settles_nothing_twice(half_run, config,
         balances = {p: result.market.balance(p) for p in range(len(community.homes) + 1)}
         assert result.index.balances() == balances
         deposit = int(config.wallets.initial_deposit * UNITS_PER_TOKEN)
-        assert sum(balances.values()) == deposit * len(community.homes)
+        # The homes' deposits and the grid operator's prefunding of the grid's wallet.
+        assert sum(balances.values()) == 2 * deposit * len(community.homes)
         settled = [e for e in result.market.logs(result.market.deployment.block, chain.w3.eth.block_number)
                    if e.name == "IntervalSettled"]
         assert sorted(e.args["interval"] for e in settled) == list(range(96))
@@ -189,7 +192,8 @@ def test_a_reverted_transaction_is_journaled_and_replays_reverted(tmp_path):
         reverted = chain.w3.eth.get_block("latest")["transactions"][0]
     with Chain.embedded(tmp_path) as chain:
         assert chain.w3.eth.get_transaction_receipt(reverted)["status"] == 0
-        assert chain.w3.eth.block_number == 3
+        # The token, the market's seven modules, its router, and the reverted deposit.
+        assert chain.w3.eth.block_number == 10
 
 
 def _copy_state(source: Path, target: Path) -> None:

@@ -14,8 +14,15 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pathlib import Path
+
 from node.errors import InputError
 from node.intent.signing import (
+    CANCELLATION_TYPE,
+    READING_TYPE,
+    Reading,
+    SignedReading,
+    sign_reading,
     MANDATE_TYPE,
     MANDATE_TYPEHASH,
     ORDER_TYPE,
@@ -44,6 +51,8 @@ from node.intent.signing import (
     typed_data,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
+
 ALICE = Account.from_key("0x" + "a1" * 32)
 MALLORY = Account.from_key("0x" + "e7" * 32)
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -66,10 +75,32 @@ def test_type_strings_are_exactly_what_the_contract_hashes() -> None:
     assert ORDER_TYPE == ("Order(uint32 participant,uint64 interval,uint8 side,uint64 energyWh,uint64 limitPrice,"
                           "uint64 expiry,uint64 nonce)")
     assert MANDATE_TYPE == ("Mandate(uint32 participant,uint64 maxBuyPrice,uint64 minSellPrice,uint32 minSocPpm,"
-                            "uint32 maxSocPpm,uint64 validUntil,uint64 nonce)")
+                            "uint32 maxSocPpm,uint64 validFrom,uint64 validUntil,uint64 maxEnergyWh,uint64 nonce)")
     assert REVOCATION_TYPE == "Revocation(uint32 participant,uint64 nonce)"
+    assert CANCELLATION_TYPE == "OrderCancellation(uint32 participant,uint64 nonce)"
+    assert READING_TYPE == "Reading(uint32 participant,uint64 interval,uint64 importWh,uint64 exportWh)"
     assert ORDER_TYPEHASH == keccak(text=ORDER_TYPE) and MANDATE_TYPEHASH == keccak(text=MANDATE_TYPE)
-    assert f'keccak256("{ORDER_TYPE}")' in SOLIDITY_TYPEHASHES
+    # Character for character what the contracts hash.
+    sources = "".join(p.read_text() for p in (ROOT / "contracts" / "src").rglob("*.sol"))
+    for text in (ORDER_TYPE, MANDATE_TYPE, REVOCATION_TYPE, CANCELLATION_TYPE, READING_TYPE):
+        assert f'"{text}"' in sources.replace('"\n        "', "").replace(" \n", ""), text
+        assert f'keccak256("{text}")' in SOLIDITY_TYPEHASHES
+
+
+def test_a_mandate_without_validity_start_or_energy_bound_reads_as_from_the_epoch_unbounded() -> None:
+    old_json = {"participant": 1, "maxBuyPrice": 2, "minSellPrice": 3, "minSocPpm": 0, "maxSocPpm": 5,
+                "validUntil": 9, "nonce": 1}
+    m = Mandate.from_values(old_json)
+    assert (m.valid_from, m.max_energy_wh) == (0, 2**64 - 1)
+    assert m.covers(0, 10) and not m.covers(0, 11)  # an interval must lie wholly within it
+
+
+def test_a_reading_signed_by_a_meter_recovers_to_the_meter() -> None:
+    meter = Account.from_key(b"\x07" * 32)
+    signed = sign_reading(meter, DOMAIN, Reading.of_net(3, 17, -1_250))
+    assert (signed.reading.import_wh, signed.reading.export_wh, signed.reading.net_wh) == (0, 1_250, -1_250)
+    assert signed.signer(DOMAIN) == meter.address
+    assert SignedReading.from_json(signed.to_json()) == signed
 
 
 def test_domain_separator_matches_a_hand_built_one() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from node.chain.build import SETTINGS, SHIM, SOURCES
+from node.chain.build import SETTINGS, SHIM, source_files
 
 ROOT = Path(__file__).resolve().parent.parent
 FAILING_IMPACTS = ("High", "Medium")
@@ -31,7 +31,7 @@ def _standard_json() -> dict:
     settings["remappings"] = ["@openzeppelin/=node_modules/@openzeppelin/"]
     sources = {
         str(path.relative_to(ROOT)): {"urls": [str(path.relative_to(ROOT))]}
-        for path in sorted(SOURCES.glob("*.sol"))
+        for path in source_files()
     }
     return {"language": "Solidity", "sources": sources, "settings": settings}
 

@@ -10,13 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.chain.events import Event
+from node.chain.settlement import entry_word
 from node.index.store import Index
 from node.clearing.inputs import BatteryInputs, IntervalInputs
 from webui import create_app
 from webui.flows import p2p_flows
 
 START = datetime(2026, 6, 1, tzinfo=timezone.utc)
-OWNERS = ["0x" + f"{i:02x}" * 20 for i in range(1, 40)]
+OWNERS = ["0x" + f"{i:02x}" * 20 for i in range(1, 40)] + ["0x" + f"{i:040x}" for i in range(40, 1100)]
 BUY, SELL, P2P = 300_000, 60_000, 180_000  # minor units per kWh
 
 
@@ -42,13 +43,17 @@ def settle_events(index: Index, k: int, entries: list[tuple[int, int, int]], blo
         milli = grid_wh * (BUY if grid_wh > 0 else SELL)
         grid_milli += milli
         amount = -(milli + p2p_wh * p2p_price) // 1000
-        settled.append(Event("ParticipantSettled", {"interval": k, "participant": pid, "gridWh": grid_wh, "p2pWh": p2p_wh, "amount": amount}, block, tx(k + 1000), len(settled) + 1))
+        settled.append((pid, grid_wh, p2p_wh, amount))
+    # As the market emits them: the entries of the (one) chunk, then the interval.
+    chunk = Event("EntriesSettled", {"interval": k, "chunk": 0, "entries": [entry_word(*e) for e in settled]},
+                  block, tx(k + 1000), 0)
     header = Event("IntervalSettled", {
-        "interval": k, "inputsHash": inputs.hash(), "buyPrice": BUY, "sellPrice": SELL, "p2pPrice": p2p_price,
-        "gridImportWh": sum(g for _, g, _ in entries if g > 0), "gridExportWh": -sum(g for _, g, _ in entries if g < 0),
-        "gridAmount": -sum(e.args["amount"] for e in settled), "participants": len(entries), "payAsBid": False,
-    }, block, tx(k + 1000), 0)
-    return [header, *settled]
+        "interval": k, "inputsHash": inputs.hash(), "importPrice": BUY, "exportPrice": SELL, "p2pPrice": p2p_price,
+        "p2pFee": 0, "gridImportWh": sum(g for _, g, _ in entries if g > 0),
+        "gridExportWh": -sum(g for _, g, _ in entries if g < 0), "gridAmount": -sum(e[3] for e in settled),
+        "participants": len(entries), "payAsBid": False, "entriesRoot": bytes(32), "finalAt": 0,
+    }, block, tx(k + 1000), 1)
+    return [chunk, header]
 
 
 def register_events(names: list[str]) -> list[Event]:
@@ -132,15 +137,18 @@ def test_dashboard_marks_negative_balances(client, index):
     assert f'<span class="neg">-€{abs(carol) / 1e6:,.2f}</span>' in html
 
 
-def test_dashboard_draws_selected_interval_network_with_prev_next(client):
+def test_dashboard_draws_the_pooled_flows_of_the_selected_interval_with_prev_next(client):
     latest = page(client, "/")
     assert "Interval <strong>#1</strong>" in latest
     assert "/?interval=0" in latest
     first = page(client, "/?interval=0")
-    assert "<svg class=\"network\"" in first
-    # P2P arrows of interval 0: alice sells 0.8 kWh, bob takes 0.5, carol 0.3.
-    assert "alice → bob: 0.50 kWh" in first
-    assert "alice → carol: 0.30 kWh" in first
+    assert '<svg class="flowview"' in first
+    # Interval 0 is one pool: alice puts her 2 kWh (grid export and P2P sale) into it,
+    # bob and carol take 0.8 and 1.3 kWh out; the grid brings the 0.1 kWh difference.
+    assert "alice: puts 2.00 kWh into the pool" in first
+    assert "bob: takes 0.80 kWh from the pool" in first
+    assert "carol: takes 1.30 kWh from the pool" in first
+    assert "alice → bob" not in first  # no bilateral arrows: none were traded
     assert "/?interval=1" in first
 
 

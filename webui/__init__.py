@@ -70,7 +70,11 @@ def create_app(config: dict | None = None) -> Flask:
     # these read-only queries; the node writes through its own connection (WAL).
     app.extensions[EXTENSION] = Index(app.config["INDEX_PATH"])
 
-    from webui import admin, api, audit, dashboard, intervals, openapi, orders, participants
+    from webui import admin, api, audit, dashboard, export, intervals, openapi, orders, participants, playback, runs, wallet
+    from webui.params import BoundedInt
+
+    # <int:...> in a route stops at SQLite's INTEGER: a larger number is a 404, never a 500.
+    app.url_map.converters["int"] = BoundedInt
 
     chain = app.config["CHAIN"]
     if chain is None and (app.config["CHAIN_RPC"] or app.config["CHAIN_STATE"]):
@@ -94,6 +98,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(api.bp)
+    # The workbench: playback and live frames, CSV downloads, sign-in and the wallet, runs.
+    for blueprint in (playback.bp, export.bp, wallet.bp, runs.bp):
+        app.register_blueprint(blueprint)
     return app
 
 

@@ -46,10 +46,11 @@ UPCOMING_INTERVALS = 8  # capacities shown on the page
 _relay_lock = threading.Lock()
 
 NO_CHAIN = (
-    "admin actions need a connection to the market's chain, and this server has none: start it with "
-    "`gridledger serve --rpc URL` (or GRIDLEDGER_RPC=URL: the JSON-RPC node the market runs on, e.g. `gridledger node`), or with "
-    "`gridledger serve --with-chain` (or GRIDLEDGER_CHAIN_STATE=STATE_DIR) to open that state directory's embedded chain in the server (no oracle may run "
-    "on it meanwhile); or create_app({'CHAIN': chain}). Without the server: `gridledger admin ... --state DIR`"
+    "Admin actions are transactions on the market's chain, and this server was started without a connection to it. "
+    "Restart it with `gridledger serve --state DIR --with-chain` to open the state directory's own chain (stop any "
+    "oracle running on it first), or with `gridledger serve --rpc URL` for the node the market runs on (the "
+    "environment variables GRIDLEDGER_CHAIN_STATE=DIR and GRIDLEDGER_RPC=URL do the same). Without the web UI, "
+    "`gridledger admin ... --state DIR` acts directly."
 )
 
 # The actions the page and /api/admin/prepare build, with their query parameters.
@@ -252,7 +253,8 @@ def _render(values: dict, status: int, prepared: dict | None = None, relayed: di
         "admin.html", values=values, prepared=prepared, relayed=relayed, error=error, status=chain_status,
         index_capacity=index_capacity, grid=grid, roles_of=roles_of, address=address, no_chain=NO_CHAIN,
         holders=get_index().role_holders(),
-        grid_roles=(get_relay().roles_of(grid["owner"]) if grid and chain_status and chain_status.get("relay") else None),
+        grid_roles=(_at_head(get_relay(), "grid_roles", lambda: get_relay().roles_of(grid["owner"]))
+                    if grid and chain_status and chain_status.get("relay") else None),
     ), status
 
 
@@ -260,14 +262,36 @@ def _chain_status() -> dict:
     """What the chain says now, for the page; a chain that cannot be used is said so."""
     try:
         relay = get_relay()
-        default = relay.default_capacity()
-        k = relay.next_interval()
-        return {"relay": relay, "description": relay.chain.description, "next_interval": k, "default": default,
-                "upcoming": [_capacity_row(relay, k + j, default) for j in range(UPCOMING_INTERVALS)]}
+        return {"relay": relay, "description": relay.chain.description} | _at_head(relay, "status", lambda: _capacities(relay))
     except ChainError as exc:
         return {"relay": None, "problem": str(exc)}
     except HTTPException as exc:  # get_relay's 503: its description says why
         return {"relay": None, "problem": exc.description}
+
+
+def _capacities(relay: AdminRelay) -> dict:
+    default = relay.default_capacity()
+    k = relay.next_interval()
+    return {"next_interval": k, "default": default,
+            "upcoming": [_capacity_row(relay, k + j, default) for j in range(UPCOMING_INTERVALS)]}
+
+
+_head_lock = threading.Lock()
+
+
+def _at_head(relay: AdminRelay, key: str, read):
+    """`read()`, computed once per chain head: contract state changes only with a new
+    block, and the page's dozen eth_calls cost ~40 ms each on the embedded chain."""
+    head = relay.chain.w3.eth.block_number
+    cache = current_app.extensions.setdefault("gridledger_admin_head_cache", {})
+    with _head_lock:
+        cached = cache.get(key)
+    if cached is not None and cached[0] == head:
+        return cached[1]
+    value = read()
+    with _head_lock:
+        cache[key] = (head, value)
+    return value
 
 
 def _capacity_row(relay: AdminRelay, k: int, default: tuple[int, int]) -> dict:

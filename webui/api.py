@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, request
+from flask import jsonify, Blueprint, Response, abort, request
 
 from node.errors import InputError
 from node.units import UNITS_PER_TOKEN
@@ -60,6 +60,8 @@ def summary():
             "baseline_export_wh": s["baseline_export_wh"],
             "savings_units": s["savings"],
         }
+    # The KPIs of the last evaluated run (node.metrics.kpis), with their definitions and caveats.
+    out["kpis"] = get_index().kpis()
     out["units"] = units(meta.get("currency", "EUR"))
     return out
 
@@ -144,6 +146,17 @@ def inputs(digest: str):
     # Content-addressed: what this URL answers never changes.
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
+
+
+@bp.get("/readings/<k>")
+def readings(k: str):
+    """The meter-signed readings of interval `k` the oracle received (what the auditor
+    checks every settlement against; node.audit.verify.HttpInputs reads this)."""
+    number = _whole(k, "interval")
+    found = get_index().readings(number)
+    if not found:
+        abort(404, f"no meter readings of interval {number} are kept here")
+    return jsonify([r.to_json() for r in found])
 
 
 @bp.get("/series")

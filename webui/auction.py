@@ -7,7 +7,6 @@ the way the auditor re-runs them (node.clearing is a pure function of the inputs
 
 from __future__ import annotations
 
-from node.clearing.interval import run_clearing
 from node.errors import InputError
 from node.clearing.inputs import IntervalInputs
 from webui.context import get_index
@@ -24,6 +23,10 @@ def auction_view(interval: dict) -> dict | None:
     # Canonical JSON (sorted keys, no spaces): a community interval's inputs are not parsed.
     if b'"mechanism":"auction"' not in body:
         return None
+    # Imported here: the clearing loads cvxpy (a second at start-up), which only an
+    # auction interval's page needs.
+    from node.clearing.interval import run_clearing
+
     inputs = IntervalInputs.from_json(body)
     result = run_clearing(inputs).auction
     return {

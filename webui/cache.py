@@ -20,6 +20,7 @@ from typing import Any, Callable, Hashable
 from flask import current_app, request
 
 from webui.context import get_index
+from webui.session import signed_in
 
 EXTENSION = "gridledger_cache"
 MAX_ENTRIES = 256
@@ -75,13 +76,15 @@ def cached(key: Hashable, compute: Callable[[], Any]) -> Any:
 
 
 def cached_page(view: Callable[..., Any]) -> Callable[..., Any]:
-    """A page that depends on nothing but the index and its URL, rendered once per
-    version of the index (its HTML; a page that fails, or answers anything but 200
+    """A page that depends on nothing but the index, its URL and who is signed in,
+    rendered once per version of the index (its HTML; a page that fails, or answers anything but 200
     HTML, is not kept)."""
 
     @functools.wraps(view)
     def page(**kwargs: Any) -> Any:
-        cache, version, key = _cache(), get_index().version(), ("page", request.endpoint, request.full_path)
+        # Who is signed in shows on every page (base.html), so it is part of the key.
+        key = ("page", request.endpoint, request.full_path, signed_in())
+        cache, version = _cache(), get_index().version()
         html = cache.lookup(version, key)
         if html is _MISSING:
             html = view(**kwargs)

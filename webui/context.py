@@ -21,5 +21,21 @@ def get_meta() -> dict[str, str]:
     return g.meta
 
 
+def participant_list() -> list[dict]:
+    """Who is who (Index.participant_list), read once per request: a page at 1,000 homes
+    needs it for its drawing, its wallets and its sign-in."""
+    if "participants" not in g:
+        g.participants = get_index().participant_list()
+    return g.participants
+
+
 def currency() -> str:
     return get_meta().get("currency", "EUR")
+
+
+def whole_arg(name: str) -> int | None:
+    """Query argument `name` as a whole number, None if absent or empty; a 400 naming
+    the field otherwise (webui.params.arg)."""
+    from webui.params import arg
+
+    return arg(name, None)

@@ -7,12 +7,15 @@ a page can be traced back to an integer on chain.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from markupsafe import Markup, escape
 
 from node.units import UNITS_PER_TOKEN
 
+_NONZERO = re.compile("[1-9]")
 _SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF ", "JPY": "¥"}
 
 
@@ -44,6 +47,22 @@ def percent(part: float | None, whole: float | None, digits: int = 1) -> str:
     return _signed(f"{abs(part) / whole * 100:.{digits}f}", part) + "%"
 
 
+def kpi(value: float | None, unit: str, currency: str = "EUR") -> str:
+    """A KPI (node.metrics.kpis) as the CLI prints it, with its unit: currency amounts
+    with the symbol, shares in percent; an undefined ratio (None) as "n/a"."""
+    if value is None:
+        return "n/a"
+    if unit == "currency":
+        return _signed(f"{symbol(currency)}{abs(value):,.2f}", value)
+    if unit == "share":
+        return f"{value * 100:.1f}%"
+    if unit == "%":
+        return f"{value:.1f}%"
+    if unit in ("steps", "homes"):
+        return f"{value:,.0f}"
+    return f"{value:,.2f} {unit}" if unit not in ("ratio", "index") else f"{value:.2f}"
+
+
 def short_hash(value: str | None, keep: int = 6) -> Markup:
     """The hash shortened for tables, whole in the title (hover) and for copying."""
     if not value:
@@ -67,18 +86,58 @@ def interval_start(k: int, meta: dict[str, str], start: str | None = None) -> da
         return None
 
 
-def when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else "—"
+def zone(name: str | None) -> timezone | ZoneInfo:
+    """The market's time zone (index meta "timezone", an IANA name); UTC if unknown."""
+    try:
+        return ZoneInfo(name) if name else timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
+
+
+def when(moment: datetime | None, tz: str | None = None) -> str:
+    """A moment in the market's local time, with its zone: "2026-06-01 14:15 CEST"."""
+    if not moment:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    local = moment.astimezone(zone(tz))
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or "UTC")
+
+
+def number(value: float | None, digits: int = 2) -> str:
+    """`value` rounded to `digits`, never "-0.00": a sign only on what shows a nonzero digit."""
+    if value is None:
+        return "—"
+    return _signed(f"{abs(value):,.{digits}f}", value)
 
 
 def _signed(text: str, value: float) -> str:
-    return "-" + text if value < 0 else text
+    # -0.004 kWh rounds to 0.00: a minus in front of nothing misleads.
+    return "-" + text if value < 0 and _NONZERO.search(text) else text
 
 
 def register(app) -> None:
     app.add_template_filter(kwh)
     app.add_template_filter(money)
     app.add_template_filter(price)
+    app.add_template_global(kpi)
     app.add_template_filter(short_hash)
-    app.add_template_filter(when)
+    app.add_template_filter(number)
+    # Times in the market's zone (the index meta's "timezone"), read per request.
+    app.add_template_filter(lambda moment: when(moment, _market_zone()), "when")
+    app.add_template_filter(lambda iso: when(_parse(iso), _market_zone()), "iso_when")
+    app.add_template_filter(lambda seconds: when(datetime.fromtimestamp(int(seconds), timezone.utc), _market_zone()), "unix_when")
     app.add_template_global(percent)
+
+
+def _parse(iso: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(iso) if iso else None
+    except ValueError:
+        return None
+
+
+def _market_zone() -> str | None:
+    from webui.context import get_meta  # request-bound; format itself stays pure
+
+    return get_meta().get("timezone")

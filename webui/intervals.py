@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from webui import format as fmt
 from webui.cache import cached, cached_page
-from webui.context import get_index, get_meta
+from webui.context import get_index, get_meta, participant_list
 from webui.params import arg, whole
 from webui.auction import auction_view
-from webui.flows import p2p_flows
-from webui.network import network_svg
+from webui.flowview import flow_svg, flow_view
 from webui.series import participant_link
 
 bp = Blueprint("intervals", __name__, url_prefix="/intervals")
-
-FLOWS_LISTED = 100  # rows of the P2P flows table
-FLOWS_DRAWN = 60  # P2P arrows in the drawing (grid arrows: every participant)
 
 
 @bp.get("/")
@@ -45,9 +41,13 @@ def _rows(total: int, page: int, per_page: int) -> list[dict]:
 @cached_page
 def show(k: str):
     k = whole(k, "interval")
-    view = interval_view(k)
+    view = interval_view(k, request.args.get("group"), "intervals.show")
     if view is None:
         abort(404, f"interval {k} is not settled")
+    idx = get_index()
+    # A copy: the view is shared with other requests (webui/cache.py).
+    view = view | {"audit": idx.audit_verdict(k), "auction": cached(("auction", k), lambda: auction_view(view["interval"])),
+                   "audited": idx.latest_audit() is not None}
     per_page = current_app.config["INTERVAL_ENTRIES_PER_PAGE"]
     entries = view["interval"]["entries"]
     pages = max(1, -(-len(entries) // per_page))
@@ -58,37 +58,39 @@ def show(k: str):
                            page=page, pages=pages)
 
 
-def interval_view(k: int) -> dict | None:
-    """An interval with what its pages show: flows, the drawing, neighbours, time
-    (computed once per version of the index: webui/cache.py)."""
-    return cached(("interval_view", k), lambda: _interval_view(k))
+def interval_view(k: int, zoom: str | None, endpoint: str, **keep) -> dict | None:
+    """Interval `k` as its drawing shows it: the settlement, the flow view (zoomed into
+    group `zoom`), its neighbours, its time. Links stay on `endpoint` (the dashboard or
+    the interval page) with the query arguments `keep`. Computed once per version of
+    the index (webui/cache.py); callers must not change it."""
+    key = ("interval_view", k, zoom, endpoint, tuple(sorted(keep.items())))
+    return cached(key, lambda: _interval_view(k, zoom, endpoint, **keep))
 
 
-def _interval_view(k: int) -> dict | None:
+def _interval_view(k: int, zoom: str | None, endpoint: str, **keep) -> dict | None:
     idx = get_index()
     interval = idx.interval(k)
     if interval is None:
         return None
-    last = idx.last_interval()
-    first = idx.intervals(limit=1)[0]["interval"]
+    first, last = idx.settled_range()
+    view = flow_view(participant_list(), interval, zoom)
+
+    def link(to: int | None = None, group: str | None = None) -> str:
+        where = {"interval": to} if endpoint == "dashboard.index" else {"k": to}
+        return url_for(endpoint, **where, **keep, group=group or None)
+
+    price = fmt.price(interval["p2p_price"], get_meta().get("currency", "EUR"))
     entries = interval["entries"]
-    # The pro-rata split of a busy interval has sellers x buyers flows (2,500 for 100
-    # homes): the page shows and draws the largest; /api/intervals/<k> has them all.
-    flows = sorted(p2p_flows(entries), key=lambda f: (-f.wh, f.seller, f.buyer))
-    names = {e["participant"]: e["name"] for e in entries}
     return {
         "interval": interval,
         "when": fmt.interval_start(k, get_meta(), interval["start"]),
-        "flows": [{"seller": f.seller, "buyer": f.buyer, "wh": f.wh, "seller_name": names.get(f.seller),
-                   "buyer_name": names.get(f.buyer)} for f in flows[:FLOWS_LISTED]],
-        "flows_total": len(flows),
-        "p2p_wh": sum(e["p2p_wh"] for e in entries if e["p2p_wh"] > 0),
+        "p2p_wh": view.p2p_wh,
         "totals": {c: sum(e[c] for e in entries) for c in ("grid_wh", "p2p_wh", "amount")},
-        "network": network_svg(entries, flows[:FLOWS_DRAWN], fmt.kwh, participant_link),
+        "flow": view,
+        "network": flow_svg(view, fmt.kwh, participant_link, lambda key: link(k, key), price),
+        "zoom": view.zoom,
+        "link": link,
         # Settlements are accepted strictly in order, so settled intervals are contiguous.
         "prev": k - 1 if k > first else None,
-        "next": k + 1 if last is not None and k < last else None,
-        "audit": idx.audit_verdict(k),
-        "auction": auction_view(interval),
-        "audited": idx.latest_audit() is not None,
+        "next": k + 1 if k < last else None,
     }

@@ -51,6 +51,7 @@ from node.intent.signing import (
 from webui import format as fmt
 from webui.context import get_index, get_meta
 from webui.params import SQLITE_MAX, arg, refused, whole
+from webui.session import session_reader
 
 bp = Blueprint("orders", __name__)
 
@@ -150,6 +151,9 @@ def reader() -> int:
     request, 403 if its signer does not own the participant."""
     signed = read_request()
     if signed is None:
+        participant = session_reader(request.args.get("participant"))
+        if participant is not None:
+            return participant
         _unauthorized(f"orders and mandates are shown to their participant's owner only: {how_to_read()}")
     try:
         return get_book().authorize_read(signed, now())
@@ -257,6 +261,9 @@ FORM_FIELDS = ("participant", "side", "energy_kwh", "limit_price", "interval", "
 def form():
     """Step 1: the form; with its fields filled in, step 2: the typed data to sign."""
     values, prepared, error, accepted = _defaults(), None, None, None
+    mine = session_reader(None)  # signed in with the owner of one participant: that one
+    if mine is not None:
+        values["participant"] = str(mine)
     if "accepted" in request.args:
         order_id = arg("accepted", 0)
         try:
@@ -269,6 +276,8 @@ def form():
             abort(404, f"no order {order_id} with this receipt: an order is shown to whoever submitted it, and "
                        "listed for its owner with `gridledger order list`")
         accepted = {"id": order_id, "signed": signed}
+    elif set(request.args) == {"participant"}:
+        values["participant"] = request.args["participant"].strip()  # "place an order" from a wallet page
     elif "participant" in request.args:
         values |= {k: request.args.get(k, "").strip() for k in FORM_FIELDS}
         try:
@@ -327,12 +336,22 @@ def _prepare(values: dict[str, str], quiet: bool = False) -> dict | None:
         order = build_order(participant, values["side"], values["energy_kwh"], values["limit_price"],
                             _int(values["interval"], "interval"), unix_time(values["expiry"]),
                             _int(values["nonce"], "nonce"))
+        last = get_index().last_interval()
+        if last is not None and order.interval <= last:
+            raise InputError(f"interval #{order.interval} is settled already (settled up to #{last}): an order for it "
+                             f"can no longer be used; the next open interval is #{last + 1}", field="order.interval")
         if (problem := order_problem(order, next_interval())) is not None:
             raise InputError(problem.reason, field=problem.field)
     except InputError:
         if quiet:
             return None
         raise
+    warnings = []
+    limit = connection_limit(order.interval, "import" if order.side == BUY else "export")
+    if limit is not None and order.energy_wh > limit:
+        warnings.append(f"{fmt.kwh(order.energy_wh)} is more than the community's whole grid connection carries in one "
+                        f"interval ({fmt.kwh(limit)} {'import' if order.side == BUY else 'export'} capacity): the clearing "
+                        "can never fill it; check the amount before you sign")
     command = ["gridledger", "order", "sign", "--account", p["owner"], "--participant", str(participant),
                "--side", values["side"], "--energy-kwh", values["energy_kwh"], "--limit-price", values["limit_price"],
                "--interval", str(order.interval), "--expiry", values["expiry"], "--nonce", str(order.nonce),
@@ -343,7 +362,23 @@ def _prepare(values: dict[str, str], quiet: bool = False) -> dict | None:
         "when": fmt.interval_start(order.interval, get_meta()),
         "expiry_at": datetime.fromtimestamp(min(order.expiry, LATEST_TIME), timezone.utc),
         "command": shlex.join(command),
+        "warnings": warnings,
     }
+
+
+def connection_limit(k: int, direction: str) -> int | None:
+    """The community's grid capacity (Wh, "import" or "export") for interval `k` as the
+    index knows it: the grid operator's setting for `k`, else the latest default. No
+    participant can be given more than that in one interval."""
+    column = 1 if direction == "import" else 2
+    default, override = None, None
+    for row in get_index().capacity_events():
+        values = (row["interval"], row["import_wh"], row["export_wh"])
+        if row["interval"] is None:
+            default = values[column]
+        elif row["interval"] == k:
+            override = values[column]
+    return override if override is not None else default
 
 
 def _int(raw: str, what: str) -> int:
@@ -366,7 +401,8 @@ def _render(values: dict, prepared: dict | None, status: int, error: str | None 
         # For the "your orders" script: what a wallet signs, and whose participant it is.
         read_typed=typed_data(domain(), ReadRequest(0, 0)) if has_market else None,
         owners={p["owner"].lower(): p["id"] for p in participants if p["id"] != 0}, server_now=t,
-        units_per_token=UNITS_PER_TOKEN,
+        units_per_token=UNITS_PER_TOKEN, last_settled=get_index().last_interval(),
+        limits={"import": connection_limit(k, "import"), "export": connection_limit(k, "export")},
     ), status
 
 

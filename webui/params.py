@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from flask import request
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
 
 from node.errors import InputError
 
@@ -47,3 +48,12 @@ def arg(name: str, default=REQUIRED, low: int = 0, high: int = SQLITE_MAX):
 def refused(exc: InputError, prefix: str = "") -> FieldError:
     """The 400 for an input the library refused, naming its field when it knows it."""
     return FieldError(getattr(exc, "field", None), prefix + str(exc))
+
+
+class BoundedInt(IntegerConverter):
+    """Flask's ``<int:...>`` that matches only up to SQLite's INTEGER (and ASCII digits,
+    as Werkzeug's does), so a route never hands SQLite a number it cannot bind."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", SQLITE_MAX)
+        super().__init__(map, *args, **kwargs)

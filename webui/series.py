@@ -16,27 +16,34 @@ from webui.charts import Series, line_chart
 BUY, SELL, P2P, IMPORT, EXPORT, CAPACITY, SOC = "#d64545", "#2f9e5b", "#7c4dcc", "#d64545", "#2f9e5b", "#52606d", "#e8a317"
 
 
-def interval_count(index: Index) -> int:
-    return index.summary()["intervals"]
+def chart_window(index: Index, first: int | None, last: int | None, limit: int) -> tuple[int, int] | None:
+    """The settled intervals a chart shows: [first, last] clipped to what is settled, at
+    most `limit` of them ending at `last`; by default the latest `limit`."""
+    settled = index.settled_range()
+    if settled is None:
+        return None
+    hi = settled[1] if last is None else min(max(last, settled[0]), settled[1])
+    lo = max(hi - limit + 1, settled[0]) if first is None else min(max(first, settled[0]), hi)
+    return max(lo, hi - limit + 1), hi
 
 
-def time_series(index: Index, meta: dict[str, str], last: int | None = None) -> dict:
-    """The last `last` settled intervals (all if None) as parallel lists."""
-    total = interval_count(index)
-    count = total if last is None else min(last, total)
-    rows = index.intervals(limit=max(count, 1), offset=total - count) if count else []
+def time_series(index: Index, meta: dict[str, str], last: int | None = None, window: tuple[int, int] | None = None,
+                per_battery: bool = True) -> dict:
+    """The settled intervals of `window` (first, last), or else the last `last` (all if
+    None), as parallel lists. Without `per_battery`, "batteries" is left empty and the
+    batteries' state of charge is summarised as mean and std across them instead."""
+    settled = index.settled_range()
+    if window is None and settled is not None:
+        total = settled[1] - settled[0] + 1
+        window = (settled[1] - (total if last is None else min(last, total)) + 1, settled[1])
+    count = 0 if window is None or settled is None else window[1] - window[0] + 1
+    rows = index.intervals(limit=count, offset=window[0] - settled[0]) if count > 0 else []
     ks = [r["interval"] for r in rows]
-    first = ks[0] if ks else 0
-    soc: dict[int, int] = defaultdict(int)
-    cap: dict[int, int] = defaultdict(int)
-    per_battery: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
-    # battery_series has no interval range; filtering here keeps Index unchanged and
-    # costs little at the sizes the dashboard window allows.
-    for b in index.battery_series():
-        if b["interval"] >= first and ks:
-            soc[b["interval"]] += b["soc_wh"]
-            cap[b["interval"]] += b["capacity_wh"]
-            per_battery[b["participant"]][b["interval"]] = (b["soc_wh"], b["capacity_wh"])
+    stats = {b["interval"]: b for b in index.battery_stats(ks[0], ks[-1])} if ks else {}
+    baseline = index.baseline_battery_totals(ks[0], ks[-1]) if ks else {}
+    batteries: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+    for b in index.battery_states(ks[0], ks[-1]) if ks and per_battery else ():
+        batteries[b["participant"]][b["interval"]] = (b["soc_wh"], b["capacity_wh"])
     return {
         "interval": ks,
         "start": [_iso(fmt.interval_start(r["interval"], meta, r["start"])) for r in rows],
@@ -48,14 +55,17 @@ def time_series(index: Index, meta: dict[str, str], last: int | None = None) -> 
         "import_capacity_wh": [r["import_capacity_wh"] for r in rows],
         "export_capacity_wh": [r["export_capacity_wh"] for r in rows],
         "p2p_wh": [r["p2p_wh"] for r in rows],
-        "battery_soc_wh": [soc.get(k) for k in ks],
-        "battery_capacity_wh": [cap.get(k) for k in ks],
+        "battery_soc_wh": [stats[k]["soc_wh"] if k in stats else None for k in ks],
+        "battery_capacity_wh": [stats[k]["capacity_wh"] if k in stats else None for k in ks],
+        "battery_percent_mean": [stats[k]["percent_mean"] if k in stats else None for k in ks],
+        "battery_percent_std": [stats[k]["percent_std"] if k in stats else None for k in ks],
+        "baseline_battery_soc_wh": [baseline.get(k) for k in ks],
         "batteries": {
             str(pid): {
                 "soc_wh": [states[k][0] if k in states else None for k in ks],
                 "capacity_wh": [states[k][1] if k in states else None for k in ks],
             }
-            for pid, states in sorted(per_battery.items())
+            for pid, states in sorted(batteries.items())
         },
     }
 
@@ -65,8 +75,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def time_axis(ks: list[int], meta: dict[str, str], starts: list[str | None]):
-    """x labels (local time of the market epoch's offset) and ticks on round hours."""
-    moments = {k: fmt.interval_start(k, meta, s) for k, s in zip(ks, starts)}
+    """x labels in the market's time zone (index meta "timezone") and ticks on round hours."""
+    tz = fmt.zone(meta.get("timezone"))
+    moments = {k: m.astimezone(tz) if (m := fmt.interval_start(k, meta, s)) else None for k, s in zip(ks, starts)}
     if not ks or any(m is None for m in moments.values()):
         return (lambda k: f"#{k}"), None
     span_h = (moments[ks[-1]] - moments[ks[0]]).total_seconds() / 3600 or 1
@@ -78,16 +89,29 @@ def time_axis(ks: list[int], meta: dict[str, str], starts: list[str | None]):
         m = moments.get(k) or fmt.interval_start(k, meta)
         if m is None:
             return f"#{k}"
+        m = m.astimezone(tz)
         return m.strftime("%d %b %H:%M" if multi_day and m.hour == 0 else "%H:%M")
 
     return label, ticks
 
 
+def time_axis_options(ks: list[int], meta: dict[str, str], starts: list[str | None], marker: int | None = None) -> dict:
+    """line_chart's x-axis arguments for intervals `ks`: ticks, labels and hover titles in
+    the market's time zone, and the zone named under the axis."""
+    label, ticks = time_axis(ks, meta, starts)
+    by_k = dict(zip(ks, starts))
+
+    def hover(k: int) -> str:
+        return f"#{k} · {fmt.when(fmt.interval_start(k, meta, by_k.get(k)), meta.get('timezone'))}"
+
+    return {"x_format": label, "x_ticks": ticks, "marker": marker, "hover_x": hover,
+            "x_label": f"time ({meta.get('timezone') or 'UTC'})"}
+
+
 def dashboard_charts(data: dict, meta: dict[str, str], selected: int | None = None) -> dict[str, Markup]:
     ks = data["interval"]
-    label, ticks = time_axis(ks, meta, data["start"])
     sym = fmt.symbol(meta.get("currency", "EUR")).strip()
-    axis = {"x_format": label, "x_ticks": ticks, "marker": selected}
+    axis = time_axis_options(ks, meta, data["start"], selected)
 
     def per_kwh(values):
         return [None if v is None else v / 1_000_000 for v in values]
@@ -105,7 +129,7 @@ def dashboard_charts(data: dict, meta: dict[str, str], selected: int | None = No
         title="P2P price and grid tariffs",
         y_label=f"{sym}/kWh",
         y_format=lambda v: f"{v:.2f}",
-        hover_format=lambda v: f"{sym}{v:.4f}/kWh",
+        hover_format=lambda v: f"{sym}{fmt.number(v, 4)}/kWh",
         y_min=0,
         **axis,
     )
@@ -120,19 +144,29 @@ def dashboard_charts(data: dict, meta: dict[str, str], selected: int | None = No
             title=f"Community grid {side} vs capacity",
             y_label="kWh per interval",
             y_format=lambda v: f"{v:g}",
-            hover_format=lambda v: f"{v:.2f} kWh",
+            hover_format=lambda v: f"{fmt.number(v)} kWh",
             y_min=0,
             **axis,
         )
-    batteries = [
-        Series(f"battery {pid}", _percent(b["soc_wh"], b["capacity_wh"]), "#c9ced6", "line", width=1, legend=False)
-        for pid, b in data["batteries"].items()
-    ]
+    if data["batteries"]:
+        batteries = [
+            Series(f"battery {pid}", _percent(b["soc_wh"], b["capacity_wh"]), "#c9ced6", "line", width=1, legend=False)
+            for pid, b in data["batteries"].items()
+        ]
+        caption = "Battery state of charge (grey: each battery)"
+    else:  # many batteries: their spread as a band, not a line each
+        mean, std = data["battery_percent_mean"], data["battery_percent_std"]
+        batteries = [Series("batteries ± std", [None if m is None else m - d for m, d in zip(mean, std)], "#c9ced6", "band",
+                            upper=[None if m is None else m + d for m, d in zip(mean, std)])]
+        caption = "Battery state of charge (band: mean ± std across batteries)"
     total = _percent(data["battery_soc_wh"], data["battery_capacity_wh"])
+    baseline = _percent(data.get("baseline_battery_soc_wh", [None] * len(ks)), data["battery_capacity_wh"])
     soc = line_chart(
         ks,
-        batteries + [Series("community batteries", total, SOC, "line", width=2.5)],
-        title="Battery state of charge (grey: each battery)",
+        batteries + [Series("community batteries", total, SOC, "line", width=2.5),
+                     Series("baseline", baseline, "#1f2933", "line", dashed=True, width=1.2,
+                            legend=any(v is not None for v in baseline))],
+        title=caption,
         y_label="% of capacity",
         y_format=lambda v: f"{v:g}",
         hover_format=lambda v: f"{v:.1f}%",
@@ -145,35 +179,6 @@ def dashboard_charts(data: dict, meta: dict[str, str], selected: int | None = No
 
 def _percent(values, capacities) -> list[float | None]:
     return [None if v is None or not c else 100 * v / c for v, c in zip(values, capacities)]
-
-
-def participant_charts(history: list[dict], balances: list[int], meta: dict[str, str], starts: list[str | None]) -> dict[str, Markup]:
-    ks = [h["interval"] for h in history]
-    label, ticks = time_axis(ks, meta, starts)
-    sym = fmt.symbol(meta.get("currency", "EUR")).strip()
-    energy = line_chart(
-        ks,
-        [
-            Series("grid (+ import, − export)", [h["grid_wh"] / 1000 for h in history], IMPORT, "area"),
-            Series("P2P (+ bought, − sold)", [h["p2p_wh"] / 1000 for h in history], P2P, "step", width=2),
-        ],
-        title="Energy per interval",
-        y_label="kWh",
-        hover_format=lambda v: f"{v:.3f} kWh",
-        x_format=label,
-        x_ticks=ticks,
-    )
-    balance = line_chart(
-        ks,
-        [Series("wallet balance", [b / 1_000_000 for b in balances], "#2563a8", "line", width=2.5)],
-        title="Wallet balance after each interval",
-        y_label=sym,
-        y_format=lambda v: f"{v:g}",
-        hover_format=lambda v: f"{sym}{v:.4f}",
-        x_format=label,
-        x_ticks=ticks,
-    )
-    return {"energy": energy, "balance": balance}
 
 
 def participant_link(pid: int) -> str:

@@ -149,6 +149,7 @@ class AdminRelay:
         self.decoder = EventDecoder(artifact["abi"], self.address)
         self._all = abi_functions(artifact["abi"])
         self.functions = {f.name: f for f in self._all.values() if f.name in ADMIN_FUNCTIONS}
+        self._default, self._default_block = (0, 0), -1  # default capacity, as of block
         with self.lock:
             if not chain.w3.eth.get_code(self.address):
                 raise ChainError(f"no market contract at {self.address} on {chain.description}: is this the chain "
@@ -172,9 +173,19 @@ class AdminRelay:
             return role_name(self.contract.functions.getRoleAdmin(args[0]).call())
 
     def default_capacity(self) -> tuple[int, int]:
+        """(import, export) Wh of intervals the grid operator set nothing for: the market
+        has no getter for it, so it is the latest DefaultCapacitySet, followed from the
+        logs (one eth_getLogs for the blocks since the last call)."""
         with self.lock:
-            importing, exporting, _ = self.contract.functions.defaultCapacity().call()
-        return importing, exporting
+            head = self.chain.w3.eth.block_number
+            if head > self._default_block:
+                logs = self.chain.w3.eth.get_logs({
+                    "address": self.address, "fromBlock": self._default_block + 1, "toBlock": head,
+                    "topics": [to_hex(self.decoder.topic("DefaultCapacitySet"))]})
+                for e in self.decoder.decode(logs):
+                    self._default = (e.args["importWh"], e.args["exportWh"])
+                self._default_block = head
+            return self._default
 
     def capacity(self, interval: int) -> tuple[int, int]:
         with self.lock:

@@ -2,83 +2,45 @@
 
 The auditor trusts neither the oracle nor its index. It reads the market's events
 from the chain in narrow block ranges, fetches each interval's inputs by the hash the
-settlement committed to (from any store: an index file or a GridLedger server), checks
+settlement committed to (from any source, node.audit.sources: the inputs store, an index file or a GridLedger server), checks
 the hash, re-runs the clearing, and checks conservation, capacity, prices and that the
 settled numbers are exactly the re-run's.
 
 It also re-checks, independently of the contract, that every entry was authorised by
 its participant: the orders are decoded from the settlement transaction's calldata and
 their EIP-712 signatures verified with node.intent.signing; a mandate must have been in force
-(MandateSet and not superseded or revoked) at that point of the chain, its price
-limits must hold, and its state-of-charge bounds, which the contract cannot see, must
-hold for the participant's battery in the committed inputs.
+(MandateSet and not superseded or revoked) at that point of the chain and cover the
+interval by its time, its price limits must hold, and its state-of-charge bounds, which
+the contract cannot see, must hold for the participant's battery in the committed inputs.
+And (node.audit.trust) that the settlement used the chain's terms, came after its
+interval ended, and settled every participant exactly as its meter signed, leaving out
+nobody it had to settle. A settlement a dispute reversed is not audited: it moved nothing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.request
 import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Protocol
+from collections.abc import Callable, Iterator
+from itertools import repeat
+from typing import Any, Iterable
 
 from node.errors import GridLedgerError, InputError
 from node.chain.events import Event
-from node.index.store import Index
 from node.clearing.inputs import IntervalInputs
-from node.clearing.store import InputsStore
 from node.chain.market import Market
 from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_for
-from node.chain.settlement import unpack_order
+from node.chain.settlement import Entry, decode_entry, unpack_order
+from node.audit.sources import HttpInputs, IndexInputs, InputsSource, StoreInputs  # noqa: F401 (re-exported)
+from node.chain.trust import Clock
+from node.audit.trust import SettledEnergy, covering, meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
 from node.intent.signing import BUY, SELL, Domain, Mandate, recover_signer
 
 log = logging.getLogger("gridledger.audit")
 
-
-
-class InputsSource(Protocol):
-    def fetch(self, digest: str) -> bytes: ...
-
-
-@dataclass
-class IndexInputs:
-    """Inputs kept in a GridLedger index file."""
-
-    index: Index
-
-    def fetch(self, digest: str) -> bytes:
-        return self.index.inputs(digest)
-
-
-@dataclass
-class StoreInputs:
-    """Inputs in an inputs store directory (node.clearing.store): a state directory's
-    own, or a mirror of it."""
-
-    store: InputsStore
-
-    def fetch(self, digest: str) -> bytes:
-        return self.store.get(digest)
-
-
-@dataclass
-class HttpInputs:
-    """Inputs served by a GridLedger web UI at ``/api/inputs/<hash>``."""
-
-    base_url: str
-
-    def fetch(self, digest: str) -> bytes:
-        url = f"{self.base_url.rstrip('/')}/api/inputs/{digest}"
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                return response.read()
-        except urllib.error.HTTPError as exc:
-            raise InputError(f"{url} answered {exc.code}") from exc
-        except urllib.error.URLError as exc:
-            raise InputError(f"cannot fetch {url}: {exc.reason}") from exc
 
 
 @dataclass
@@ -94,13 +56,25 @@ class Verdict:
 
 @dataclass
 class SettledInterval:
-    """One interval as the chain recorded it. An interval settled in chunks has the
-    ChunkVerified events of the attempt that closed it; its entries span several
-    transactions and its IntervalSettled comes last."""
+    """One interval as the chain recorded it (the settlement in force: one a dispute
+    reversed is replaced by the interval's next settlement). An interval settled in
+    chunks has the ChunkVerified events of the attempt that closed it; its entries
+    span several transactions and its IntervalSettled comes last."""
 
     header: Event
-    entries: list[Event]
+    words: list[int]  # every SettlementEntry word, in order
     verify_chunks: list[Event] = field(default_factory=list)
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The settled entries (declared exclusions left out)."""
+        return [e for e in map(decode_entry, self.words) if not e.excluded]
+
+    @property
+    def energy(self) -> SettledEnergy:
+        decoded = list(map(decode_entry, self.words))
+        return SettledEnergy({e.participant: e for e in decoded if not e.excluded},
+                             {e.participant: e.grid_wh for e in decoded if e.excluded})
 
 
 @dataclass
@@ -138,20 +112,25 @@ def read_settlements(
     # several apply transactions and its IntervalSettled in the last one. Verify chunks
     # count from the last abandonment of the interval on.
     headers: dict[int, Event] = {}
-    entries: dict[int, list[Event]] = defaultdict(list)
+    words: dict[int, list[int]] = defaultdict(list)
     chunks: dict[int, list[Event]] = defaultdict(list)
     for e in events:
         k = e.args.get("interval")
         if e.name == "IntervalSettled":
             headers[k] = e
-        elif e.name == "ParticipantSettled":
-            entries[k].append(e)
+        elif e.name == "EntriesSettled":
+            words[k] += list(e.args["entries"])
         elif e.name == "ChunkVerified":
             chunks[k].append(e)
         elif e.name == "PendingAbandoned":
             chunks[k].clear()
-    settled = [SettledInterval(header, entries[k], chunks[k]) for k, header in headers.items()]
-    settled.sort(key=lambda s: (s.header.block, s.header.log_index))
+        elif e.name == "IntervalReversed":
+            # Undone on chain: only the interval's next settlement counts.
+            headers.pop(k, None)
+            words.pop(k, None)
+            chunks.pop(k, None)
+    settled = [SettledInterval(header, words[k], chunks[k]) for k, header in headers.items()]
+    settled.sort(key=lambda s: s.header.args["interval"])
     return settled, owners
 
 
@@ -159,7 +138,7 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
     h = settled.header.args
     verdict = Verdict(h["interval"], settled.header.tx_hash)
     reasons = verdict.reasons
-    entries = [(e.args["participant"], e.args["gridWh"], e.args["p2pWh"], e.args["amount"]) for e in settled.entries]
+    entries = [(e.participant, e.grid_wh, e.p2p_wh, e.amount) for e in settled.entries]
 
     # What the contract promises, re-checked from the events alone.
     if sum(p2p for _, _, p2p, _ in entries) != 0:
@@ -189,8 +168,8 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
         return verdict
     if inputs.interval != h["interval"]:
         reasons.append(f"inputs are for interval {inputs.interval}, settled as {h['interval']}")
-    if (inputs.buy_price[0], inputs.sell_price[0]) != (h["buyPrice"], h["sellPrice"]):
-        reasons.append(f"tariffs {h['buyPrice']}/{h['sellPrice']} differ from the inputs' {inputs.buy_price[0]}/{inputs.sell_price[0]}")
+    if (inputs.buy_price[0], inputs.sell_price[0]) != (h["importPrice"], h["exportPrice"]):
+        reasons.append(f"tariffs {h['importPrice']}/{h['exportPrice']} differ from the inputs' {inputs.buy_price[0]}/{inputs.sell_price[0]}")
     if h["gridImportWh"] > inputs.import_capacity_wh[0] or h["gridExportWh"] > inputs.export_capacity_wh[0]:
         reasons.append("grid flow exceeds the capacity in the inputs")
     expected = settlement_for(inputs, run_clearing(inputs))
@@ -202,6 +181,9 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, capaci
         reasons.append(f"settled numbers differ from the re-run for participants {differing[:10]}")
     if expected.grid_amount != h["gridAmount"]:
         reasons.append(f"grid amount {h['gridAmount']} differs from the re-run's {expected.grid_amount}")
+    declared = dict(settled.energy.excluded)
+    if declared != dict(expected.excluded):
+        reasons.append(f"left out {sorted(declared.items())}, the re-run leaves out {sorted(expected.excluded)}")
     return verdict
 
 
@@ -218,7 +200,7 @@ class SettlementCall:
 
 def audit_authorisation(
     settled: SettledInterval, calls: list[SettlementCall], market: Market, mandates: MandateHistory,
-    owners: dict[int, str],
+    owners: dict[int, str], clock: Clock,
 ) -> list[str]:
     """Why entries of this settlement were not authorised by their participants (empty
     if all were): orders from the calldata of the transactions that checked them (the
@@ -237,12 +219,13 @@ def audit_authorisation(
             continue
         auths = list(params["orders"])
         for word in params["entries"]:
+            if decode_entry(word).excluded:
+                continue  # declared left out: moves nothing (the meters check it)
             words += 1
             entry = next(remaining, None)
             if entry is None:
                 continue
-            pid, args = entry.args["participant"], entry.args
-            net, amount = args["gridWh"] + args["p2pWh"], args["amount"]
+            pid, net, amount = entry.participant, entry.net_wh, entry.amount
             if word >> 255:
                 if not auths:
                     reasons.append(f"participant {pid}: flagged as authorised by an order, but no order left")
@@ -252,7 +235,7 @@ def audit_authorisation(
                 reasons += _order_reasons(domain, owners.get(pid), pid, interval, packed, r, vs, net, amount, call.timestamp)
             else:
                 in_force = mandates.in_force(pid, call.block, call.log_index)
-                reasons += _mandate_reasons(in_force, pid, net, amount, call.timestamp)
+                reasons += _mandate_reasons(in_force, pid, net, amount, clock, interval)
         unused += len(auths)
     if unused:
         reasons.append(f"{unused} order(s) in the calldata authorise no entry")
@@ -293,11 +276,13 @@ def _order_reasons(domain: Domain, owner: str | None, pid: int, interval: int, p
     return reasons
 
 
-def _mandate_reasons(mandate: dict[str, Any] | None, pid: int, net: int, amount: int, timestamp: int) -> list[str]:
+def _mandate_reasons(mandate: dict[str, Any] | None, pid: int, net: int, amount: int, clock: Clock,
+                     interval: int) -> list[str]:
     if mandate is None:
         return [f"participant {pid}: settled without an order or a mandate in force"]
-    if timestamp > mandate["validUntil"]:
-        return [f"participant {pid}: mandate {mandate['nonce']} expired at {mandate['validUntil']}"]
+    if not Mandate.from_values(mandate).covers(clock.start(interval), clock.end(interval)):
+        return [f"participant {pid}: mandate {mandate['nonce']} (valid {mandate['validFrom']}..{mandate['validUntil']}) "
+                f"does not cover interval {interval}"]
     return _price_reasons(f"participant {pid}: mandate {mandate['nonce']}", net, amount, mandate["maxBuyPrice"],
                           mandate["minSellPrice"])
 
@@ -341,25 +326,44 @@ def terms_reasons(inputs: IntervalInputs, settled: set[int], mandates: MandateHi
     return reasons
 
 
-def audit(market: Market, inputs_source: InputsSource, progress: bool = True) -> list[Verdict]:
-    """Verdicts for every settled interval, plus one for any gap in the sequence."""
+# Re-runs audit_interval (the clearing again, the costly part) for settled intervals with
+# their capacities, an inputs source and the owners, yielding the verdicts in order.
+Reruns = Callable[[list[SettledInterval], list[tuple[int, int]], InputsSource, dict[int, str]], Iterator[Verdict]]
+
+
+def rerun_here(settled: list[SettledInterval], capacities: list[tuple[int, int]], inputs_source: InputsSource,
+               owners: dict[int, str]) -> Iterator[Verdict]:
+    """audit_interval for each interval, in this process, one after another."""
+    return map(audit_interval, settled, repeat(inputs_source), capacities, repeat(owners))
+
+
+def audit(market: Market, inputs_source: InputsSource, progress: bool = True, reruns: Reruns = rerun_here) -> list[Verdict]:
+    """Verdicts for every settled interval, plus one for any gap in the sequence.
+    `reruns` may fan the re-clearing out over workers (node.audit.parallel); the checks
+    against the chain stay here."""
     mandates = MandateHistory()
     settled, owners = read_settlements(market, mandates=mandates)
     w3 = market.chain.w3
+    clock = market.clock()
     verdicts = []
     expected_next = settled[0].header.args["interval"] if settled else None
     from tqdm import tqdm
 
-    for s in tqdm(settled, unit="interval", disable=not progress, desc="auditing"):
+    capacities = [tuple(market.market.functions.capacityOf(s.header.args["interval"]).call(block_identifier=s.header.block))
+                  for s in settled]
+    rerun = reruns(settled, capacities, inputs_source, owners)
+    for s, verdict in tqdm(zip(settled, rerun), total=len(settled), unit="interval", disable=not progress, desc="auditing"):
         k = s.header.args["interval"]
-        capacity = market.market.functions.capacityOf(k).call(block_identifier=s.header.block)
-        verdict = audit_interval(s, inputs_source, tuple(capacity), owners)
         calls = settlement_calls(s, w3)
-        verdict.reasons += audit_authorisation(s, calls, market, mandates, owners)
+        verdict.reasons += audit_authorisation(s, calls, market, mandates, owners, clock)
         inputs = _committed_inputs(s, inputs_source)
         if inputs is not None:
-            settled_ids = {e.args["participant"] for e in s.entries}
+            settled_ids = {e.participant for e in s.entries}
             verdict.reasons += terms_reasons(inputs, settled_ids, mandates, calls[0].block, calls[0].log_index)
+        verdict.reasons += chain_terms_reasons(market, k, s.header.args, inputs)
+        verdict.reasons += time_reasons(clock, k, calls[0].timestamp)
+        in_force = {pid: mandates.in_force(pid, calls[0].block, calls[0].log_index) for pid in owners if pid}
+        verdict.reasons += meter_reasons(market, k, s.energy, inputs_source.readings(k), covering(in_force, clock, k))
         if k != expected_next:
             verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
         expected_next = k + 1

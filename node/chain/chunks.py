@@ -45,7 +45,7 @@ VERIFY_GAS_PER_ENTRY = 7_500
 VERIFY_GAS_PER_ORDER = 5_000
 APPLY_BASE_GAS = 150_000
 APPLY_GAS_PER_ENTRY = 10_500
-SETTLEMENT_HEADER_TYPE = "(uint64,bytes32,uint64,uint64,uint64,uint64,uint64,int128,bool)"
+SETTLEMENT_HEADER_TYPE = "(uint64,bytes32,uint64,uint32)"  # MarketStorage.Header
 
 
 @dataclass(frozen=True)

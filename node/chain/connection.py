@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,9 @@ class Chain:
         self._journal = None
         self._snapshots = None
         self._after_send: Callable[[bytes], None] | None = None
+        # Held while a transaction is sent and journaled, so two threads (an oracle and a
+        # web UI relaying an admin transaction) journal in the order the chain mined.
+        self._send_lock = threading.RLock()
 
     @classmethod
     def embedded(cls, state_dir: Path | None = None) -> "Chain":
@@ -92,21 +96,19 @@ class Chain:
         accepts is journaled to ``state_dir/chain.journal``, and opening the same
         directory again replays the journal, so the chain comes back as it was.
         """
-        from web3 import EthereumTesterProvider
-
         from node.chain.embedded import SNAPSHOT_NAME, Snapshots, load_snapshot, new_tester, replay, versions
         from node.chain.journal import JOURNAL_NAME, Journal
 
         operators = Operators.from_keys(*EMBEDDED_KEYS[:3])
         if state_dir is None:
             tester, _ = new_tester(int(time.time()))
-            return cls(Web3(EthereumTesterProvider(tester)), operators, "embedded eth-tester chain")
+            return cls._in_process(tester, operators, "embedded eth-tester chain")
         journal = Journal.open(Path(state_dir) / JOURNAL_NAME, int(time.time()), comment=versions())
         try:
             tester, backend = new_tester(journal.genesis_timestamp)
             covered = load_snapshot(Path(state_dir) / SNAPSHOT_NAME, backend, journal)
             replay(tester, backend, journal, start=covered)
-            chain = cls(Web3(EthereumTesterProvider(tester)), operators, f"embedded eth-tester chain in {state_dir}")
+            chain = cls._in_process(tester, operators, f"embedded eth-tester chain in {state_dir}")
         except BaseException:
             journal.close()
             raise
@@ -119,6 +121,25 @@ class Chain:
             snapshots.recorded(raw)
 
         chain._journal, chain._after_send, chain._snapshots = journal, record, snapshots
+        return chain
+
+    @classmethod
+    def _in_process(cls, tester, operators: Operators, description: str) -> "Chain":
+        """A chain on an eth-tester in this process. py-evm is not thread-safe, so every
+        request holds the chain's lock: a web UI's thread may read while the oracle sends."""
+        from web3 import EthereumTesterProvider
+
+        provider = EthereumTesterProvider(tester)
+        lock = threading.RLock()
+        make_request = provider.make_request
+
+        def locked(method, params):
+            with lock:
+                return make_request(method, params)
+
+        provider.make_request = locked
+        chain = cls(Web3(provider), operators, description)
+        chain._send_lock = lock
         return chain
 
     @classmethod
@@ -158,7 +179,8 @@ class Chain:
         after a snapshot of the chain if it grew (node.chain.embedded)."""
         if self._journal is not None and not self._journal.closed:
             if self._snapshots is not None:
-                self._snapshots.close()
+                with self._send_lock:  # the snapshot reads the chain's database
+                    self._snapshots.close()
             self._journal.close()
 
     def __enter__(self) -> "Chain":
@@ -224,22 +246,23 @@ class Chain:
             tx["to"] = fields["to"]
         signed = sender.sign_transaction(tx)
         tx_hash = signed.hash
-        try:
-            self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        except ContractCustomError as exc:
-            self._forget_nonce(sender.address)
-            raise ChainError(f"transaction reverted: {self.decode_error(exc.data)}") from exc
-        except REJECTED as exc:
-            # After a dropped connection the provider sends the same bytes again, and the
-            # node may answer "already known" or "nonce too low": the first attempt got in.
-            if not self._known(tx_hash):
+        with self._send_lock:
+            try:
+                self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except ContractCustomError as exc:
                 self._forget_nonce(sender.address)
-                raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
-        self._nonces[sender.address] = tx["nonce"] + 1
-        crash_point("after_send")
-        if self._after_send is not None:
-            self._after_send(bytes(signed.raw_transaction))
-        crash_point("after_journal")
+                raise ChainError(f"transaction reverted: {self.decode_error(exc.data)}") from exc
+            except REJECTED as exc:
+                # After a dropped connection the provider sends the same bytes again, and the
+                # node may answer "already known" or "nonce too low": the first attempt got in.
+                if not self._known(tx_hash):
+                    self._forget_nonce(sender.address)
+                    raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
+            self._nonces[sender.address] = tx["nonce"] + 1
+            crash_point("after_send")
+            if self._after_send is not None:
+                self._after_send(bytes(signed.raw_transaction))
+            crash_point("after_journal")
         receipt = self._wait_for_receipt(tx_hash, bytes(signed.raw_transaction))
         if receipt["status"] != 1:
             raise ChainError(f"transaction {to_hex(tx_hash)} reverted: {self._replay_reason(tx, sender, receipt)}")
@@ -269,15 +292,16 @@ class Chain:
         if self._journal is not None:
             self._journal.check()
         sender = Account.recover_transaction(raw)
-        try:
-            self.w3.eth.send_raw_transaction(raw)
-        except REJECTED as exc:
-            if not self._known(tx_hash):
-                raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
-        finally:
-            self._forget_nonce(sender)  # if we also sign for this key, our cached nonce is stale
-        if self._after_send is not None:
-            self._after_send(raw)
+        with self._send_lock:
+            try:
+                self.w3.eth.send_raw_transaction(raw)
+            except REJECTED as exc:
+                if not self._known(tx_hash):
+                    raise ChainError(f"transaction rejected: {_reason(exc, self)}") from exc
+            finally:
+                self._forget_nonce(sender)  # if we also sign for this key, our cached nonce is stale
+            if self._after_send is not None:
+                self._after_send(raw)
         return self._wait_for_receipt(tx_hash, raw)
 
     def revert_reason(self, exc: Exception) -> str:
@@ -334,6 +358,31 @@ class Chain:
 
     def _outages(self) -> int:
         return getattr(self.w3.provider, "outages", 0)
+
+    def advance_time(self, timestamp: int) -> None:
+        """Makes the next block's timestamp `timestamp` (later than the head's): what a
+        simulation does to let the chain's clock reach the end of an interval it
+        replays. The embedded chain's next block takes it directly (its journal records
+        each block's time, so a replay matches); anvil and hardhat are told by their dev
+        RPC; any other node's clock is not ours to move."""
+        from web3 import EthereumTesterProvider
+
+        if isinstance(self.w3.provider, EthereumTesterProvider):
+            backend = self.w3.provider.ethereum_tester.backend
+            if timestamp > backend.chain.header.timestamp:
+                backend.chain.header = backend.chain.header.copy(timestamp=timestamp)
+                # A block at that time (an empty transfer, journaled like any other, so a
+                # replay has it too): eth-tester may run the next call on a header it
+                # made before, but never before its parent's time.
+                self.fund(self.operators.admin.address, 0)
+            return
+        try:
+            self.w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
+        except Exception as exc:  # nodes answer in many ways; all mean "not here"
+            raise ChainError(
+                f"{self.description} cannot move its clock to {timestamp}: an interval settles only after it ended "
+                "by the chain's clock; wait for it"
+            ) from exc
 
     def fund(self, address: str, wei: int) -> None:
         """Sends native currency for gas from the admin account."""

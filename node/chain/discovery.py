@@ -3,8 +3,8 @@
 A contract created by a plain transaction lives at an address that follows from its
 deployer's address and the transaction's nonce (CREATE: keccak(rlp(sender, nonce))).
 So the chain already lists every contract an admin key deployed: walk the key's
-nonces, keep the addresses with code that answer as a GridLedger market (EIP-712
-domain "GridLedger", verifying contract itself, a settlement token). That needs no
+nonces, keep the addresses with code that answer as a GridLedger market (the EIP-712
+domain separator of "GridLedger" on this chain with itself verifying, a settlement token). That needs no
 change to the contracts and no registry, and it is what lets a lost or wrong
 ``deployment.json`` be rebuilt from the chain instead of answered by a second market.
 
@@ -25,7 +25,7 @@ from node.chain.build import load_artifact
 from node.chain.connection import Chain
 from node.chain.market import LOG_CHUNK_BLOCKS, Deployment
 from node.errors import ChainError
-from node.intent.signing import DOMAIN_NAME
+from node.intent.signing import Domain
 
 log = logging.getLogger("gridledger.discovery")
 
@@ -38,12 +38,13 @@ def is_market(chain: Chain, address: str) -> str | None:
         return None
     contract = chain.w3.eth.contract(address=address, abi=load_artifact("EnergyMarket")["abi"])
     try:
-        _, name, _, chain_id, verifying, _, _ = contract.functions.eip712Domain().call()
+        separator = bytes(contract.functions.domainSeparator().call())
         token = contract.functions.token().call()
         contract.functions.nextInterval().call()
     except Exception:  # any contract that is not a market reverts or returns garbage here
         return None
-    if name != DOMAIN_NAME or chain_id != chain.chain_id or verifying.lower() != address.lower():
+    # The EIP-712 domain "GridLedger" on this chain with this very contract verifying.
+    if separator != Domain(chain.chain_id, address).separator():
         return None
     return to_checksum_address(token)
 

@@ -31,14 +31,17 @@ from node.chain.chunks import (
     verify_gas,
 )
 from node.faults import crash_point
-from node.chain.settlement import Settlement, pack_order
+from node.chain.deploy import MarketSetup, Tariffs, deploy_contracts
+from node.chain.settlement import PARTICIPANT_MASK, Settlement, pack_order
+from node.chain.trust import MarketTrust
 from node.intent.signing import Domain, SignedMandate, SignedOrder, SignedRevocation
 
 MANDATE_GAS = 60_000
-REGISTER_GAS_PER_PARTICIPANT = 120_000
-# Deploying the market costs 200 gas per byte of runtime code on top of the
-# constructor; 7M covers any contract under the EIP-170 limit of 24,576 bytes.
-MARKET_DEPLOY_GAS = 7_000_000
+REGISTER_GAS_PER_PARTICIPANT = 160_000
+# Tariffs of a market deployed without a setup (tests, benches): 0.30 import, 0.06 export.
+DEFAULT_TARIFFS = Tariffs(import_price=300_000, peak_import_price=300_000, export_price=60_000)
+# ... and its epoch: a day before the chain's clock, so that 96 intervals have ended.
+DEFAULT_EPOCH_AGO = 86_400
 # Public nodes cap eth_getLogs ranges; 500 blocks is under every common cap.
 LOG_CHUNK_BLOCKS = 500
 PHASES = ("none", "verifying", "applying")
@@ -109,7 +112,7 @@ class PendingSettlement:
         return self.phase != "none"
 
 
-class Market:
+class Market(MarketTrust):
     """Typed access to the GridToken and EnergyMarket contracts of one deployment."""
 
     def __init__(self, chain: Chain, deployment: Deployment) -> None:
@@ -132,21 +135,21 @@ class Market:
             )
 
     @classmethod
-    def deploy(cls, chain: Chain, import_capacity_wh: int, export_capacity_wh: int, first_interval: int = 0) -> "Market":
-        ops = chain.operators
-        token = chain.deploy(load_artifact("GridToken"), ops.admin, ops.admin.address)["contractAddress"]
-        receipt = chain.deploy(
-            load_artifact("EnergyMarket"),
-            ops.admin,
-            ops.admin.address,
-            ops.oracle.address,
-            ops.grid_operator.address,
-            token,
-            import_capacity_wh,
-            export_capacity_wh,
-            first_interval,
-            gas=MARKET_DEPLOY_GAS,
-        )
+    def deploy(
+        cls,
+        chain: Chain,
+        import_capacity_wh: int,
+        export_capacity_wh: int,
+        first_interval: int = 0,
+        setup: MarketSetup | None = None,
+    ) -> "Market":
+        """Deploys a market with `setup` (default: 15-minute intervals from a day before
+        the chain's clock, DEFAULT_TARIFFS), the capacities and first interval given."""
+        if setup is None:
+            epoch = chain.w3.eth.get_block("latest")["timestamp"] - DEFAULT_EPOCH_AGO
+            setup = MarketSetup(import_capacity_wh, export_capacity_wh, epoch - epoch % 900, DEFAULT_TARIFFS,
+                                first_interval=first_interval)
+        token, receipt, _ = deploy_contracts(chain, setup)
         deployment = Deployment(chain.chain_id, token, receipt["contractAddress"], receipt["blockNumber"])
         market = cls(chain, deployment)
         market.creation = market._receipt(receipt)
@@ -166,25 +169,35 @@ class Market:
             events=self.decoder.decode(receipt["logs"]),
         )
 
-    def register(self, owners: list[str], zones: list[int], names: list[str], batch: int = 100) -> list[Receipt]:
-        """Registers participants (ids in order of `owners`), `batch` per transaction."""
+    def register(
+        self, owners: list[str], zones: list[int], names: list[str], meters: list[str] | None = None, batch: int = 100
+    ) -> list[Receipt]:
+        """Registers participants (ids in order of `owners`) whose meters sign with
+        `meters` (default: the owner's key, for tests), `batch` per transaction."""
+        meters = list(owners) if meters is None else meters
         receipts = []
         for i in range(0, len(owners), batch):
-            call = self.market.functions.registerBatch(owners[i : i + batch], zones[i : i + batch], names[i : i + batch])
+            call = self.market.functions.registerBatch(
+                owners[i : i + batch], meters[i : i + batch], zones[i : i + batch], names[i : i + batch]
+            )
             gas = min(MAX_TX_GAS, 60_000 + REGISTER_GAS_PER_PARTICIPANT * len(owners[i : i + batch]))
             receipts.append(self._send(call, self.chain.operators.admin, gas))
         return receipts
 
-    def fund_wallets(self, amounts: dict[int, int]) -> list[Receipt]:
-        """The admin mints `amount` tokens per participant and deposits them into its wallet."""
+    def fund_wallets(self, amounts: dict[int, int], batch: int = 200) -> list[Receipt]:
+        """The admin mints `amount` tokens per participant and deposits them into its
+        wallet, `batch` wallets per transaction."""
         admin = self.chain.operators.admin
         total = sum(amounts.values())
         receipts = [
             self._send(self.token.functions.mint(admin.address, total), admin, 100_000),
             self._send(self.token.functions.approve(self.deployment.market, total), admin, 100_000),
         ]
-        for participant, amount in sorted(amounts.items()):
-            receipts.append(self._send(self.market.functions.deposit(participant, amount), admin, 150_000))
+        items = sorted(amounts.items())
+        for i in range(0, len(items), batch):
+            part = items[i : i + batch]
+            call = self.market.functions.depositBatch([p for p, _ in part], [a for _, a in part])
+            receipts.append(self._send(call, admin, 100_000 + 30_000 * len(part)))
         return receipts
 
     def submit_mandates(self, signed: list[SignedMandate], batch: int = 100) -> list[Receipt]:
@@ -200,7 +213,7 @@ class Market:
         return receipts
 
     def revoke_mandate(self, signed: SignedRevocation) -> Receipt:
-        """Relays an owner's signed revocation of the mandate in force."""
+        """Relays an owner's signed revocation of its mandates up to a nonce."""
         r = signed.revocation
         call = self.market.functions.revokeMandate(r.participant, r.nonce, signed.signature)
         return self._send(call, self.chain.operators.admin, 100_000)
@@ -318,7 +331,7 @@ class Market:
         same = state.header_hash == header_hash(settlement.header())
         if same and state.phase == "verifying":
             boundary = state.verified_chunks
-            same = boundary < len(chunks) and (words[chunks[boundary - 1].end - 1] >> 224) & 0x7FFFFFFF == state.last_participant
+            same = boundary < len(chunks) and (words[chunks[boundary - 1].end - 1] >> 224) & PARTICIPANT_MASK == state.last_participant
         elif same:
             same = state.total_chunks == len(chunks) and all(
                 self.market.functions.chunkHash(c).call() == entries_hash(words[chunks[c].start : chunks[c].end])
@@ -361,8 +374,9 @@ class Market:
     def chain_id(self) -> int:
         return self.deployment.chain_id
 
-    def mandate(self, participant: int) -> tuple[int, int, int, int]:
-        """(maxBuyPrice, minSellPrice, validUntil, nonce) of the mandate in force."""
+    def mandate(self, participant: int) -> tuple[int, ...]:
+        """(maxBuyPrice, minSellPrice, validFrom, validUntil, maxEnergyWh, nonce, since) of
+        the mandate in force (validFrom > validUntil: revoked; all 0: none)."""
         return tuple(self.market.functions.mandateOf(participant).call())
 
     def next_interval(self) -> int:

@@ -15,17 +15,24 @@ from node.intent.signing import Order, SignedOrder, split_signature
 
 _MASK48 = (1 << 48) - 1
 _MASK128 = (1 << 128) - 1
-PACKED_NONCE_BITS = 56  # see contracts/src/PackedOrder.sol
+PACKED_NONCE_BITS = 56  # see contracts/src/lib/PackedOrder.sol
+BY_ORDER = 1 << 255  # SettlementEntry flags, see contracts/src/lib/SettlementEntry.sol
+EXCLUDED = 1 << 254
+PARTICIPANT_MASK = (1 << 30) - 1
 
 
 @dataclass(frozen=True)
 class Settlement:
     """One interval's settlement in chain units; per-participant arrays are aligned.
 
-    ``p2p_prices`` (units per kWh, one per entry) makes it a pay-as-bid settlement;
-    ``p2p_price`` then only prices mandate-authorised entries on chain (their entries
-    in ``p2p_prices`` must equal it) and is otherwise informational, but must still
-    lie between the tariffs. ``None``: every entry at ``p2p_price``."""
+    The tariffs and the P2P fee are the chain's terms for the interval (version
+    ``terms_index``), which the contract prices every entry by. ``p2p_prices`` (units
+    per kWh, one per entry) makes it a pay-as-bid settlement; ``p2p_price`` then only
+    prices mandate-authorised entries on chain (their entries in ``p2p_prices`` must
+    equal it) and is otherwise informational, but must still lie between the export
+    tariff and the import tariff less the fee. ``None``: every entry at ``p2p_price``.
+    ``excluded`` names participants left out with their metered net energy (Wh): the
+    contract checks that their mandate or credit rules out settling it at the tariff."""
 
     interval: int
     inputs_hash: bytes
@@ -38,6 +45,9 @@ class Settlement:
     amount: np.ndarray  # wallet change, minor units
     grid_amount: int  # wallet change of the grid
     p2p_prices: np.ndarray | None = None  # per entry, units per kWh; None: uniform at p2p_price
+    p2p_fee: int = 0  # units per kWh bought P2P, paid to the grid's wallet
+    terms_index: int = 0  # the chain's terms version in force for the interval
+    excluded: tuple[tuple[int, int], ...] = ()  # (participant, metered net Wh) left out
 
     @property
     def pay_as_bid(self) -> bool:
@@ -52,27 +62,56 @@ class Settlement:
         return int(-self.grid_wh[self.grid_wh < 0].sum())
 
     def header(self) -> tuple:
-        """The contract's ``Settlement`` struct."""
-        return (
-            self.interval,
-            self.inputs_hash,
-            self.buy_price,
-            self.sell_price,
-            self.p2p_price,
-            self.grid_import_wh,
-            self.grid_export_wh,
-            self.grid_amount,
-            self.pay_as_bid,
-        )
+        """The contract's ``Header`` struct (MarketStorage.Header)."""
+        return (self.interval, self.inputs_hash, self.p2p_price, self.terms_index)
 
     def entries(self, by_order: frozenset[int] | set[int] = frozenset()) -> list[int]:
-        """Participants packed as SettlementEntry words (see contracts/src/SettlementEntry.sol);
-        those in `by_order` are flagged as authorised by an order, the rest by mandate."""
-        return [
-            (int(int(pid) in by_order) << 255) | (int(pid) << 224) | ((int(g) & _MASK48) << 176)
-            | ((int(p) & _MASK48) << 128) | (int(a) & _MASK128)
+        """Participants packed as SettlementEntry words in ascending order (see
+        contracts/src/lib/SettlementEntry.sol): those in `by_order` flagged as authorised
+        by an order, the rest by mandate, and the excluded ones flagged as such."""
+        words = [
+            (BY_ORDER if int(pid) in by_order else 0) | entry_word(int(pid), int(g), int(p), int(a))
             for pid, g, p, a in zip(self.participants, self.grid_wh, self.p2p_wh, self.amount)
         ]
+        words += [EXCLUDED | entry_word(pid, net, 0, 0) for pid, net in self.excluded]
+        return sorted(words, key=lambda w: (w >> 224) & PARTICIPANT_MASK)
+
+
+def entry_word(participant: int, grid_wh: int, p2p_wh: int, amount: int) -> int:
+    """A SettlementEntry word without flags."""
+    return (participant << 224) | ((grid_wh & _MASK48) << 176) | ((p2p_wh & _MASK48) << 128) | (amount & _MASK128)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One decoded SettlementEntry word, as EntriesSettled logs it."""
+
+    participant: int
+    grid_wh: int
+    p2p_wh: int
+    amount: int
+    by_order: bool
+    excluded: bool
+
+    @property
+    def net_wh(self) -> int:
+        return self.grid_wh + self.p2p_wh
+
+
+def decode_entry(word: int) -> Entry:
+    """The fields of a SettlementEntry word (signed ones sign-extended)."""
+
+    def signed(value: int, bits: int) -> int:
+        return value - (1 << bits) if value >> (bits - 1) else value
+
+    return Entry(
+        participant=(word >> 224) & PARTICIPANT_MASK,
+        grid_wh=signed((word >> 176) & _MASK48, 48),
+        p2p_wh=signed((word >> 128) & _MASK48, 48),
+        amount=signed(word & _MASK128, 128),
+        by_order=bool(word & BY_ORDER),
+        excluded=bool(word & EXCLUDED),
+    )
 
 
 def pack_order(signed: SignedOrder) -> tuple[int, bytes, bytes]:

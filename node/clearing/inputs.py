@@ -74,6 +74,12 @@ class IntervalInputs:
     # Signed orders for this interval (SignedOrder.to_json()), at most one per participant.
     orders: list[dict] = field(default_factory=list)
     version: int = FORMAT_VERSION
+    # The chain's terms the interval is priced by (its version, the P2P fee per kWh
+    # bought), and the participants left out because their wallet and credit could not
+    # pay their energy at the import tariff (the contract checks that on the exclusion).
+    terms_index: int = 0
+    p2p_fee: int = 0
+    credit_excluded: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.mechanism not in MECHANISMS:
@@ -94,9 +100,13 @@ class IntervalInputs:
         document = {f.name: getattr(self, f.name) for f in fields(self)}
         document["batteries"] = [asdict(b) for b in self.batteries]
         # Left out when empty, so inputs without repairs hash exactly as they did before
-        # this field existed and FORMAT_VERSION stays 1.
+        # this field existed and FORMAT_VERSION stays 1; so are the chain's terms fields
+        # at their defaults, for inputs written before them.
         if not self.repairs:
             del document["repairs"]
+        for name, default in (("terms_index", 0), ("p2p_fee", 0), ("credit_excluded", [])):
+            if document[name] == default:
+                del document[name]
         if self.version == 1:
             # Version 1 inputs (settled before mechanisms and mandates were committed)
             # must keep hashing exactly as they were written.

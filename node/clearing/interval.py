@@ -59,6 +59,8 @@ def run_clearing(inputs: IntervalInputs) -> IntervalClearing:
 
 
 def settlement_for(inputs: IntervalInputs, result: IntervalClearing) -> Settlement:
+    """The settlement of `result` at the chain's terms the inputs carry, the participants
+    it leaves out declared with their metered energy."""
     extra = {} if result.p2p_prices is None else {"p2p_prices": result.p2p_prices}
     return priced_settlement(
         inputs.interval,
@@ -70,7 +72,29 @@ def settlement_for(inputs: IntervalInputs, result: IntervalClearing) -> Settleme
         inputs.sell_price[0],
         result.p2p_price,
         **extra,
+        p2p_fee=inputs.p2p_fee,
+        terms_index=inputs.terms_index,
+        excluded=declared_exclusions(inputs, result),
     )
+
+
+def declared_exclusions(inputs: IntervalInputs, result: IntervalClearing) -> tuple[tuple[int, int], ...]:
+    """(participant, net Wh) of every participant left out although its mandate covers
+    the interval and its meter reads energy: the settlement declares them, so that the
+    contract checks why (its mandate or credit rules out the grid's price) and a dispute
+    cannot call it an omission. A left-out home's battery stays idle, so its metered net
+    energy is its load less its PV."""
+    if inputs.mechanism != "community" or inputs.mandates is None:
+        return ()
+    covered = {m["participant"] for m in inputs.mandates}
+    row = {pid: i for i, pid in enumerate(inputs.participants)}
+    declared = []
+    for pid in sorted(result.excluded):
+        if pid in covered and pid in row:
+            net = inputs.load_wh[row[pid]][0] - inputs.pv_wh[row[pid]][0]
+            if net:
+                declared.append((pid, int(net)))
+    return tuple(declared)
 
 
 def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> dict[int, int]:
@@ -107,8 +131,11 @@ def _clear_community(inputs: IntervalInputs) -> IntervalClearing:
     excluded: dict[int, str] = {}
     if mandates is not None:
         excluded = {int(p): "no mandate in force" for p in pids if int(p) not in mandates}
+    for p in inputs.credit_excluded:
+        excluded[int(p)] = "its wallet and credit limit cannot pay its energy at the import tariff"
     full = inputs.to_clearing_inputs()
-    buy, sell = inputs.buy_price[0], inputs.sell_price[0]
+    # A P2P buyer pays the price plus the chain's P2P fee, never more than the grid.
+    buy, sell = inputs.buy_price[0] - inputs.p2p_fee, inputs.sell_price[0]
     # Each pass leaves out at least one more participant, so this ends.
     while True:
         rows = np.array([i for i, p in enumerate(pids) if int(p) not in excluded], dtype=np.int64)

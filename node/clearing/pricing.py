@@ -27,12 +27,13 @@ from optimizer.types import Clearing
 
 
 
-def pay_as_bid_price(side: int, limit_price: int, buy_price: int, sell_price: int) -> int:
+def pay_as_bid_price(side: int, limit_price: int, buy_price: int, sell_price: int, p2p_fee: int = 0) -> int:
     """What the contract prices an order's P2P energy at in a pay-as-bid settlement
-    (EnergyMarket._checkOrder): the order's limit clipped to the grid tariffs, a buy
-    at min(limit, buy tariff), a sell at max(limit, sell tariff); the same effective
-    limit as optimizer.auction."""
-    return effective_limit(Side.BUY if side == BUY else Side.SELL, limit_price, buy_price, sell_price)
+    (EntryChecks._checkOrder): the order's limit clipped to the grid tariffs, the same
+    effective limit as optimizer.auction; a buyer's limit is all-in, so its P2P price is
+    that less the P2P fee (never below 0), a seller's is max(limit, sell tariff)."""
+    limit = effective_limit(Side.BUY if side == BUY else Side.SELL, limit_price, buy_price, sell_price)
+    return max(limit - p2p_fee, 0) if side == BUY else limit
 
 
 def step0_integers(clearing: Clearing, buy_price: int, sell_price: int) -> tuple[np.ndarray, int]:
@@ -54,18 +55,24 @@ def priced_settlement(
     sell_price: int,
     p2p_price: int,
     p2p_prices: np.ndarray | None = None,
+    p2p_fee: int = 0,
+    terms_index: int = 0,
+    excluded: tuple[tuple[int, int], ...] = (),
 ) -> Settlement:
     """A settlement of integer energies (participants ascending) at the given prices,
     with wallet changes that conserve money exactly. With `p2p_prices` (units per kWh,
     one per participant) it is pay-as-bid: each participant's P2P energy at its own
-    price (see ``pay_as_bid_price``; mandate-authorised participants at `p2p_price`)."""
+    price (see ``pay_as_bid_price``; mandate-authorised participants at `p2p_price`).
+    Energy bought P2P also pays `p2p_fee` per kWh, to the grid's wallet."""
     grid_wh = np.asarray(grid_wh, dtype=np.int64)
     p2p_wh = np.asarray(p2p_wh, dtype=np.int64)
     if p2p_prices is not None:
         p2p_prices = np.asarray(p2p_prices, dtype=np.int64)
         if p2p_prices.shape != p2p_wh.shape:
             raise InputError(f"{len(p2p_prices)} P2P prices for {len(p2p_wh)} participants: give one per participant")
-    amount, grid_amount = _payments(grid_wh, p2p_wh, buy_price, sell_price, p2p_price if p2p_prices is None else p2p_prices)
+    amount, grid_amount = _payments(
+        grid_wh, p2p_wh, buy_price, sell_price, p2p_price if p2p_prices is None else p2p_prices, p2p_fee
+    )
     return Settlement(
         interval=interval,
         inputs_hash=inputs_hash,
@@ -78,18 +85,26 @@ def priced_settlement(
         amount=amount,
         grid_amount=grid_amount,
         p2p_prices=p2p_prices,
+        p2p_fee=p2p_fee,
+        terms_index=terms_index,
+        excluded=tuple(excluded),
     )
 
 
 def _payments(
-    grid_wh: np.ndarray, p2p_wh: np.ndarray, buy_price: int, sell_price: int, p2p_price: int | np.ndarray
+    grid_wh: np.ndarray,
+    p2p_wh: np.ndarray,
+    buy_price: int,
+    sell_price: int,
+    p2p_price: int | np.ndarray,
+    p2p_fee: int = 0,
 ) -> tuple[np.ndarray, int]:
     """Wallet changes in minor units, P2P energy at `p2p_price` (one price, or one per
-    participant). Exact values are in thousandths of a unit (Wh times units per kWh);
-    the grid's is minus the participants' sum, as the contract checks it, so they sum
-    to zero and rounding them together conserves money."""
+    participant) plus the fee on what is bought. Exact values are in thousandths of a
+    unit (Wh times units per kWh); the grid's is minus the participants' sum, as the
+    contract checks it, so they sum to zero and rounding them together conserves money."""
     grid_milli = grid_wh * np.where(grid_wh > 0, buy_price, sell_price)
-    milli = -grid_milli - p2p_wh * p2p_price
+    milli = -grid_milli - p2p_wh * p2p_price - np.maximum(p2p_wh, 0) * p2p_fee
     units = round_milli(np.append(milli, -milli.sum()))
     return units[:-1], int(units[-1])
 

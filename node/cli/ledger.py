@@ -46,6 +46,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                        "directory (a mirror `gridledger inputs export` wrote), an index file, or the URL of a GridLedger "
                        "web UI serving /api/inputs/<hash> (default: the inputs store in --state)")
     audit.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    audit.add_argument("--workers", type=int, metavar="N", help="re-run the clearings in N local worker processes "
+                       "(default: one per CPU; 1 runs them in this process)")
+    audit.add_argument("--cluster", metavar="ADDRESS", help="re-run the clearings on the Dask cluster whose scheduler "
+                       "is at ADDRESS (its workers need GridLedger and the --inputs store directory, index file or URL)")
     audit.add_argument("--no-progress", action="store_true", help="no progress bar")
     audit.set_defaults(run=cmd_audit)
 
@@ -143,11 +147,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
     elif args.inputs:
         source = IndexInputs(Index(Path(args.inputs)))
     else:
-        source = StoreInputs(InputsStore(args.state / "inputs"))
-    with open_chain(args) as chain, logging_redirect_tqdm():
+        # Inputs from the store, meter readings from the index (node.audit.verify).
+        source = StoreInputs(InputsStore(args.state / "inputs"), open_index(args.state))
+    from node.audit.parallel import AT_LEAST, reruns_on
+    from node.parallel import workers
+
+    if args.workers is not None and args.cluster:
+        raise InputError("give --workers or --cluster, not both")
+    with open_chain(args) as chain, logging_redirect_tqdm(), workers(args.workers, args.cluster) as pool:
         deployment = load_deployment(args.state, chain)
         head = chain.w3.eth.block_number
-        verdicts = audit(Market(chain, deployment), source, progress=not args.no_progress)
+        reruns = reruns_on(pool, at_least=0 if args.cluster else AT_LEAST)
+        verdicts = audit(Market(chain, deployment), source, progress=not args.no_progress, reruns=reruns)
     open_index(args.state).store_audit(verdicts, head)
     print(to_json(verdicts) if args.json else report(verdicts))
     failed = [v for v in verdicts if not v.ok]

@@ -20,6 +20,61 @@ LONG_COLUMNS: tuple[str, ...] = ("timestamp", "participant", "consumption_kwh", 
 
 
 @dataclass(frozen=True)
+class BatterySpec:
+    """One home battery's own parameters (what the config's [batteries] gives by default).
+
+    Attributes:
+        capacity_kwh: usable energy capacity, kWh.
+        power_kw: maximum charge and discharge power, kW.
+        charge_efficiency: fraction of the energy taken in that is stored, (0, 1].
+        discharge_efficiency: fraction of the stored energy delivered, (0, 1].
+        min_soc: lowest state of charge, fraction of capacity, [0, 1).
+        initial_soc: state of charge at the start, fraction of capacity, (min_soc, 1].
+    """
+
+    capacity_kwh: float
+    power_kw: float
+    charge_efficiency: float
+    discharge_efficiency: float
+    min_soc: float
+    initial_soc: float
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.capacity_kwh > 0, "capacity_kwh", "> 0 kWh"),
+            (self.power_kw > 0, "power_kw", "> 0 kW"),
+            (0 < self.charge_efficiency <= 1, "charge_efficiency", "in (0, 1]"),
+            (0 < self.discharge_efficiency <= 1, "discharge_efficiency", "in (0, 1]"),
+            (0 <= self.min_soc < 1, "min_soc", "in [0, 1)"),
+            (self.min_soc < self.initial_soc <= 1, "initial_soc", f"in (min_soc = {self.min_soc}, 1]"),
+        )
+        for ok, name, expected in checks:
+            if not ok:
+                raise InputError(f"battery {name} must be {expected}, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class HvacSpec:
+    """One home's air conditioner or heat pump; its thermal model is the config's [hvac].
+
+    Attributes:
+        mode: "cool" or "heat".
+        power_kw: electric power while running, kW.
+        cop: thermal kW per electric kW.
+        setpoint_c: preferred indoor temperature, degrees C.
+    """
+
+    mode: str
+    power_kw: float
+    cop: float
+    setpoint_c: float
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("cool", "heat") or self.power_kw <= 0 or not 0 < self.cop <= 10:
+            raise InputError(f"HVAC needs mode cool or heat, power > 0 kW and a COP in (0, 10], got {self}")
+
+
+@dataclass(frozen=True)
 class Home:
     """One household participant.
 
@@ -27,13 +82,31 @@ class Home:
         name: unique participant name, e.g. ``home-01``.
         zone: grid zone (feeder) the home is connected to; 0 for a single zone.
         pv_kwp: installed PV peak power in kWp; 0 when the home has no PV.
-        battery: whether the home has a battery (sized by the config's [batteries]).
+        battery: whether the home has a battery.
+        pv_tilt_deg: roof tilt of the PV array, degrees (None: unknown).
+        pv_azimuth_deg: compass direction the PV array faces, degrees, 180 = south.
+        battery_spec: the battery's own parameters; None with ``battery`` means the
+            config's [batteries].
+        connection_kw: the most power the home's grid connection carries either way, kW
+            (None: no limit of its own).
+        hvac: the home's air conditioner or heat pump, if any.
     """
 
     name: str
     zone: int
     pv_kwp: float
     battery: bool
+    pv_tilt_deg: float | None = None
+    pv_azimuth_deg: float | None = None
+    battery_spec: BatterySpec | None = None
+    connection_kw: float | None = None
+    hvac: HvacSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.battery_spec is not None and not self.battery:
+            raise InputError(f"home {self.name}: a battery spec without battery = True")
+        if self.connection_kw is not None and not self.connection_kw > 0:
+            raise InputError(f"home {self.name}: connection_kw must be > 0, got {self.connection_kw}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +171,14 @@ def home_names(count: int) -> tuple[str, ...]:
     """Deterministic names ``home-01`` .. ``home-NN``, zero-padded so they sort."""
     width = max(2, len(str(count)))
     return tuple(f"home-{i:0{width}d}" for i in range(1, count + 1))
+
+
+def peak_kwp(production_kwh: np.ndarray, interval_hours: float) -> np.ndarray:
+    """Each home's PV peak power as the data shows it (kWh per interval / interval hours),
+    rounded up to 0.1 kWp: a lower bound of what is installed, 0 exactly for a home that
+    never produces (rounding up so that a producing home never gets 0 kWp)."""
+    peak_kw = np.asarray(production_kwh).max(axis=1) / interval_hours
+    return np.ceil(np.round(peak_kw * 10, 9)) / 10
 
 
 def assign_batteries(pv_kwp: Sequence[float], battery_share: float, seed: int) -> tuple[bool, ...]:

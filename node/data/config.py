@@ -18,7 +18,6 @@ import datetime as dt
 import re
 import tomllib
 import typing
-import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +26,18 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from node.data.devices import AgentConfig, HvacConfig
+from node.data.section import InvalidValue, Section, as_utc_index
+from node.data.tariffs import TariffConfig, resolve
 from node.errors import ConfigError, InputError
 
 __all__ = [
+    "AgentConfig",
     "BatteryConfig",
     "CommunityConfig",
     "CommunitySpec",
     "GridConfig",
+    "HvacConfig",
     "MarketConfig",
     "P2PConfig",
     "InvalidValue",
@@ -45,26 +49,8 @@ __all__ = [
 ]
 
 
-class InvalidValue(ConfigError):
-    """A field's value is out of range; carries the dotted key for the loader."""
-
-    def __init__(self, key: str, expected: str, value: object) -> None:
-        super().__init__(f"{key}: expected {expected}, got {value!r}")
-        self.key, self.expected, self.value = key, expected, value
-
-
-class _Section:
-    """Mixin giving each section its TOML table name and a check helper."""
-
-    section: ClassVar[str]
-
-    def _require(self, condition: bool, name: str, expected: str) -> None:
-        if not condition:
-            raise InvalidValue(f"{self.section}.{name}", expected, getattr(self, name))
-
-
 @dataclass(frozen=True)
-class MarketConfig(_Section):
+class MarketConfig(Section):
     """Market timing.
 
     Attributes:
@@ -120,81 +106,17 @@ class MarketConfig(_Section):
         Timezone-naive timestamps are taken as UTC. Raises `InputError` if a
         timestamp is not on the interval grid.
         """
-        offsets = _as_utc_index(timestamps).as_unit("ns").asi8 - self.start.as_unit("ns").value
+        offsets = as_utc_index(timestamps).as_unit("ns").asi8 - self.start.as_unit("ns").value
         step = self.interval.value
         off_grid = offsets % step != 0
         if np.any(off_grid):
-            bad = _as_utc_index(timestamps)[int(np.argmax(off_grid))]
+            bad = as_utc_index(timestamps)[int(np.argmax(off_grid))]
             raise InputError(f"{bad} is not the start of a {self.interval_minutes}-minute interval from {self.start}")
         return offsets // step
 
 
 @dataclass(frozen=True)
-class TariffConfig(_Section):
-    """Grid tariffs paid to and by the grid.
-
-    Attributes:
-        buy_per_kwh: import price outside peak hours, currency per kWh.
-        sell_per_kwh: export (feed-in) price, currency per kWh.
-        peak_buy_per_kwh: import price during peak hours, currency per kWh.
-        peak_hours: local hours [start, end) where the peak price applies;
-            start > end wraps past midnight; start == end means no peak.
-        timezone: IANA zone of the local clock for peak hours and daily routines.
-    """
-
-    section: ClassVar[str] = "tariffs"
-    buy_per_kwh: float = 0.30
-    sell_per_kwh: float = 0.06
-    peak_buy_per_kwh: float = 0.40
-    peak_hours: tuple[int, int] = (17, 21)
-    timezone: str = "Europe/Berlin"
-
-    def __post_init__(self) -> None:
-        self._require(self.buy_per_kwh >= 0, "buy_per_kwh", "a price >= 0")
-        self._require(
-            self.peak_buy_per_kwh >= self.buy_per_kwh,
-            "peak_buy_per_kwh",
-            f"a price >= buy_per_kwh ({self.buy_per_kwh})",
-        )
-        # Selling above the import price would let anyone earn money by
-        # buying from the grid and selling straight back.
-        self._require(
-            0 <= self.sell_per_kwh <= self.buy_per_kwh,
-            "sell_per_kwh",
-            f"a price >= 0 and <= buy_per_kwh ({self.buy_per_kwh}) and peak_buy_per_kwh ({self.peak_buy_per_kwh})",
-        )
-        self._require(
-            all(0 <= hour <= 24 for hour in self.peak_hours),
-            "peak_hours",
-            "[start, end] local hours between 0 and 24",
-        )
-        try:
-            zoneinfo.ZoneInfo(self.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            self._require(False, "timezone", "an IANA time zone name like Europe/Berlin")
-
-    def is_peak(self, timestamps: Iterable[Any]) -> np.ndarray:
-        """Whether each interval starts inside the local peak hours (bool array).
-
-        Timezone-naive timestamps are taken as UTC.
-        """
-        hours = _as_utc_index(timestamps).tz_convert(self.timezone).hour.to_numpy()
-        start, end = self.peak_hours
-        if start <= end:
-            return (hours >= start) & (hours < end)
-        return (hours >= start) | (hours < end)
-
-    def buy_price(self, timestamps: Iterable[Any]) -> np.ndarray:
-        """Grid import price per kWh for intervals starting at `timestamps`."""
-        return np.where(self.is_peak(timestamps), self.peak_buy_per_kwh, self.buy_per_kwh)
-
-    def sell_price(self, timestamps: Iterable[Any]) -> np.ndarray:
-        """Grid export price per kWh for intervals starting at `timestamps`."""
-        return np.full(len(_as_utc_index(timestamps)), self.sell_per_kwh)
-
-
-@dataclass(frozen=True)
-class GridConfig(_Section):
+class GridConfig(Section):
     """Community-level grid connection limits.
 
     Attributes:
@@ -220,7 +142,7 @@ class GridConfig(_Section):
 
 
 @dataclass(frozen=True)
-class P2PConfig(_Section):
+class P2PConfig(Section):
     """Peer-to-peer trading.
 
     Attributes:
@@ -235,7 +157,7 @@ class P2PConfig(_Section):
 
 
 @dataclass(frozen=True)
-class BatteryConfig(_Section):
+class BatteryConfig(Section):
     """Home battery parameters (the same for every home that has one).
 
     Attributes:
@@ -269,7 +191,7 @@ class BatteryConfig(_Section):
 
 
 @dataclass(frozen=True)
-class CommunitySpec(_Section):
+class CommunitySpec(Section):
     """Shape of the synthetic community and the seed that makes it reproducible.
 
     Attributes:
@@ -282,6 +204,11 @@ class CommunitySpec(_Section):
         longitude: site longitude, degrees east.
         pv_kwp_range: [min, max] PV peak power per PV home, kWp.
         annual_load_kwh_range: [min, max] annual consumption per home, kWh.
+        battery_size_spread: each synthetic battery's capacity and power are drawn
+            uniformly within this fraction around [batteries] (0: all alike).
+        hvac_share: fraction of synthetic homes with an HVAC ([hvac]).
+        assets_file: the community file giving each participant its own assets
+            (node/data/assets.py), relative to the config file; "" for none.
     """
 
     section: ClassVar[str] = "community"
@@ -294,6 +221,9 @@ class CommunitySpec(_Section):
     longitude: float = 13.4
     pv_kwp_range: tuple[float, float] = (3.0, 10.0)
     annual_load_kwh_range: tuple[float, float] = (2500.0, 6000.0)
+    battery_size_spread: float = 0.0
+    hvac_share: float = 0.0
+    assets_file: str = ""
 
     def __post_init__(self) -> None:
         self._require(self.homes >= 1, "homes", "an integer >= 1")
@@ -310,10 +240,12 @@ class CommunitySpec(_Section):
         for name in ("pv_kwp_range", "annual_load_kwh_range"):
             low, high = getattr(self, name)
             self._require(0 < low <= high, name, "[min, max] with 0 < min <= max")
+        self._require(0 <= self.battery_size_spread < 1, "battery_size_spread", "a fraction in [0, 1)")
+        self._require(0 <= self.hvac_share <= 1, "hvac_share", "a fraction in [0, 1]")
 
 
 @dataclass(frozen=True)
-class WalletConfig(_Section):
+class WalletConfig(Section):
     """On-chain wallets in the demo.
 
     Attributes:
@@ -338,6 +270,8 @@ class CommunityConfig:
     batteries: BatteryConfig = field(default_factory=BatteryConfig)
     community: CommunitySpec = field(default_factory=CommunitySpec)
     wallets: WalletConfig = field(default_factory=WalletConfig)
+    hvac: HvacConfig = field(default_factory=HvacConfig)
+    agents: AgentConfig = field(default_factory=AgentConfig)
 
 
 def default_config() -> CommunityConfig:
@@ -363,11 +297,15 @@ def load_config(path: str | Path) -> CommunityConfig:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
-    return config_from_mapping(document, source=str(path))
+    return config_from_mapping(document, source=str(path), base=path.parent)
 
 
-def config_from_mapping(document: Mapping[str, Any], source: str = "<config>") -> CommunityConfig:
-    """Build a config from already-parsed TOML tables (``source`` names it in errors)."""
+def config_from_mapping(document: Mapping[str, Any], source: str = "<config>", base: Path | None = None) -> CommunityConfig:
+    """Build a config from already-parsed TOML tables (``source`` names it in errors).
+
+    File paths in it (tariffs.prices_file, community.assets_file) are taken relative to
+    ``base`` (the config file's directory; None: the working directory) and made
+    absolute; a prices file is read and checked here."""
     sections = {f.name: f.default_factory for f in dataclasses.fields(CommunityConfig)}  # type: ignore[misc]
     unknown = sorted(set(document) - set(sections))
     if unknown:
@@ -378,10 +316,18 @@ def config_from_mapping(document: Mapping[str, Any], source: str = "<config>") -
         if not isinstance(table, Mapping):
             raise ConfigError(f"{source}: {name}: expected a table [{name}], got {table!r}")
         built[name] = _build_section(section_class, table, source)  # type: ignore[arg-type]
-    return CommunityConfig(**built)
+    config = CommunityConfig(**built)
+    tariffs, community = config.tariffs, config.community
+    config = dataclasses.replace(
+        config,
+        tariffs=dataclasses.replace(tariffs, prices_file=resolve(tariffs.prices_file, base)),
+        community=dataclasses.replace(community, assets_file=resolve(community.assets_file, base)),
+    )
+    config.tariffs.check_prices()
+    return config
 
 
-def _build_section(section_class: type[_Section], table: Mapping[str, Any], source: str) -> _Section:
+def _build_section(section_class: type[Section], table: Mapping[str, Any], source: str) -> Section:
     hints = typing.get_type_hints(section_class)
     names = [f.name for f in dataclasses.fields(section_class)]  # type: ignore[arg-type]
     unknown = sorted(set(table) - set(names))
@@ -404,6 +350,10 @@ def _build_section(section_class: type[_Section], table: Mapping[str, Any], sour
 
 def _coerce(hint: Any, raw: Any, key: str) -> Any:
     """Check a TOML value's type against the field's annotation and convert it."""
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        raise InvalidValue(key, "true or false", raw)
     if hint is int:
         # bool is an int in Python but `homes = true` is surely a mistake.
         if isinstance(raw, int) and not isinstance(raw, bool):
@@ -442,8 +392,3 @@ def _coerce_timestamp(raw: Any, key: str) -> pd.Timestamp:
     if stamp.tzinfo is None:
         raise InvalidValue(key, expected, raw)
     return stamp.tz_convert("UTC")
-
-
-def _as_utc_index(timestamps: Iterable[Any]) -> pd.DatetimeIndex:
-    index = pd.DatetimeIndex(timestamps)
-    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")

@@ -14,6 +14,9 @@ and optionally, constant per participant:
     battery          true/false (also 1/0, yes/no, any case)
     zone             grid zone, integer >= 0
 
+and any column of the community file (`node.data.assets`: battery_kwh, battery_kw,
+connection_kw, hvac_kw, ...), where a blank cell means "not given".
+
 When a column is absent: ``zone`` is 0; ``pv_kwp`` is the peak production
 power seen in the data (kWh per interval / interval hours, rounded up to
 0.1 kWp), a lower bound of the installed power that is 0 exactly for homes that
@@ -45,7 +48,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from node.data.community import LONG_COLUMNS, Community, Home, assign_batteries
+from node.data.assets import ASSET_COLUMNS, asset_table, overlay, parse_asset_column
+from node.data.community import LONG_COLUMNS, Community, Home, assign_batteries, peak_kwp
 from node.data.config import CommunityConfig
 from node.errors import DataError, InputError
 from node.data.meter_policy import POLICIES, Repair, check_registry, fill_gaps
@@ -65,7 +69,9 @@ __all__ = ["LoadedDataset", "load_dataset", "load_dataset_with_report", "save_da
 
 
 _MAX_PV_KWP = 1000.0
-_OPTIONAL_COLUMNS = ("pv_kwp", "battery", "zone")
+_CLASSIC_COLUMNS = ("pv_kwp", "battery", "zone")
+_ASSET_COLUMNS = tuple(c for c in ASSET_COLUMNS if c not in ("participant", *_CLASSIC_COLUMNS))
+_OPTIONAL_COLUMNS = _CLASSIC_COLUMNS + _ASSET_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,9 @@ def save_dataset(community: Community, path: str | Path) -> None:
     frame["pv_kwp"] = np.array([home.pv_kwp for home in community.homes], dtype=float)[per_row]
     frame["battery"] = np.array([home.battery for home in community.homes], dtype=bool)[per_row]
     frame["zone"] = np.array([home.zone for home in community.homes], dtype=np.int64)[per_row]
+    assets = asset_table(community.homes)
+    for column in [c for c in assets.columns if c in _ASSET_COLUMNS]:
+        frame[column] = assets[column].to_numpy()[per_row]
     if kind == "parquet":
         frame.to_parquet(path, index=False)
         return
@@ -309,9 +318,7 @@ def _homes(
             path, table["pv_kwp"], codes, names, parse_numbers(path, table["pv_kwp"], "pv_kwp", _MAX_PV_KWP, "kWp")
         )
     else:
-        peak_kw = production_kwh.max(axis=1) / config.market.interval_hours
-        # Round up so that a producing home never gets 0 kWp.
-        pv_kwp = np.ceil(np.round(peak_kw * 10, 9)) / 10
+        pv_kwp = peak_kwp(production_kwh, config.market.interval_hours)
     if "zone" in table:
         zone = _per_participant(path, table["zone"], codes, names, parse_zones(path, table["zone"])).astype(int)
     else:
@@ -320,10 +327,28 @@ def _homes(
         battery = _per_participant(path, table["battery"], codes, names, parse_flags(path, table["battery"]))
     else:
         battery = np.array(assign_batteries(pv_kwp, config.community.battery_share, config.community.seed))
-    return tuple(
+    homes = [
         Home(name=str(name), zone=int(z), pv_kwp=float(kwp), battery=bool(has))
         for name, z, kwp, has in zip(names, zone, pv_kwp, battery)
-    )
+    ]
+    present = [column for column in _ASSET_COLUMNS if column in table]
+    if not present:
+        return tuple(homes)
+    values = {
+        column: _per_participant(path, table[column], codes, names, parse_asset_column(path, table[column], column))
+        for column in present
+    }
+    first_row = _first_rows(table.index, codes, len(names))
+    for i, home in enumerate(homes):
+        given = {c: v[i] for c, v in values.items() if not pd.isna(v[i])}
+        homes[i] = overlay(home, given, config, str(path), first_row[i])
+    return tuple(homes)
+
+
+def _first_rows(rows: pd.Index, codes: np.ndarray, count: int) -> list[int]:
+    first = np.full(count, -1)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    return [int(rows[p]) for p in first]
 
 
 def _per_participant(
@@ -334,7 +359,7 @@ def _per_participant(
     # Reverse order so the earliest row of each participant wins.
     first_position[codes[::-1]] = np.arange(len(codes))[::-1]
     reference = parsed[first_position]
-    differs = parsed != reference[codes]
+    differs = (parsed != reference[codes]) & ~(pd.isna(parsed) & pd.isna(reference[codes]))
     if np.any(differs):
         position = int(np.argmax(differs))
         code = int(codes[position])

@@ -25,19 +25,20 @@ same seed always gives the same community.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pvlib
 
-from node.data.community import Community, Home, assign_batteries, home_names
+from node.data.community import BatterySpec, Community, Home, HvacSpec, assign_batteries, home_names
 from node.data.config import CommunityConfig
 
 __all__ = ["generate_community"]
 
 # Independent random streams of the seed; fixed ids keep each stream stable
 # when another part of the generator changes.
-_HOMES_STREAM, _WEATHER_STREAM, _LOAD_STREAM = 1, 2, 3
+_HOMES_STREAM, _WEATHER_STREAM, _LOAD_STREAM, _ASSETS_STREAM = 1, 2, 3, 4
 
 # PV system: losses other than temperature (inverter, wiring, soiling,
 # mismatch), crystalline temperature coefficient, and a Ross-model cell
@@ -83,13 +84,10 @@ def generate_community(config: CommunityConfig) -> Community:
     are named ``home-01`` .. ``home-NN``, all in zone 0.
     """
     spec = config.community
-    timestamps = pd.date_range(
-        config.market.start,
-        periods=spec.days * 24 * 60 // config.market.interval_minutes,
-        freq=config.market.interval,
-    )
+    timestamps = timestamps_of(config)
     homes = _draw_homes(config)
     roofs = _draw_roofs(_stream(spec.seed, _HOMES_STREAM), len(homes))
+    homes = _with_assets(config, homes, roofs)
     weather_rng = _stream(spec.seed, _WEATHER_STREAM)
     production = _pv_energy(config, timestamps, homes, roofs, weather_rng)
     consumption = np.vstack(
@@ -99,6 +97,12 @@ def generate_community(config: CommunityConfig) -> Community:
         ]
     )
     return Community(homes, timestamps, consumption, production)
+
+
+def timestamps_of(config: CommunityConfig) -> pd.DatetimeIndex:
+    """The interval starts of the synthetic community `config` describes."""
+    return pd.date_range(config.market.start, periods=config.community.days * 24 * 60 // config.market.interval_minutes,
+                         freq=config.market.interval)
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
@@ -120,6 +124,30 @@ def _draw_homes(config: CommunityConfig) -> tuple[Home, ...]:
         Home(name=name, zone=0, pv_kwp=float(kwp), battery=battery)
         for name, kwp, battery in zip(home_names(spec.homes), pv_kwp, batteries)
     )
+
+
+def _with_assets(config: CommunityConfig, homes: tuple[Home, ...], roofs: tuple[np.ndarray, np.ndarray]) -> tuple[Home, ...]:
+    """The homes with their roofs' orientation and, as the config asks, batteries of their
+    own size (uniform within battery_size_spread around [batteries]) and HVACs
+    (hvac_share of the homes, chosen at random, each as [hvac])."""
+    spec, b, h = config.community, config.batteries, config.hvac
+    spread = spec.battery_size_spread
+    rng = _stream(spec.seed, _ASSETS_STREAM)
+    factors = rng.uniform(1 - spread, 1 + spread, (len(homes), 2))
+    hvac_homes = set(rng.choice(len(homes), size=int(np.floor(spec.hvac_share * len(homes) + 0.5)), replace=False).tolist())
+    out = []
+    for i, home in enumerate(homes):
+        changes: dict = {}
+        if home.pv_kwp > 0:
+            changes.update(pv_tilt_deg=round(float(roofs[0][i]), 1), pv_azimuth_deg=round(float(roofs[1][i]), 1))
+        if home.battery and spread > 0:
+            changes["battery_spec"] = BatterySpec(
+                max(round(float(b.capacity_kwh * factors[i, 0]), 1), 0.1), max(round(float(b.power_kw * factors[i, 1]), 1), 0.1),
+                b.charge_efficiency, b.discharge_efficiency, b.min_soc, b.initial_soc)
+        if i in hvac_homes:
+            changes["hvac"] = HvacSpec(h.mode, h.power_kw, h.cop, h.setpoint_c)
+        out.append(replace(home, **changes))
+    return tuple(out)
 
 
 def _draw_annual_loads(config: CommunityConfig) -> np.ndarray:

@@ -102,6 +102,21 @@ def is_blank(values: pd.Series) -> np.ndarray:
     return np.asarray(values.isna() | (values.astype(str).str.strip() == ""))
 
 
+_EXACT_TO_NUMERIC = int(pd.__version__.split(".")[0]) >= 3
+
+
+def to_floats(values: pd.Series) -> np.ndarray:
+    """Cells as floats, NaN where a cell is not a number; each the float nearest to its
+    decimal text, as Python's float() reads it. pandas 2.x's to_numeric can be one unit
+    in the last place off (pandas 3 is exact), and a meter reading must parse the same
+    on every machine that re-runs a clearing."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, copy=True)
+    if not _EXACT_TO_NUMERIC and values.dtype == object:  # text: read again, exactly, where it is a number
+        ok = ~np.isnan(numbers)
+        numbers[ok] = values[ok].astype(float).to_numpy()
+    return numbers
+
+
 def parse_timestamps(path: Path, values: pd.Series) -> pd.DatetimeIndex:
     blank = is_blank(values)
     first_bad(path, values, blank, "timestamp", lambda _: "missing timestamp")
@@ -136,7 +151,7 @@ def parse_numbers(
     else:
         missing = np.zeros(len(values), dtype=bool)
         first_bad(path, values, is_blank(values), column, lambda _: "missing value")
-    numbers = pd.to_numeric(values.where(~missing, None), errors="coerce").to_numpy(dtype=float, copy=True)
+    numbers = to_floats(values.where(~missing, None))
     numbers[missing] = np.nan
     first_bad(path, values, ~missing & ~np.isfinite(numbers), column, lambda value: f"{value!r} is not a finite number")
     with np.errstate(invalid="ignore"):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from node.errors import InputError
 from node.chain.events import Event
+from node.chain.settlement import decode_entry
 from node.index.store import Index
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import LOG_CHUNK_BLOCKS, Market
@@ -102,6 +103,10 @@ def _claim(index: Index, market: Market, inputs_from: Index | None, description:
     if inputs_from is not None:
         rows = inputs_from.db.execute("SELECT * FROM baseline").fetchall()
         index.store_baseline(tuple(row) for row in rows)
+        rows = inputs_from.db.execute("SELECT * FROM baseline_battery").fetchall()
+        index.store_baseline_battery(tuple(row) for row in rows)
+        if (kpis := inputs_from.kpis()) is not None:
+            index.store_kpis(kpis)
 
 
 SETTLEMENT_EVENTS = ("IntervalSettled", "ChunkVerified", "ChunkApplied", "PendingAbandoned")
@@ -174,6 +179,8 @@ def chain_rows(market: Market, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS) -> dict
     for e in events:
         if e.name in SETTLEMENT_EVENTS:
             interval_txs.setdefault(e.args["interval"], set()).add(e.tx_hash)
+        elif e.name == "IntervalReversed":
+            interval_txs.pop(e.args["interval"], None)  # settled again later, at its own cost
     for e in events:
         a = e.args
         if e.name == "ParticipantRegistered":
@@ -185,7 +192,7 @@ def chain_rows(market: Market, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS) -> dict
         elif e.name == "IntervalSettled":
             rows["intervals"][(a["interval"],)] = {
                 "block": e.block, "tx_hash": e.tx_hash, "inputs_hash": "0x" + a["inputsHash"].hex(),
-                "buy_price": a["buyPrice"], "sell_price": a["sellPrice"], "p2p_price": a["p2pPrice"],
+                "buy_price": a["importPrice"], "sell_price": a["exportPrice"], "p2p_price": a["p2pPrice"],
                 "grid_import_wh": a["gridImportWh"], "grid_export_wh": a["gridExportWh"],
                 "grid_amount": a["gridAmount"], "participants": a["participants"],
                 "gas_used": sum(gas[h] for h in interval_txs[a["interval"]]), "pay_as_bid": int(a["payAsBid"]),
@@ -196,8 +203,19 @@ def chain_rows(market: Market, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS) -> dict
                 "block": e.block, "interval": a["interval"], "kind": kind,
                 "chunk": a.get("chunk", a.get("verifiedChunks")), "entries": a.get("entries", 0), "gas_used": gas[e.tx_hash],
             }
-        elif e.name == "ParticipantSettled":
-            rows["entries"][(a["interval"], a["participant"])] = {"grid_wh": a["gridWh"], "p2p_wh": a["p2pWh"], "amount": a["amount"]}
+        elif e.name == "EntriesSettled":
+            for entry in map(decode_entry, a["entries"]):
+                if not entry.excluded:
+                    rows["entries"][(a["interval"], entry.participant)] = {
+                        "grid_wh": entry.grid_wh, "p2p_wh": entry.p2p_wh, "amount": entry.amount}
+        elif e.name == "IntervalReversed":
+            rows["intervals"].pop((a["interval"],), None)
+            for key in [key for key in rows["entries"] if key[0] == a["interval"]]:
+                del rows["entries"][key]
+        elif e.name == "OwnerRotated":
+            row = rows["participants"].get((a["participant"],))
+            if row is not None:
+                row["owner"] = a["newOwner"]
         elif e.name in ("Deposited", "Withdrawn"):
             deposit = e.name == "Deposited"
             rows["wallet_events"][(e.tx_hash, e.log_index)] = {
@@ -273,7 +291,7 @@ def _check_state(market: Market, index: Index) -> list[str]:
     count = market.participant_count()
     indexed = {p["id"]: p for p in index.participants()}
     for pid in range(count):
-        owner, zone, active, _ = market.market.functions.accountOf(pid).call()
+        owner, zone, active = market.market.functions.accountOf(pid).call()[:3]
         row = indexed.get(pid)
         if row is None:
             continue  # already reported as a missing participants row

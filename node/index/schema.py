@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from node.chain.events import Event
+from node.chain.settlement import decode_entry
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -26,6 +27,25 @@ CREATE TABLE IF NOT EXISTS entries (
     interval INTEGER NOT NULL, participant INTEGER NOT NULL, grid_wh INTEGER NOT NULL,
     p2p_wh INTEGER NOT NULL, amount INTEGER NOT NULL, PRIMARY KEY (interval, participant));
 CREATE INDEX IF NOT EXISTS entries_by_participant ON entries (participant, interval);
+-- Participants a settlement left out, declared with their metered net energy.
+CREATE TABLE IF NOT EXISTS exclusions (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, net_wh INTEGER NOT NULL,
+    PRIMARY KEY (interval, participant));
+-- Settlements a dispute reversed (their entries and interval row are gone from the
+-- tables above until the interval is settled again).
+CREATE TABLE IF NOT EXISTS reversals (
+    tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, disputer TEXT NOT NULL,
+    kind INTEGER NOT NULL, reward INTEGER NOT NULL, PRIMARY KEY (tx_hash, log_index));
+-- Each interval's meter-signed readings, as the oracle received them (not on chain:
+-- the auditor checks every settlement against them; a dispute sends one on chain).
+CREATE TABLE IF NOT EXISTS readings (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, import_wh INTEGER NOT NULL,
+    export_wh INTEGER NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (interval, participant));
+-- Meter keys by participant, each from an interval on (MeterKeySet).
+CREATE TABLE IF NOT EXISTS meter_keys (
+    participant INTEGER NOT NULL, from_interval INTEGER NOT NULL, meter TEXT NOT NULL,
+    PRIMARY KEY (participant, from_interval));
 CREATE TABLE IF NOT EXISTS wallet_events (
     tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
     participant INTEGER NOT NULL, kind TEXT NOT NULL, account TEXT NOT NULL,
@@ -54,6 +74,17 @@ CREATE TABLE IF NOT EXISTS interval_inputs (
 CREATE TABLE IF NOT EXISTS battery_states (
     interval INTEGER NOT NULL, participant INTEGER NOT NULL, soc_wh INTEGER NOT NULL,
     capacity_wh INTEGER NOT NULL, PRIMARY KEY (interval, participant));
+-- Each home's load and PV of the interval itself (column 0 of the committed inputs'
+-- horizon), so per-home charts need not decompress every interval's inputs.
+CREATE TABLE IF NOT EXISTS home_energy (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, load_wh INTEGER NOT NULL,
+    pv_wh INTEGER NOT NULL, PRIMARY KEY (participant, interval));
+CREATE INDEX IF NOT EXISTS home_energy_by_interval ON home_energy (interval);
+-- The no-trading baseline's battery state at the start of each interval (computed
+-- locally from the dataset, like the baseline itself).
+CREATE TABLE IF NOT EXISTS baseline_battery (
+    interval INTEGER NOT NULL, participant INTEGER NOT NULL, soc_wh INTEGER NOT NULL,
+    PRIMARY KEY (participant, interval));
 CREATE TABLE IF NOT EXISTS baseline (
     interval INTEGER NOT NULL, participant INTEGER NOT NULL, grid_import_wh INTEGER NOT NULL,
     grid_export_wh INTEGER NOT NULL, cost INTEGER NOT NULL, PRIMARY KEY (interval, participant));
@@ -109,7 +140,7 @@ def _updated(db: sqlite3.Connection, e: Event, _: dict) -> None:
 
 def _interval(db: sqlite3.Connection, e: Event, gas_used: dict) -> None:
     """A settled interval. One settled in chunks closes in its last apply transaction,
-    after its ParticipantSettled events; its gas is that of all its transactions."""
+    after its chunks' EntriesSettled events; its gas is that of all its transactions."""
     a = e.args
     txs = {row["tx_hash"]: row["gas"] for row in db.execute(
         "SELECT tx_hash, MAX(gas_used) AS gas FROM settlement_chunks WHERE interval = ? GROUP BY tx_hash", (a["interval"],)
@@ -119,7 +150,7 @@ def _interval(db: sqlite3.Connection, e: Event, gas_used: dict) -> None:
     db.execute(
         "INSERT OR IGNORE INTO intervals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            a["interval"], e.block, e.tx_hash, "0x" + a["inputsHash"].hex(), a["buyPrice"], a["sellPrice"],
+            a["interval"], e.block, e.tx_hash, "0x" + a["inputsHash"].hex(), a["importPrice"], a["exportPrice"],
             a["p2pPrice"], a["gridImportWh"], a["gridExportWh"], a["gridAmount"], a["participants"], gas,
             int(a["payAsBid"]),
         ),
@@ -142,12 +173,40 @@ def _chunk(kind: str):
     return apply
 
 
-def _entry(db: sqlite3.Connection, e: Event, _: dict) -> None:
+def _entries(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    """One chunk's SettlementEntry words: the participants settled, and those declared
+    left out with their metered energy."""
+    k = e.args["interval"]
+    for entry in map(decode_entry, e.args["entries"]):
+        if entry.excluded:
+            db.execute("INSERT OR IGNORE INTO exclusions VALUES (?, ?, ?)", (k, entry.participant, entry.grid_wh))
+        else:
+            db.execute(
+                "INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?)",
+                (k, entry.participant, entry.grid_wh, entry.p2p_wh, entry.amount),
+            )
+
+
+def _reversed(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    """A dispute reversed the interval: its wallet changes are undone on chain, so its
+    rows go (the interval may be settled again); the reversal is kept."""
     a = e.args
+    k = a["interval"]
+    for table in ("entries", "exclusions", "intervals"):
+        db.execute(f"DELETE FROM {table} WHERE interval = ?", (k,))
     db.execute(
-        "INSERT OR IGNORE INTO entries VALUES (?, ?, ?, ?, ?)",
-        (a["interval"], a["participant"], a["gridWh"], a["p2pWh"], a["amount"]),
+        "INSERT OR IGNORE INTO reversals VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (e.tx_hash, e.log_index, e.block, k, a["participant"], a["disputer"].lower(), a["kind"], a["reward"]),
     )
+
+
+def _owner(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    db.execute("UPDATE participants SET owner = ? WHERE id = ?", (e.args["newOwner"], e.args["participant"]))
+
+
+def _meter(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    a = e.args
+    db.execute("INSERT OR REPLACE INTO meter_keys VALUES (?, ?, ?)", (a["participant"], a["fromInterval"], a["meter"]))
 
 
 def _wallet(kind: str, account_field: str):
@@ -187,7 +246,10 @@ APPLY = {
     "ParticipantRegistered": _registered,
     "ParticipantUpdated": _updated,
     "IntervalSettled": _interval,
-    "ParticipantSettled": _entry,
+    "EntriesSettled": _entries,
+    "IntervalReversed": _reversed,
+    "OwnerRotated": _owner,
+    "MeterKeySet": _meter,
     "ChunkVerified": _chunk("verify"),
     "ChunkApplied": _chunk("apply"),
     "PendingAbandoned": _chunk("abandon"),
@@ -200,4 +262,11 @@ APPLY = {
     "RoleGranted": _role("grant"),
     "RoleRevoked": _role("revoke"),
     "RoleAdminChanged": _ignore,
+    # Terms, credit, reserve, bond, freezes, cancellations and equivocations: the oracle
+    # and the auditor read them from the chain when they need them; the UI does not
+    # show them yet.
+    **{name: _ignore for name in (
+        "TermsScheduled", "IntervalPricesSet", "CreditLimitSet", "ReserveChanged", "BondChanged",
+        "DisputeRewardSet", "ParticipantFrozen", "OrdersCancelled", "MeterEquivocated",
+    )},
 }

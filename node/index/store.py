@@ -25,8 +25,11 @@ from typing import Iterable, Iterator
 from node.errors import InputError
 from node.chain.events import Event
 from node.index.schema import APPLY, SCHEMA, check_header
+from node.index.audits import IndexAudits
+from node.index.views import IndexViews
 from node.clearing.inputs import IntervalInputs
 from node.clearing.store import INPUTS_DIR, InputsStore
+from node.intent.signing import Reading, SignedReading
 
 log = logging.getLogger("gridledger.index")
 
@@ -41,9 +44,10 @@ class IndexDamaged(InputError):
                          f"{path.name}.old)")
 
 
-class Index:
+class Index(IndexViews, IndexAudits):
     """SQLite store of indexed chain events and what pages show of the committed inputs,
-    whose bodies live in `inputs` (default: the ``inputs/`` store beside the file)."""
+    whose bodies live in `inputs` (default: the ``inputs/`` store beside the file); the
+    per-interval series the UI charts are read through IndexViews."""
 
     def __init__(self, path: str | Path, inputs: InputsStore | None = None) -> None:
         self.path = Path(path)
@@ -74,6 +78,8 @@ class Index:
             self.set_meta(roles_from_block=self.last_block + 1)
         if "inputs" in tables:
             self._move_inputs_to_store()
+        if "home_energy" not in tables:
+            self._backfill_home_energy()
 
     def _move_inputs_to_store(self) -> None:
         """An index from before the inputs store kept the inputs' bodies in a table:
@@ -120,7 +126,21 @@ class Index:
             )
 
     def meta(self) -> dict[str, str]:
-        return {row["key"]: row["value"] for row in self.db.execute("SELECT key, value FROM meta")}
+        """Descriptive values (chain, market, currency...), without the KPIs document."""
+        return {row["key"]: row["value"] for row in self.db.execute("SELECT key, value FROM meta WHERE key != 'kpis'")}
+
+    def store_kpis(self, document: dict) -> None:
+        """The KPIs of the last evaluated run (node.metrics.kpis.Evaluation.to_json plus
+        caveats), for the web UI; kept in the meta table, so a rebuild copies them."""
+        import json
+
+        self.set_meta(kpis=json.dumps(document))
+
+    def kpis(self) -> dict | None:
+        import json
+
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'kpis'").fetchone()
+        return None if row is None else json.loads(row["value"])
 
     def version(self) -> tuple[int, int]:
         """Changes whenever the index's content may have: another connection committed
@@ -173,6 +193,10 @@ class Index:
                 ),
             )
             db.executemany(
+                "INSERT OR REPLACE INTO home_energy VALUES (?, ?, ?, ?)",
+                [(inputs.interval, pid, load[0], pv[0]) for pid, load, pv in zip(inputs.participants, inputs.load_wh, inputs.pv_wh)],
+            )
+            db.executemany(
                 "INSERT OR REPLACE INTO battery_states VALUES (?, ?, ?, ?)",
                 [(inputs.interval, b.participant, b.soc_wh, b.capacity_wh) for b in inputs.batteries],
             )
@@ -181,10 +205,47 @@ class Index:
                 [(b.capacity_wh, b.participant) for b in inputs.batteries],
             )
 
+    def store_readings(self, readings: Iterable[SignedReading]) -> None:
+        """Keeps meter-signed readings (one per interval and participant; a later one of
+        the same interval and participant replaces it)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?)",
+                [(r.reading.interval, r.reading.participant, r.reading.import_wh, r.reading.export_wh,
+                  "0x" + r.signature.hex()) for r in readings],
+            )
+
+    def readings(self, interval: int) -> list[SignedReading]:
+        """The meter-signed readings of `interval` the oracle received."""
+        rows = self.db.execute(
+            "SELECT * FROM readings WHERE interval = ? ORDER BY participant", (interval,)
+        ).fetchall()
+        return [
+            SignedReading(Reading(r["participant"], r["interval"], r["import_wh"], r["export_wh"]),
+                          bytes.fromhex(r["signature"][2:]))
+            for r in rows
+        ]
+
     def store_baseline(self, rows: Iterable[tuple[int, int, int, int, int]]) -> None:
         """(interval, participant, grid_import_wh, grid_export_wh, cost) of the no-trading baseline."""
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO baseline VALUES (?, ?, ?, ?, ?)", rows)
+
+    def store_baseline_battery(self, rows: Iterable[tuple[int, int, int]]) -> None:
+        """(interval, participant, soc_wh at the interval's start) of the no-trading baseline."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO baseline_battery VALUES (?, ?, ?)", rows)
+
+    def _backfill_home_energy(self) -> None:
+        """Fills home_energy for an index written before it existed, from the inputs it holds."""
+        for row in self.db.execute("SELECT hash FROM last_inputs ORDER BY interval").fetchall():
+            inputs = IntervalInputs.from_json(self.inputs(row["hash"]))
+            with self.transaction() as db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO home_energy VALUES (?, ?, ?, ?)",
+                    [(inputs.interval, pid, load[0], pv[0])
+                     for pid, load, pv in zip(inputs.participants, inputs.load_wh, inputs.pv_wh)],
+                )
 
     # -- reading ------------------------------------------------------------------
 
@@ -260,6 +321,26 @@ class Index:
         )
         return dict(row) | {"entries": [dict(e) for e in entries]}
 
+    def entries_between(self, start: int, stop: int) -> list[tuple[int, int, int, int, int]]:
+        """(interval, participant, grid_wh, p2p_wh, amount) of every settled entry of
+        intervals start..stop-1."""
+        return [tuple(row) for row in self.db.execute(
+            "SELECT interval, participant, grid_wh, p2p_wh, amount FROM entries WHERE interval >= ? AND interval < ?",
+            (start, stop))]
+
+    def capacities_between(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """(import, export) Wh of intervals start..stop-1 as their committed inputs give
+        them; an interval without stored inputs takes the one before it."""
+        known = {row[0]: (row[1], row[2]) for row in self.db.execute(
+            "SELECT interval, import_capacity_wh, export_capacity_wh FROM interval_inputs WHERE interval >= ? AND interval < ?",
+            (start, stop))}
+        last = next(iter(known.values()), (0, 0))
+        out = []
+        for k in range(start, stop):
+            last = known.get(k, last)
+            out.append(last)
+        return out
+
     def battery_series(self) -> list[dict]:
         rows = self.db.execute("SELECT interval, participant, soc_wh, capacity_wh FROM battery_states ORDER BY interval, participant")
         return [dict(row) for row in rows]
@@ -289,73 +370,6 @@ class Index:
             totals["baseline_export_wh"] = base["exp"]
             totals["savings"] = base["cost"] - totals["community_cost"]
         return totals
-
-    # -- audits -------------------------------------------------------------------
-
-    def store_audit(self, verdicts: Iterable, chain_head_block: int, audited_at_iso: str | None = None) -> int:
-        """Keeps one run of `gridledger audit` (node.audit.verify.Verdict-like objects: interval,
-        tx_hash, ok, reasons) so the UI can show it without the chain; returns the run id.
-
-        Runs are appended, never replaced: an earlier run that failed stays on record."""
-        import json
-        from datetime import datetime, timezone
-
-        if audited_at_iso is None:
-            audited_at_iso = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        rows = [(v.interval, v.tx_hash, int(bool(v.ok)), json.dumps(list(v.reasons))) for v in verdicts]
-        with self.transaction() as db:
-            run = db.execute(
-                "INSERT INTO audit_runs (audited_at, chain_head_block, verdicts, failed) VALUES (?, ?, ?, ?)",
-                (audited_at_iso, int(chain_head_block), len(rows), sum(1 for r in rows if not r[2])),
-            ).lastrowid
-            db.executemany(
-                "INSERT INTO audit_verdicts (run, position, interval, tx_hash, ok, reasons) VALUES (?, ?, ?, ?, ?, ?)",
-                [(run, i, *row) for i, row in enumerate(rows)],
-            )
-        return int(run)
-
-    def latest_audit(self) -> dict | None:
-        """The last stored audit run: id, audited_at, chain_head_block, verdicts, passed, failed."""
-        row = self.db.execute("SELECT * FROM audit_runs ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
-            return None
-        run = dict(row)
-        return run | {"passed": run["verdicts"] - run["failed"]}
-
-    def audit_verdicts(self, run: int, failed_only: bool = False, limit: int = 1000, offset: int = 0) -> list[dict]:
-        """A run's verdicts in the order the auditor gave them (chain order)."""
-        rows = self.db.execute(
-            "SELECT interval, tx_hash, ok, reasons FROM audit_verdicts WHERE run = ?"
-            + (" AND ok = 0" if failed_only else "") + " ORDER BY position LIMIT ? OFFSET ?",
-            (run, limit, offset),
-        )
-        return [self._verdict(row) for row in rows]
-
-    def audit_verdict(self, k: int) -> dict | None:
-        """Interval `k`'s verdict in the latest run, None if that run did not cover it.
-
-        Only the latest run counts: an older verdict may predate a re-settlement or a
-        different chain, so showing it would vouch for something nobody checked."""
-        rows = self.db.execute(
-            """SELECT interval, tx_hash, ok, reasons FROM audit_verdicts
-               WHERE run = (SELECT MAX(id) FROM audit_runs) AND interval = ? ORDER BY ok, position""",
-            (k,),
-        ).fetchall()
-        return self._verdict(rows[0]) if rows else None
-
-    def intervals_not_audited(self, run: int) -> int:
-        """How many settled intervals run `run` has no verdict for (settled after it)."""
-        return self.db.execute(
-            "SELECT COUNT(*) AS n FROM intervals WHERE interval NOT IN (SELECT interval FROM audit_verdicts WHERE run = ?)",
-            (run,),
-        ).fetchone()["n"]
-
-    @staticmethod
-    def _verdict(row: sqlite3.Row) -> dict:
-        import json
-
-        return {"interval": row["interval"], "tx_hash": row["tx_hash"], "ok": bool(row["ok"]),
-                "reasons": json.loads(row["reasons"])}
 
     def capacity_events(self) -> list[dict]:
         """Every indexed DefaultCapacitySet (interval None) and CapacitySet, in chain order."""

@@ -1,7 +1,7 @@
 """What the market can settle: each signed field against what the contract encodes.
 
 EIP-712 lets a participant sign any uint64, but a settlement carries some fields in
-narrower slots (contracts/src/PackedOrder.sol, SettlementEntry.sol): an order's nonce
+narrower slots (contracts/src/lib/PackedOrder.sol, SettlementEntry.sol): an order's nonce
 in 56 bits, every entry's grid and P2P energy in an int48. An order outside them is
 valid typed data that no settlement can ever carry, so it would fail every retry of
 its interval. The order book refuses such orders on receipt (the API answers 400

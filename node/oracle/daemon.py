@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 
@@ -33,13 +34,25 @@ from node.units import UNITS_PER_TOKEN
 from node.chain.settlement import Settlement
 from node.intent.orders import OrderBook
 from node.intent.signing import SignedMandate, SignedOrder
-from node.oracle.guards import LapseWatch, check_ended, settlable_orders
+from node.oracle.guards import LapseWatch, chain_now, check_ended, settlable_orders
 from node.oracle.terms import EXPIRY_MARGIN_S, ChainTerms, Terms
 from optimizer.auction import AuctionResult
 
 log = logging.getLogger("gridledger.oracle")
 
 PIPELINE_MIN_INTERVALS = 16  # below this, starting a worker process costs more than it saves
+
+
+class IntervalBidders(Protocol):
+    """Who bids for participants in an auction market (node.simulation's agent fleet):
+    told where the chain resumes, asked for the orders of each interval before it
+    clears, and shown its settlement after."""
+
+    def resume(self, next_interval: int) -> None: ...
+
+    def before(self, interval: int) -> None: ...
+
+    def after(self, report: "IntervalReport") -> None: ...
 
 
 @dataclass
@@ -57,11 +70,24 @@ class Oracle:
     write), it also relays participants' signed mandates and revocations to the chain
     and, in an auction market, clears the orders signed for each interval."""
 
-    def __init__(self, market: Market, index: Index, builder: InputsBuilder, book: OrderBook | None = None) -> None:
+    def __init__(
+        self,
+        market: Market,
+        index: Index,
+        builder: InputsBuilder,
+        book: OrderBook | None = None,
+        meters=None,
+        bidders: "IntervalBidders | None" = None,
+    ) -> None:
         self.market = market
         self.index = index
         self.builder = builder
         self.book = book
+        # Where each interval's meter-signed readings come from: anything with
+        # readings(inputs, settlement) -> [SignedReading] (a simulation's meters, see
+        # node.simulation.meters); None: they arrive by other means, or not at all.
+        self.meters = meters
+        self.bidders = bidders
         self.terms = ChainTerms(market)
         self.lapses = LapseWatch()
         self._relay_failed: set[tuple[str, int, int]] = set()
@@ -69,16 +95,15 @@ class Oracle:
         self._resumed: IntervalInputs | None = None
         # Battery states at the start of the chain's next interval, once run() has started.
         self.soc: dict[int, int] = {}
+        # A replay clears ahead in a worker process; a process that may not start one
+        # (a worker of an experiment) clears in turn.
+        self.clear_ahead = True
 
     def catch_up_index(self, to_block: int | None = None) -> None:
         """Indexes market events the index missed, up to `to_block` (default: the head),
         in narrow block ranges: after a crash between sending a settlement and recording
         it, or others' transactions mined between two settlements."""
-        start = max(self.index.last_block + 1, self.market.deployment.block)
-        for _, high, events in self.market.log_chunks(start, to_block):
-            self.index.apply(events, settlement_gas(self.market, events), up_to_block=high)
-            # What the pages show of their inputs, from the inputs store (a new index).
-            record_settled_inputs(self.index, intervals=[e.args["interval"] for e in events if e.name == "IntervalSettled"])
+        catch_up(self.market, self.index, to_block)
 
     def resume(self) -> tuple[int, dict[int, int]]:
         """The next interval to settle and the battery states at its start."""
@@ -111,8 +136,11 @@ class Oracle:
         if self.book is not None and self._relay():
             self.terms.refresh()
         now = int(time.time())
-        terms = self.terms.snapshot(now, interval if capacity_from is None else capacity_from)
-        self.lapses.check(self.terms.mandates.values(), terms.mandates, now, EXPIRY_MARGIN_S)
+        terms = self.terms.snapshot(interval, interval if capacity_from is None else capacity_from)
+        # Which mandates cover the interval is decided on the market's clock; whether
+        # every one has lapsed by this machine's clock says whether that clock jumped.
+        in_force = list(self.terms.mandates.values())
+        self.lapses.check(in_force, [m for m in in_force if m.valid_until >= now + EXPIRY_MARGIN_S], now, EXPIRY_MARGIN_S)
         orders: list[SignedOrder] = []
         if self.book is not None and self.builder.config.market.mechanism == "auction":
             orders = settlable_orders(self.book.orders_for(interval), interval, now + EXPIRY_MARGIN_S)
@@ -126,7 +154,32 @@ class Oracle:
             inputs, self._resumed = self._resumed, None
             return inputs
         terms, orders = self.prepare(interval)
-        return self.builder.inputs(interval, soc, terms, orders)
+        return self.builder.inputs(interval, soc, terms, orders, self.unaffordable(interval, terms))
+
+    def unaffordable(self, interval: int, terms: Terms) -> list[int]:
+        """Homes with a mandate whose wallet, with its credit limit, cannot pay for their
+        forecast import at the interval's import tariff: the contract would refuse their
+        entry, so they are left out (and named in the log). Only homes whose indexed
+        balance is not comfortably above that cost are asked of the chain."""
+        prices = terms.prices_of(interval)
+        if prices is None or not terms.mandates:
+            return []
+        step = interval - self.builder.first_interval
+        row = {int(p): i for i, p in enumerate(self.builder.participants)}
+        balances = self.index.balances()
+        out = []
+        for m in terms.mandates:
+            i = row.get(m.participant)
+            if i is None:
+                continue
+            net = int(self.builder.load_wh[i, step] - self.builder.pv_wh[i, step])
+            cost = -(-max(net, 0) * prices.import_price // 1000)
+            if cost == 0 or balances.get(m.participant, 0) >= 2 * cost + 2 * 1_000_000:
+                continue
+            _, _, _, _, balance, credit, locked = self.market.market.functions.accountOf(m.participant).call()
+            if balance - locked + credit < cost:
+                out.append(m.participant)
+        return out
 
     def settle(self, interval: int, soc: dict[int, int]) -> tuple[IntervalReport, dict[int, int]]:
         started = time.perf_counter()
@@ -142,7 +195,10 @@ class Oracle:
         # always has its inputs available to the auditor and to resume.
         self.index.store_inputs(inputs)
         settlement = settlement_for(inputs, result)
+        if self.meters is not None:
+            self.index.store_readings(self.meters.readings(inputs, settlement))
         crash_point("before_send")
+        self._wait_for_chain_time(inputs.interval)
         receipt = self.market.settle(settlement, list(result.orders))
         crash_point("before_index")
         # Other transactions may have been mined since the last indexed block (a grid
@@ -163,6 +219,8 @@ class Oracle:
         """Settles every interval from the chain's next one up to `until` (exclusive;
         default: the end of the data). `live` waits for each interval to end first."""
         interval, self.soc = self.resume()
+        if self.bidders is not None:
+            self.bidders.resume(interval)
         stop = self.builder.intervals.stop if until is None else until
         if interval >= stop:
             log.info("nothing to settle: the chain is at interval %d, the data ends before %d", interval, stop)
@@ -177,17 +235,30 @@ class Oracle:
         bar = _progress(stop - interval, progress)
         # A replay of a community market: clear ahead in a second process while this one
         # settles. Orders arrive while the market runs, so an auction clears in turn.
-        while not live and market.mechanism == "community" and stop - interval >= PIPELINE_MIN_INTERVALS:
+        while (not live and self.clear_ahead and self.bidders is None and market.mechanism == "community"
+               and stop - interval >= PIPELINE_MIN_INTERVALS):
             interval = self._run_ahead(interval, stop, reports, bar)
         while interval < stop:
             if live:
                 _wait_until(self.builder.start_of(interval + 1))
+            if self.bidders is not None:
+                self.bidders.before(interval)
             report, self.soc = self.settle(interval, self.soc)
+            if self.bidders is not None:
+                self.bidders.after(report)
             reports.append(report)
             interval += 1
             bar.update(1)
         bar.close()
         return reports
+
+    def _wait_for_chain_time(self, interval: int) -> None:
+        """The contract settles an interval only once it has ended by the chain's clock.
+        A node whose clock is behind (a simulated chain replaying future data) is moved
+        on to the interval's end; a real network's clock is not ours to move."""
+        end = self.terms.clock.end(interval) if self.terms.clock else self.market.clock().end(interval)
+        if int(chain_now(self.market).timestamp()) < end:
+            self.market.chain.advance_time(end)
 
     def _run_ahead(self, interval: int, stop: int, reports: list[IntervalReport], bar) -> int:
         """Settles from `interval` with clearings computed ahead under the chain's terms
@@ -204,6 +275,9 @@ class Oracle:
         started = time.perf_counter()
         for inputs, result in clearings_ahead(self.builder, interval, stop, self.soc, terms):
             current, _ = self.prepare(inputs.interval, capacity_from=interval)
+            if self.unaffordable(inputs.interval, current):
+                log.info("a wallet cannot pay for interval %d: clearing again from there without it", inputs.interval)
+                return inputs.interval
             if current != terms:
                 log.info("the chain's terms changed before interval %d (mandates or capacity): clearing again from there",
                          inputs.interval)
@@ -228,8 +302,8 @@ class Oracle:
                 sent |= self._send_relay("mandate", pid, signed.mandate.nonce, lambda: self.market.submit_mandates([signed]))
         for signed in self.book.revocations():
             r = signed.revocation
-            in_force = self.terms.mandates.get(r.participant)
-            if in_force is not None and in_force.nonce == r.nonce:
+            # A revocation reaches every mandate up to its nonce; relay those that raise the floor.
+            if r.nonce >= self.terms.nonces.get(r.participant, 0) and r.participant in self.terms.mandates:
                 sent |= self._send_relay("revocation", r.participant, r.nonce, lambda: self.market.revoke_mandate(signed))
         return sent
 
@@ -245,6 +319,15 @@ class Oracle:
             return False
         log.info("relayed participant %d's signed %s %d to the chain", participant, kind, nonce)
         return True
+
+
+def catch_up(market: Market, index: Index, to_block: int | None = None) -> None:
+    """Indexes `market`'s events that `index` missed, up to `to_block` (default: the head)."""
+    start = max(index.last_block + 1, market.deployment.block)
+    for _, high, events in market.log_chunks(start, to_block):
+        index.apply(events, settlement_gas(market, events), up_to_block=high)
+        # What the pages show of their inputs, from the inputs store (a new index).
+        record_settled_inputs(index, intervals=[e.args["interval"] for e in events if e.name == "IntervalSettled"])
 
 
 def describe(report: IntervalReport, builder: InputsBuilder) -> str:

@@ -10,7 +10,8 @@ import pandas as pd
 
 from node.clearing.inputs import PPM, BatteryInputs, IntervalInputs
 from node.clearing.interval import mandate_soc_bounds
-from node.data.community import Community
+from node.data.assets import battery_spec_of
+from node.data.community import Community, Home
 from node.data.config import CommunityConfig
 from node.data.meter_policy import Repair, committed_repairs
 from node.errors import InputError
@@ -48,68 +49,92 @@ class InputsBuilder:
         minutes = config.market.interval_minutes
         self.import_wh = int(round(config.grid.import_capacity_kwh(minutes) * 1000))
         self.export_wh = int(round(config.grid.export_capacity_kwh(minutes) * 1000))
-        b = config.batteries
-        step_h = config.market.interval_hours
         self.battery_rows = [i for i, home in enumerate(community.homes) if home.battery]
-        self.battery_spec = dict(
-            capacity_wh=int(round(b.capacity_kwh * 1000)),
-            max_charge_wh=int(round(b.power_kw * step_h * 1000)),
-            max_discharge_wh=int(round(b.power_kw * step_h * 1000)),
-            charge_efficiency_ppm=int(round(b.charge_efficiency * PPM)),
-            discharge_efficiency_ppm=int(round(b.discharge_efficiency * PPM)),
-            min_soc_wh=int(round(b.min_soc * b.capacity_kwh * 1000)),
-        )
+        self.battery_specs = {row: battery_inputs_spec(community.homes[row], config) for row in self.battery_rows}
+
+    def battery_values(self, key: str, default: int = 0) -> np.ndarray:
+        """(N,) one fixed battery parameter per home in chain units (a key of
+        `battery_inputs_spec`, e.g. "capacity_wh"); `default` for homes without one."""
+        values = np.full(len(self.participants), default, dtype=np.int64)
+        for row, spec in self.battery_specs.items():
+            values[row] = spec[key]
+        return values
 
     @property
     def intervals(self) -> range:
         return range(self.first_interval, self.first_interval + self.steps)
 
     def initial_soc(self) -> dict[int, int]:
-        soc = int(round(self.config.batteries.initial_soc * self.battery_spec["capacity_wh"]))
-        return {int(self.participants[row]): soc for row in self.battery_rows}
+        socs = {}
+        for row in self.battery_rows:
+            spec = battery_spec_of(self.community.homes[row], self.config)
+            socs[int(self.participants[row])] = int(round(spec.initial_soc * self.battery_specs[row]["capacity_wh"]))
+        return socs
 
     def start_of(self, interval: int) -> pd.Timestamp:
         return self.config.market.start + interval * self.config.market.interval
 
     def inputs(
-        self, interval: int, soc_wh: dict[int, int], terms: Terms | None = None, orders: Sequence[SignedOrder] = ()
+        self,
+        interval: int,
+        soc_wh: dict[int, int],
+        terms: Terms | None = None,
+        orders: Sequence[SignedOrder] = (),
+        credit_excluded: Sequence[int] = (),
     ) -> IntervalInputs:
         """The canonical inputs of `interval` from battery states `soc_wh` and the chain's
-        `terms` (mandates in force, capacities; None: no chain to ask, everyone clears
-        at the configured capacity) and, for an auction, the interval's signed `orders`."""
+        `terms` (mandates in force, capacities, tariffs; None: no chain to ask, everyone
+        clears at the configured capacity and tariffs) and, for an auction, the
+        interval's signed `orders`. `credit_excluded` are homes whose wallet cannot pay
+        for their energy (the oracle asked the chain): they are left out."""
         if interval not in self.intervals:
             raise InputError(f"interval {interval} is outside the data (intervals {self.intervals.start}..{self.intervals.stop - 1})")
         columns = self._columns(interval - self.first_interval)
         times = pd.DatetimeIndex([self.start_of(interval + j) for j in range(self.horizon)])
-        tariffs = self.config.tariffs
+        buy, sell = self.tariffs(times, terms, interval)
         capacity = [self._capacity(terms, interval + j) for j in range(self.horizon)]
         mandates = None if terms is None else {m.participant: m for m in terms.mandates}
         market = self.config.market
+        chain = None if terms is None else terms.prices_of(interval)
         return IntervalInputs(
             interval=interval,
             start=self.start_of(interval).isoformat(),
             participants=[int(p) for p in self.participants],
             load_wh=self.load_wh[:, columns].tolist(),
             pv_wh=self.pv_wh[:, columns].tolist(),
-            buy_price=[round_price_units(p) for p in tariffs.buy_price(times)],
-            sell_price=[round_price_units(p) for p in tariffs.sell_price(times)],
+            buy_price=buy,
+            sell_price=sell,
             import_capacity_wh=[c[0] for c in capacity],
             export_capacity_wh=[c[1] for c in capacity],
             p2p_cost=round_price_units(self.config.p2p.transaction_cost_per_kwh),
-            batteries=[self._battery(int(self.participants[row]), soc_wh, mandates) for row in self.battery_rows],
+            batteries=[self._battery(row, soc_wh, mandates) for row in self.battery_rows],
             repairs=self.repairs.get(interval - self.first_interval, []),
             mechanism=market.mechanism,
-            pricing=market.pricing,
+            pricing=market.pricing if chain is None else ("pay_as_bid" if chain.pay_as_bid else "uniform"),
             mandates=None if mandates is None else [m.values() for m in terms.mandates],
             orders=[o.to_json() for o in latest_orders(orders)] if market.mechanism == "auction" else [],
+            terms_index=0 if chain is None else chain.index,
+            p2p_fee=0 if chain is None else chain.p2p_fee,
+            credit_excluded=sorted(int(p) for p in credit_excluded),
         )
+
+    def tariffs(self, times: pd.DatetimeIndex, terms: Terms | None, first: int) -> tuple[list[int], list[int]]:
+        """Import and export prices (units per kWh) of the intervals from `first` at
+        `times`: the chain's terms if known, else the config's tariffs."""
+        if terms is not None and terms.prices_of(first) is not None:
+            prices = [terms.prices_of(first + j) for j in range(len(times))]
+            return [p.import_price for p in prices], [p.export_price for p in prices]
+        tariffs = self.config.tariffs
+        return ([round_price_units(p) for p in tariffs.buy_price(times)],
+                [round_price_units(p) for p in tariffs.sell_price(times)])
 
     def _capacity(self, terms: Terms | None, interval: int) -> tuple[int, int]:
         known = None if terms is None else terms.capacity_of(interval)
         return known if known is not None else (self.import_wh, self.export_wh)
 
-    def _battery(self, participant: int, soc_wh: dict[int, int], mandates: dict[int, Mandate] | None) -> BatteryInputs:
-        battery = BatteryInputs(participant=participant, soc_wh=soc_wh[participant], **self.battery_spec)
+    def _battery(self, row: int, soc_wh: dict[int, int], mandates: dict[int, Mandate] | None) -> BatteryInputs:
+        participant = int(self.participants[row])
+        battery = BatteryInputs(participant=participant, soc_wh=soc_wh[participant], **self.battery_specs[row])
         if mandates is None:
             return battery
         low, high = mandate_soc_bounds(battery, mandates.get(participant), battery.soc_wh)
@@ -132,6 +157,24 @@ def _readings_wh(community: Community, kwh: np.ndarray, column: str) -> np.ndarr
         raise InputError(f"{community.names[row]}, {community.timestamps[step]}: {column} {kwh[row, step]} is not a "
                          f"reading a settlement can carry (0 to {MAX_ENTRY_WH / 1000:.0f} kWh)", field=column)
     return np.rint(kwh * 1000).astype(np.int64)
+
+
+def battery_inputs_spec(home: Home, config: CommunityConfig) -> dict[str, int]:
+    """A home battery's fixed parameters in chain units (all but its state of charge).
+    A connection limit below the battery's power caps what it may charge or discharge
+    per interval (a static bound: the home's other flows within the limit are phase 2's
+    per-step constraint in the optimiser)."""
+    spec = battery_spec_of(home, config)
+    step_h = config.market.interval_hours
+    power_kw = spec.power_kw if home.connection_kw is None else min(spec.power_kw, home.connection_kw)
+    return dict(
+        capacity_wh=int(round(spec.capacity_kwh * 1000)),
+        max_charge_wh=int(round(power_kw * step_h * 1000)),
+        max_discharge_wh=int(round(power_kw * step_h * 1000)),
+        charge_efficiency_ppm=int(round(spec.charge_efficiency * PPM)),
+        discharge_efficiency_ppm=int(round(spec.discharge_efficiency * PPM)),
+        min_soc_wh=int(round(spec.min_soc * spec.capacity_kwh * 1000)),
+    )
 
 
 def latest_orders(orders: Sequence[SignedOrder]) -> list[SignedOrder]:

@@ -1,15 +1,17 @@
 """A full run of a community through the real pipeline, plus its no-trading baseline.
 
 ``simulate`` = deploy (or resume) the market, settle every interval of the data with
-the oracle, then write CSV results and KPIs against the baseline. The demo is the
-same run on a synthetic community.
+the oracle, then write CSV results and KPIs (node.metrics.kpis) against the baseline,
+which runs on the same data under the same grid capacity. The demo is the same run on
+a synthetic community.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,17 +22,25 @@ from node.chain.connection import Chain
 from node.data.community import Community
 from node.data.config import CommunityConfig
 from node.chain.discovery import is_market
-from node.errors import InputError
 from node.simulation.state import StatePaths, write_description
-from node.simulation.setup import deploy_market, find_community_market, set_up_community
+from node.agents.fleet import AgentFleet
+from node.errors import InputError
+from node.simulation.bidding import FleetBidders
+from node.simulation.flex import plan_flexibility
+from node.simulation.setup import deploy_market, find_community_market, home_accounts, set_up_community
 from node.index.store import Index
 from node.chain.market import Deployment, Market
 from node.data.meter_policy import Repair
 from node.oracle.inputs_builder import InputsBuilder
-from node.oracle.daemon import Oracle, IntervalReport
+from node.simulation.meters import SimulatedMeters, meter_keys
+from node.oracle.daemon import IntervalReport, Oracle, catch_up
 from node.intent.orders import OrderBook
+from node.metrics.kpis import Evaluation, caveats
+from node.oracle.terms import ChainTerms
+from node.simulation.flows import baseline_rows, evaluate_run, run_baseline_of
+from node.simulation.record import run_record
 from node.units import UNITS_PER_TOKEN
-from optimizer import run_baseline
+from optimizer.baseline import BaselineResult
 
 log = logging.getLogger("gridledger.simulation")
 
@@ -41,7 +51,14 @@ class RunResult:
     index: Index
     participants: np.ndarray
     reports: list[IntervalReport]
-    kpis: dict
+    kpis: dict  # flat: intervals, participants, gas_used and Evaluation.flat()
+    evaluation: Evaluation
+    record: dict  # what reproduces the run (node.simulation.record.run_record)
+
+
+# Signs participants' orders into the order book before the oracle settles (an auction
+# market's bidders); called with the market, the book and the inputs builder.
+Agents = Callable[[Market, OrderBook, InputsBuilder], None]
 
 
 def open_market(chain: Chain, community: Community, config: CommunityConfig, paths: StatePaths, index: Index) -> tuple[Market, np.ndarray]:
@@ -77,7 +94,9 @@ def open_market(chain: Chain, community: Community, config: CommunityConfig, pat
         raise InputError(
             f"{index.path} indexes market {indexed}, but this state directory settles {market.deployment.market}: "
             f"rebuild the index from the chain with `gridledger index rebuild --state {paths.root}`")
-    ids = set_up_community(market, community, config, index)
+    meters = meter_keys(paths.meters, community, np.arange(1, len(community.homes) + 1, dtype=np.int64),
+                        config.community.seed)
+    ids = set_up_community(market, community, config, index, meters)
     write_description(paths, index.meta())
     return market, ids
 
@@ -101,81 +120,122 @@ def simulate(
     progress: bool = True,
     live: bool = False,
     repairs: Sequence[Repair] = (),
+    agents: Agents | None = None,
+    clear_ahead: bool = True,
+    intensity_g_per_kwh: np.ndarray | None = None,
+    in_turn: int = 0,
+    tick_s: float = 15.0,
+    before_in_turn: Callable[[], None] | None = None,
+    jobs_file: Path | None = None,
 ) -> RunResult:
     """`repairs` are the meter values `node.data.dataset.load_dataset_with_report` filled in;
-    each goes into the committed inputs of its interval."""
+    each goes into the committed inputs of its interval. `agents` sign orders into the
+    book before the oracle settles. `clear_ahead=False` keeps the clearing in this
+    process (a worker of an experiment must not start processes of its own).
+    `intensity_g_per_kwh` (one value per interval of the data) adds the CO2 KPI.
+    The last `in_turn` intervals are cleared one every `tick_s` seconds (after calling
+    `before_in_turn`), so orders placed meanwhile (in the web UI) still make it in.
+    `jobs_file` holds deferrable jobs (node.data.jobs); with `config.agents.enabled` (an
+    auction market) every home's bidding agent (node.agents) signs and submits its order
+    for each interval, and sees its outcome, as the oracle goes."""
+    fleet_on = config.agents.enabled
+    if fleet_on and config.market.mechanism != "auction":
+        raise InputError('bidding agents bid in an auction market: set market.mechanism = "auction" '
+                         "(or pass --mechanism auction)")
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
-    builder = InputsBuilder(community, config, ids, repairs)
-    rows, baseline_end_wh = baseline_rows(community, config, builder)
-    index.store_baseline(rows)
+    catch_up(market, index)  # the book checks signatures against the owners the index knows
     book = open_book(paths, market, index)
     try:
-        oracle = Oracle(market, index, builder, book)
-        reports = oracle.run(progress=progress, live=live)
+        accounts = home_accounts(community, config)
+        plan = plan_flexibility(community, config, jobs_file, book, market.domain(), ids, accounts, fleet_on)
+        builder = InputsBuilder(plan.community, config, ids, repairs)
+        meters = SimulatedMeters.of(market, plan.community, config, ids, paths.meters)
+        terms = ChainTerms(market)
+        terms.refresh()
+        snapshot = terms.snapshot(builder.first_interval)
+        baseline = run_baseline_of(builder, snapshot)
+        index.store_baseline(baseline_rows(builder, baseline))
+        index.store_baseline_battery(baseline_battery_rows(builder, baseline))
+        # What this run will settle, so a watcher of the index (the web UI) can show progress.
+        index.set_meta(run_first_interval=builder.first_interval, run_stop_interval=builder.intervals.stop)
+        bidders = None
+        if fleet_on:
+            bidders = FleetBidders(AgentFleet(plan.community, config, ids, accounts, market.domain()), book, index)
+        oracle = Oracle(market, index, builder, book, meters=meters, bidders=bidders)
+        oracle.clear_ahead = clear_ahead
+        if agents is not None:
+            agents(market, book, builder)
+        stop = builder.intervals.stop
+        reports = oracle.run(progress=progress, live=live, until=stop - in_turn)
+        if in_turn and before_in_turn is not None:
+            before_in_turn()
+        for k in range(max(stop - in_turn, builder.first_interval), stop):
+            log.info("interval %d clears in %.0f s: orders for it are taken until then", k, tick_s)
+            time.sleep(tick_s)
+            reports += oracle.run(progress=False, until=k + 1)
     finally:
         book.close()
-    # Savings are only comparable together with the energy each run leaves in the batteries.
-    storage = {
-        "battery_start_kwh": sum(builder.initial_soc().values()) / 1000,
-        "battery_end_kwh": sum(oracle.soc.values()) / 1000,
-        "baseline_battery_end_kwh": baseline_end_wh / 1000,
-    }
-    kpis = write_results(index, community, paths.results, storage)
-    return RunResult(market, index, ids, reports, kpis)
+    evaluation = evaluate_run(index, builder, oracle.soc, baseline, snapshot, intensity_g_per_kwh)
+    record = run_record(config, community, {
+        "chain_id": chain.chain_id, "chain": chain.description, "market": market.deployment.market,
+        "token": market.deployment.token, "deploy_block": market.deployment.block,
+    }, mechanism=config.market.mechanism, pricing=config.market.pricing)
+    extra = dict(plan.kpis)
+    if bidders is not None:
+        extra.update(bidders.fleet.summary())
+        # What the homes' supplier settled outside the community belongs to their cost.
+        extra["cost_with_outside"] = evaluation.market["adjusted_cost"] + extra.get("outside_cost", 0.0)
+        extra["savings_with_outside"] = evaluation.baseline["adjusted_cost"] - extra["cost_with_outside"]
+    kpis = write_results(index, paths.results, evaluation, record, extra)
+    if bidders is not None:
+        bidders.write(paths.results / "agents.csv")
+    return RunResult(market, index, ids, reports, kpis, evaluation, record)
 
 
-def baseline_rows(community: Community, config: CommunityConfig, builder: InputsBuilder) -> tuple[list[tuple], int]:
-    """The no-trading baseline on the same data and tariffs, per interval and home, and
-    the energy (Wh) it leaves in the batteries at the end."""
-    first = builder.inputs(builder.first_interval, builder.initial_soc()).to_clearing_inputs().batteries
-    times = pd.DatetimeIndex([builder.start_of(k) for k in builder.intervals])
-    result = run_baseline(
-        community.consumption_kwh,
-        community.production_kwh,
-        first,
-        config.tariffs.buy_price(times),
-        config.tariffs.sell_price(times),
-    )
-    imports = np.rint(result.grid_import_kwh * 1000).astype(np.int64)
-    exports = np.rint(result.grid_export_kwh * 1000).astype(np.int64)
-    cost = np.rint(result.cost * UNITS_PER_TOKEN).astype(np.int64)
-    rows = []
-    for step, interval in enumerate(builder.intervals):
-        for row, pid in enumerate(builder.participants):
-            rows.append((interval, int(pid), int(imports[row, step]), int(exports[row, step]), int(cost[row, step])))
-    return rows, int(round(result.soc_kwh[:, -1].sum() * 1000))
+def baseline_battery_rows(builder: InputsBuilder, result: BaselineResult) -> list[tuple]:
+    """The baseline's battery states as the index keeps them: (interval, participant,
+    soc_wh at the interval's start); the batteries are those of the builder's inputs."""
+    soc = np.rint(result.soc_kwh * 1000).astype(np.int64)
+    owners = [int(builder.participants[row]) for row in builder.battery_rows]
+    return [(interval, owner, int(soc[b, step])) for step, interval in enumerate(builder.intervals)
+            for b, owner in enumerate(owners)]
 
 
-def write_results(index: Index, community: Community, out: Path, storage: dict | None = None) -> dict:
-    """Per-interval and per-home CSVs, KPIs as JSON and a summary plot; returns the KPIs.
-    `storage` adds the battery energy at the start and end of both runs."""
+def write_results(index: Index, out: Path, evaluation: Evaluation, record: dict | None = None,
+                  extra: dict | None = None) -> dict:
+    """Per-interval and per-home CSVs, the KPIs (kpis.json with their definitions and
+    caveats, kpis.csv one row per KPI), the run's record (run.json) and a summary plot;
+    the KPIs also go into the index for the web UI. `extra` (jobs, agents) joins
+    kpis.json and the returned KPIs. Returns the flat KPIs."""
     out.mkdir(parents=True, exist_ok=True)
     summary = index.summary()
     intervals = pd.DataFrame(index.intervals(limit=10**9))
     homes = pd.DataFrame(p for p in index.participants() if p["id"] != 0)
     per_home = _per_home(index)
     homes = homes.merge(per_home, left_on="id", right_index=True, how="left").fillna(0)
+    # The KPIs per home (stored energy valued as in the totals), by name.
+    homes = homes.merge(pd.DataFrame(evaluation.per_home).add_prefix("kpi_"), left_on="name", right_on="kpi_name",
+                        how="left").drop(columns="kpi_name")
     intervals.to_csv(out / "intervals.csv", index=False)
     homes.to_csv(out / "participants.csv", index=False)
-    kpis = {
+    document = {
         "intervals": summary["intervals"],
         "participants": summary["participants"],
-        "community_cost": summary["community_cost"] / UNITS_PER_TOKEN,
-        "baseline_cost": summary.get("baseline_cost", 0) / UNITS_PER_TOKEN,
-        "savings": summary.get("savings", 0) / UNITS_PER_TOKEN,
-        "savings_percent": 100 * summary.get("savings", 0) / summary["baseline_cost"] if summary.get("baseline_cost") else 0.0,
-        "grid_import_kwh": summary["grid_import_wh"] / 1000,
-        "baseline_grid_import_kwh": summary.get("baseline_import_wh", 0) / 1000,
-        "grid_export_kwh": summary["grid_export_wh"] / 1000,
-        "baseline_grid_export_kwh": summary.get("baseline_export_wh", 0) / 1000,
-        "p2p_kwh": summary["p2p_wh"] / 1000,
         "gas_used": summary["gas_used"],
-        **(storage or {}),
+        "as_of_interval": summary["last_interval"],
+        **evaluation.to_json(),
+        "caveats": caveats(evaluation),
     }
-    (out / "kpis.json").write_text(json.dumps(kpis, indent=2) + "\n")
+    document.update(extra or {})
+    (out / "kpis.json").write_text(json.dumps(document, indent=2) + "\n")
+    pd.DataFrame(evaluation.rows()).to_csv(out / "kpis.csv", index=False)
+    if record is not None:
+        (out / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+    index.store_kpis(document)
     _plot(intervals, out / "summary.png")
-    return kpis
+    return {"intervals": summary["intervals"], "participants": summary["participants"],
+            "gas_used": summary["gas_used"], **evaluation.flat(), **(extra or {})}
 
 
 def _per_home(index: Index) -> pd.DataFrame:

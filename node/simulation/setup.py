@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from node.chain.connection import Chain
+from node.data.assets import battery_spec_of
 from node.data.community import Community
 from node.data.config import CommunityConfig
 from node.errors import InputError
 from node.index.store import Index
+from node.chain.deploy import MarketSetup, Tariffs
 from node.chain.market import Deployment, Market
 from node.units import UNITS_PER_TOKEN
 from node.units import round_price_units
@@ -22,6 +25,10 @@ from node.intent.signing import PPM, Mandate, SignedMandate, sign_mandate
 log = logging.getLogger("gridledger.deploy")
 
 MANDATE_YEARS = 10
+DISPUTE_WINDOW_S = 3_600  # settlements disputable for one to two hours of chain time
+NOTICE_S = 86_400  # terms change only for intervals starting a day later
+DISPUTE_REWARD = 1_000_000  # one token per successful dispute, from the oracle's bond
+BOND_DISPUTES = 10  # the oracle's bond covers this many disputes
 
 
 def demo_key(seed: int, name: str) -> LocalAccount:
@@ -30,10 +37,15 @@ def demo_key(seed: int, name: str) -> LocalAccount:
     return Account.from_key(keccak(text=f"gridledger-demo/{seed}/{name}"))
 
 
+def home_accounts(community: Community, config: CommunityConfig) -> list[LocalAccount]:
+    """The keys the homes of a replay sign with (their demo keys, which registered them)."""
+    return [demo_key(config.community.seed, home.name) for home in community.homes]
+
+
 def demo_mandates(market: Market, community: Community, config: CommunityConfig, ids: np.ndarray) -> list[SignedMandate]:
     """Standing mandates the demo homes sign at deployment: buy at up to the highest
-    import tariff (peak included), sell at no less than the export tariff, keep any
-    battery within the configured state-of-charge range, for ten years. They let the
+    import tariff (peak or dynamic included), sell at no less than the lowest export
+    tariff, keep any battery within the configured state-of-charge range, for ten years. They let the
     community optimiser trade for every home exactly as it would at the tariffs, and
     nothing beyond that."""
     tariffs, batteries = config.tariffs, config.batteries
@@ -43,9 +55,9 @@ def demo_mandates(market: Market, community: Community, config: CommunityConfig,
     for pid, home in zip(ids, community.homes):
         mandate = Mandate(
             participant=int(pid),
-            max_buy_price=round_price_units(max(tariffs.buy_per_kwh, tariffs.peak_buy_per_kwh)),
-            min_sell_price=round_price_units(tariffs.sell_per_kwh),
-            min_soc_ppm=int(round(batteries.min_soc * PPM)),
+            max_buy_price=round_price_units(tariffs.highest_buy_price()),
+            min_sell_price=round_price_units(tariffs.lowest_sell_price()),
+            min_soc_ppm=int(round((battery_spec_of(home, config) or batteries).min_soc * PPM)),
             max_soc_ppm=PPM,
             valid_until=start + MANDATE_YEARS * 365 * 24 * 3600,
             nonce=1,
@@ -54,16 +66,34 @@ def demo_mandates(market: Market, community: Community, config: CommunityConfig,
     return signed
 
 
-def deploy_market(chain: Chain, community: Community, config: CommunityConfig) -> Market:
-    """Deploys the token and an empty market for `community`'s data and grid."""
+def market_setup(community: Community, config: CommunityConfig) -> MarketSetup:
+    """What the market fixes at deployment, from the config: its clock (the config's
+    epoch and interval length), the tariffs as the first terms version, the capacity.
+    The peak hours are local; on chain they are UTC hours, as the config's time zone
+    had them on the epoch's day (a change of daylight saving time is a new version,
+    scheduled with notice)."""
     minutes = config.market.interval_minutes
-    first_interval = first_interval_of(community, config)
-    market = Market.deploy(
-        chain,
-        import_capacity_wh=int(round(config.grid.import_capacity_kwh(minutes) * 1000)),
-        export_capacity_wh=int(round(config.grid.export_capacity_kwh(minutes) * 1000)),
-        first_interval=first_interval,
+    epoch = int(config.market.start.timestamp())
+    day = pd.Timestamp(epoch - epoch % 86_400, unit="s", tz="UTC")
+    peak = config.tariffs.is_peak([day + pd.Timedelta(hours=h) for h in range(24)])
+    tariffs = Tariffs(
+        import_price=round_price_units(config.tariffs.buy_per_kwh),
+        peak_import_price=round_price_units(config.tariffs.peak_buy_per_kwh),
+        export_price=round_price_units(config.tariffs.sell_per_kwh),
+        peak_hours=Tariffs.of_peak_hours([h for h in range(24) if peak[h]]),
+        pay_as_bid=config.market.pricing == "pay_as_bid",
     )
+    import_wh = int(round(config.grid.import_capacity_kwh(minutes) * 1000))
+    export_wh = int(round(config.grid.export_capacity_kwh(minutes) * 1000))
+    return MarketSetup(import_wh, export_wh, epoch, tariffs, interval_s=minutes * 60,
+                       first_interval=first_interval_of(community, config), dispute_window=DISPUTE_WINDOW_S,
+                       notice_s=NOTICE_S, dispute_reward=DISPUTE_REWARD)
+
+
+def deploy_market(chain: Chain, community: Community, config: CommunityConfig) -> Market:
+    """Deploys the token and an empty market for `community`'s data, grid and tariffs."""
+    setup = market_setup(community, config)
+    market = Market.deploy(chain, setup.import_capacity_wh, setup.export_capacity_wh, setup=setup)
     log.info("deployed market %s and token %s on %s", market.deployment.market, market.deployment.token, chain.description)
     return market
 
@@ -78,24 +108,38 @@ def first_interval_of(community: Community, config: CommunityConfig) -> int:
     return first_interval
 
 
-def set_up_community(market: Market, community: Community, config: CommunityConfig, index: Index) -> np.ndarray:
-    """Brings the market up to `community`: registers its homes (ids 1..N in data order),
-    submits their standing mandates and funds their wallets, and indexes all of it.
+def set_up_community(
+    market: Market,
+    community: Community,
+    config: CommunityConfig,
+    index: Index,
+    meters: dict[int, LocalAccount] | None = None,
+) -> np.ndarray:
+    """Brings the market up to `community`: registers its homes (ids 1..N in data order)
+    with their meters' keys (`meters` by id; default derived from the seed), submits
+    their standing mandates (community markets: an auction's homes trade by orders),
+    funds their wallets and the grid's (which pays for exports), and posts the
+    oracle's bond, and indexes all of it.
 
     Every step first asks the chain what is already done, so after a crash at any
     point running this again finishes the job without doing anything twice. The index
     learns of it all from the chain's logs when the oracle catches up (applying these
     receipts here would move the index past events a crashed run never recorded).
     Returns the homes' participant ids."""
+    from node.simulation.meters import meter_keys
+
     seed = config.community.seed
     owners = [demo_key(seed, home.name).address for home in community.homes]
     ids = np.arange(1, len(owners) + 1, dtype=np.int64)
+    meters = meter_keys(None, community, ids, seed) if meters is None else meters
     receipts = []
     registered = _check_registered(market, owners)
     if registered < len(owners):
         homes = community.homes[registered:]
-        receipts += market.register(owners[registered:], [h.zone for h in homes], [h.name for h in homes])
-    unsigned = [pid for pid in ids if market.mandate(int(pid))[3] == 0]
+        receipts += market.register(owners[registered:], [h.zone for h in homes], [h.name for h in homes],
+                                    [meters[int(pid)].address for pid in ids[registered:]])
+    community_market = config.market.mechanism == "community"
+    unsigned = [pid for pid in ids if community_market and market.mandate(int(pid))[5] == 0]
     if unsigned:
         mandates = demo_mandates(market, community, config, ids)
         receipts += market.submit_mandates([mandates[int(pid) - 1] for pid in unsigned])
@@ -105,8 +149,13 @@ def set_up_community(market: Market, community: Community, config: CommunityConf
         # between minting and the deposits leaves minted tokens with the admin; they
         # back no wallet, so no invariant notices, and the next run mints afresh.
         unfunded = {int(pid): deposit for pid in ids if market.balance(int(pid)) == 0}
+        if market.balance(0) == 0:
+            unfunded[0] = deposit * len(ids)  # the grid operator prefunds the grid's wallet
         if unfunded:
             receipts += market.fund_wallets(unfunded)
+    bond, reward, _ = market.bond()
+    if bond < reward:
+        receipts.append(market.deposit_bond(reward * BOND_DISPUTES))
     index.set_meta(
         chain_id=market.chain.chain_id,
         chain=market.chain.description,

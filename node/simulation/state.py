@@ -37,6 +37,7 @@ OWN_ENTRIES = (
     "orders.sqlite-journal",
     "orders.sqlite-wal",
     "orders.sqlite-shm",
+    "webui-secret",
     "repairs.csv",
     "results",
     "anvil-state.json",
@@ -45,6 +46,7 @@ OWN_ENTRIES = (
     "market.json.tmp",
     "chain.snapshot",
     "chain.snapshot.tmp",
+    "meters.json",
 )
 # Found in a directory from before the marker existed: it is GridLedger's.
 _LEGACY_SIGNS = ("deployment.json", "chain.journal", "index.sqlite")
@@ -72,6 +74,11 @@ class StatePaths:
     @property
     def results(self) -> Path:
         return self.root / "results"
+
+    @property
+    def meters(self) -> Path:
+        """The simulated homes' meter keys (node.simulation.meters)."""
+        return self.root / "meters.json"
 
     @property
     def inputs(self) -> Path:

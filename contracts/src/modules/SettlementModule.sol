@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {MarketStorage} from "../MarketStorage.sol";
+import {AccountWord} from "../lib/AccountWord.sol";
+import {MandateWord, OwnerWord} from "../lib/MandateWord.sol";
+import {PackedOrder} from "../lib/PackedOrder.sol";
+import {SettlementEntry} from "../lib/SettlementEntry.sol";
+import {TermsWord} from "../lib/TermsWord.sol";
+import {EntryChecks} from "./EntryChecks.sol";
+
+/// @title SettlementModule
+/// @notice Settles market intervals: in one transaction (`settle`) or, for an interval
+/// too big for one, in chunks (`verifyChunk` then `applyChunk`).
+contract SettlementModule is EntryChecks {
+    using AccountWord for uint256;
+
+    /// @notice The selectors the router sends here.
+    function selectors() external pure returns (bytes4[] memory s) {
+        s = new bytes4[](6);
+        s[0] = this.settle.selector;
+        s[1] = this.verifyChunk.selector;
+        s[2] = this.applyChunk.selector;
+        s[3] = this.abandonPending.selector;
+        s[4] = this.pending.selector;
+        s[5] = this.chunkHash.selector;
+    }
+
+    /// @notice Settles interval `h.interval`: checks every entry, its authorisation and
+    /// the totals against the terms in force, then moves the wallets. `entries` are
+    /// SettlementEntry words in ascending participant order, the grid (participant 0)
+    /// excluded: its side is minus the entries' sum. An entry flagged as authorised by
+    /// an order takes the next of `orders` (signed for this interval, in entry order);
+    /// any other entry is authorised by the participant's mandate. Every order must be
+    /// used. An interval in which nobody traded settles with no entries.
+    ///
+    /// Trust model. The oracle relays; it is trusted with nothing it could use to move a
+    /// participant's money beyond what that participant signed:
+    /// - Prices are not the oracle's: the tariffs, the P2P fee and the pricing rule
+    ///   (uniform or pay-as-bid) are read from the terms in storage, which the grid
+    ///   operator or admin scheduled at least the notice period before the interval
+    ///   started. Every entry, and the grid's wallet, is priced from them (to within a
+    ///   unit of rounding); the grid's side is minus the others' sum, so it moves only
+    ///   by the terms. The oracle chooses only the uniform P2P price, between the export
+    ///   tariff and the import tariff less the fee, and only within each participant's
+    ///   signed limits.
+    /// - Authorisation is checked here: each entry's order (signature by the owner for
+    ///   this interval, not cancelled, not expired, side, energy, limit) or mandate (in
+    ///   force for this interval, energy per interval, price limits).
+    /// - Time: an interval settles only after it has ended by the chain's clock, in
+    ///   order, once (again only after a dispute reversed it).
+    /// - Solvency: a debit may use only final funds plus the credit limit the admin set
+    ///   within the reserve; credits stay locked until final; the grid's wallet too.
+    /// - Energy is NOT checked here against the meters (an ecrecover per entry would
+    ///   cost ~3k gas): it is checked optimistically. The entries hash into the
+    ///   interval's record; until the interval is final (1-2 dispute windows after
+    ///   settlement) anyone may submit a meter-signed reading that contradicts an entry,
+    ///   or a nonzero one of a participant with a mandate in force who was left out
+    ///   without a declared, checked exclusion (DisputeModule.dispute). That reverses the
+    ///   whole interval and pays the disputer from the oracle's bond; the oracle must
+    ///   then settle it again. Battery state-of-charge bounds of mandates are checked by
+    ///   auditors against the committed inputs, not here.
+    /// What the oracle can still do: choose the uniform P2P price within everyone's
+    /// limits; delay settlement; leave a participant out when the terms, its mandate or
+    /// its credit do not allow settling its metered energy at the grid's price; settle
+    /// wrong energy that nobody disputes within the window (an auditor re-runs every
+    /// clearing from the committed inputs and the meter-signed readings).
+    function settle(Header calldata h, uint256[] calldata entries, OrderAuth[] calldata orders)
+        external
+        onlyRole(ORACLE)
+    {
+        Pending storage p = _pending;
+        if (p.phase != NONE) revert PendingIntervalOpen(p.interval, p.phase);
+        Context memory c = _open(h, entries.length);
+        // Memory structs start zeroed: the running sums begin at 0 on purpose.
+        // slither-disable-next-line uninitialized-local
+        Totals memory t;
+        // slither-disable-next-line unused-return
+        _checkEntries(c, t, entries, orders, GRID_ID, true);
+        int256 gridAmount = _checkTotals(c, t);
+        bytes32 root = keccak256(abi.encodePacked(bytes32(0), _hashEntries(entries)));
+        emit EntriesSettled(h.interval, 0, entries);
+        _close(c, h, gridAmount, t, root, entries.length, block.timestamp);
+    }
+
+    // ---------------------------------------------------------------- chunked settlement
+    //
+    // An interval too big for one transaction settles in two phases. Verify chunks run
+    // every check `settle` runs on their entries and keep the running totals and a hash
+    // of each chunk's entries, moving no money; the last one checks the interval's
+    // totals. Apply chunks then move the wallets of exactly the verified chunks, in
+    // order, once each; anyone may send them. Nothing in them can fail but the hash and
+    // the sequence: while an interval is pending, nothing can lower what a verified
+    // debit may use (withdrawals and credit-limit cuts wait; disputes never lower it).
+    // The first apply chunk records the interval, so it is disputable from then on (a
+    // dispute before the last chunk reverses the chunks applied and drops the rest);
+    // every chunk locks its credits in the bucket of that first apply.
+
+    /// @notice Verifies the next chunk of interval `h.interval` without moving money. The
+    /// first chunk opens the pending interval; every later one carries the identical
+    /// header. `entries` continue in ascending participant order after the previous
+    /// chunk's; `orders` are the orders of this chunk's order-flagged entries, all used.
+    /// With `last`, the interval's totals are checked as `settle` checks them; if they
+    /// fail the chunk reverts and the pending interval stays open for `abandonPending`.
+    function verifyChunk(Header calldata h, uint256[] calldata entries, OrderAuth[] calldata orders, bool last)
+        external
+        onlyRole(ORACLE)
+    {
+        Pending storage p = _pending;
+        if (entries.length == 0) revert EmptySettlement(h.interval);
+        Context memory c = _open(h, p.participants + entries.length);
+        bytes32 headerHash = keccak256(abi.encode(h));
+        if (p.phase == NONE) {
+            p.interval = h.interval;
+            p.phase = VERIFYING;
+            p.headerHash = headerHash;
+            p.header = h;
+            p.openedAt = uint40(block.timestamp);
+        } else if (p.phase != VERIFYING) {
+            revert VerificationClosed(h.interval, p.verifiedChunks);
+        } else if (p.headerHash != headerHash) {
+            revert HeaderMismatch(h.interval, p.headerHash, headerHash);
+        }
+        Totals memory t = p.totals;
+        uint32 lastParticipant = _checkEntries(c, t, entries, orders, p.lastParticipant, false);
+        uint32 chunk = p.verifiedChunks;
+        bytes32 entriesHash = _hashEntries(entries);
+        _chunkHashes[chunk] = entriesHash;
+        if (last) {
+            int256 gridAmount = _checkTotals(c, t);
+            // slither-disable-next-line unused-return
+            _moved(GRID_ID, _accounts[GRID_ID], gridAmount, Move.Settle, c.bucket);
+            p.phase = APPLYING;
+            bytes32 root = bytes32(0);
+            for (uint256 i = 0; i <= chunk; ++i) {
+                root = keccak256(abi.encodePacked(root, _chunkHashes[i]));
+            }
+            p.root = root;
+        }
+        p.totals = t;
+        p.verifiedChunks = chunk + 1;
+        p.lastParticipant = lastParticipant;
+        // At most MAX_ENTRIES (checked by _open).
+        p.participants += uint32(entries.length);
+        emit ChunkVerified(h.interval, chunk, entries.length, lastParticipant, entriesHash, last);
+    }
+
+    /// @notice Applies verified chunk `chunkIndex` of the pending `interval`: moves each
+    /// entry's wallet. Chunks apply in order, once each, and only with exactly the
+    /// entries that were verified (same hash); anyone may send them, so that an interval
+    /// the oracle verified always completes. The last one settles the interval.
+    function applyChunk(uint64 interval, uint256 chunkIndex, uint256[] calldata entries) external {
+        Pending storage p = _pending;
+        if (p.phase != APPLYING || p.interval != interval) revert NotVerified(interval, p.phase);
+        uint32 applied = p.appliedChunks;
+        if (chunkIndex != applied) revert ChunkOutOfOrder(interval, applied, chunkIndex);
+        bytes32 entriesHash = _hashEntries(entries);
+        bytes32 verified = _chunkHashes[chunkIndex];
+        if (entriesHash != verified) revert ChunkHashMismatch(interval, chunkIndex, verified, entriesHash);
+        delete _chunkHashes[chunkIndex];
+        if (applied == 0) {
+            p.openedAt = uint40(block.timestamp);
+            _records[interval] = (uint256(p.root) >> 40 << 40) | block.timestamp;
+        }
+        uint256 settledAt = p.openedAt;
+        uint256 bucket = _bucketOf(_clock, settledAt);
+        uint256 count = entries.length;
+        for (uint256 i = 0; i < count;) {
+            uint256 word = entries[i];
+            if (!SettlementEntry.excluded(word)) {
+                (uint32 id, int256 amount) = SettlementEntry.participantAndAmount(word);
+                _update(id, _accounts[id], amount, Move.Settle, bucket);
+            }
+            unchecked {
+                ++i;
+            }
+        }
+        emit EntriesSettled(interval, chunkIndex, entries);
+        emit ChunkApplied(interval, chunkIndex, count);
+        if (applied + 1 < p.verifiedChunks) {
+            p.appliedChunks = applied + 1;
+            return;
+        }
+        Header memory h = p.header;
+        Totals memory t = p.totals;
+        uint256 participants = p.participants;
+        bytes32 root = p.root;
+        delete _pending;
+        Context memory c = _context(h);
+        c.bucket = bucket;
+        _close(c, h, -t.amount, t, root, participants, settledAt);
+    }
+
+    /// @notice Discards the pending interval, e.g. one whose last chunk failed the
+    /// totals. Allowed only before any chunk was applied, so no money has moved: to the
+    /// oracle at any time, to anyone once the interval has been pending a dispute
+    /// window (so that a stalled oracle cannot hold withdrawals back).
+    function abandonPending() external {
+        Pending storage p = _pending;
+        if (p.phase == NONE) revert NoPendingInterval();
+        if (p.appliedChunks != 0) revert PendingPartlyApplied(p.interval, p.appliedChunks, p.verifiedChunks);
+        if (!_roles[ORACLE][msg.sender]) {
+            uint256 abandonableAt = uint256(p.openedAt) + _clock.disputeWindow;
+            if (block.timestamp < abandonableAt) revert PendingNotStale(p.interval, abandonableAt);
+        }
+        emit PendingAbandoned(p.interval, p.headerHash, p.verifiedChunks);
+        delete _pending;
+    }
+
+    /// @notice Where the pending chunked settlement stands, for an oracle resuming after
+    /// a crash: its interval and phase (0 none, 1 verifying, 2 applying), chunks
+    /// verified and applied, the chunk count once verification completed (0 before),
+    /// the last verified participant and the header hash every chunk must match.
+    function pending()
+        external
+        view
+        returns (
+            uint64 interval,
+            uint8 phase,
+            uint32 verifiedChunks,
+            uint32 appliedChunks,
+            uint32 totalChunks,
+            uint32 lastParticipant,
+            bytes32 headerHash
+        )
+    {
+        Pending storage p = _pending;
+        totalChunks = p.phase == APPLYING ? p.verifiedChunks : 0;
+        return (p.interval, p.phase, p.verifiedChunks, p.appliedChunks, totalChunks, p.lastParticipant, p.headerHash);
+    }
+
+    /// @notice The hash of verified chunk `chunk` of the pending interval not yet applied
+    /// (keccak256 of its packed entry words); zero otherwise.
+    function chunkHash(uint256 chunk) external view returns (bytes32) {
+        return chunk < _pending.verifiedChunks ? _chunkHashes[chunk] : bytes32(0);
+    }
+
+    // ---------------------------------------------------------------- the interval
+
+    /// @dev The checks before any entry: the interval is the next one (or a reversed
+    /// one settled again) and has ended, at most MAX_ENTRIES entries, the oracle's bond
+    /// covers a dispute; and the prices of the interval from the terms in force.
+    function _open(Header calldata h, uint256 entries) private view returns (Context memory c) {
+        uint64 k = h.interval;
+        uint64 next = _state.nextInterval;
+        if (k != next && (k > next || _records[k] != REVERSED)) revert IntervalOutOfOrder(next, k);
+        if (k >= type(uint32).max) revert ValueOutOfRange("interval", k, type(uint32).max - 1);
+        if (entries > MAX_ENTRIES) revert TooManyEntries(k, entries, MAX_ENTRIES);
+        Bond memory bond = _bond;
+        if (bond.amount < bond.reward) revert BondTooLow(bond.amount, bond.reward);
+        c = _context(h);
+        if (block.timestamp < c.endsAt) revert IntervalNotEnded(k, c.endsAt, block.timestamp);
+        uint256 maxPrice = c.importPrice > c.p2pFee ? c.importPrice - c.p2pFee : 0;
+        if (h.p2pPrice < c.exportPrice || h.p2pPrice > maxPrice) {
+            revert PriceOutOfRange(h.p2pPrice, c.exportPrice, maxPrice);
+        }
+    }
+
+    /// @dev The interval's prices and terms.
+    function _context(Header memory h) private view returns (Context memory c) {
+        c.clock = _clock;
+        c.interval = h.interval;
+        c.startsAt = _intervalStart(c.clock, h.interval);
+        c.endsAt = c.startsAt + c.clock.intervalSeconds;
+        uint256 terms;
+        (terms, c.importPrice, c.exportPrice) = _termsOf(c.clock, h.interval, h.termsIndex);
+        c.p2pPrice = h.p2pPrice;
+        c.p2pFee = TermsWord.p2pFee(terms);
+        c.payAsBid = TermsWord.payAsBid(terms);
+        c.bucket = _bucketOf(c.clock, block.timestamp);
+    }
+
+    /// @dev Conservation of energy and money over the whole interval, and capacity;
+    /// returns the grid's wallet change: minus the entries' sum, which must be within a
+    /// unit of what the terms give it.
+    function _checkTotals(Context memory c, Totals memory t) private view returns (int256 gridAmount) {
+        uint64 k = c.interval;
+        if (t.p2pWh != 0) revert P2PEnergyNotConserved(k, t.p2pWh);
+        gridAmount = -t.amount;
+        // Sums of int48 x uint32 products and of int128 amounts: no overflow.
+        unchecked {
+            int256 gridError = gridAmount * 1000 - t.gridExpectedMilli;
+            if (gridError <= -1000 || gridError >= 1000) revert PaymentMismatch(GRID_ID, gridAmount, t.gridExpectedMilli);
+            // What the grid gets beyond the tariffs of its energy and the fees is what P2P
+            // buyers paid minus what P2P sellers got: zero at one price, the spread under
+            // pay-as-bid. A negative spread would be paid out of the grid's wallet.
+            int256 spreadMilli = t.gridExpectedMilli - int256(t.importWh * c.importPrice)
+                + int256(t.exportWh * c.exportPrice) - t.feeMilli;
+            if (spreadMilli < 0) revert NegativeSpread(k, spreadMilli);
+        }
+        (uint256 importCap, uint256 exportCap) = _capacityOf(k);
+        if (t.importWh > importCap) revert ImportCapacityExceeded(k, t.importWh, importCap);
+        if (t.exportWh > exportCap) revert ExportCapacityExceeded(k, t.exportWh, exportCap);
+    }
+
+    /// @dev Moves the grid's wallet, records the interval and emits IntervalSettled.
+    function _close(
+        Context memory c,
+        Header memory h,
+        int256 gridAmount,
+        Totals memory t,
+        bytes32 root,
+        uint256 participants,
+        uint256 settledAt
+    ) private {
+        uint64 k = h.interval;
+        _update(GRID_ID, _accounts[GRID_ID], gridAmount, Move.Settle, c.bucket);
+        _records[k] = (uint256(root) >> 40 << 40) | settledAt;
+        State storage state = _state;
+        if (k == state.nextInterval) state.nextInterval = k + 1;
+        // The bond stays until every settled interval is final (DisputeModule.withdrawBond).
+        state.lastSettledBucket = uint32(c.bucket);
+        emit IntervalSettled(
+            k,
+            h.inputsHash,
+            c.importPrice,
+            c.exportPrice,
+            c.p2pPrice,
+            c.p2pFee,
+            t.importWh,
+            t.exportWh,
+            gridAmount,
+            participants,
+            c.payAsBid,
+            root,
+            _finalAt(c.clock, settledAt)
+        );
+    }
+
+    /// @dev keccak256 of the entry words back to back, hashed in scratch memory above the
+    /// free memory pointer without moving it.
+    function _hashEntries(uint256[] calldata entries) private pure returns (bytes32 result) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let size := mul(entries.length, 0x20)
+            calldatacopy(ptr, entries.offset, size)
+            result := keccak256(ptr, size)
+        }
+    }
+}

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {MarketStorage} from "../MarketStorage.sol";
+import {TermsWord, IntervalWord} from "../lib/TermsWord.sol";
+
+/// @title TermsModule
+/// @notice The terms every settlement is priced by, and the grid's capacity. Terms are
+/// versions, each from an interval on: time-of-use import tariffs (a peak price for
+/// some UTC hours), the export tariff, the P2P fee and the pricing rule (uniform or
+/// pay-as-bid). The grid operator (or the admin) schedules them, and may fix one
+/// interval's tariffs, only for intervals that start at least the notice period from
+/// now: nobody changes the price of an interval once it is near or past.
+contract TermsModule is MarketStorage {
+    /// @notice The selectors the router sends here.
+    function selectors() external pure returns (bytes4[] memory s) {
+        s = new bytes4[](10);
+        s[0] = this.scheduleTerms.selector;
+        s[1] = this.setIntervalPrices.selector;
+        s[2] = this.setCapacity.selector;
+        s[3] = this.setDefaultCapacity.selector;
+        s[4] = this.capacityOf.selector;
+        s[5] = this.termsCount.selector;
+        s[6] = this.termsVersion.selector;
+        s[7] = this.termsAt.selector;
+        s[8] = this.timing.selector;
+        s[9] = this.nextInterval.selector;
+    }
+
+    /// @notice Schedules terms `t` for intervals from `fromInterval` on. `fromInterval`
+    /// must start at least the notice period from now. Versions that start at or after
+    /// `fromInterval` (so not yet within their notice period) are replaced; the first
+    /// version never is.
+    /// @return index The new version's index.
+    function scheduleTerms(uint64 fromInterval, Tariffs calldata t) external returns (uint256 index) {
+        if (!_roles[GRID_OPERATOR][msg.sender]) _checkRole(DEFAULT_ADMIN);
+        if (fromInterval >= type(uint32).max) {
+            revert ValueOutOfRange("fromInterval", fromInterval, type(uint32).max - 1);
+        }
+        _checkTariffs(t.importPrice, t.exportPrice, t.p2pFee);
+        _checkTariffs(t.peakImportPrice, t.exportPrice, t.p2pFee);
+        if (t.peakHours > TermsWord.HOURS_MAX) revert ValueOutOfRange("peakHours", t.peakHours, TermsWord.HOURS_MAX);
+        Clock memory clock = _clock;
+        uint256 earliest = block.timestamp + clock.noticeSeconds;
+        _requireNotice(clock, fromInterval, earliest);
+        index = _state.termsCount;
+        // A version from `fromInterval` on or later starts beyond the notice period too,
+        // so nobody can rely on it yet: it is replaced.
+        while (index > 1 && TermsWord.fromInterval(_terms[index - 1]) >= fromInterval) {
+            --index;
+        }
+        uint64 firstFrom = TermsWord.fromInterval(_terms[0]);
+        if (index == 1 && firstFrom >= fromInterval) revert TermsOutOfOrder(fromInterval, firstFrom);
+        _terms[index] = TermsWord.pack(
+            fromInterval, t.importPrice, t.peakImportPrice, t.exportPrice, t.p2pFee, t.peakHours, t.payAsBid
+        );
+        // Versions replaced above are past the new count and never read again.
+        _state.termsCount = uint32(index + 1);
+        emit TermsScheduled(
+            index, fromInterval, t.importPrice, t.peakImportPrice, t.exportPrice, t.p2pFee, t.peakHours, t.payAsBid
+        );
+    }
+
+    /// @notice Fixes the import and export tariffs of one interval (e.g. dynamic prices
+    /// posted a day ahead), overriding the terms' time-of-use tariffs for it.
+    function setIntervalPrices(uint64 interval, uint64 importPrice, uint64 exportPrice)
+        external
+        onlyRole(GRID_OPERATOR)
+    {
+        _checkTariffs(importPrice, exportPrice, 0);
+        Clock memory clock = _clock;
+        _requireNotice(clock, interval, block.timestamp + clock.noticeSeconds);
+        _intervalTerms[interval] = IntervalWord.withPrices(_intervalTerms[interval], importPrice, exportPrice);
+        emit IntervalPricesSet(interval, importPrice, exportPrice);
+    }
+
+    /// @notice Sets the capacity used for intervals without their own (Wh per interval;
+    /// values beyond 2^48 - 1 mean no limit).
+    function setDefaultCapacity(uint64 importWh, uint64 exportWh) external onlyRole(GRID_OPERATOR) {
+        _defaultCapacity = IntervalWord.withCapacity(0, _wh(importWh), _wh(exportWh));
+        emit DefaultCapacitySet(importWh, exportWh);
+    }
+
+    /// @notice Sets the capacity of one interval that is not yet settled. Capacity is a
+    /// physical limit, not a price: it needs no notice.
+    function setCapacity(uint64 interval, uint64 importWh, uint64 exportWh) external onlyRole(GRID_OPERATOR) {
+        uint64 next = _state.nextInterval;
+        if (interval < next) revert CapacityForPastInterval(interval, next);
+        _intervalTerms[interval] = IntervalWord.withCapacity(_intervalTerms[interval], _wh(importWh), _wh(exportWh));
+        emit CapacitySet(interval, importWh, exportWh);
+    }
+
+    /// @notice The import and export limits (Wh) in force for `interval`.
+    function capacityOf(uint64 interval) external view returns (uint64 importWh, uint64 exportWh) {
+        (uint256 imp, uint256 exp) = _capacityOf(interval);
+        return (uint64(imp), uint64(exp));
+    }
+
+    /// @notice Number of terms versions.
+    function termsCount() external view returns (uint256) {
+        return _state.termsCount;
+    }
+
+    /// @notice Terms version `index` as scheduled.
+    function termsVersion(uint256 index)
+        external
+        view
+        returns (uint64 fromInterval, Tariffs memory t)
+    {
+        if (index >= _state.termsCount) revert WrongTermsIndex(0, index);
+        uint256 w = _terms[index];
+        t = Tariffs(
+            uint64(TermsWord.importPrice(w)),
+            uint64(TermsWord.peakImportPrice(w)),
+            uint64(TermsWord.exportPrice(w)),
+            uint64(TermsWord.p2pFee(w)),
+            TermsWord.peakHours(w),
+            TermsWord.payAsBid(w)
+        );
+        return (TermsWord.fromInterval(w), t);
+    }
+
+    /// @notice What a settlement of `interval` is priced by: the terms version in force
+    /// (its index goes into the settlement's header), the interval's import and export
+    /// tariffs, the P2P fee and whether P2P energy is priced pay-as-bid.
+    function termsAt(uint64 interval)
+        external
+        view
+        returns (uint256 index, uint256 importPrice, uint256 exportPrice, uint256 p2pFee, bool payAsBid)
+    {
+        index = _termsIndexOf(interval);
+        uint256 terms;
+        (terms, importPrice, exportPrice) = _termsOf(_clock, interval, index);
+        return (index, importPrice, exportPrice, TermsWord.p2pFee(terms), TermsWord.payAsBid(terms));
+    }
+
+    /// @notice The market's clock: interval 0 starts at `epoch` (unix seconds), each lasts
+    /// `intervalSeconds`; settlements are disputable for one to two `disputeWindow`s;
+    /// terms need `noticeSeconds` of notice.
+    function timing()
+        external
+        view
+        returns (uint256 epoch, uint256 intervalSeconds, uint256 disputeWindow, uint256 noticeSeconds)
+    {
+        Clock memory c = _clock;
+        return (c.epoch, c.intervalSeconds, c.disputeWindow, c.noticeSeconds);
+    }
+
+    /// @notice The interval the next settlement is for.
+    function nextInterval() external view returns (uint64) {
+        return _state.nextInterval;
+    }
+
+    function _requireNotice(Clock memory clock, uint64 interval, uint256 earliest) private pure {
+        uint256 startsAt = _intervalStart(clock, interval);
+        if (startsAt < earliest) revert NoticeTooShort(interval, startsAt, earliest);
+    }
+
+    function _wh(uint64 wh) private pure returns (uint256) {
+        return wh > IntervalWord.WH_MAX ? IntervalWord.WH_MAX : wh;
+    }
+}

@@ -1,0 +1,81 @@
+"""The audit's re-clearing fanned out over worker processes or a Dask cluster.
+
+Each interval's clearing is a pure function of its committed inputs, so intervals
+re-clear independently. The auditor's own process still reads the chain, checks every
+authorisation and the sequence, in order (node.audit.verify.audit); workers
+(node.parallel) run `audit_interval` on chunks of intervals ahead of it, and the
+verdicts come back in chain order. Nothing here decides anything: a verdict is the
+same wherever it was computed.
+
+Workers fetch inputs themselves: from the same inputs store directory or index file
+(an open index cannot be sent to another process, so each worker opens the file once),
+or from a GridLedger server's URL, which is what workers on other machines need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import BrokenExecutor, Executor
+from dataclasses import dataclass
+from functools import lru_cache
+
+from node.audit.verify import IndexInputs, InputsSource, Reruns, SettledInterval, StoreInputs, Verdict, rerun_here
+from node.errors import GridLedgerError
+from node.index.store import Index
+
+CHUNK = 4  # intervals per job: enough to amortise sending one, few enough to spread evenly
+AT_LEAST = 16  # below this many intervals, starting workers costs more than it saves
+
+
+def reruns_on(executor: Executor, chunk: int = CHUNK, at_least: int = AT_LEAST) -> Reruns:
+    """node.audit.verify.audit's `reruns`, on `executor` (node.parallel.workers)."""
+
+    def reruns(settled: list[SettledInterval], capacities: list[tuple[int, int]], source: InputsSource,
+               owners: dict[int, str]) -> Iterator[Verdict]:
+        if len(settled) < at_least:
+            yield from rerun_here(settled, capacities, source, owners)
+            return
+        portable = _portable(source)
+        futures = [executor.submit(audit_chunk, settled[i:i + chunk], capacities[i:i + chunk], portable, owners)
+                   for i in range(0, len(settled), chunk)]
+        try:
+            for future in futures:
+                yield from future.result()
+        except BrokenExecutor as exc:
+            raise GridLedgerError(f"a worker process died while re-running clearings ({exc}); nothing was decided "
+                                  "for the intervals it held: run the audit again") from exc
+        finally:
+            for future in futures:
+                future.cancel()
+
+    return reruns
+
+
+def audit_chunk(settled: list[SettledInterval], capacities: list[tuple[int, int]], source: InputsSource,
+                owners: dict[int, str]) -> list[Verdict]:
+    """One job: the re-clearing of a few consecutive intervals (top level, for workers)."""
+    return list(rerun_here(settled, capacities, source, owners))
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """Inputs kept in the index file at `path`, opened once per worker process."""
+
+    path: str
+
+    def fetch(self, digest: str) -> bytes:
+        return _opened(self.path).inputs(digest)
+
+
+@lru_cache(maxsize=4)
+def _opened(path: str) -> Index:
+    return Index(path)
+
+
+def _portable(source: InputsSource) -> InputsSource:
+    """What a worker can be sent: workers only fetch inputs, so no open index goes."""
+    if isinstance(source, IndexInputs):
+        return IndexFile(str(source.index.path))
+    if isinstance(source, StoreInputs):
+        return StoreInputs(source.store)
+    return source

@@ -1,0 +1,118 @@
+r"""The naive per-home community LP: the reference the clearing must match exactly.
+
+Every home gets its own grid, P2P, curtailment and shedding variables; every
+battery its own charge, discharge and state of charge. Small and readable, and
+slow: it exists to check :mod:`optimizer.community` (tests, ``bench_clearing``),
+never to clear a market. Same data, same costs::
+
+    minimise  Σ_t Σ_i  buy g⁺ - sell g⁻ + p2p_cost b + VoLL z + ε k   -  Σ_b v_b soc[b,T]
+    s.t.      load - pv + k - z + Σ_{h(b)=i} (c - d) == g⁺ - g⁻ + b - q   per home and step
+              Σ_i b == Σ_i q                                            P2P bought == sold
+              Σ_i g⁺ ≤ import_cap - margin,  Σ_i g⁻ ≤ export_cap - margin
+              0 ≤ k ≤ pv,  0 ≤ z ≤ load,  g⁺, g⁻, b, q ≥ 0
+              soc[b,t+1] == soc[b,t] + η_c c - d / η_d,  soc[b,0] = soc0
+              min_soc ≤ soc ≤ capacity,  0 ≤ c ≤ c̄,  0 ≤ d ≤ d̄
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cvxpy as cp
+import numpy as np
+
+from optimizer.community import CURTAIL_COST_PER_KWH, VOLL_FACTOR, VOLL_FLOOR_PER_KWH
+from optimizer.types import ClearingInputs
+
+
+@dataclass(frozen=True)
+class ReferenceSolution:
+    """Optimal value and per-home, per-step flows (N, T) and battery flows (B, T)."""
+
+    objective: float
+    grid_import: np.ndarray
+    grid_export: np.ndarray
+    p2p_buy: np.ndarray
+    p2p_sell: np.ndarray
+    curtailed: np.ndarray
+    shed: np.ndarray
+    charge: np.ndarray
+    discharge: np.ndarray
+    soc: np.ndarray  # (B, T + 1)
+
+
+class ReferenceLP:
+    """The naive LP of ``inputs``, optionally with some step-0 flows fixed."""
+
+    def __init__(self, inputs: ClearingInputs, capacity_margin_kwh: float = 0.0) -> None:
+        N, T = inputs.load_kwh.shape
+        b = inputs.batteries
+        B = b.count
+        load, pv = inputs.load_kwh, inputs.pv_kwh
+        buy, sell = inputs.buy_price_per_kwh, inputs.sell_price_per_kwh
+        p2p = float(inputs.p2p_cost_per_kwh)
+        voll = VOLL_FACTOR * max(np.abs(buy).max(), np.abs(sell).max(), p2p, VOLL_FLOOR_PER_KWH)
+
+        self.g_imp = cp.Variable((N, T), nonneg=True)
+        self.g_exp = cp.Variable((N, T), nonneg=True)
+        self.p2p_buy = cp.Variable((N, T), nonneg=True)
+        self.p2p_sell = cp.Variable((N, T), nonneg=True)
+        self.curtail = cp.Variable((N, T), nonneg=True)
+        self.shed = cp.Variable((N, T), nonneg=True)
+        self.charge = cp.Variable((B, T), nonneg=True)
+        self.discharge = cp.Variable((B, T), nonneg=True)
+        self.soc = cp.Variable((B, T + 1))
+
+        at_home = np.zeros((N, B))
+        at_home[b.home, np.arange(B)] = 1.0
+        soc0 = np.clip(b.soc_kwh, b.min_soc_kwh, b.capacity_kwh)
+        terminal_value = max(sell.mean(), 0.0) * b.discharge_efficiency
+        cost = (
+            cp.sum(self.g_imp @ buy)
+            - cp.sum(self.g_exp @ sell)
+            + p2p * cp.sum(self.p2p_buy)
+            + voll * cp.sum(self.shed)
+            + CURTAIL_COST_PER_KWH * cp.sum(self.curtail)
+        )
+        if B:
+            cost = cost - terminal_value @ self.soc[:, T]
+        position = load - pv + self.curtail - self.shed
+        if B:
+            position = position + at_home @ (self.charge - self.discharge)
+        self.constraints = [
+            position == self.g_imp - self.g_exp + self.p2p_buy - self.p2p_sell,
+            cp.sum(self.p2p_buy, axis=0) == cp.sum(self.p2p_sell, axis=0),
+            cp.sum(self.g_imp, axis=0) <= np.maximum(inputs.import_capacity_kwh - capacity_margin_kwh, 0),
+            cp.sum(self.g_exp, axis=0) <= np.maximum(inputs.export_capacity_kwh - capacity_margin_kwh, 0),
+            self.curtail <= pv,
+            self.shed <= load,
+        ]
+        if B:
+            eta_c, eta_d = b.charge_efficiency[:, None], b.discharge_efficiency[:, None]
+            self.constraints += [
+                self.soc[:, 0] == soc0,
+                self.soc[:, 1:] == self.soc[:, :-1] + cp.multiply(eta_c, self.charge) - cp.multiply(1 / eta_d, self.discharge),
+                self.soc[:, 1:] >= b.min_soc_kwh[:, None],
+                self.soc[:, 1:] <= b.capacity_kwh[:, None],
+                self.charge <= b.max_charge_kwh[:, None],
+                self.discharge <= b.max_discharge_kwh[:, None],
+            ]
+        self.cost = cost
+
+    def solve(self, extra: list[cp.Constraint] | None = None, solver: str = cp.CLARABEL) -> ReferenceSolution:
+        problem = cp.Problem(cp.Minimize(self.cost), self.constraints + (extra or []))
+        problem.solve(solver=solver)
+        if problem.status != cp.OPTIMAL:
+            raise RuntimeError(f"reference LP: {problem.status}")
+        B = self.charge.shape[0]
+        batteries = (self.charge.value, self.discharge.value, self.soc.value) if B else (
+            np.zeros(self.charge.shape), np.zeros(self.discharge.shape), np.zeros(self.soc.shape))
+        return ReferenceSolution(
+            float(problem.value), self.g_imp.value, self.g_exp.value, self.p2p_buy.value,
+            self.p2p_sell.value, self.curtail.value, self.shed.value, *batteries,
+        )
+
+
+def solve_reference(inputs: ClearingInputs, capacity_margin_kwh: float = 0.0) -> ReferenceSolution:
+    """The naive LP's optimum for ``inputs``."""
+    return ReferenceLP(inputs, capacity_margin_kwh).solve()
