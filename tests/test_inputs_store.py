@@ -37,6 +37,35 @@ def dump(path: Path) -> dict:
         index.close()
 
 
+# -- meter-signed readings ----------------------------------------------------------------
+
+
+def test_readings_outlive_the_index_and_a_later_reading_replaces_the_earlier_one(tmp_path):
+    from eth_account import Account
+
+    from node.intent.signing import Domain, Reading, sign_reading
+
+    meter, domain = Account.create(), Domain(1, "0x" + "11" * 20)
+    index = Index(tmp_path / "index.sqlite")
+    index.store_readings([sign_reading(meter, domain, Reading(p, 2_001, 100 * p, 0)) for p in (1, 2)])
+    index.store_readings([sign_reading(meter, domain, Reading(2, 2_001, 7, 0))])
+    index.close()
+    (tmp_path / "index.sqlite").unlink()
+    again = Index(tmp_path / "index.sqlite")
+    assert [(r.reading.participant, r.reading.import_wh) for r in again.readings(2_001)] == [(1, 100), (2, 7)]
+    assert all(r.signer(domain) == meter.address for r in again.readings(2_001))
+    assert (tmp_path / "readings" / "2" / "2001.json").is_file()
+
+
+def test_a_damaged_readings_file_is_named(tmp_path):
+    index = Index(tmp_path / "index.sqlite")
+    path = index.readings_store.path(5)
+    path.parent.mkdir(parents=True)
+    path.write_text("[{")
+    with pytest.raises(InputError, match=str(path)):
+        index.readings(5)
+
+
 # -- the store itself -----------------------------------------------------------------------
 
 

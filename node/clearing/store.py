@@ -74,9 +74,9 @@ class InputsStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        _sync_dir(target.parent)
+        sync_dir(target.parent)
         if new_dir:
-            _sync_dir(self.root)
+            sync_dir(self.root)
         return digest
 
     def get(self, digest: str) -> bytes:
@@ -187,7 +187,7 @@ def _checked_digest(digest: str) -> str:
     return digest.lower()
 
 
-def _sync_dir(directory: Path) -> None:
+def sync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

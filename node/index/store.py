@@ -28,6 +28,7 @@ from node.index.schema import APPLY, SCHEMA, check_header
 from node.index.audits import IndexAudits
 from node.index.views import IndexViews
 from node.clearing.inputs import IntervalInputs
+from node.clearing.readings_store import READINGS_DIR, ReadingsStore
 from node.clearing.store import INPUTS_DIR, InputsStore
 from node.intent.signing import Reading, SignedReading
 
@@ -53,6 +54,8 @@ class Index(IndexViews, IndexAudits):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.inputs_store = inputs if inputs is not None else InputsStore(self.path.parent / INPUTS_DIR)
+        # Meter-signed readings live beside the inputs, as durably (node.clearing.readings_store).
+        self.readings_store = ReadingsStore(self.inputs_store.root.parent / READINGS_DIR)
         try:
             check_header(self.path)
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -207,7 +210,10 @@ class Index(IndexViews, IndexAudits):
 
     def store_readings(self, readings: Iterable[SignedReading]) -> None:
         """Keeps meter-signed readings (one per interval and participant; a later one of
-        the same interval and participant replaces it)."""
+        the same interval and participant replaces it): durably in the readings store
+        first (fsynced, before the settlement they back is sent), then here."""
+        readings = list(readings)
+        self.readings_store.put(readings)
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?)",
@@ -216,7 +222,12 @@ class Index(IndexViews, IndexAudits):
             )
 
     def readings(self, interval: int) -> list[SignedReading]:
-        """The meter-signed readings of `interval` the oracle received."""
+        """The meter-signed readings of `interval` the oracle received: from the readings
+        store (so a rebuilt index has them all), else as an index from before the store
+        kept them."""
+        kept = self.readings_store.get(interval)
+        if kept:
+            return kept
         rows = self.db.execute(
             "SELECT * FROM readings WHERE interval = ? ORDER BY participant", (interval,)
         ).fetchall()

@@ -47,6 +47,8 @@ OWN_ENTRIES = (
     "chain.snapshot",
     "chain.snapshot.tmp",
     "meters.json",
+    "meters.tmp",
+    "readings",
 )
 # Found in a directory from before the marker existed: it is GridLedger's.
 _LEGACY_SIGNS = ("deployment.json", "chain.journal", "index.sqlite")
