@@ -152,7 +152,7 @@ def inputs(digest: str):
 def readings(k: str):
     """The meter-signed readings of interval `k` the oracle received (what the auditor
     checks every settlement against; node.audit.verify.HttpInputs reads this)."""
-    number = _whole(k, "interval")
+    number = whole(k, "interval")
     found = get_index().readings(number)
     if not found:
         abort(404, f"no meter readings of interval {number} are kept here")

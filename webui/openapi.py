@@ -85,6 +85,15 @@ def document() -> dict:
                                          "responses": _responses(200, 400, 404, 503)}},
         "/api/series": {"get": {"summary": "Per-interval time series", "parameters": [_param("last")],
                                 "responses": _responses(200, 400, 503)}},
+        "/api/readings/{k}": {"get": {"summary": "The meter-signed readings of interval k the oracle received",
+                                      "parameters": [_param("k", "path")],
+                                      "responses": _responses(200, 400, 404, 503) | {"200": {
+                                          "description": "OK", "content": {"application/json": {"schema": {
+                                              "type": "array", "items": {"type": "object"}}}}}}}},
+        "/api/live": {"get": {"summary": "How far the index is, and the run settling it", "responses": _responses(200, 503)}},
+        "/api/runs/{name}": {"get": {"summary": "A run started from the browser: status, progress, KPIs",
+                                     "parameters": [_param("name", "path", {"type": "string"})],
+                                     "responses": _responses(200, 404, 503)}},
         "/api/audit": {"get": {"summary": "The latest audit run's verdicts",
                                "parameters": PAGE + [_param("failed", schema={"type": "string", "enum": ["1", "true", "0"]})],
                                "responses": _responses(200, 400, 503)}},

@@ -151,7 +151,7 @@ def sign(account: LocalAccount, domain: Domain, message: _Typed) -> bytes:
     return bytes(signed.signature)
 
 
-def recover_signer(domain: Domain, message: Message, signature: bytes) -> str:
+def recover_signer(domain: Domain, message: _Typed, signature: bytes) -> str:
     """The checksummed address that signed `message`; InputError if the signature is
     malformed or malleable, exactly where OpenZeppelin's ECDSA.recover would revert."""
     r, s, v = split_signature(signature)
