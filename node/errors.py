@@ -12,7 +12,14 @@ class GridLedgerError(Exception):
 
 
 class InputError(GridLedgerError):
-    """A file, config value, order or argument is malformed or inconsistent."""
+    """A file, config value, order or argument is malformed or inconsistent.
+
+    `field`, when known, names the offending field as the user wrote it (for example
+    ``order.nonce`` or ``limit``), so an API can point at it."""
+
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
 
 
 class DataError(InputError):
@@ -42,3 +49,8 @@ class SettlementError(ChainError):
 
 class SolverError(GridLedgerError):
     """The optimiser found no usable solution for an interval."""
+
+
+class ClockError(GridLedgerError):
+    """The oracle's clock and the chain's do not allow settling now: an interval has not
+    ended yet, or time made every participant's mandate lapse at once."""

@@ -61,10 +61,29 @@ def settle_community(chain: Chain, config_file: Path, paths: StatePaths) -> RunR
     return simulate(chain, generate_community(config), config, paths, progress=False)
 
 
-def start_gridledger(*args: str, **popen: Any) -> subprocess.Popen:
-    """`python -m node.cli *args` started from the repository root, as an operator runs it;
-    `popen` goes to subprocess.Popen (env, stdout, stderr, text)."""
-    return subprocess.Popen([sys.executable, "-m", "node.cli", *args], cwd=REPO, **popen)
+def start_gridledger(*args: str, executable_prefix: list[str] = (), **popen: Any) -> subprocess.Popen:
+    """`python -m node.cli *args` started from the repository root, as an operator runs it
+    (behind `executable_prefix`, e.g. faketime); `popen` goes to subprocess.Popen (env,
+    stdout, stderr, text)."""
+    return subprocess.Popen([*executable_prefix, sys.executable, "-m", "node.cli", *args], cwd=REPO, **popen)
+
+
+def meter_rows(homes: int, steps: int, first_step: int = 0) -> list[str]:
+    """Rows of a small, plausible meter file: `homes` homes (h1, h2, ...) over `steps`
+    quarter hours from 2026-06-01 00:00 UTC (+ `first_step` quarter hours)."""
+    rows = []
+    for step in range(first_step, first_step + steps):
+        minutes = 15 * step
+        stamp = f"2026-06-01T{minutes // 60:02d}:{minutes % 60:02d}:00+00:00"
+        for home in range(1, homes + 1):
+            rows.append(f"{stamp},h{home},{0.1 + 0.05 * ((home + step) % 4):.2f},{0.3 * (home % 2) * (step % 3):.2f}")
+    return rows
+
+
+SMALL_CONFIG = """
+[market]
+horizon_steps = 4
+"""
 
 
 def settled_entries(events) -> dict[int, dict[int, dict[str, int]]]:

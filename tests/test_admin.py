@@ -57,7 +57,7 @@ def catch_up(market: Market, path) -> None:
 @pytest.fixture
 def app(bare_market, tmp_path):
     return create_app({"TESTING": True, "INDEX_PATH": index_of(bare_market, tmp_path / "index.sqlite"),
-                       "CHAIN": bare_market.chain})
+                       "CHAIN": bare_market.chain, "RELAY_ROLE_CHANGES": True})
 
 
 @pytest.fixture

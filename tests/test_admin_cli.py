@@ -34,7 +34,8 @@ def keystore(tmp_path):
 @pytest.fixture
 def server(bare_market, tmp_path):
     """The web UI with the market's chain, on a free port, in a thread."""
-    app = create_app({"INDEX_PATH": index_of(bare_market, tmp_path / "index.sqlite"), "CHAIN": bare_market.chain})
+    app = create_app({"INDEX_PATH": index_of(bare_market, tmp_path / "index.sqlite"), "CHAIN": bare_market.chain,
+                      "RELAY_ROLE_CHANGES": True})
     with served(app) as url:
         yield url
 

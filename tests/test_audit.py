@@ -3,7 +3,7 @@ catches what the contract alone cannot: numbers that differ from the clearing.""
 
 from __future__ import annotations
 
-import zlib
+import gzip
 from dataclasses import replace
 
 import numpy as np
@@ -52,18 +52,33 @@ def test_tampered_inputs_are_caught(setup):
     oracle.run(progress=False)
     row = index.interval(builder.first_interval + 3)
     body = index.inputs(row["inputs_hash"]).replace(b'"p2p_cost":5000', b'"p2p_cost":4000')
-    index.db.execute("UPDATE inputs SET body = ? WHERE hash = ?", (zlib.compress(body), row["inputs_hash"]))
-    verdicts = audit(market, IndexInputs(index), progress=False)
+
+    class Mirror:
+        """A source that serves whatever it likes (a server the auditor need not trust)."""
+
+        def fetch(self, digest: str) -> bytes:
+            return body if digest == row["inputs_hash"] else index.inputs(digest)
+
+        def readings(self, interval: int):
+            return index.readings(interval) or None
+
+    verdicts = audit(market, Mirror(), progress=False)
     bad = [v for v in verdicts if not v.ok]
     assert [v.interval for v in bad] == [builder.first_interval + 3]
     assert "do not match the committed hash" in bad[0].reasons[0]
+
+    # The same tampering in the inputs store is caught by the store itself.
+    index.inputs_store.path(row["inputs_hash"]).write_bytes(gzip.compress(body))
+    bad = [v for v in audit(market, IndexInputs(index), progress=False) if not v.ok]
+    assert [v.interval for v in bad] == [builder.first_interval + 3]
+    assert "does not hash to its name" in bad[0].reasons[0]
 
 
 def test_missing_inputs_are_caught(setup):
     market, index, builder, oracle = setup
     oracle.run(progress=False)
     row = index.interval(builder.first_interval)
-    index.db.execute("DELETE FROM inputs WHERE hash = ?", (row["inputs_hash"],))
+    index.inputs_store.path(row["inputs_hash"]).unlink()
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert not verdicts[0].ok and "unavailable" in verdicts[0].reasons[0]
 

@@ -53,6 +53,13 @@ def wait_until(check, seconds: float, what: str):
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
+def wait_for_js(page, expression: str, seconds: float = 30):
+    """Until `expression` is true in the page. Not page.wait_for_function: it polls with
+    eval inside the page, which the server's Content-Security-Policy (no unsafe-eval)
+    refuses, as it should; page.evaluate runs through the DevTools protocol instead."""
+    return wait_until(lambda: page.evaluate(expression), seconds, expression)
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not os.path.exists(CHROMIUM):
@@ -161,7 +168,7 @@ def test_an_order_signed_in_the_browser_settles_and_shows_on_its_interval(demo, 
 def test_the_dashboard_follows_intervals_as_they_settle(demo, page):
     page.goto(demo + "/")
     before = int(page.get_attribute("#player", "data-k"))
-    page.wait_for_function(f"Number(document.getElementById('player').dataset.k) > {before}", timeout=20_000)
+    wait_for_js(page, f"Number(document.getElementById('player').dataset.k) > {before}", 20)
     assert page.is_visible("#live") and "live" in page.inner_text("#live")
     now = int(page.get_attribute("#player", "data-k"))
     assert f"Wallets after #{now}" in page.inner_text("#wallets-panel")
@@ -189,9 +196,9 @@ def test_playback_plays_pauses_steps_and_keeps_the_position_in_the_url(demo, pag
     assert float(marker.get_attribute("x1")) > start_x
     # The slider jumps, the arrow keys step.
     page.locator("#step").fill("20")
-    page.wait_for_function("document.getElementById('position').textContent.startsWith('#20 ')")
+    wait_for_js(page, "document.getElementById('position').textContent.startsWith('#20 ')")
     page.locator("body").press("ArrowRight")
-    page.wait_for_function("document.getElementById('position').textContent.startsWith('#21 ')")
+    wait_for_js(page, "document.getElementById('position').textContent.startsWith('#21 ')")
     assert "Wallets after #21" in page.inner_text("#wallets-panel") and "interval=21" in page.url
     page.reload()  # the URL keeps the position
     assert page.get_attribute("#player", "data-k") == "21"

@@ -11,6 +11,7 @@ import pytest
 from eth_account import Account
 
 from node.errors import InputError
+from node.intent.bounds import MAX_INTERVALS_AHEAD, ORDER_NONCE_BITS
 from node.intent.orders import (
     READ_REQUEST_MAX_AGE,
     READ_REQUEST_MAX_AHEAD,
@@ -145,13 +146,15 @@ def test_orders_come_back_in_participant_then_nonce_order_whatever_the_arrival(b
     assert [(s.order.participant, s.order.nonce) for s in book.orders_for(NEXT)] == [(1, 2), (1, 9), (2, 1), (2, 5)]
 
 
-def test_uint64_extremes_are_stored_and_sorted_exactly(book: OrderBook) -> None:
-    top = (1 << 64) - 1
-    high = replace(ORDER, interval=top, expiry=top, nonce=top)
+def test_the_largest_settlable_values_are_stored_and_sorted_exactly(book: OrderBook) -> None:
+    """uint64 expiry beyond SQLite's INTEGER; the highest nonce a settlement carries; the
+    furthest interval the book takes (larger ones: tests/test_bounds.py)."""
+    last = NEXT + MAX_INTERVALS_AHEAD
+    high = replace(ORDER, interval=last, expiry=(1 << 64) - 1, nonce=(1 << ORDER_NONCE_BITS) - 1)
     low = replace(high, nonce=3)
     for order in (high, low):
         book.submit(sign_order(ALICE, DOMAIN, order), NOW, NEXT)
-    assert [s.order for s in book.orders_for(top)] == [low, high]
+    assert [s.order for s in book.orders_for(last)] == [low, high]
 
 
 def test_orders_for_leaves_out_expired_orders_when_given_the_time(book: OrderBook) -> None:

@@ -15,15 +15,20 @@ or build it with ``create_app({"INDEX_PATH": ...})``.
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 
 from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from node.errors import InputError
 from node.index.store import Index
 from webui import format as fmt
 from webui.context import EXTENSION, currency, get_meta
+from webui.protect import protect
+
+log = logging.getLogger("gridledger.webui")
 
 
 
@@ -41,6 +46,14 @@ def create_app(config: dict | None = None) -> Flask:
         ORDERS_PATH=os.environ.get("GRIDLEDGER_ORDERS"),
         # A signed order is a few hundred bytes; nothing posted here needs more.
         MAX_CONTENT_LENGTH=64 * 1024,
+        # Write requests (orders, mandates, relayed transactions) per client address:
+        # (count, seconds), a token bucket; None for no limit (webui/protect.py).
+        WRITE_RATE_LIMIT=(30, 60),
+        # Relay grantRole/revokeRole? Off unless asked for (`serve --allow-role-changes`):
+        # on a dev chain whose admin key is public, anyone could grant themselves a role.
+        RELAY_ROLE_CHANGES=False,
+        # Settlement entries listed per page of an interval (webui/intervals.py).
+        INTERVAL_ENTRIES_PER_PAGE=100,
         # The chain admin transactions are relayed to (webui/admin.py); none by default.
         CHAIN=None,  # a node.chain.Chain, for tests and embedding
         CHAIN_RPC=os.environ.get("GRIDLEDGER_RPC"),  # a JSON-RPC node
@@ -57,7 +70,11 @@ def create_app(config: dict | None = None) -> Flask:
     # these read-only queries; the node writes through its own connection (WAL).
     app.extensions[EXTENSION] = Index(app.config["INDEX_PATH"])
 
-    from webui import admin, api, audit, dashboard, export, intervals, orders, participants, playback, runs, wallet
+    from webui import admin, api, audit, dashboard, export, intervals, openapi, orders, participants, playback, runs, wallet
+    from webui.params import BoundedInt
+
+    # <int:...> in a route stops at SQLite's INTEGER: a larger number is a 404, never a 500.
+    app.url_map.converters["int"] = BoundedInt
 
     chain = app.config["CHAIN"]
     if chain is None and (app.config["CHAIN_RPC"] or app.config["CHAIN_STATE"]):
@@ -69,7 +86,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions[admin.CHAIN_EXTENSION] = chain
 
     _register_filters(app)
+    protect(app)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(sqlite3.DatabaseError, _damaged_index)
 
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(participants.bp)
@@ -77,6 +96,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(orders.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(api.bp)
     # The workbench: playback and live frames, CSV downloads, sign-in and the wallet, runs.
     for blueprint in (playback.bp, export.bp, wallet.bp, runs.bp):
@@ -85,7 +105,10 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _register_filters(app: Flask) -> None:
+    from webui.series import participant_link
+
     fmt.register(app)
+    app.add_template_global(participant_link)
     # Money filters take the currency from the index, so templates just write |money.
     app.jinja_env.filters["money"] = lambda units, digits=2: fmt.money(units, currency(), digits)
     app.jinja_env.filters["price"] = lambda units_per_kwh: fmt.price(units_per_kwh, currency())
@@ -102,6 +125,18 @@ def _register_filters(app: Flask) -> None:
 
 
 def _http_error(error: HTTPException):
+    headers = {"Retry-After": f"{error.retry_after:.0f}"} if getattr(error, "retry_after", None) else {}
     if request.path.startswith("/api/"):
-        return jsonify(error=error.description), error.code
-    return render_template("error.html", error=error), error.code
+        field = getattr(error, "field", None)
+        return jsonify(error=error.description, **({"field": field} if field else {})), error.code, headers
+    return render_template("error.html", error=error), error.code, headers
+
+
+def _damaged_index(error: sqlite3.DatabaseError):
+    """An index damaged while the server runs: one line saying what to do, never a 500."""
+    from flask import current_app
+
+    path = current_app.config["INDEX_PATH"]
+    log.error("a database of the server (the index %s, or the order book beside it) is damaged: %s", path, error)
+    return _http_error(ServiceUnavailable(f"a database of this server is damaged ({error}): if it is the index, stop the "
+                                          "server and rebuild it with `gridledger index rebuild --state STATE`"))

@@ -33,9 +33,10 @@ from node.admin.actions import (
     set_capacity,
     set_default_capacity,
 )
-from node.admin.relay import AdminRelay, ContractRefused, RoleMissing, parse_address
+from node.admin.relay import AdminRelay, ContractRefused, RoleChangesRefused, RoleMissing, parse_address
 from node.errors import ChainError, InputError
 from webui.context import get_index, get_meta
+from webui.params import refused
 
 bp = Blueprint("admin", __name__)
 
@@ -86,7 +87,7 @@ def get_relay() -> AdminRelay:
         relay = app.extensions.get(RELAY_EXTENSION)
         if relay is None:
             try:
-                relay = AdminRelay(chain, meta["market"])
+                relay = AdminRelay(chain, meta["market"], role_changes=app.config["RELAY_ROLE_CHANGES"])
             except ChainError as exc:
                 abort(503, str(exc))
             app.extensions[RELAY_EXTENSION] = relay
@@ -168,15 +169,17 @@ def api_roles():
     try:
         return {"address": parse_address(address), "roles": relay.roles_of(address)}
     except InputError as exc:
-        abort(400, str(exc))
+        raise refused(exc) from exc
 
 
 @bp.get("/api/admin/prepare")
 def api_prepare():
     try:
         return prepare(request.args)
+    except RoleChangesRefused as exc:
+        return jsonify(error=str(exc), function=exc.function), 403
     except InputError as exc:
-        abort(400, str(exc))
+        raise refused(exc) from exc
 
 
 @bp.post("/api/admin/transactions")
@@ -190,10 +193,12 @@ def api_relay():
         return relay_raw(body["raw"]), 201
     except RoleMissing as exc:
         return jsonify(error=str(exc), function=exc.function, sender=exc.sender, missing_role=exc.role), 403
+    except RoleChangesRefused as exc:
+        return jsonify(error=str(exc), function=exc.function), 403
     except ContractRefused as exc:
         return jsonify(error=str(exc), contract_error=exc.error), 400
     except InputError as exc:
-        abort(400, str(exc))
+        raise refused(exc) from exc
     except ChainError as exc:
         abort(502, f"the chain failed: {exc}")
 
@@ -222,7 +227,7 @@ def relay_form():
     relayed, error, status = None, None, 201
     try:
         relayed = relay_raw(raw)
-    except RoleMissing as exc:
+    except (RoleMissing, RoleChangesRefused) as exc:
         error, status = str(exc), 403
     except InputError as exc:
         error, status = str(exc), 400
@@ -329,8 +334,8 @@ def _command(name: str, args, sender: str) -> str:
 
 
 def _int(raw: str, what: str) -> int:
-    if not raw.isascii() or not raw.isdigit():
-        raise InputError(f"{what} must be a whole number, got {raw!r}")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
+        raise InputError(f"{what} must be a whole number, got {raw[:40]!r}", field=what)
     return int(raw)
 
 

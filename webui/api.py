@@ -12,7 +12,9 @@ from flask import jsonify, Blueprint, Response, abort, request
 
 from node.errors import InputError
 from node.units import UNITS_PER_TOKEN
+from webui.cache import cached
 from webui.context import get_index, get_meta
+from webui.params import FieldError, arg, whole
 from webui.auction import auction_view
 from webui.flows import p2p_flows
 from webui.series import time_series
@@ -20,7 +22,6 @@ from webui.series import time_series
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_LIMIT = 1000
-_SQLITE_MAX = 2**63 - 1
 _HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
@@ -38,7 +39,7 @@ def units(currency: str) -> dict[str, str]:
 
 @bp.get("/summary")
 def summary():
-    s = get_index().summary()
+    s = cached(("summary",), get_index().summary)
     meta = get_meta()
     out = {
         "meta": meta,
@@ -67,13 +68,13 @@ def summary():
 
 @bp.get("/participants")
 def participants():
-    return {"participants": [_participant(p) for p in get_index().participants()]}
+    return {"participants": [_participant(p) for p in cached(("participants",), get_index().participants)]}
 
 
 @bp.get("/participants/<pid>")
 def participant(pid: str):
     idx = get_index()
-    number = _whole(pid, "participant id")
+    number = whole(pid, "participant id")
     p = idx.participant(number)
     if p is None:
         abort(404, f"there is no participant {number}")
@@ -94,13 +95,11 @@ def participant(pid: str):
 
 @bp.get("/intervals")
 def intervals():
-    limit = _whole(request.args.get("limit", "100"), "limit")
-    offset = _whole(request.args.get("offset", "0"), "offset")
-    if not 1 <= limit <= MAX_LIMIT:
-        abort(400, f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    limit = arg("limit", 100, low=1, high=MAX_LIMIT)
+    offset = arg("offset", 0)
     idx = get_index()
     return {
-        "total": idx.summary()["intervals"],
+        "total": cached(("summary",), idx.summary)["intervals"],
         "limit": limit,
         "offset": offset,
         "intervals": [_interval(r) for r in idx.intervals(limit=limit, offset=offset)],
@@ -109,7 +108,7 @@ def intervals():
 
 @bp.get("/intervals/<k>")
 def interval(k: str):
-    number = _whole(k, "interval")
+    number = whole(k, "interval")
     row = get_index().interval(number)
     if row is None:
         abort(404, f"interval {number} is not settled")
@@ -131,20 +130,29 @@ def interval(k: str):
 @bp.get("/inputs/<digest>")
 def inputs(digest: str):
     if not _HASH.fullmatch(digest):
-        abort(400, f"an inputs hash is 0x and 64 hex digits, got {digest!r}")
+        raise FieldError("digest", f"an inputs hash is 0x and 64 hex digits, got {digest[:80]!r}")
+    store = get_index().inputs_store
     try:
-        body = get_index().inputs(digest)
+        if "gzip" in request.accept_encodings:
+            # The file as stored: gzip of the bytes that were hashed (checked on reading).
+            response = Response(store.gzipped(digest.lower()), mimetype="application/json")
+            response.headers["Content-Encoding"] = "gzip"
+        else:
+            # The stored bytes are what was hashed; re-serialising could change them.
+            response = Response(store.get(digest.lower()), mimetype="application/json")
     except InputError as exc:
         abort(404, str(exc))
-    # The stored bytes are what was hashed; re-serialising could change them.
-    return Response(body, mimetype="application/json")
+    response.headers["Vary"] = "Accept-Encoding"
+    # Content-addressed: what this URL answers never changes.
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
 
 
 @bp.get("/readings/<k>")
 def readings(k: str):
     """The meter-signed readings of interval `k` the oracle received (what the auditor
     checks every settlement against; node.audit.verify.HttpInputs reads this)."""
-    number = _whole(k, "interval")
+    number = whole(k, "interval")
     found = get_index().readings(number)
     if not found:
         abort(404, f"no meter readings of interval {number} are kept here")
@@ -153,22 +161,12 @@ def readings(k: str):
 
 @bp.get("/series")
 def series():
-    last = request.args.get("last")
-    count = None if last is None else _whole(last, "last")
-    return time_series(get_index(), get_meta(), last=count)
+    return time_series(get_index(), get_meta(), last=arg("last", None))
 
 
 @bp.route("/<path:rest>")
 def unknown(rest: str):
     abort(404, f"no API endpoint /api/{rest}")
-
-
-def _whole(raw: str, what: str) -> int:
-    if not raw.isdigit() or not raw.isascii():
-        abort(400, f"{what} must be a non-negative whole number, got {raw!r}")
-    if int(raw) > _SQLITE_MAX:
-        abort(400, f"{what} {raw} is too large (at most {_SQLITE_MAX})")
-    return int(raw)
 
 
 def _participant(p: dict) -> dict:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, current_app, render_template, request
 
+from webui.params import arg
 from webui.context import get_index
 
 bp = Blueprint("audit", __name__)
@@ -39,10 +40,9 @@ def page():
     idx = get_index()
     per_page = current_app.config["AUDIT_VERDICTS_PER_PAGE"]
     pages = max(1, -(-run["verdicts"] // per_page))
-    raw = request.args.get("page", "1")
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= pages:
-        abort(404, f"there is no page {raw} (pages 1 to {pages})")
-    page_no = int(raw)
+    page_no = arg("page", 1, low=1)
+    if page_no > pages:
+        abort(404, f"there is no page {page_no} (pages 1 to {pages})")
     # Failures first and all of them (up to a screenful): they are what a reader came for.
     failed_shown = current_app.config["AUDIT_FAILURES_SHOWN"]
     return render_template(
@@ -60,9 +60,7 @@ def api():
     if run is None:
         return {"audit": None, "hint": "no audit yet: run `gridledger audit --state DIR`"}
     failed_only = request.args.get("failed") in ("1", "true")
-    limit, offset = _whole("limit", 1000), _whole("offset", 0)
-    if not 1 <= limit <= MAX_LIMIT:
-        abort(400, f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    limit, offset = arg("limit", 1000, low=1, high=MAX_LIMIT), arg("offset", 0)
     return {
         "audit": {
             "id": run["id"], "audited_at": run["audited_at"], "chain_head_block": run["chain_head_block"],
@@ -72,12 +70,3 @@ def api():
         "limit": limit, "offset": offset, "failed_only": failed_only,
         "verdicts": get_index().audit_verdicts(run["id"], failed_only=failed_only, limit=limit, offset=offset),
     }
-
-
-def _whole(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        abort(400, f"{name} must be a non-negative whole number, got {raw!r}")
-    return int(raw)

@@ -3,7 +3,7 @@ Flask tutorial's ``get_db``). Blueprints import these, never the app factory."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, g, request
+from flask import current_app, g
 
 from node.index.store import Index
 
@@ -34,10 +34,8 @@ def currency() -> str:
 
 
 def whole_arg(name: str) -> int | None:
-    """Query argument `name` as a whole number, None if absent or empty; 400 otherwise."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        abort(400, f"{name} must be a whole number, got {raw!r}")
-    return int(raw)
+    """Query argument `name` as a whole number, None if absent or empty; a 400 naming
+    the field otherwise (webui.params.arg)."""
+    from webui.params import arg
+
+    return arg(name, None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request, send_from_directory
 
+from webui.cache import cached, cached_page
 from webui.context import get_index, get_meta, participant_list, whole_arg
 from webui.flowview import MAX_ROWS
 from webui.homecharts import homes_charts
@@ -16,9 +17,10 @@ bp = Blueprint("dashboard", __name__)
 
 
 @bp.get("/")
+@cached_page
 def index():
     idx = get_index()
-    summary = idx.summary()
+    summary = cached(("summary",), idx.summary)
     if not summary["intervals"]:
         return render_template("dashboard.html", summary=summary, selected=None)
     from node.metrics.kpis import COMPARISON_KPIS, RUN_KPIS
@@ -50,8 +52,8 @@ def frame(k: int | None, zoom: str | None, charts: bool) -> dict:
         meta = get_meta()
         # A line per battery reads up to a few dozen; beyond, their spread as a band.
         few = sum(1 for p in participant_list() if p["battery_wh"]) <= MAX_ROWS
-        data = time_series(idx, meta, window=window, per_battery=few)
-        stats = idx.home_stats(*window)
+        data = cached(("series", window, few), lambda: time_series(idx, meta, window=window, per_battery=few))
+        stats = cached(("home_stats", window), lambda: idx.home_stats(*window))
         out["charts"] = dashboard_charts(data, meta, k) | homes_charts(stats, data["start"], meta, k)
     return out
 

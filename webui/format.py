@@ -82,7 +82,7 @@ def interval_start(k: int, meta: dict[str, str], start: str | None = None) -> da
             pass
     try:
         return datetime.fromisoformat(meta["start"]) + timedelta(minutes=int(meta["interval_minutes"]) * k)
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, OverflowError):  # OverflowError: an interval beyond the year 9999
         return None
 
 

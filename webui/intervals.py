@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from webui import format as fmt
+from webui.cache import cached, cached_page
 from webui.context import get_index, get_meta, participant_list
+from webui.params import arg, whole
 from webui.auction import auction_view
 from webui.flowview import flow_svg, flow_view
 from webui.series import participant_link
@@ -14,39 +16,58 @@ bp = Blueprint("intervals", __name__, url_prefix="/intervals")
 
 
 @bp.get("/")
+@cached_page
 def list_all():
-    idx = get_index()
-    total = idx.summary()["intervals"]
+    total = cached(("summary",), get_index().summary)["intervals"]
     per_page = current_app.config["INTERVALS_PER_PAGE"]
     pages = max(1, -(-total // per_page))
-    page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= pages:
+    page = arg("page", 1, low=1)
+    if page > pages:
         abort(404, f"there is no page {page} (pages 1 to {pages})")
-    page = int(page)
-    # Newest first: page 1 ends at the last interval.
-    end = total - (page - 1) * per_page
-    start = max(0, end - per_page)
-    rows = idx.intervals(limit=end - start, offset=start)[::-1] if total else []
-    meta = get_meta()
-    for r in rows:
-        r["when"] = fmt.interval_start(r["interval"], meta, r["start"])
+    rows = cached(("interval_rows", page, per_page), lambda: _rows(total, page, per_page))
     return render_template("intervals.html", rows=rows, page=page, pages=pages, total=total)
 
 
-@bp.get("/<int:k>")
-def show(k: int):
+def _rows(total: int, page: int, per_page: int) -> list[dict]:
+    # Newest first: page 1 ends at the last interval.
+    end = total - (page - 1) * per_page
+    start = max(0, end - per_page)
+    rows = get_index().intervals(limit=end - start, offset=start)[::-1] if total else []
+    meta = get_meta()
+    return [r | {"when": fmt.interval_start(r["interval"], meta, r["start"])} for r in rows]
+
+
+@bp.get("/<k>")
+@cached_page
+def show(k: str):
+    k = whole(k, "interval")
     view = interval_view(k, request.args.get("group"), "intervals.show")
     if view is None:
         abort(404, f"interval {k} is not settled")
-    view |= {"audit": get_index().audit_verdict(k), "auction": auction_view(view["interval"]),
-             "audited": get_index().latest_audit() is not None}
-    return render_template("interval.html", v=view)
+    idx = get_index()
+    # A copy: the view is shared with other requests (webui/cache.py).
+    view = view | {"audit": idx.audit_verdict(k), "auction": cached(("auction", k), lambda: auction_view(view["interval"])),
+                   "audited": idx.latest_audit() is not None}
+    per_page = current_app.config["INTERVAL_ENTRIES_PER_PAGE"]
+    entries = view["interval"]["entries"]
+    pages = max(1, -(-len(entries) // per_page))
+    page = arg("page", 1, low=1)
+    if page > pages:
+        abort(404, f"interval {k} has {len(entries)} entries: there is no page {page} (pages 1 to {pages})")
+    return render_template("interval.html", v=view, entries=entries[(page - 1) * per_page: page * per_page],
+                           page=page, pages=pages)
 
 
 def interval_view(k: int, zoom: str | None, endpoint: str, **keep) -> dict | None:
     """Interval `k` as its drawing shows it: the settlement, the flow view (zoomed into
     group `zoom`), its neighbours, its time. Links stay on `endpoint` (the dashboard or
-    the interval page) with the query arguments `keep`."""
+    the interval page) with the query arguments `keep`. Computed once per version of
+    the index (webui/cache.py); callers must not change it."""
+    key = ("interval_view", k, zoom, endpoint, tuple(sorted(keep.items())))
+    return cached(key, lambda: _interval_view(k, zoom, endpoint, **keep))
+
+
+def _interval_view(k: int, zoom: str | None, endpoint: str, **keep) -> dict | None:
     idx = get_index()
     interval = idx.interval(k)
     if interval is None:
@@ -59,10 +80,12 @@ def interval_view(k: int, zoom: str | None, endpoint: str, **keep) -> dict | Non
         return url_for(endpoint, **where, **keep, group=group or None)
 
     price = fmt.price(interval["p2p_price"], get_meta().get("currency", "EUR"))
+    entries = interval["entries"]
     return {
         "interval": interval,
         "when": fmt.interval_start(k, get_meta(), interval["start"]),
         "p2p_wh": view.p2p_wh,
+        "totals": {c: sum(e[c] for e in entries) for c in ("grid_wh", "p2p_wh", "amount")},
         "flow": view,
         "network": flow_svg(view, fmt.kwh, participant_link, lambda key: link(k, key), price),
         "zoom": view.zoom,

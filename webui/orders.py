@@ -35,7 +35,8 @@ from eth_utils import keccak
 from flask import Blueprint, abort, current_app, jsonify, make_response, redirect, render_template, request, url_for
 
 from node.errors import InputError
-from node.intent.amounts import build_order, fresh_nonce, unix_time
+from node.intent.bounds import order_problem
+from node.intent.amounts import LATEST_TIME, build_order, fresh_nonce, unix_time
 from node.intent.orders import READ_REQUEST_MAX_AGE, NotOwner, OrderBook, StaleReadRequest
 from node.units import UNITS_PER_TOKEN
 from node.intent.signing import (
@@ -49,6 +50,7 @@ from node.intent.signing import (
 )
 from webui import format as fmt
 from webui.context import get_index, get_meta
+from webui.params import SQLITE_MAX, arg, refused, whole
 from webui.session import session_reader
 
 bp = Blueprint("orders", __name__)
@@ -160,7 +162,7 @@ def reader() -> int:
     except NotOwner as exc:
         abort(403, f"{exc}; a read request shows a participant's orders to its owner only")
     except InputError as exc:
-        abort(400, str(exc))
+        raise refused(exc) from exc
 
 
 def how_to_read() -> str:
@@ -193,7 +195,7 @@ def api_submit_order():
     try:
         accepted = accept_order(request.get_data(as_text=True))
     except InputError as exc:
-        abort(400, str(exc))
+        raise refused(exc) from exc
     return accepted, 201, {"Location": url_for("orders.api_order", order_id=accepted["id"])}
 
 
@@ -201,7 +203,7 @@ def api_submit_order():
 def api_orders():
     """The reader's own orders, of one interval (`interval`) or all."""
     participant = reader()
-    k = _whole_arg("interval", None)
+    k = arg("interval", None)
     t = now()
     return {
         "participant": participant,
@@ -215,12 +217,13 @@ def api_orders():
 @bp.get("/api/orders/summary")
 def api_orders_summary():
     """Public: how many unexpired orders an interval has (default: the next), no one's bid."""
-    k = _whole_arg("interval", next_interval())
+    k = arg("interval", next_interval())
     return {"interval": k, "next_interval": next_interval(), "order_count": get_book().count_for(k, now())}
 
 
-@bp.get("/api/orders/<int:order_id>")
-def api_order(order_id: int):
+@bp.get("/api/orders/<order_id>")
+def api_order(order_id: str):
+    order_id = whole(order_id, "order id")
     participant = reader()
     try:
         signed = get_book().get(order_id)
@@ -237,7 +240,7 @@ def api_submit_mandate():
     try:
         accepted = accept_mandate(request.get_data(as_text=True))
     except InputError as exc:
-        abort(400, str(exc))
+        raise refused(exc) from exc
     return accepted, 201
 
 
@@ -247,15 +250,6 @@ def api_mandates():
     participant = reader()
     mandates = [m for m in get_book().active_mandates(now()) if m.mandate.participant == participant]
     return {"participant": participant, "mandates": [m.to_json() for m in mandates]}
-
-
-def _whole_arg(name: str, default: int | None) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
-        abort(400, f"{name} must be a non-negative whole number, got {raw!r}")
-    return int(raw)
 
 
 # -- the order form ----------------------------------------------------------------------
@@ -271,7 +265,7 @@ def form():
     if mine is not None:
         values["participant"] = str(mine)
     if "accepted" in request.args:
-        order_id = _whole_arg("accepted", 0)
+        order_id = arg("accepted", 0)
         try:
             signed = get_book().get(order_id)
         except InputError:
@@ -345,7 +339,9 @@ def _prepare(values: dict[str, str], quiet: bool = False) -> dict | None:
         last = get_index().last_interval()
         if last is not None and order.interval <= last:
             raise InputError(f"interval #{order.interval} is settled already (settled up to #{last}): an order for it "
-                             f"can no longer be used; the next open interval is #{last + 1}")
+                             f"can no longer be used; the next open interval is #{last + 1}", field="order.interval")
+        if (problem := order_problem(order, next_interval())) is not None:
+            raise InputError(problem.reason, field=problem.field)
     except InputError:
         if quiet:
             return None
@@ -364,7 +360,7 @@ def _prepare(values: dict[str, str], quiet: bool = False) -> dict | None:
         "order": order, "owner": p["owner"], "name": p["name"],
         "typed": typed_data(d, order),
         "when": fmt.interval_start(order.interval, get_meta()),
-        "expiry_at": datetime.fromtimestamp(order.expiry, timezone.utc),
+        "expiry_at": datetime.fromtimestamp(min(order.expiry, LATEST_TIME), timezone.utc),
         "command": shlex.join(command),
         "warnings": warnings,
     }
@@ -386,8 +382,8 @@ def connection_limit(k: int, direction: str) -> int | None:
 
 
 def _int(raw: str, what: str) -> int:
-    if not raw.isascii() or not raw.isdigit():
-        raise InputError(f"{what} must be a whole number, got {raw!r}")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > SQLITE_MAX:
+        raise InputError(f"{what} must be a whole number from 0 to {SQLITE_MAX}, got {raw[:40]!r}", field=what)
     return int(raw)
 
 

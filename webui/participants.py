@@ -6,8 +6,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request
 
 from node.index.store import Index
+from webui.cache import cached, cached_page
 from webui.context import get_index, get_meta, whole_arg
 from webui.homecharts import home_charts
+from webui.params import FieldError, whole
 
 bp = Blueprint("participants", __name__, url_prefix="/participants")
 
@@ -22,13 +24,14 @@ SORTS = ("id", "name", "zone", "battery_wh", "p2p_net_wh", "balance") + TOTALS
 
 
 @bp.get("/")
+@cached_page
 def list_all():
     """The participants table, sorted on the server (?sort=, ?desc=1) and shown a page at
     a time, so it stays quick at a thousand homes; the CSV has every row."""
-    rows = participant_table(get_index())
+    rows = list(cached(("participant_table",), lambda: participant_table(get_index())))
     key = request.args.get("sort", "id")
     if key not in SORTS:
-        abort(400, f"sort must be one of {', '.join(SORTS)}, got {key!r}")
+        raise FieldError("sort", f"sort must be one of {', '.join(SORTS)}, got {key[:40]!r}")
     descending = request.args.get("desc") == "1"
     # Rows without a value (the grid has no savings) go last either way.
     present = sorted((r for r in rows if r[key] is not None), key=lambda r: r[key], reverse=descending)
@@ -59,17 +62,26 @@ def participant_table(idx: Index) -> list[dict]:
     return out
 
 
-@bp.get("/<int:pid>")
-def show(pid: int):
+@bp.get("/<pid>")
+@cached_page
+def show(pid: str):
+    pid = whole(pid, "participant id")
+    view = cached(("participant_view", pid), lambda: _participant_view(pid))
+    if view is None:
+        abort(404, f"there is no participant {pid}")
+    return render_template("participant.html", **view)
+
+
+def _participant_view(pid: int) -> dict | None:
     idx = get_index()
     participant = idx.participant(pid)
     if participant is None:
-        abort(404, f"there is no participant {pid}")
+        return None
     wallet_events = idx.wallet_events(pid)
     rows = home_rows(idx, pid, wallet_events)
     charts = home_charts(rows, get_meta(), battery=bool(participant["battery_wh"])) if rows else None
-    return render_template("participant.html", p=participant, history=rows, wallet_events=wallet_events, charts=charts,
-                           totals=idx.home_totals().get(pid))
+    return {"p": participant, "history": rows, "wallet_events": wallet_events, "charts": charts,
+            "totals": idx.home_totals().get(pid)}
 
 
 def home_rows(idx: Index, pid: int, wallet_events: list[dict] | None = None) -> list[dict]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from flask import url_for
+from flask import g, url_for
 from markupsafe import Markup
 
 from node.index.store import Index
@@ -182,4 +182,7 @@ def _percent(values, capacities) -> list[float | None]:
 
 
 def participant_link(pid: int) -> str:
-    return url_for("participants.show", pid=pid)
+    """A participant page's URL; built once per request (a page links a hundred of them)."""
+    if "participant_prefix" not in g:
+        g.participant_prefix = url_for("participants.show", pid=0)[:-1]
+    return f"{g.participant_prefix}{int(pid)}"

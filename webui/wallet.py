@@ -182,7 +182,8 @@ def demo_sign():
 
     seed = _demo_seed()
     body = request.get_json(silent=True) or {}
-    p = get_index().participant(int(body.get("participant", -1))) if str(body.get("participant", "")).isdigit() else None
+    raw = str(body.get("participant", ""))
+    p = get_index().participant(int(raw)) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
     if p is None or p["id"] == 0:
         refuse(404, "no such demo home")
     key = demo_key(seed, p["name"])

@@ -57,6 +57,18 @@ from node.admin.actions import (
 from node.chain.roles import ROLES, role_id, role_name
 
 FEE_PRIORITY = 1  # wei per gas, as node/chain/connection.py's own transactions
+ROLE_CHANGES = ("grantRole", "revokeRole")
+
+
+class RoleChangesRefused(InputError):
+    """This relay does not relay role changes (HTTP 403): a server on a dev chain, whose
+    admin key is public, would otherwise let anyone grant themselves any role."""
+
+    def __init__(self, function: str) -> None:
+        super().__init__(f"this server does not relay {function}: role changes are relayed only by a server started "
+                         "with `--allow-role-changes`; or send the transaction to the chain yourself "
+                         "(`gridledger admin ... --state DIR` or --rpc)")
+        self.function = function
 
 
 class RoleMissing(InputError):
@@ -125,7 +137,8 @@ class AdminRelay:
     Every chain access goes through one lock: eth-tester is not thread-safe, and two
     relays at once could race on a sender's nonce."""
 
-    def __init__(self, chain: Chain, market_address: str) -> None:
+    def __init__(self, chain: Chain, market_address: str, role_changes: bool = True) -> None:
+        self.role_changes = role_changes
         if not is_hex_address(market_address):
             raise InputError(f"{market_address!r} is not a market contract address")
         artifact = load_artifact("EnergyMarket")
@@ -136,6 +149,7 @@ class AdminRelay:
         self.decoder = EventDecoder(artifact["abi"], self.address)
         self._all = abi_functions(artifact["abi"])
         self.functions = {f.name: f for f in self._all.values() if f.name in ADMIN_FUNCTIONS}
+        self._default, self._default_block = (0, 0), -1  # default capacity, as of block
         with self.lock:
             if not chain.w3.eth.get_code(self.address):
                 raise ChainError(f"no market contract at {self.address} on {chain.description}: is this the chain "
@@ -159,14 +173,19 @@ class AdminRelay:
             return role_name(self.contract.functions.getRoleAdmin(args[0]).call())
 
     def default_capacity(self) -> tuple[int, int]:
-        """The capacity of intervals without their own: the market keeps it without a
-        getter, so it is the last DefaultCapacitySet event."""
+        """(import, export) Wh of intervals the grid operator set nothing for: the market
+        has no getter for it, so it is the latest DefaultCapacitySet, followed from the
+        logs (one eth_getLogs for the blocks since the last call)."""
         with self.lock:
-            logs = self.contract.events.DefaultCapacitySet().get_logs(from_block=0)
-        if not logs:
-            return 0, 0
-        last = max(logs, key=lambda e: (e["blockNumber"], e["logIndex"]))
-        return last["args"]["importWh"], last["args"]["exportWh"]
+            head = self.chain.w3.eth.block_number
+            if head > self._default_block:
+                logs = self.chain.w3.eth.get_logs({
+                    "address": self.address, "fromBlock": self._default_block + 1, "toBlock": head,
+                    "topics": [to_hex(self.decoder.topic("DefaultCapacitySet"))]})
+                for e in self.decoder.decode(logs):
+                    self._default = (e.args["importWh"], e.args["exportWh"])
+                self._default_block = head
+            return self._default
 
     def capacity(self, interval: int) -> tuple[int, int]:
         with self.lock:
@@ -179,6 +198,7 @@ class AdminRelay:
     # -- building -----------------------------------------------------------------
 
     def encode(self, action: Action) -> bytes:
+        self._allowed(action.function)
         if action.function not in self.functions:
             raise InputError(f"the market contract at {self.address} has no {action.function}")
         return encode_call(self.functions[action.function], action.args)
@@ -222,6 +242,7 @@ class AdminRelay:
                       else "a transaction without a function call")
             raise InputError(f"{called} is not an admin or grid-operator action; the relay takes only "
                              f"{', '.join(sorted(self.functions))}")
+        self._allowed(function.name)
         try:
             values = abi_decode(list(function.types), data[4:])
         except (DecodingError, ValueError, OverflowError) as exc:
@@ -230,6 +251,10 @@ class AdminRelay:
         if not self.has_role(role, sender):
             raise RoleMissing(function.name, sender, role)
         return Checked(raw, to_hex(keccak(raw)), sender, function.name, dict(zip(function.names, values)), role, tx)
+
+    def _allowed(self, function: str) -> None:
+        if function in ROLE_CHANGES and not self.role_changes:
+            raise RoleChangesRefused(function)
 
     def relay(self, raw: bytes | str) -> Relayed:
         """Checks `raw` (InputError, RoleMissing, ContractRefused say why not), sends it

@@ -8,9 +8,9 @@ checks every authorisation and the sequence, in order (node.audit.verify.audit);
 verdicts come back in chain order. Nothing here decides anything: a verdict is the
 same wherever it was computed.
 
-Workers fetch inputs and readings themselves: from the same index file (an open index cannot be
-sent to another process, so each worker opens the file once), or from a GridLedger
-server's URL, which is what workers on other machines need.
+Workers fetch inputs and readings themselves: from the same inputs store directory or
+index file (an open index cannot be sent to another process, so each worker opens the
+file once), or from a GridLedger server's URL, which is what workers on other machines need.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass
 from functools import lru_cache
 
-from node.audit.verify import IndexInputs, InputsSource, IntervalChain, Reruns, SettledInterval, Verdict, rerun_here
+from node.audit.verify import IndexInputs, InputsSource, IntervalChain, Reruns, SettledInterval, StoreInputs, Verdict, rerun_here
 from node.errors import GridLedgerError
 from node.index.store import Index
 from node.intent.signing import SignedReading
@@ -78,4 +78,9 @@ def _opened(path: str) -> Index:
 
 
 def _portable(source: InputsSource) -> InputsSource:
-    return IndexFile(str(source.index.path)) if isinstance(source, IndexInputs) else source
+    """What a worker can be sent: workers only fetch inputs, so no open index goes."""
+    if isinstance(source, IndexInputs):
+        return IndexFile(str(source.index.path))
+    if isinstance(source, StoreInputs):
+        return StoreInputs(source.store)
+    return source

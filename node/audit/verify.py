@@ -2,7 +2,7 @@
 
 The auditor trusts neither the oracle nor its index. It reads the market's events
 from the chain in narrow block ranges, fetches each interval's inputs by the hash the
-settlement committed to (from any store: an index file or a GridLedger server), checks
+settlement committed to (from any source, node.audit.sources: the inputs store, an index file or a GridLedger server), checks
 the hash, re-runs the clearing, and checks conservation, capacity, prices and that the
 settled numbers are exactly the re-run's.
 
@@ -24,73 +24,25 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field, replace
 from collections.abc import Callable, Iterator
 from itertools import repeat
-from typing import Iterable, Protocol
+from typing import Iterable
 
-from node.errors import GridLedgerError, InputError
-from node.index.store import Index
+from node.errors import GridLedgerError
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import Market
 from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_for
 from node.chain.settlement import decode_entry, unpack_order
+from node.audit.sources import HttpInputs, IndexInputs, InputsSource, StoreInputs  # noqa: F401 (re-exported)
 from node.chain.trust import Clock
 from node.audit.history import IntervalChain, MandateHistory, Owners, SettledInterval, read_history
 from node.audit.reads import SettlementCall, SettlementCalldata, prefetch
 from node.audit.trust import meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
-from node.intent.signing import BUY, SELL, Domain, Mandate, SignedReading, recover_signer
+from node.intent.signing import BUY, SELL, Domain, Mandate, recover_signer
 
 log = logging.getLogger("gridledger.audit")
 
-
-
-class InputsSource(Protocol):
-    def fetch(self, digest: str) -> bytes: ...
-
-    def readings(self, interval: int) -> list[SignedReading] | None: ...
-
-
-@dataclass
-class IndexInputs:
-    """Inputs and meter readings kept in a GridLedger index file."""
-
-    index: Index
-
-    def fetch(self, digest: str) -> bytes:
-        return self.index.inputs(digest)
-
-    def readings(self, interval: int) -> list[SignedReading] | None:
-        return self.index.readings(interval) or None
-
-
-@dataclass
-class HttpInputs:
-    """Inputs served by a GridLedger web UI at ``/api/inputs/<hash>``."""
-
-    base_url: str
-
-    def fetch(self, digest: str) -> bytes:
-        url = f"{self.base_url.rstrip('/')}/api/inputs/{digest}"
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                return response.read()
-        except urllib.error.HTTPError as exc:
-            raise InputError(f"{url} answered {exc.code}") from exc
-        except urllib.error.URLError as exc:
-            raise InputError(f"cannot fetch {url}: {exc.reason}") from exc
-
-    def readings(self, interval: int) -> list[SignedReading] | None:
-        """The interval's meter-signed readings at ``/api/readings/<interval>``; None if
-        the server has none to give."""
-        url = f"{self.base_url.rstrip('/')}/api/readings/{interval}"
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                return [SignedReading.from_json(r) for r in json.loads(response.read())]
-        except (urllib.error.URLError, ValueError, GridLedgerError):
-            return None
 
 
 @dataclass

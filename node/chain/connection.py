@@ -82,6 +82,7 @@ class Chain:
         self._nonces: dict[str, int] = {}
         self._errors: dict[bytes, tuple[str, list[str], list[str]]] = {}
         self._journal = None
+        self._snapshots = None
         self._after_send: Callable[[bytes], None] | None = None
         # Held while a transaction is sent and journaled, so two threads (an oracle and a
         # web UI relaying an admin transaction) journal in the order the chain mined.
@@ -95,7 +96,7 @@ class Chain:
         accepts is journaled to ``state_dir/chain.journal``, and opening the same
         directory again replays the journal, so the chain comes back as it was.
         """
-        from node.chain.embedded import new_tester, replay, versions
+        from node.chain.embedded import SNAPSHOT_NAME, Snapshots, load_snapshot, new_tester, replay, versions
         from node.chain.journal import JOURNAL_NAME, Journal
 
         operators = Operators.from_keys(*EMBEDDED_KEYS[:3])
@@ -105,17 +106,21 @@ class Chain:
         journal = Journal.open(Path(state_dir) / JOURNAL_NAME, int(time.time()), comment=versions())
         try:
             tester, backend = new_tester(journal.genesis_timestamp)
-            replay(tester, backend, journal)
+            covered = load_snapshot(Path(state_dir) / SNAPSHOT_NAME, backend, journal)
+            replay(tester, backend, journal, start=covered)
             chain = cls._in_process(tester, operators, f"embedded eth-tester chain in {state_dir}")
         except BaseException:
             journal.close()
             raise
+        last = keccak(journal.records[-1].raw) if journal.records else None
         journal.records = []  # replayed; no need to keep the bytes in memory
+        snapshots = Snapshots(Path(state_dir) / SNAPSHOT_NAME, backend, journal, covered, last)
 
         def record(raw: bytes) -> None:
             journal.append(raw, tester.get_block_by_number("latest")["timestamp"])
+            snapshots.recorded(raw)
 
-        chain._journal, chain._after_send = journal, record
+        chain._journal, chain._after_send, chain._snapshots = journal, record, snapshots
         return chain
 
     @classmethod
@@ -170,8 +175,12 @@ class Chain:
         return cls(w3, operators, f"JSON-RPC node at {url} (chain {chain_id})", receipt_timeout=receipt_timeout)
 
     def close(self) -> None:
-        """Releases the journal (and its lock) of an embedded chain with a state dir."""
-        if self._journal is not None:
+        """Releases the journal (and its lock) of an embedded chain with a state dir,
+        after a snapshot of the chain if it grew (node.chain.embedded)."""
+        if self._journal is not None and not self._journal.closed:
+            if self._snapshots is not None:
+                with self._send_lock:  # the snapshot reads the chain's database
+                    self._snapshots.close()
             self._journal.close()
 
     def __enter__(self) -> "Chain":

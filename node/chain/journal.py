@@ -101,7 +101,7 @@ class Journal:
                 header = f"{MAGIC.decode()} genesis-timestamp={genesis_timestamp} {comment}".rstrip() + "\n"
                 file.write(header.encode())
                 _sync(file)
-                _sync_dir(path.parent)
+                sync_dir(path.parent)
                 return cls(path, file, genesis_timestamp, [])
             lines = complete.split(b"\n")[:-1]
             return cls(path, file, _parse_header(path, lines[0]), [_parse_record(path, n, line) for n, line in enumerate(lines[1:], 1)])
@@ -163,7 +163,7 @@ def _sync(file) -> None:
     os.fsync(file.fileno())
 
 
-def _sync_dir(directory: Path) -> None:
+def sync_dir(directory: Path) -> None:
     # A new file's directory entry is durable only once the directory is synced too.
     fd = os.open(directory, os.O_RDONLY)
     try:

@@ -43,6 +43,10 @@ def add_chain_options(p: argparse.ArgumentParser) -> None:
 def add_serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=8, help="request threads of the server (default: %(default)s)")
+    p.add_argument("--allow-role-changes", action="store_true",
+                   help="let /admin relay grantRole and revokeRole (off by default: on a dev chain the admin key is "
+                   "public, so anyone could grant themselves a role)")
 
 
 def add_key_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -81,6 +85,39 @@ def open_chain(args: argparse.Namespace):
     keys = [os.environ.get(f"GRIDLEDGER_{role}_KEY") for role in ("ADMIN", "ORACLE", "GRID_OPERATOR")]
     operators = Operators.from_keys(*keys) if all(keys) else None
     return Chain.connect(args.rpc, operators, retry_for=args.retry_for)
+
+
+def load_deployment(state: Path, chain):
+    """The market of a state directory: its deployment.json, or, if that is lost, the
+    market the chain holds for it (the one the index names, or the only one the admin
+    key deployed), written back to deployment.json. InputError if the chain cannot say."""
+    import logging
+
+    from node.chain.market import Deployment
+
+    path = state / "deployment.json"
+    if path.exists():
+        return Deployment.load(path)
+    from node.chain.discovery import markets_deployed_by
+
+    hint = None
+    if (state / "index.sqlite").exists():
+        try:
+            hint = open_index(state).meta().get("market")
+        except GridLedgerError:
+            pass
+    found = markets_deployed_by(chain, chain.operators.admin.address) if chain.operators else []
+    named = [d for d in found if hint is not None and d.market.lower() == hint.lower()]
+    chosen = named or (found if len(found) == 1 and hint is None else [])
+    if len(chosen) != 1:
+        listed = ", ".join(d.market for d in found) or "none"
+        raise InputError(f"{path} not found, and the chain cannot say which market it was (markets the admin key "
+                         f"deployed on {chain.description}: {listed}): run `gridledger simulate` with this state's "
+                         "data and config, which finds its market on the chain, or restore the file")
+    chosen[0].save(path)
+    logging.getLogger("gridledger").warning("%s was missing: rebuilt it from the chain (market %s, deployed in block %d)",
+                                            path, chosen[0].market, chosen[0].block)
+    return chosen[0]
 
 
 def index_path(state: Path) -> Path:

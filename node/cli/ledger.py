@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from node.cli.common import add_chain_options, add_state_option, open_chain, open_index
+from node.cli.common import add_chain_options, add_state_option, load_deployment, open_chain, open_index
 from node.errors import GridLedgerError, InputError
 
 
@@ -42,13 +42,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add_state_option(audit, help="state directory with the deployment record (and, on the embedded chain, the chain itself)")
     audit.add_argument("--rpc", metavar="URL", help="JSON-RPC node of the market (default: the embedded chain in --state)")
     audit.add_argument("--retry-for", type=float, default=300, metavar="SECONDS", help=argparse.SUPPRESS)
-    audit.add_argument("--inputs", metavar="INDEX_OR_URL", help="where to fetch inputs by hash: an index file, or the URL "
-                       "of a GridLedger web UI serving /api/inputs/<hash> (default: the index in --state)")
+    audit.add_argument("--inputs", metavar="DIR_OR_URL", help="where to fetch inputs by hash: an inputs store "
+                       "directory (a mirror `gridledger inputs export` wrote), an index file, or the URL of a GridLedger "
+                       "web UI serving /api/inputs/<hash> (default: the inputs store in --state)")
     audit.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     audit.add_argument("--workers", type=int, metavar="N", help="re-run the clearings in N local worker processes "
                        "(default: one per CPU; 1 runs them in this process)")
     audit.add_argument("--cluster", metavar="ADDRESS", help="re-run the clearings on the Dask cluster whose scheduler "
-                       "is at ADDRESS (its workers need GridLedger and the --inputs index file or URL)")
+                       "is at ADDRESS (its workers need GridLedger and the --inputs store directory, index file or URL)")
     audit.add_argument("--no-progress", action="store_true", help="no progress bar")
     audit.set_defaults(run=cmd_audit)
 
@@ -58,10 +59,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "rebuild",
         help="rebuild STATE/index.sqlite from the chain's events",
         description="Reads the market's events from its deployment block on, in narrow block ranges, into "
-        "STATE/index.rebuild.sqlite (interrupt it and run it again to resume), copies the committed inputs and the "
-        "baseline from the old index (the chain holds only the inputs' hashes), checks the result against the "
-        "chain and only then puts it in place of STATE/index.sqlite, keeping the old one as index.sqlite.old. "
-        "Stop the oracle and the web UI of STATE first.",
+        "STATE/index.rebuild.sqlite (interrupt it and run it again to resume), records each settled interval's "
+        "committed inputs from the inputs store STATE/inputs (the chain holds only their hashes), copies the baseline "
+        "from the old index if it is readable, checks the result against the chain and only then puts it in place "
+        "of STATE/index.sqlite, keeping the old one as index.sqlite.old. Stop the oracle and the web UI of STATE "
+        "first.",
     )
     add_state_option(rebuild)
     add_chain_options(rebuild)
@@ -133,21 +135,27 @@ def cmd_trades(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from node.audit.verify import HttpInputs, IndexInputs, audit, report, to_json
+    from node.audit.verify import HttpInputs, IndexInputs, StoreInputs, audit, report, to_json
+    from node.chain.market import Market
+    from node.clearing.store import InputsStore
     from node.index.store import Index
-    from node.chain.market import Deployment, Market
 
-    deployment = Deployment.load(args.state / "deployment.json")
     if args.inputs and args.inputs.startswith(("http://", "https://")):
         source = HttpInputs(args.inputs)
+    elif args.inputs and Path(args.inputs).is_dir():
+        source = StoreInputs(InputsStore(Path(args.inputs)))
+    elif args.inputs:
+        source = IndexInputs(Index(Path(args.inputs)))
     else:
-        source = IndexInputs(Index(Path(args.inputs)) if args.inputs else open_index(args.state))
+        # Inputs from the store, meter readings from the index (node.audit.verify).
+        source = StoreInputs(InputsStore(args.state / "inputs"), open_index(args.state))
     from node.audit.parallel import AT_LEAST, reruns_on
     from node.parallel import workers
 
     if args.workers is not None and args.cluster:
         raise InputError("give --workers or --cluster, not both")
     with open_chain(args) as chain, logging_redirect_tqdm(), workers(args.workers, args.cluster) as pool:
+        deployment = load_deployment(args.state, chain)
         head = chain.w3.eth.block_number
         reruns = reruns_on(pool, at_least=0 if args.cluster else AT_LEAST)
         verdicts = audit(Market(chain, deployment), source, progress=not args.no_progress, reruns=reruns)
@@ -162,16 +170,26 @@ def cmd_index_rebuild(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from node.index.store import Index
-    from node.chain.market import Deployment, Market
+    from node.chain.market import Market
     from node.index.rebuild import check_index, rebuild_index
 
-    deployment = Deployment.load(args.state / "deployment.json")
-    current, target = args.state / "index.sqlite", args.state / "index.rebuild.sqlite"
-    old = Index(current) if current.exists() else None
+    from node.index.store import IndexDamaged
+    from node.simulation.state import StatePaths, read_description
+
+    paths = StatePaths(args.state)
+    current, target = paths.index, args.state / "index.rebuild.sqlite"
+    old = None
+    if current.exists():
+        try:
+            old = Index(current)
+        except IndexDamaged as exc:
+            print(f"warning: {exc.args[0].split(': rebuild')[0]}: rebuilding without it (the chain, the inputs store "
+                  f"and {paths.description.name} hold everything but the baseline, which the next `simulate` "
+                  "computes again)", file=sys.stderr)
     with open_chain(args) as chain, logging_redirect_tqdm():
-        market = Market(chain, deployment)
+        market = Market(chain, load_deployment(args.state, chain))
         rebuilt = rebuild_index(market, target, inputs_from=old, progress=not args.no_progress,
-                                chunk_blocks=args.chunk_blocks)
+                                chunk_blocks=args.chunk_blocks, description=read_description(paths))
         differences = check_index(market, rebuilt, args.chunk_blocks)
     last_block = rebuilt.last_block
     rebuilt.close()
@@ -193,13 +211,12 @@ def cmd_index_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_index_check(args: argparse.Namespace) -> int:
-    from node.chain.market import Deployment, Market
+    from node.chain.market import Market
     from node.index.rebuild import check_index
 
-    deployment = Deployment.load(args.state / "deployment.json")
     index = open_index(args.state)
     with open_chain(args) as chain:
-        differences = check_index(Market(chain, deployment), index, args.chunk_blocks)
+        differences = check_index(Market(chain, load_deployment(args.state, chain)), index, args.chunk_blocks)
     for line in differences:
         print(line)
     if differences:

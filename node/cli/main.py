@@ -10,27 +10,56 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import sqlite3
 import sys
+import threading
 from typing import Sequence
 
-from node.cli import accounts, admin, imports, ledger, network, orders, research, run, tools
+from node.cli import accounts, admin, imports, inputs, ledger, network, orders, research, run, tools
 from node.errors import GridLedgerError
 
 DEFAULT_INTERRUPTED = "interrupted"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it stops as on Ctrl+C: every
+    `with` block unwinds, and a child it started (anvil) is stopped, not orphaned."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose - args.quiet)
+    previous = _stop_on_sigterm()
     try:
         return args.run(args) or 0
     except GridLedgerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except sqlite3.DatabaseError as exc:
+        # A database damaged while a command ran (the index checks its file on opening).
+        print(f"error: a GridLedger database file is damaged ({exc}); if it is the index, rebuild it with "
+              "`gridledger index rebuild --state STATE`", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
         print(getattr(args, "interrupted", DEFAULT_INTERRUPTED), file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm():
+    """Turns SIGTERM into Terminated for the run of a command (main thread only); returns
+    the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for group in (run, imports, ledger, accounts, orders, admin, research, network, tools):
+    for group in (run, imports, ledger, inputs, accounts, orders, admin, research, network, tools):
         group.add_commands(commands)
     return parser
 

@@ -389,9 +389,12 @@ def cmd_serve(args: argparse.Namespace, chain=None) -> int:
         config["CHAIN_RPC"] = args.rpc
     elif getattr(args, "with_chain", False):
         config["CHAIN_STATE"] = str(args.state)
+    config["RELAY_ROLE_CHANGES"] = getattr(args, "allow_role_changes", False)
     app = create_app(config)
+    from webui.server import serve
+
     print(f"GridLedger web UI: http://{args.host}:{args.port}/  (Ctrl+C to stop)", flush=True)
-    app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
+    serve(app, args.host, args.port, threads=args.threads)
     return 0
 
 

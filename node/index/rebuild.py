@@ -8,9 +8,13 @@ it stopped and never applies a range twice. Gas used is read from each settlemen
 receipt, which is chain data too.
 
 What the chain does not hold: the clearing inputs (only their keccak hashes are on
-chain) and the no-trading baseline (computed locally from the dataset). Both are copied
-from an old index when one is given; an input is only copied if it hashes to what the
-chain committed, so a damaged old index cannot smuggle wrong inputs into the new one.
+chain), the no-trading baseline (computed locally from the dataset) and the market's
+description (currency, epoch). The inputs come from the inputs store beside the index
+(node.clearing.store), which outlives it; what the pages show of them is recorded as
+each settled interval is indexed. The baseline and the description are copied from an
+old index when one is given (a description can also be passed in; the baseline is
+computed again by the next `simulate`). An input is only taken if it hashes to what
+the chain committed, so a damaged source cannot smuggle wrong inputs in.
 
 `check_index` compares every row of an index with the chain's events and with the
 contracts' current state (participant accounts, wallet balances, next interval), and
@@ -20,11 +24,8 @@ also checks that each settlement's committed inputs are present and hash right.
 from __future__ import annotations
 
 import sqlite3
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
-
-from eth_utils import keccak
 
 from node.errors import InputError
 from node.chain.events import Event
@@ -33,7 +34,7 @@ from node.index.store import Index
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import LOG_CHUNK_BLOCKS, Market
 
-__all__ = ["rebuild_index", "check_index", "chain_rows", "settlement_gas", "DEFAULT_CHUNK_BLOCKS"]
+__all__ = ["rebuild_index", "check_index", "chain_rows", "settlement_gas", "record_settled_inputs", "DEFAULT_CHUNK_BLOCKS"]
 
 DEFAULT_CHUNK_BLOCKS = LOG_CHUNK_BLOCKS
 
@@ -47,29 +48,33 @@ def rebuild_index(
     progress: bool = True,
     chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
     max_chunks: int | None = None,
+    description: dict[str, str] | None = None,
 ) -> Index:
-    """Builds (or resumes building) the index at `index_path` from `market`'s logs.
+    """Builds (or resumes building) the index at `index_path` from `market`'s logs and
+    the inputs store beside it.
 
-    `inputs_from` is an old index whose committed inputs, baseline and descriptive
-    meta are copied over. `max_chunks` stops after that many block ranges (the rebuild
-    resumes on the next call), so a long rebuild can be done in slices.
-    Returns the open index; it covers the chain up to the head seen at the start.
+    `inputs_from` is an old index whose baseline and descriptive meta are copied over
+    (and any committed inputs the store lacks, from an index older than the store);
+    `description` is descriptive meta to use when there is no old index. `max_chunks`
+    stops after that many block ranges (the rebuild resumes on the next call), so a
+    long rebuild can be done in slices. Returns the open index; it covers the chain up
+    to the head seen at the start.
     """
     if chunk_blocks < 1:
         raise InputError(f"chunk_blocks must be at least 1, got {chunk_blocks}")
     index = Index(index_path)
     try:
-        _claim(index, market, inputs_from)
+        _claim(index, market, inputs_from, description or {})
         head = market.chain.w3.eth.block_number
         start = max(index.last_block + 1, market.deployment.block)
-        # Inputs of intervals indexed before an interruption may not have been copied yet.
-        _copy_inputs(index, inputs_from, None)
+        # Inputs of intervals indexed before an interruption may not have been recorded yet.
+        record_settled_inputs(index, inputs_from, None)
         bar = _progress(max(0, head - start + 1), progress)
         for done, (low, high, events) in enumerate(market.log_chunks(start, head, chunk_blocks)):
             if max_chunks is not None and done >= max_chunks:
                 break
             index.apply(events, settlement_gas(market, events), up_to_block=high)
-            _copy_inputs(index, inputs_from, [e.args["interval"] for e in events if e.name == "IntervalSettled"])
+            record_settled_inputs(index, inputs_from, [e.args["interval"] for e in events if e.name == "IntervalSettled"])
             bar.update(high - low + 1)
         bar.close()
     except BaseException:
@@ -78,19 +83,22 @@ def rebuild_index(
     return index
 
 
-def _claim(index: Index, market: Market, inputs_from: Index | None) -> None:
+def _claim(index: Index, market: Market, inputs_from: Index | None, description: dict[str, str]) -> None:
     """Stamps the index with its market, refusing one that belongs to another market."""
     d = market.deployment
-    ours = {"chain_id": str(d.chain_id), "market": d.market, "token": d.token, "deploy_block": str(d.block)}
+    ours = {"chain_id": str(d.chain_id), "market": d.market, "token": d.token, "deploy_block": str(d.block),
+            "chain": market.chain.description}
     meta = index.meta()
     if meta.get("market") not in (None, d.market):
         raise InputError(
             f"{index.path} indexes market {meta['market']}, not {d.market}: rebuild into a new file"
         )
-    copied = {}
+    copied = {k: v for k, v in description.items() if k not in _MARKET_META}
     if inputs_from is not None:
-        copied = {k: v for k, v in inputs_from.meta().items() if k not in _MARKET_META and k != "last_block"}
-    # Descriptive meta (currency, epoch, names) is not on chain; the old index is the only source.
+        copied |= {k: v for k, v in inputs_from.meta().items()
+                   if k not in _MARKET_META and k not in ("last_block", "inputs_in_store", "roles_from_block")}
+    # Descriptive meta (currency, epoch, names) is not on chain; an old index or the
+    # state directory's market.json is the only source.
     index.set_meta(**(copied | ours))
     if inputs_from is not None:
         rows = inputs_from.db.execute("SELECT * FROM baseline").fetchall()
@@ -110,11 +118,11 @@ def settlement_gas(market: Market, events: list[Event]) -> dict[str, int]:
     return {h: int(market.chain.w3.eth.get_transaction_receipt(h)["gasUsed"]) for h in hashes}
 
 
-def _copy_inputs(index: Index, source: Index | None, intervals: Iterable[int] | None) -> None:
-    """Copies committed inputs of the given intervals (None: every interval still without
-    them) from `source`, keeping only bodies that hash to the on-chain commitment."""
-    if source is None:
-        return
+def record_settled_inputs(index: Index, source: Index | None = None, intervals: Iterable[int] | None = None) -> None:
+    """Records what the pages show of the committed inputs of the given intervals (None:
+    every interval still without them), read from the inputs store; inputs the store
+    lacks are taken from `source` (an index elsewhere, with its own store, or from
+    before the store), if they hash to the on-chain commitment."""
     sql = """SELECT i.interval, i.inputs_hash FROM intervals i
              LEFT JOIN interval_inputs ii USING (interval) WHERE ii.interval IS NULL"""
     rows = index.db.execute(sql).fetchall()
@@ -122,13 +130,17 @@ def _copy_inputs(index: Index, source: Index | None, intervals: Iterable[int] | 
     for row in rows:
         if wanted is not None and row["interval"] not in wanted:
             continue
+        digest = row["inputs_hash"]
+        if not index.inputs_store.has(digest) and source is not None:
+            try:
+                index.inputs_store.put(source.inputs(digest), digest)
+            except InputError:
+                pass  # reported by check_index as missing inputs
         try:
-            body = source.inputs(row["inputs_hash"])
+            body = index.inputs(digest)
         except InputError:
             continue  # reported by check_index as missing inputs
-        if "0x" + keccak(body).hex() != row["inputs_hash"]:
-            continue
-        index.store_inputs(IntervalInputs.from_json(body))
+        index.record_inputs(IntervalInputs.from_json(body), digest)
 
 
 def _progress(total: int, enabled: bool):
@@ -303,17 +315,17 @@ def _check_state(market: Market, index: Index) -> list[str]:
 
 def _check_inputs(index: Index) -> list[str]:
     out = []
-    rows = index.db.execute(
-        "SELECT i.interval, i.inputs_hash, n.body FROM intervals i LEFT JOIN inputs n ON n.hash = i.inputs_hash ORDER BY i.interval"
-    ).fetchall()
-    for row in rows:
-        if row["body"] is None:
+    for row in index.db.execute("SELECT interval, inputs_hash FROM intervals ORDER BY interval").fetchall():
+        digest = row["inputs_hash"]
+        if not index.inputs_store.has(digest):
             out.append(
-                f"inputs: interval {row['interval']}: committed inputs {row['inputs_hash']} are not in the index "
-                "(the chain holds only their hash; rebuild with the old index as the inputs source)"
+                f"inputs: interval {row['interval']}: committed inputs {digest} are not in the inputs store "
+                f"{index.inputs_store.root} (the chain holds only their hash): import them with `gridledger inputs "
+                "import` from a mirror or a GridLedger server"
             )
             continue
-        actual = "0x" + keccak(zlib.decompress(row["body"])).hex()
-        if actual != row["inputs_hash"]:
-            out.append(f"inputs: interval {row['interval']}: stored inputs hash to {actual}, the chain committed {row['inputs_hash']}")
+        try:
+            index.inputs(digest)
+        except InputError as exc:
+            out.append(f"inputs: interval {row['interval']}: {exc}")
     return out

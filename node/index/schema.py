@@ -7,6 +7,7 @@ twice changes nothing and a block range can always be replayed.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from node.chain.events import Event
 from node.chain.settlement import decode_entry
@@ -64,7 +65,6 @@ CREATE TABLE IF NOT EXISTS settlement_chunks (
     interval INTEGER NOT NULL, kind TEXT NOT NULL, chunk INTEGER NOT NULL, entries INTEGER NOT NULL,
     gas_used INTEGER, PRIMARY KEY (tx_hash, log_index));
 CREATE INDEX IF NOT EXISTS settlement_chunks_by_interval ON settlement_chunks (interval);
-CREATE TABLE IF NOT EXISTS inputs (hash TEXT PRIMARY KEY, body BLOB NOT NULL);
 -- The inputs last stored for each interval, so an oracle resuming a half-settled
 -- (chunked) interval continues it from the very inputs its first chunk committed to.
 CREATE TABLE IF NOT EXISTS last_inputs (interval INTEGER PRIMARY KEY, hash TEXT NOT NULL);
@@ -101,6 +101,28 @@ CREATE TABLE IF NOT EXISTS audit_verdicts (
 CREATE INDEX IF NOT EXISTS audit_verdicts_by_interval ON audit_verdicts (run, interval);
 CREATE INDEX IF NOT EXISTS audit_verdicts_failed ON audit_verdicts (run, ok, position);
 """
+
+
+def check_header(path: Path) -> None:
+    """Raises ValueError if the SQLite file at `path` is shorter than its header says
+    (truncated): SQLite itself would only notice at the first query that reaches a
+    missing page, deep inside some command. A missing or empty file is fine (new)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+            size = f.seek(0, 2)
+    except FileNotFoundError:
+        return
+    if not header:
+        return
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        raise ValueError("not an SQLite database")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The page count is valid only if the "version valid for" number equals the change counter.
+    if header[92:96] == header[24:28] and pages * page_size > size:
+        raise ValueError(f"the file has {size} bytes, its header says {pages * page_size}: it was truncated")
 
 
 def _registered(db: sqlite3.Connection, e: Event, _: dict) -> None:

@@ -2,13 +2,20 @@
 
 The chain is the source of truth; this index is a cache of its events that the web UI
 and CLI query without touching the chain. It is written from transaction receipts as
-the oracle settles (no log scans), can catch up on blocks it missed, and also keeps
-the content-addressed clearing inputs whose hashes the settlements commit to.
-Wallet balances are not stored: they are sums over the indexed events.
+the oracle settles (no log scans), can catch up on blocks it missed, and holds what the
+pages show of each interval's committed inputs (start, capacities, battery states).
+The inputs themselves live in their own store (node.clearing.store, ``inputs/`` beside
+the index file), so the index is derived data: `gridledger index rebuild` recreates it
+from the chain and the store. Wallet balances are not stored: they are sums over the
+indexed events.
+
+A damaged index file (truncated, overwritten) is reported as IndexDamaged, one line
+saying to rebuild it, never as a raw SQLite error.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import zlib
 from contextlib import contextmanager
@@ -17,21 +24,49 @@ from typing import Iterable, Iterator
 
 from node.errors import InputError
 from node.chain.events import Event
-from node.index.schema import APPLY, SCHEMA
+from node.index.schema import APPLY, SCHEMA, check_header
+from node.index.audits import IndexAudits
 from node.index.views import IndexViews
 from node.clearing.inputs import IntervalInputs
+from node.clearing.readings_store import READINGS_DIR, ReadingsStore
+from node.clearing.store import INPUTS_DIR, InputsStore
 from node.intent.signing import Reading, SignedReading
 
+log = logging.getLogger("gridledger.index")
 
-class Index(IndexViews):
-    """SQLite store of indexed chain events and committed clearing inputs; the
+
+class IndexDamaged(InputError):
+    """The index file is not a readable SQLite database: rebuild it from the chain."""
+
+    def __init__(self, path: Path, problem: object) -> None:
+        state = path.parent
+        super().__init__(f"the index {path} is damaged ({problem}): rebuild it from the chain and the inputs store "
+                         f"with `gridledger index rebuild --state {state}` (it keeps the damaged file as "
+                         f"{path.name}.old)")
+
+
+class Index(IndexViews, IndexAudits):
+    """SQLite store of indexed chain events and what pages show of the committed inputs,
+    whose bodies live in `inputs` (default: the ``inputs/`` store beside the file); the
     per-interval series the UI charts are read through IndexViews."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, inputs: InputsStore | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
+        self.inputs_store = inputs if inputs is not None else InputsStore(self.path.parent / INPUTS_DIR)
+        # Meter-signed readings live beside the inputs, as durably (node.clearing.readings_store).
+        self.readings_store = ReadingsStore(self.inputs_store.root.parent / READINGS_DIR)
+        try:
+            check_header(self.path)
+            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            raise IndexDamaged(self.path, exc) from exc
+        except ValueError as exc:  # check_header: a truncated file
+            raise IndexDamaged(self.path, exc) from exc
+
+    def _open(self) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -44,8 +79,32 @@ class Index(IndexViews):
             # An index written before role events were indexed: the grants in the blocks
             # it covers already (the deployer's, at least) are not in it.
             self.set_meta(roles_from_block=self.last_block + 1)
+        if "inputs" in tables:
+            self._move_inputs_to_store()
         if "home_energy" not in tables:
             self._backfill_home_energy()
+
+    def _move_inputs_to_store(self) -> None:
+        """An index from before the inputs store kept the inputs' bodies in a table:
+        copies each one that hashes right into the store (once; the table is left as
+        it was, GridLedger deletes nothing)."""
+        if self.meta().get("inputs_in_store") == "1":
+            return
+        moved = 0
+        for row in self.db.execute("SELECT hash, body FROM inputs"):
+            body = zlib.decompress(row["body"])
+            try:
+                self.inputs_store.put(body, row["hash"])
+                moved += 1
+            except InputError:
+                log.warning("%s: the stored inputs %s do not hash to their name; not copied", self.path, row["hash"])
+            except OSError as exc:
+                log.warning("could not copy the index's inputs into %s (%s); they are read from the index meanwhile",
+                            self.inputs_store.root, exc)
+                return
+        self.set_meta(inputs_in_store=1)
+        if moved:
+            log.info("copied %d committed inputs from %s into the inputs store %s", moved, self.path, self.inputs_store.root)
 
     def close(self) -> None:
         self.db.close()
@@ -86,6 +145,11 @@ class Index(IndexViews):
         row = self.db.execute("SELECT value FROM meta WHERE key = 'kpis'").fetchone()
         return None if row is None else json.loads(row["value"])
 
+    def version(self) -> tuple[int, int]:
+        """Changes whenever the index's content may have: another connection committed
+        (SQLite's data_version) or this one wrote. What readers cache is keyed on it."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes
+
     @property
     def last_block(self) -> int:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'last_block'").fetchone()
@@ -107,11 +171,18 @@ class Index(IndexViews):
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_block', ?)", (str(last),))
 
     def store_inputs(self, inputs: IntervalInputs) -> str:
-        """Keeps an interval's inputs under their hash (idempotent); returns the hash."""
-        body = inputs.canonical_json()
-        digest = "0x" + inputs.hash().hex()
+        """Keeps an interval's inputs: durably in the inputs store first (fsynced, so
+        they are on disk before the settlement committing to them is sent), then what
+        the pages show of them here. Idempotent; returns the hash."""
+        digest = self.inputs_store.put(inputs.canonical_json())
+        self.record_inputs(inputs, digest)
+        return digest
+
+    def record_inputs(self, inputs: IntervalInputs, digest: str | None = None) -> None:
+        """What the pages show of an interval's inputs (derived data; `store_inputs`
+        also keeps the inputs themselves)."""
+        digest = digest or "0x" + inputs.hash().hex()
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO inputs (hash, body) VALUES (?, ?)", (digest, zlib.compress(body, 6)))
             db.execute("INSERT OR REPLACE INTO last_inputs (interval, hash) VALUES (?, ?)", (inputs.interval, digest))
             db.execute(
                 "INSERT OR REPLACE INTO interval_inputs VALUES (?, ?, ?, ?, ?, ?)",
@@ -136,11 +207,13 @@ class Index(IndexViews):
                 "UPDATE participants SET battery_wh = ? WHERE id = ?",
                 [(b.capacity_wh, b.participant) for b in inputs.batteries],
             )
-        return digest
 
     def store_readings(self, readings: Iterable[SignedReading]) -> None:
         """Keeps meter-signed readings (one per interval and participant; a later one of
-        the same interval and participant replaces it)."""
+        the same interval and participant replaces it): durably in the readings store
+        first (fsynced, before the settlement they back is sent), then here."""
+        readings = list(readings)
+        self.readings_store.put(readings)
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?)",
@@ -149,7 +222,12 @@ class Index(IndexViews):
             )
 
     def readings(self, interval: int) -> list[SignedReading]:
-        """The meter-signed readings of `interval` the oracle received."""
+        """The meter-signed readings of `interval` the oracle received: from the readings
+        store (so a rebuilt index has them all), else as an index from before the store
+        kept them."""
+        kept = self.readings_store.get(interval)
+        if kept:
+            return kept
         rows = self.db.execute(
             "SELECT * FROM readings WHERE interval = ? ORDER BY participant", (interval,)
         ).fetchall()
@@ -188,11 +266,9 @@ class Index(IndexViews):
         return None if row is None else self.inputs(row[0])
 
     def inputs(self, digest: str) -> bytes:
-        """The canonical JSON of the inputs with hash `digest` (0x-prefixed hex)."""
-        row = self.db.execute("SELECT body FROM inputs WHERE hash = ?", (digest.lower(),)).fetchone()
-        if row is None:
-            raise InputError(f"no inputs with hash {digest} in this index")
-        return zlib.decompress(row["body"])
+        """The canonical JSON of the inputs with hash `digest` (0x-prefixed hex), from the
+        inputs store; InputError if it does not hold them (or they are damaged)."""
+        return self.inputs_store.get(digest)
 
     def last_interval(self) -> int | None:
         row = self.db.execute("SELECT MAX(interval) AS k FROM intervals").fetchone()
@@ -305,73 +381,6 @@ class Index(IndexViews):
             totals["baseline_export_wh"] = base["exp"]
             totals["savings"] = base["cost"] - totals["community_cost"]
         return totals
-
-    # -- audits -------------------------------------------------------------------
-
-    def store_audit(self, verdicts: Iterable, chain_head_block: int, audited_at_iso: str | None = None) -> int:
-        """Keeps one run of `gridledger audit` (node.audit.verify.Verdict-like objects: interval,
-        tx_hash, ok, reasons) so the UI can show it without the chain; returns the run id.
-
-        Runs are appended, never replaced: an earlier run that failed stays on record."""
-        import json
-        from datetime import datetime, timezone
-
-        if audited_at_iso is None:
-            audited_at_iso = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        rows = [(v.interval, v.tx_hash, int(bool(v.ok)), json.dumps(list(v.reasons))) for v in verdicts]
-        with self.transaction() as db:
-            run = db.execute(
-                "INSERT INTO audit_runs (audited_at, chain_head_block, verdicts, failed) VALUES (?, ?, ?, ?)",
-                (audited_at_iso, int(chain_head_block), len(rows), sum(1 for r in rows if not r[2])),
-            ).lastrowid
-            db.executemany(
-                "INSERT INTO audit_verdicts (run, position, interval, tx_hash, ok, reasons) VALUES (?, ?, ?, ?, ?, ?)",
-                [(run, i, *row) for i, row in enumerate(rows)],
-            )
-        return int(run)
-
-    def latest_audit(self) -> dict | None:
-        """The last stored audit run: id, audited_at, chain_head_block, verdicts, passed, failed."""
-        row = self.db.execute("SELECT * FROM audit_runs ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
-            return None
-        run = dict(row)
-        return run | {"passed": run["verdicts"] - run["failed"]}
-
-    def audit_verdicts(self, run: int, failed_only: bool = False, limit: int = 1000, offset: int = 0) -> list[dict]:
-        """A run's verdicts in the order the auditor gave them (chain order)."""
-        rows = self.db.execute(
-            "SELECT interval, tx_hash, ok, reasons FROM audit_verdicts WHERE run = ?"
-            + (" AND ok = 0" if failed_only else "") + " ORDER BY position LIMIT ? OFFSET ?",
-            (run, limit, offset),
-        )
-        return [self._verdict(row) for row in rows]
-
-    def audit_verdict(self, k: int) -> dict | None:
-        """Interval `k`'s verdict in the latest run, None if that run did not cover it.
-
-        Only the latest run counts: an older verdict may predate a re-settlement or a
-        different chain, so showing it would vouch for something nobody checked."""
-        rows = self.db.execute(
-            """SELECT interval, tx_hash, ok, reasons FROM audit_verdicts
-               WHERE run = (SELECT MAX(id) FROM audit_runs) AND interval = ? ORDER BY ok, position""",
-            (k,),
-        ).fetchall()
-        return self._verdict(rows[0]) if rows else None
-
-    def intervals_not_audited(self, run: int) -> int:
-        """How many settled intervals run `run` has no verdict for (settled after it)."""
-        return self.db.execute(
-            "SELECT COUNT(*) AS n FROM intervals WHERE interval NOT IN (SELECT interval FROM audit_verdicts WHERE run = ?)",
-            (run,),
-        ).fetchone()["n"]
-
-    @staticmethod
-    def _verdict(row: sqlite3.Row) -> dict:
-        import json
-
-        return {"interval": row["interval"], "tx_hash": row["tx_hash"], "ok": bool(row["ok"]),
-                "reasons": json.loads(row["reasons"])}
 
     def capacity_events(self) -> list[dict]:
         """Every indexed DefaultCapacitySet (interval None) and CapacitySet, in chain order."""

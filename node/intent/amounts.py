@@ -23,13 +23,22 @@ SIDES = {"buy": BUY, "sell": SELL}
 DEFAULT_VALID_FOR_MINUTES = 60
 
 
+# Far beyond anything a signed message holds (uint64 < 2e19), and far inside what
+# Decimal computes without overflowing: "1e999999" kWh is refused, not multiplied.
+_LARGEST = Decimal("1e30")
+# datetime's last second (9999-12-31T23:59:59Z): later times cannot be shown or compared.
+LATEST_TIME = 253_402_300_799
+
+
 def _decimal(text: str | float | int, what: str) -> Decimal:
+    shown = repr(text) if len(str(text)) <= 40 else repr(str(text)[:37] + "...")
     try:
         value = Decimal(str(text).strip())
-    except InvalidOperation as exc:
-        raise InputError(f"{what} must be a number, got {text!r}") from exc
-    if not value.is_finite() or value < 0:
-        raise InputError(f"{what} must be a finite number of at least 0, got {text!r}")
+    except (InvalidOperation, ValueError) as exc:
+        raise InputError(f"{what} must be a number, got {shown}", field=what) from exc
+    if not value.is_finite() or value < 0 or value > _LARGEST:
+        raise InputError(f"{what} must be a finite number of at least 0 and at most {_LARGEST:.0e}, got {shown}",
+                         field=what)
     return value
 
 
@@ -69,11 +78,14 @@ def unix_time(iso: str, what: str = "expiry") -> int:
     """An ISO 8601 time to unix seconds; without a zone it is UTC, as on the chain."""
     try:
         moment = datetime.fromisoformat(iso.strip())
-    except (AttributeError, ValueError) as exc:
-        raise InputError(f"{what} must be an ISO 8601 time like 2026-06-01T12:00:00Z, got {iso!r}") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        seconds = int(moment.timestamp())
+    except (AttributeError, ValueError, OverflowError) as exc:
+        raise InputError(f"{what} must be an ISO 8601 time like 2026-06-01T12:00:00Z, got {iso!r}", field=what) from exc
+    if not 0 <= seconds <= LATEST_TIME:
+        raise InputError(f"{what} must be between 1970-01-01 and 9999-12-31T23:59:59Z (UTC), got {iso!r}", field=what)
+    return seconds
 
 
 def until(expiry_iso: str | None, valid_for_minutes: float | None, now: int, what: str = "expiry") -> int:

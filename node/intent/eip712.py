@@ -1,8 +1,10 @@
-"""EIP-712 typed data, the machinery: a message type described once as a table of
-fields (type string, struct hash, wallet JSON, range checks and JSON parsing all
-derive from it), the domain that binds a signature to one chain and one market, and
-signatures checked exactly as OpenZeppelin's ECDSA checks them. The message types
-themselves are in node.intent.signing.
+"""EIP-712 typed data as the market contract checks it: message types described once
+by ``_Field`` tables, their type strings, struct hashes, digests and wallet JSON, and
+65-byte signatures with OpenZeppelin ECDSA's checks. The message types themselves are in
+node.intent.signing (and node.intent.jobs).
+
+Each message type is described once; the type string, the struct hash, the wallet JSON,
+range checks and JSON parsing all derive from that table, so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -61,14 +63,14 @@ class _Typed:
         """Parses the JSON form (EIP-712 names; integers as numbers or decimal strings)."""
         label = cls.TYPE_NAME.lower()
         if not isinstance(values, Mapping):
-            raise InputError(f"{label} must be a JSON object with fields {', '.join(f.name for f in cls.FIELDS)}")
+            raise InputError(f"{label} must be a JSON object with fields {', '.join(f.name for f in cls.FIELDS)}", field=label)
         names = {f.name for f in cls.FIELDS}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise InputError(f"{label} has unknown field(s) {', '.join(map(str, unknown))}")
+            raise InputError(f"{label} has unknown field(s) {', '.join(map(str, unknown))}", field=label)
         missing = [f.name for f in cls.FIELDS if f.name not in values and f.default is None]
         if missing:
-            raise InputError(f"{label} is missing field(s) {', '.join(missing)}")
+            raise InputError(f"{label} is missing field(s) {', '.join(missing)}", field=f"{label}.{missing[0]}")
         return cls(**{f.attr: _json_int(f"{label}.{f.name}", values.get(f.name, f.default)) for f in cls.FIELDS})
 
 
@@ -174,7 +176,7 @@ def recover_address(domain: Domain, message: _Typed, signature: bytes) -> bytes:
     try:
         public_key = eth_keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest(domain, message))
     except (BadSignature, ValueError) as exc:
-        raise InputError(f"signature does not recover to any address ({exc}); sign the message again") from exc
+        raise InputError(f"signature does not recover to any address ({exc}); sign the message again", field="signature") from exc
     return public_key.to_canonical_address()
 
 
@@ -182,19 +184,19 @@ def split_signature(signature: bytes) -> tuple[int, int, int]:
     """(r, s, v) of a 65-byte signature, with the checks of OpenZeppelin's ECDSA."""
     if not isinstance(signature, (bytes, bytearray)) or len(signature) != 65:
         size = len(signature) if isinstance(signature, (bytes, bytearray)) else type(signature).__name__
-        raise InputError(f"signature must be 65 bytes (r || s || v), got {size}")
+        raise InputError(f"signature must be 65 bytes (r || s || v), got {size}", field="signature")
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:64], "big")
     v = signature[64]
     if v not in (27, 28):
-        raise InputError(f"signature v must be 27 or 28, got {v}; the chain's ecrecover accepts nothing else")
+        raise InputError(f"signature v must be 27 or 28, got {v}; the chain's ecrecover accepts nothing else", field="signature")
     if not 0 < r < SECP256K1_N or s == 0:
-        raise InputError("signature r or s is out of range; sign the message again")
+        raise InputError("signature r or s is out of range; sign the message again", field="signature")
     if s > SECP256K1_HALF_N:
         # (r, n - s, v ^ 1) is a second valid signature of the same message; accepting
         # both would let anyone mint a "new" signature for a replay. EIP-2 and OZ forbid it.
         raise InputError("signature s is in the upper half of the curve order (malleable); sign it again "
-                         "with a wallet that produces low-s signatures")
+                         "with a wallet that produces low-s signatures", field="signature")
     return r, s, v
 
 
@@ -225,23 +227,23 @@ class _Signed:
         if isinstance(data, (str, bytes)):
             try:
                 data = json.loads(data)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"signed {cls.KEY} is not valid JSON: {exc}") from exc
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, or an integer of over 4,300 digits
+                raise InputError(f"signed {cls.KEY} is not valid JSON: {exc}", field=cls.KEY) from exc
         if not isinstance(data, Mapping) or set(data) != {cls.KEY, "signature"}:
-            raise InputError(f'a signed {cls.KEY} is {{"{cls.KEY}": {{...}}, "signature": "0x..."}} and nothing else')
+            raise InputError(f'a signed {cls.KEY} is {{"{cls.KEY}": {{...}}, "signature": "0x..."}} and nothing else', field=cls.KEY)
         return cls(cls.MESSAGE.from_values(data[cls.KEY]), parse_signature(data["signature"]))  # type: ignore[call-arg]
 
 
 def parse_signature(text: Any) -> bytes:
     """A ``0x``-prefixed hex signature of 65 bytes."""
     if not isinstance(text, str) or not text.startswith("0x"):
-        raise InputError("signature must be a 0x-prefixed hex string of 65 bytes")
+        raise InputError("signature must be a 0x-prefixed hex string of 65 bytes", field="signature")
     try:
         raw = bytes.fromhex(text[2:])
     except ValueError as exc:
-        raise InputError("signature is not valid hex") from exc
+        raise InputError("signature is not valid hex", field="signature") from exc
     if len(raw) != 65:
-        raise InputError(f"signature must be 65 bytes (r || s || v), got {len(raw)}")
+        raise InputError(f"signature must be 65 bytes (r || s || v), got {len(raw)}", field="signature")
     return raw
 
 
@@ -250,13 +252,22 @@ def parse_signature(text: Any) -> bytes:
 
 def _check_uint(name: str, value: Any, bits: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{name} must be an integer, got {value!r}")
+        raise InputError(f"{name} must be an integer, got {_short(value)}", field=name)
     if not 0 <= value < 1 << bits:
-        raise InputError(f"{name} must be between 0 and {(1 << bits) - 1} (uint{bits}), got {value}")
+        raise InputError(f"{name} must be between 0 and {(1 << bits) - 1} (uint{bits}), got {_short(value)}", field=name)
 
 
 def _json_int(name: str, value: Any) -> Any:
     # JavaScript loses precision above 2**53, so uint64s may arrive as decimal strings.
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= _UINT256_DIGITS:
         return int(value)
     return value  # anything else is judged (and named) by _check_uint
+
+
+_UINT256_DIGITS = len(str(2**256 - 1))
+
+
+def _short(value: Any) -> str:
+    """A value as an error message shows it: never thousands of digits."""
+    text = repr(value) if not isinstance(value, int) else str(value) if value.bit_length() < 300 else "a number too large"
+    return text if len(text) <= 100 else text[:97] + "..."

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from node.errors import InputError
+from node.intent.bounds import order_problem
 from node.intent.jobs import SignedJobWindow
 from node.intent.signing import (
     Domain,
@@ -138,10 +139,13 @@ class OrderBook:
         for signed in orders:
             order = _require(signed, SignedOrder).order
             if now > order.expiry:
-                raise InputError(f"order expired at {order.expiry} (now {now}); sign a new one with a later expiry")
+                raise InputError(f"order expired at {order.expiry} (now {now}); sign a new one with a later expiry",
+                                 field="order.expiry")
             if order.interval < next_interval:
                 raise InputError(f"order is for interval {order.interval}, which is closed; the next open interval "
-                                 f"is {next_interval}")
+                                 f"is {next_interval}", field="order.interval")
+            if (problem := order_problem(order, next_interval)) is not None:
+                raise InputError(problem.reason, field=problem.field)
             self._check_signer(order, signed.signature)
         keys = [(s.order.participant, _u64(s.order.nonce)) for s in orders]
         if len(set(keys)) != len(keys):

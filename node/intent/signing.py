@@ -7,9 +7,9 @@ a human field by field before signing, and what OpenZeppelin's ``EIP712`` and
 type strings below, so they must match it character for character: paste
 ``SOLIDITY_TYPEHASHES`` into the contract rather than retyping them.
 
-Each message type is described once (``_Field`` tables); the type string, the struct
-hash, the wallet JSON, range checks and JSON parsing all derive from that table, so
-they cannot drift apart. Integers are the chain's: energy in Wh, prices in token
+Each message type is described once (``_Field`` tables, node.intent.eip712); the type
+string, the struct hash, the wallet JSON, range checks and JSON parsing all derive from
+that table, so they cannot drift apart. Integers are the chain's: energy in Wh, prices in token
 minor units (6 decimals) per kWh, times in unix seconds.
 """
 
@@ -22,9 +22,28 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from node.errors import InputError
-from node.intent.eip712 import (  # noqa: F401 (re-exported: callers sign and check through this module)
-    DOMAIN_NAME, DOMAIN_VERSION, EIP712_DOMAIN_TYPE, SECP256K1_HALF_N, SECP256K1_N, U64_MAX, Domain, _Field, _Signed,
-    _Typed, digest, parse_signature, recover_address, recover_signer, sign, split_signature, struct_hash, type_string,
+from node.intent.eip712 import (  # noqa: F401 (the EIP-712 machinery, used through this module too)
+    DOMAIN_NAME,
+    DOMAIN_VERSION,
+    EIP712_DOMAIN_TYPE,
+    SECP256K1_HALF_N,
+    SECP256K1_N,
+    U64_MAX,
+    Domain,
+    _check_uint,
+    _Field,
+    _json_int,
+    _short,
+    _Signed,
+    _Typed,
+    digest,
+    parse_signature,
+    recover_address,
+    recover_signer,
+    sign,
+    split_signature,
+    struct_hash,
+    type_string,
     typed_data,
 )
 from node.units import BUY, PPM, SELL  # noqa: F401 (part of the signed types' vocabulary)
@@ -57,9 +76,9 @@ class Order(_Typed):
 
     def _check(self) -> None:
         if self.side not in (BUY, SELL):
-            raise InputError(f"order.side must be {BUY} (buy) or {SELL} (sell), got {self.side}")
+            raise InputError(f"order.side must be {BUY} (buy) or {SELL} (sell), got {self.side}", field="order.side")
         if self.energy_wh == 0:
-            raise InputError("order.energyWh must be more than 0 Wh")
+            raise InputError("order.energyWh must be more than 0 Wh", field="order.energyWh")
 
 
 @dataclass(frozen=True)
@@ -102,11 +121,12 @@ class Mandate(_Typed):
 
     def _check(self) -> None:
         if self.max_soc_ppm > PPM:
-            raise InputError(f"mandate.maxSocPpm must be at most {PPM} (100%), got {self.max_soc_ppm}")
+            raise InputError(f"mandate.maxSocPpm must be at most {PPM} (100%), got {self.max_soc_ppm}",
+                             field="mandate.maxSocPpm")
         if self.min_soc_ppm > self.max_soc_ppm:
             raise InputError(
-                f"mandate.minSocPpm ({self.min_soc_ppm}) must not exceed mandate.maxSocPpm ({self.max_soc_ppm})"
-            )
+                f"mandate.minSocPpm ({self.min_soc_ppm}) must not exceed mandate.maxSocPpm ({self.max_soc_ppm})",
+                field="mandate.minSocPpm")
 
 
 @dataclass(frozen=True)
@@ -219,6 +239,7 @@ def order_digest(domain: Domain, order: Order) -> bytes:
 
 def mandate_digest(domain: Domain, mandate: Mandate) -> bytes:
     return digest(domain, mandate)
+
 
 
 @dataclass(frozen=True)

@@ -28,19 +28,19 @@ from node.clearing.interval import (
 )
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import Market, Receipt
-from node.data.meter_policy import check_clock, split_late
-from node.index.rebuild import settlement_gas
+from node.data.meter_policy import split_late
+from node.index.rebuild import record_settled_inputs, settlement_gas
 from node.units import UNITS_PER_TOKEN
 from node.chain.settlement import Settlement
 from node.intent.orders import OrderBook
 from node.intent.signing import SignedMandate, SignedOrder
+from node.oracle.guards import LapseWatch, chain_now, check_ended, settlable_orders
 from node.oracle.terms import EXPIRY_MARGIN_S, ChainTerms, Terms
 from optimizer.auction import AuctionResult
 
 log = logging.getLogger("gridledger.oracle")
 
 PIPELINE_MIN_INTERVALS = 16  # below this, starting a worker process costs more than it saves
-CLOCK_TOLERANCE_S = 30.0  # a few block periods of a PoA chain; NTP keeps clocks far closer
 
 
 class IntervalBidders(Protocol):
@@ -89,6 +89,7 @@ class Oracle:
         self.meters = meters
         self.bidders = bidders
         self.terms = ChainTerms(market)
+        self.lapses = LapseWatch()
         self._relay_failed: set[tuple[str, int, int]] = set()
         # The stored inputs of an interval the chain holds half-settled (found by resume).
         self._resumed: IntervalInputs | None = None
@@ -136,9 +137,13 @@ class Oracle:
             self.terms.refresh()
         now = int(time.time())
         terms = self.terms.snapshot(interval, interval if capacity_from is None else capacity_from)
+        # Which mandates cover the interval is decided on the market's clock; whether
+        # every one has lapsed by this machine's clock says whether that clock jumped.
+        in_force = list(self.terms.mandates.values())
+        self.lapses.check(in_force, [m for m in in_force if m.valid_until >= now + EXPIRY_MARGIN_S], now, EXPIRY_MARGIN_S)
         orders: list[SignedOrder] = []
         if self.book is not None and self.builder.config.market.mechanism == "auction":
-            orders = self.book.orders_for(interval, now + EXPIRY_MARGIN_S)
+            orders = settlable_orders(self.book.orders_for(interval), interval, now + EXPIRY_MARGIN_S)
         return terms, orders
 
     def inputs(self, interval: int, soc: dict[int, int]) -> IntervalInputs:
@@ -184,6 +189,7 @@ class Oracle:
 
     def submit(self, inputs: IntervalInputs, result: IntervalClearing, started: float) -> IntervalReport:
         """Stores the inputs, sends the settlement of `result` and indexes its receipt."""
+        check_ended(inputs.interval, self.builder.start_of(inputs.interval + 1), self.market)
         crash_point("before_inputs")
         # The inputs are stored before the transaction is sent, so a settlement on chain
         # always has its inputs available to the auditor and to resume.
@@ -234,11 +240,7 @@ class Oracle:
             interval = self._run_ahead(interval, stop, reports, bar)
         while interval < stop:
             if live:
-                end = self.builder.start_of(interval + 1)
-                _wait_until(end)
-                skew = check_clock(end, self._chain_now(), pd.Timestamp.now(tz="UTC"), CLOCK_TOLERANCE_S)
-                if abs(skew) > CLOCK_TOLERANCE_S:
-                    log.warning("the chain's clock is %.0f s ahead of the oracle's: sync the oracle's clock (NTP)", skew)
+                _wait_until(self.builder.start_of(interval + 1))
             if self.bidders is not None:
                 self.bidders.before(interval)
             report, self.soc = self.settle(interval, self.soc)
@@ -255,7 +257,7 @@ class Oracle:
         A node whose clock is behind (a simulated chain replaying future data) is moved
         on to the interval's end; a real network's clock is not ours to move."""
         end = self.terms.clock.end(interval) if self.terms.clock else self.market.clock().end(interval)
-        if int(self._chain_now().timestamp()) < end:
+        if int(chain_now(self.market).timestamp()) < end:
             self.market.chain.advance_time(end)
 
     def _run_ahead(self, interval: int, stop: int, reports: list[IntervalReport], bar) -> int:
@@ -318,24 +320,14 @@ class Oracle:
         log.info("relayed participant %d's signed %s %d to the chain", participant, kind, nonce)
         return True
 
-    def _chain_now(self) -> pd.Timestamp:
-        """The chain's clock: the newer of the latest block and the pending block a node
-        would mine now (anvil mines on demand, so only its pending block is current). The
-        embedded chain runs in this process, on this clock."""
-        from web3 import EthereumTesterProvider
-
-        w3 = self.market.chain.w3
-        if isinstance(w3.provider, EthereumTesterProvider):
-            return pd.Timestamp.now(tz="UTC")
-        seconds = max(int(w3.eth.get_block(tag)["timestamp"]) for tag in ("latest", "pending"))
-        return pd.Timestamp(seconds, unit="s", tz="UTC")
-
 
 def catch_up(market: Market, index: Index, to_block: int | None = None) -> None:
     """Indexes `market`'s events that `index` missed, up to `to_block` (default: the head)."""
     start = max(index.last_block + 1, market.deployment.block)
     for _, high, events in market.log_chunks(start, to_block):
         index.apply(events, settlement_gas(market, events), up_to_block=high)
+        # What the pages show of their inputs, from the inputs store (a new index).
+        record_settled_inputs(index, intervals=[e.args["interval"] for e in events if e.name == "IntervalSettled"])
 
 
 def describe(report: IntervalReport, builder: InputsBuilder) -> str:

@@ -15,6 +15,7 @@ from node.data.community import Community, Home
 from node.data.config import CommunityConfig
 from node.data.meter_policy import Repair, committed_repairs
 from node.errors import InputError
+from node.intent.bounds import MAX_ENTRY_WH
 from node.intent.signing import Mandate, SignedOrder
 from node.oracle.terms import Terms
 from node.units import round_price_units
@@ -38,8 +39,8 @@ class InputsBuilder:
         self.config = config
         self.community = community
         self.participants = np.asarray(participants, dtype=np.int64)
-        self.load_wh = np.rint(community.consumption_kwh * 1000).astype(np.int64)
-        self.pv_wh = np.rint(community.production_kwh * 1000).astype(np.int64)
+        self.load_wh = _readings_wh(community, community.consumption_kwh, "consumption_kwh")
+        self.pv_wh = _readings_wh(community, community.production_kwh, "production_kwh")
         self.repairs = committed_repairs(repairs, community, self.participants)
         self.steps = self.load_wh.shape[1]
         self.first_interval = int(config.market.interval_index(community.timestamps[:1])[0])
@@ -145,6 +146,17 @@ class InputsBuilder:
         beyond = columns >= self.steps
         columns[beyond] = self.steps - period + (columns[beyond] - self.steps) % period
         return columns
+
+
+def _readings_wh(community: Community, kwh: np.ndarray, column: str) -> np.ndarray:
+    """Meter readings in whole Wh; InputError naming the first one that no settlement
+    entry could carry (node.intent.bounds), or that is not a finite amount of at least 0."""
+    bad = ~np.isfinite(kwh) | (kwh < 0) | (np.abs(kwh) * 1000 > MAX_ENTRY_WH)
+    if bad.any():
+        row, step = (int(i) for i in np.argwhere(bad)[0])
+        raise InputError(f"{community.names[row]}, {community.timestamps[step]}: {column} {kwh[row, step]} is not a "
+                         f"reading a settlement can carry (0 to {MAX_ENTRY_WH / 1000:.0f} kWh)", field=column)
+    return np.rint(kwh * 1000).astype(np.int64)
 
 
 def battery_inputs_spec(home: Home, config: CommunityConfig) -> dict[str, int]:

@@ -25,6 +25,7 @@ from eth_utils import keccak
 from node.chain.settlement import Settlement
 from node.clearing.inputs import IntervalInputs
 from node.data.community import Community
+from node.clearing.store import sync_dir
 from node.errors import InputError
 from node.intent.signing import Domain, Reading, SignedReading, sign_reading
 
@@ -45,10 +46,16 @@ def meter_keys(path: Path | None, community: Community, ids: np.ndarray, seed: i
     if missing:
         for pid in missing:
             keys[str(pid)] = "0x" + os.urandom(32).hex()
+        # Durably before any key reaches the chain (MeterKeySet): a lost key file would
+        # leave the chain's meter keys without the keys that sign for them.
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(keys, indent=1, sort_keys=True) + "\n")
-        os.chmod(tmp, 0o600)
+        with open(tmp, "w") as out:
+            os.chmod(tmp, 0o600)
+            out.write(json.dumps(keys, indent=1, sort_keys=True) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(tmp, path)
+        sync_dir(path.parent)
     return {pid: Account.from_key(keys[str(pid)]) for pid in names}
 
 

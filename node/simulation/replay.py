@@ -21,12 +21,13 @@ import pandas as pd
 from node.chain.connection import Chain
 from node.data.community import Community
 from node.data.config import CommunityConfig
-from node.simulation.state import StatePaths
+from node.chain.discovery import is_market
+from node.simulation.state import StatePaths, write_description
 from node.agents.fleet import AgentFleet
 from node.errors import InputError
 from node.simulation.bidding import FleetBidders
 from node.simulation.flex import plan_flexibility
-from node.simulation.setup import deploy_market, home_accounts, set_up_community
+from node.simulation.setup import deploy_market, find_community_market, home_accounts, set_up_community
 from node.index.store import Index
 from node.chain.market import Deployment, Market
 from node.data.meter_policy import Repair
@@ -62,17 +63,42 @@ Agents = Callable[[Market, OrderBook, InputsBuilder], None]
 
 def open_market(chain: Chain, community: Community, config: CommunityConfig, paths: StatePaths, index: Index) -> tuple[Market, np.ndarray]:
     """The market of this state directory, deployed on first use and set up (or the
-    set-up finished, after a crash) before any interval is settled."""
+    set-up finished, after a crash) before any interval is settled.
+
+    The chain, not the record, decides whether there is a market: a missing
+    deployment.json is rebuilt from the community's market on the chain (never answered
+    by a second deployment), and a record that does not name a market on this chain is
+    refused. An index of another market than the one settled here is refused too."""
     if paths.deployment.exists():
-        market = Market(chain, Deployment.load(paths.deployment))
+        deployment = Deployment.load(paths.deployment)
+        if deployment.chain_id == chain.chain_id and chain.w3.eth.get_code(deployment.market):
+            token = is_market(chain, deployment.market)
+            if token is None or token.lower() != deployment.token.lower():
+                raise InputError(
+                    f"{paths.deployment} names {deployment.market} (token {deployment.token}), which is not a GridLedger "
+                    f"market with that token on {chain.description}: move the file away and run again to find this "
+                    "community's market on the chain, or use another --state")
+        market = Market(chain, deployment)
         log.info("resuming market %s on %s", market.deployment.market, chain.description)
+    elif (found := find_community_market(chain, community, config)) is not None:
+        found.save(paths.deployment)
+        market = Market(chain, found)
+        log.warning("%s was missing: rebuilt it from the chain, which holds this community's market %s (deployed in "
+                    "block %d); resuming it", paths.deployment, found.market, found.block)
     else:
         market = deploy_market(chain, community, config)
         # Saved at once: a crash from here on resumes this market instead of deploying another.
         market.deployment.save(paths.deployment)
-    ids = np.arange(1, len(community.homes) + 1, dtype=np.int64)
-    meters = meter_keys(paths.meters, community, ids, config.community.seed)
-    return market, set_up_community(market, community, config, index, meters)
+    indexed = index.meta().get("market")
+    if indexed is not None and indexed.lower() != market.deployment.market.lower():
+        raise InputError(
+            f"{index.path} indexes market {indexed}, but this state directory settles {market.deployment.market}: "
+            f"rebuild the index from the chain with `gridledger index rebuild --state {paths.root}`")
+    meters = meter_keys(paths.meters, community, np.arange(1, len(community.homes) + 1, dtype=np.int64),
+                        config.community.seed)
+    ids = set_up_community(market, community, config, index, meters)
+    write_description(paths, index.meta())
+    return market, ids
 
 
 def open_book(paths: StatePaths, market: Market, index: Index) -> OrderBook:

@@ -17,7 +17,7 @@ from node.data.config import CommunityConfig
 from node.errors import InputError
 from node.index.store import Index
 from node.chain.deploy import MarketSetup, Tariffs
-from node.chain.market import Market
+from node.chain.market import Deployment, Market
 from node.units import UNITS_PER_TOKEN
 from node.units import round_price_units
 from node.intent.signing import PPM, Mandate, SignedMandate, sign_mandate
@@ -198,3 +198,33 @@ def deploy_community(chain: Chain, community: Community, config: CommunityConfig
     """A new market set up for `community`: deploy_market, then set_up_community."""
     market = deploy_market(chain, community, config)
     return market, set_up_community(market, community, config, index)
+
+
+def find_community_market(chain: Chain, community: Community, config: CommunityConfig) -> Deployment | None:
+    """This community's market on `chain`, found from the chain alone (for a lost
+    deployment record): among the markets the admin key deployed (node.chain.discovery),
+    the one whose registered participants are this community's homes, in order (or,
+    not set up yet, that opens at the data's first interval). None if there is none;
+    InputError if there are several, naming them."""
+    from node.chain.discovery import markets_deployed_by
+
+    owners = [demo_key(config.community.seed, home.name).address.lower() for home in community.homes]
+    first = first_interval_of(community, config)
+    ours = []
+    for deployment in markets_deployed_by(chain, chain.operators.admin.address):
+        market = Market(chain, deployment)
+        registered = market.participant_count() - 1
+        if registered == 0:
+            matches = market.next_interval() == first
+        else:
+            matches = registered <= len(owners) and all(
+                market.market.functions.accountOf(pid).call()[0].lower() == owners[pid - 1]
+                for pid in range(1, registered + 1))
+        if matches:
+            ours.append(deployment)
+    if len(ours) > 1:
+        raise InputError(
+            f"{chain.description} holds {len(ours)} markets of this community ("
+            + ", ".join(f"{d.market} from block {d.block}" for d in ours)
+            + "): GridLedger cannot tell which one this state directory settled; restore its deployment.json")
+    return ours[0] if ours else None

@@ -41,7 +41,14 @@ OWN_ENTRIES = (
     "repairs.csv",
     "results",
     "anvil-state.json",
+    "inputs",
+    "market.json",
+    "market.json.tmp",
+    "chain.snapshot",
+    "chain.snapshot.tmp",
     "meters.json",
+    "meters.tmp",
+    "readings",
 )
 # Found in a directory from before the marker existed: it is GridLedger's.
 _LEGACY_SIGNS = ("deployment.json", "chain.journal", "index.sqlite")
@@ -74,6 +81,37 @@ class StatePaths:
     def meters(self) -> Path:
         """The simulated homes' meter keys (node.simulation.meters)."""
         return self.root / "meters.json"
+
+    @property
+    def inputs(self) -> Path:
+        """The committed inputs' store (node.clearing.store), beside the index."""
+        return self.root / "inputs"
+
+    @property
+    def description(self) -> Path:
+        """What the market is, beyond the chain: currency, epoch, interval length, time
+        zone, name (the index's descriptive meta, kept so a rebuild needs no old index)."""
+        return self.root / "market.json"
+
+
+DESCRIPTION_KEYS = ("currency", "interval_minutes", "start", "first_interval", "description", "timezone")
+
+
+def write_description(paths: StatePaths, meta: dict[str, str]) -> None:
+    """Saves the descriptive part of an index's meta to market.json (atomically)."""
+    described = {k: meta[k] for k in DESCRIPTION_KEYS if k in meta}
+    tmp = paths.description.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(described, indent=2) + "\n")
+    tmp.replace(paths.description)
+
+
+def read_description(paths: StatePaths) -> dict[str, str]:
+    """market.json's descriptive meta ({} if there is none or it is unreadable)."""
+    try:
+        described = json.loads(paths.description.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: str(v) for k, v in described.items() if k in DESCRIPTION_KEYS} if isinstance(described, dict) else {}
 
 
 def state_kind(root: Path) -> str | None:
