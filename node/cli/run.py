@@ -133,6 +133,7 @@ def _run_config(args: argparse.Namespace):
     from dataclasses import replace
 
     config = load_config(args)
+    config.tariffs.check_settleable()
     market = {k: v for k in ("mechanism", "pricing") if (v := getattr(args, k, None)) is not None}
     if market:
         config = replace(config, market=replace(config.market, **market))

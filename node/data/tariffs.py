@@ -35,7 +35,7 @@ import pandas as pd
 
 from node.data.section import Section, as_utc_index
 from node.data.table import first_bad, is_blank, parse_timestamps, read_table, to_floats
-from node.errors import DataError, InputError
+from node.errors import ConfigError, DataError, InputError
 
 MAX_PRICE_PER_KWH = 100.0  # beyond this a price is surely in the wrong unit (per MWh?)
 _DAY_NS = 86_400 * 10**9
@@ -100,6 +100,18 @@ class TariffConfig(Section):
     def dynamic(self) -> bool:
         """Whether prices come from a file rather than the time-of-use fields."""
         return bool(self.prices_file)
+
+    def check_settleable(self) -> None:
+        """Refuses a prices file for a run that settles on chain: the market prices every
+        entry by its on-chain terms, and per-interval prices must be posted there a notice
+        period before their interval starts, which a replay of past data cannot do. Until
+        the simulation posts them (issue 12), settling at flat tariffs while the config
+        says otherwise would misstate every cost."""
+        if self.dynamic:
+            raise ConfigError(
+                f"tariffs.prices_file = {self.prices_file!r}: a market settles at the tariffs on chain, and dynamic "
+                "prices cannot yet be posted there a notice period ahead of past intervals; remove prices_file to "
+                "settle at the time-of-use tariffs")
 
     def is_peak(self, timestamps: Iterable[Any]) -> np.ndarray:
         """Whether each interval starts inside the local peak hours (bool array).

@@ -138,6 +138,7 @@ def simulate(
     `jobs_file` holds deferrable jobs (node.data.jobs); with `config.agents.enabled` (an
     auction market) every home's bidding agent (node.agents) signs and submits its order
     for each interval, and sees its outcome, as the oracle goes."""
+    config.tariffs.check_settleable()
     fleet_on = config.agents.enabled
     if fleet_on and config.market.mechanism != "auction":
         raise InputError('bidding agents bid in an auction market: set market.mechanism = "auction" '
