@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from node.audit.verify import IndexInputs, InputsSource, IntervalChain, Reruns, SettledInterval, StoreInputs, Verdict, rerun_here
 from node.errors import GridLedgerError
+from node.clearing.store import InputsStore
 from node.index.store import Index
 from node.intent.signing import SignedReading
 
@@ -72,6 +73,21 @@ class IndexFile:
         return _opened(self.path).readings(interval) or None
 
 
+@dataclass(frozen=True)
+class StoreAndIndexFile:
+    """Inputs from an inputs store, meter readings from the index file at `index_path`
+    (opened once per worker process): a state directory's sources, as a worker gets them."""
+
+    store: InputsStore
+    index_path: str
+
+    def fetch(self, digest: str) -> bytes:
+        return self.store.get(digest)
+
+    def readings(self, interval: int) -> list[SignedReading] | None:
+        return _opened(self.index_path).readings(interval) or None
+
+
 @lru_cache(maxsize=4)
 def _opened(path: str) -> Index:
     return Index(path)
@@ -82,5 +98,6 @@ def _portable(source: InputsSource) -> InputsSource:
     if isinstance(source, IndexInputs):
         return IndexFile(str(source.index.path))
     if isinstance(source, StoreInputs):
-        return StoreInputs(source.store)
+        # The readings the workers' meter checks need come from the index file.
+        return StoreInputs(source.store) if source.index is None else StoreAndIndexFile(source.store, str(source.index.path))
     return source
