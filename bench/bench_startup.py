@@ -42,7 +42,7 @@ def build_year(state: Path, intervals: int = YEAR) -> None:
     from node.index.store import Index
     from node.simulation.replay import open_market
     from node.simulation.state import StatePaths, claim_state
-    from node.units import round_price_units
+    from node.units import UNITS_PER_TOKEN
 
     config = default_config()
     config = replace(config, community=replace(config.community, homes=2, days=1, seed=5))
@@ -53,13 +53,22 @@ def build_year(state: Path, intervals: int = YEAR) -> None:
         index = Index(paths.index)
         market, ids = open_market(chain, generate_community(config), config, paths, index)
         index.close()
-        tariffs = config.tariffs
-        buy, sell = round_price_units(tariffs.buy_per_kwh), round_price_units(tariffs.sell_per_kwh)
         first = market.next_interval()
+        if market.balance(int(ids[0])) < 10_000 * UNITS_PER_TOKEN:
+            # Wallets are prepaid: the buying home gets a year's worth up front.
+            market.fund_wallets({int(ids[0]): 10_000 * UNITS_PER_TOKEN})
+        clock = market.clock()
+        now = chain.w3.eth.get_block("latest")["timestamp"]
         print(f"building {intervals:,} settlements into {state} (from interval {first}) ...", flush=True)
         for k in range(first, intervals):
+            if now < clock.end(k):  # an interval settles once it has ended by the chain's clock
+                chain.advance_time(clock.end(k))
+                now = clock.end(k)
+            terms = market.terms_at(k)  # priced as the contract prices it (time of use)
+            buy, sell = terms.import_price, terms.export_price
             settlement = priced_settlement(k, keccak(k.to_bytes(8, "big")), ids, np.array([150 + k % 50, -100]),
-                                           np.array([60, -60]), buy, sell, (buy + sell) // 2)
+                                           np.array([60, -60]), buy, sell, (buy + sell) // 2,
+                                           p2p_fee=terms.p2p_fee, terms_index=terms.index)
             market.settle(settlement)
             if k % 1000 == 999:
                 print(f"  {k + 1:,} settled ({time.perf_counter() - started:.0f} s)", flush=True)
