@@ -93,7 +93,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     sign.add_argument("--max-energy", metavar="KWH", help="most energy bought or sold per interval (default: no "
                       "bound beyond what the meter signs)")
     sign.add_argument("--valid-from", metavar="ISO", help="first moment the mandate covers (an interval must lie "
-                      "wholly within the validity), e.g. 2026-06-01T00:00:00Z (default: from the market's start)")
+                      "wholly within the validity), e.g. 2026-06-01T00:00:00Z (default: no lower bound)")
     _add_validity_options(sign, "--valid-until", "the mandate")
     sign.set_defaults(run=cmd_mandate_sign)
     submit = actions.add_parser("submit", help="send a signed mandate to a GridLedger server",

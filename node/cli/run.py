@@ -183,6 +183,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from node.simulation.state import claim_state, state_kind
 
     config = load_config(args)
+    config.tariffs.check_settleable()  # before the demo's state is started over
     if args.mechanism:
         config = replace(config, market=replace(config.market, mechanism=args.mechanism))
     kind = state_kind(args.state) if args.state.exists() else None
