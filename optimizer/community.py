@@ -98,10 +98,10 @@ import numpy as np
 from node.errors import InputError, SolverError
 from optimizer import solvers
 from optimizer.allocation import Step0, allocate_step0, pro_rata, snap, soc_path
-from optimizer.devices import BatteryFleet
+from optimizer.devices import BatteryFleet, JobFleet
 from optimizer.lp import LinearProgram, LPData, LPSolution
-from optimizer.types import Batteries, Clearing, ClearingInputs
-from optimizer.validation import check_battery_specs, check_inputs
+from optimizer.types import Batteries, Clearing, ClearingInputs, Jobs
+from optimizer.validation import check_battery_specs, check_inputs, check_jobs
 
 # PIQP first (about twice as fast here); Clarabel with its default, refined
 # settings if PIQP does not report success. Accepting "optimal_inaccurate"
@@ -125,6 +125,8 @@ VOLL_FLOOR_PER_KWH = 0.1
 # Reduced costs above -1e-7 per kWh are solver tolerance: at most a few kWh
 # could move, for far less than the 1e-6 relative the clearing promises.
 REDUCED_COST_TOL = 1e-7
+# A job's start-now further than this from 0 or 1 is a split job: step 0 is fixed and re-solved.
+JOB_FRACTION_TOL = 1e-6
 _CACHE_SIZE = 8
 
 log = logging.getLogger("gridledger.optimizer")
@@ -146,7 +148,8 @@ class CommunityModel:
     :func:`clear` picks it from the tariffs.
     """
 
-    def __init__(self, homes: int, horizon: int, batteries: Batteries, *, volume_row: bool = False) -> None:
+    def __init__(self, homes: int, horizon: int, batteries: Batteries, *, volume_row: bool = False,
+                 jobs: Jobs | None = None) -> None:
         if homes < 1 or horizon < 1:
             raise InputError(f"need at least one home and one step, got {homes} x {horizon}")
         check_battery_specs(batteries, homes)
@@ -154,9 +157,15 @@ class CommunityModel:
         self.horizon = horizon
         self.specs = batteries
         self.volume_row = volume_row
-        self.battery_homes = np.unique(batteries.home).astype(np.int64)
+        # Homes with a device (a battery or a deferrable job) get their own rows; the
+        # name stays battery_homes for the battery-only formulation's sake.
+        jobs = Jobs.none() if jobs is None else jobs
+        check_jobs(jobs, homes)
+        self.battery_homes = np.unique(np.concatenate([batteries.home, jobs.home])).astype(np.int64)
         self.batteries = BatteryFleet(batteries, horizon)
         self._battery_row = np.searchsorted(self.battery_homes, batteries.home)
+        self.jobs = JobFleet(jobs, horizon) if jobs.count else None
+        self._job_row = np.searchsorted(self.battery_homes, jobs.home)
         self.lp = self._build(home_slack=False)
         self._full_lp: LinearProgram | None = None
         self._workspaces: dict[tuple[bool, str], solvers.PiqpWorkspace] = {}
@@ -178,6 +187,10 @@ class CommunityModel:
         # epigraph: u - Σ(c - d) - k + z >= e_m; a device's terminal is its home's row
         self.batteries.add_net_consumption(lp, epigraph[self._battery_row], -1.0)
         lp.add(epigraph, u, 1.0)
+        if self.jobs is not None:
+            self.jobs.build(lp)
+            self.jobs.add_net_consumption(lp, epigraph[self._job_row], -1.0)
+            self.jobs.add_net_consumption(lp, np.broadcast_to(balance, (self.jobs.specs.count, T)), -1.0)
 
         # balance: G⁺ - G⁻ - Σ(c - d) - Σ(k - z) - (ks + kd - zd - zs) == E
         self.batteries.add_net_consumption(lp, np.broadcast_to(balance, (B, T)), -1.0)
@@ -223,13 +236,31 @@ class CommunityModel:
         """
         self._validate(inputs, capacity_margin_kwh)
         terms = self._interval_terms(inputs, capacity_margin_kwh)
-        solution = self._solve(self.lp, self._fill(self.lp, terms))
+        solution = self._solve_interval(terms)
+        starts = None
+        if self.jobs is not None:
+            # A job starts now or not: split starts-now are rounded (JobFleet.round_step0)
+            # and the LP solved again with them fixed (the plan beyond step 0 may stay fractional).
+            now = self.jobs.starts_now(solution)
+            starts, split = self.jobs.round_step0(now, JOB_FRACTION_TOL)
+            if np.any(split):
+                try:
+                    solution = self._solve_interval(terms, starts)
+                except SolverError:
+                    # Starting a split job whole may not fit the feeder; not starting it
+                    # always does (it can start later, or be dropped at VoLL).
+                    starts[split] = 0.0
+                    solution = self._solve_interval(terms, starts)
+        self.last_solution = solution
+        return self._post_process(inputs, solution, terms, starts)
+
+    def _solve_interval(self, terms: "_Terms", job_step0: np.ndarray | None = None) -> LPSolution:
+        solution = self._solve(self.lp, self._fill(self.lp, terms, job_step0))
         if self._home_slack_would_help(solution, terms):
             if self._full_lp is None:
                 self._full_lp = self._build(home_slack=True)
-            solution = self._solve(self._full_lp, self._fill(self._full_lp, terms))
-        self.last_solution = solution
-        return self._post_process(inputs, solution, terms)
+            solution = self._solve(self._full_lp, self._fill(self._full_lp, terms, job_step0))
+        return solution
 
     def _validate(self, inputs: ClearingInputs, margin: float) -> None:
         check_inputs(inputs)
@@ -242,6 +273,8 @@ class CommunityModel:
             )
         if _battery_key(inputs.batteries) != _battery_key(self.specs):
             raise InputError("inputs' batteries differ from the model's; use optimizer.clear()")
+        if _jobs_key(inputs.jobs) != _jobs_key(Jobs.none() if self.jobs is None else self.jobs.specs):
+            raise InputError("inputs' jobs differ from the model's; use optimizer.clear()")
         if needs_volume_row(inputs) and not self.volume_row:
             raise InputError(
                 "a step's tariff spread is below the P2P cost: this model needs volume_row=True; "
@@ -252,6 +285,8 @@ class CommunityModel:
         """Everything the LP's costs and bounds are made of, for one interval."""
         spec, T = self.specs, self.horizon
         load, pv = inputs.load_kwh, inputs.pv_kwh
+        if self.jobs is not None:
+            load = load + inputs.jobs.running_kwh(self.homes, T)  # a started job's draw is load
         net = load - pv
         pooled = np.ones(self.homes, dtype=bool)
         pooled[self.battery_homes] = False
@@ -278,9 +313,10 @@ class CommunityModel:
             voll=VOLL_FACTOR * max(np.abs(buy).max(), np.abs(sell).max(), p2p, VOLL_FLOOR_PER_KWH),
             import_cap=np.maximum(inputs.import_capacity_kwh - margin, 0.0),
             export_cap=np.maximum(inputs.export_capacity_kwh - margin, 0.0),
+            jobs=inputs.jobs,
         )
 
-    def _fill(self, lp: LinearProgram, terms: "_Terms") -> LPData:
+    def _fill(self, lp: LinearProgram, terms: "_Terms", job_step0: np.ndarray | None = None) -> LPData:
         """Costs and bounds of ``lp`` for the interval; see the module docstring."""
         spec = self.specs
         # In the objective form the volume's terms move into the costs.
@@ -289,6 +325,9 @@ class CommunityModel:
         self.batteries.fill(data, terms.soc0, stored_value_per_kwh=max(terms.sell.mean(), 0.0))
         # A battery home's buy side is at most its load plus all its batteries charging.
         most = terms.load + np.bincount(self._battery_row, spec.max_charge_kwh, self.battery_homes.size)[:, None]
+        if self.jobs is not None:
+            self.jobs.fill(data, terms.jobs, terms.voll, job_step0)
+            most = most + np.bincount(self._job_row, self.jobs.specs.energy_kwh.max(axis=1), self.battery_homes.size)[:, None]
         data.set_columns("buy_side", lo=0.0, hi=most + terms.pv, cost=folded)
         data.set_columns("grid_import", hi=terms.import_cap, cost=terms.buy - folded)
         data.set_columns("grid_export", hi=terms.export_cap, cost=-terms.sell)
@@ -354,8 +393,12 @@ class CommunityModel:
         )
 
     # ------------------------------------------------------------------ results
-    def _post_process(self, inputs: ClearingInputs, sol: LPSolution, terms: "_Terms") -> Clearing:
+    def _post_process(self, inputs: ClearingInputs, sol: LPSolution, terms: "_Terms",
+                      job_starts: np.ndarray | None = None) -> Clearing:
         spec = self.specs
+        jobs = None if self.jobs is None else {
+            "job_kwh": self.jobs.step0_kwh(inputs.jobs, job_starts, self.homes), "job_starts_now": job_starts.astype(bool)}
+        load0 = inputs.load_kwh[:, 0] + (0.0 if jobs is None else jobs["job_kwh"])
         charge, discharge = self.batteries.flows(sol, terms.soc0)
         if "home_shed" in sol.lp.column_blocks:
             home_shed, home_curtail = sol.value("home_shed")[:, 0], sol.value("home_curtail")[:, 0]
@@ -372,7 +415,7 @@ class CommunityModel:
             battery_home_curtail=snap(home_curtail),
         )
         flows = allocate_step0(
-            inputs.load_kwh[:, 0], inputs.pv_kwh[:, 0], self.battery_homes, spec.home,
+            load0, inputs.pv_kwh[:, 0], self.battery_homes, spec.home,
             charge[:, 0], discharge[:, 0], step,
         )
         buy0, sell0 = float(terms.buy[0]), float(terms.sell[0])
@@ -386,6 +429,7 @@ class CommunityModel:
             p2p_price_per_kwh=float(min(max(price, sell0), buy0)),
             objective=sol.objective + constant,
             status=sol.status,
+            **(jobs or {}),
         )
 
 
@@ -407,6 +451,7 @@ class _Terms:
     voll: float
     import_cap: np.ndarray
     export_cap: np.ndarray
+    jobs: Jobs  # this interval's windows and starts
 
 
 # ---------------------------------------------------------------- cached entry point
@@ -426,16 +471,22 @@ def _battery_key(b: Batteries) -> tuple[bytes, ...]:
     )
 
 
+def _jobs_key(j: Jobs) -> tuple[bytes, ...]:
+    """Identity of the jobs' homes and profiles (what the matrix holds; windows are bounds)."""
+    return (np.ascontiguousarray(j.home, dtype=np.int64).tobytes(),
+            np.ascontiguousarray(j.energy_kwh, dtype=np.float64).tobytes(), bytes(str(j.energy_kwh.shape), "ascii"))
+
+
 _models: OrderedDict[tuple, CommunityModel] = OrderedDict()
 
 
 def model_for(inputs: ClearingInputs) -> CommunityModel:
     """The cached model for this shape, battery fleet and volume form, built on first use."""
     volume_row = needs_volume_row(inputs)
-    key = (inputs.homes, inputs.horizon, _battery_key(inputs.batteries), volume_row)
+    key = (inputs.homes, inputs.horizon, _battery_key(inputs.batteries), volume_row, _jobs_key(inputs.jobs))
     model = _models.get(key)
     if model is None:
-        model = CommunityModel(inputs.homes, inputs.horizon, inputs.batteries, volume_row=volume_row)
+        model = CommunityModel(inputs.homes, inputs.horizon, inputs.batteries, volume_row=volume_row, jobs=inputs.jobs)
         _models[key] = model
         if len(_models) > _CACHE_SIZE:
             _models.popitem(last=False)

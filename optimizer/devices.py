@@ -15,7 +15,7 @@ import numpy as np
 
 from optimizer.allocation import snap
 from optimizer.lp import LinearProgram, LPData, LPSolution
-from optimizer.types import Batteries
+from optimizer.types import Batteries, Jobs
 
 
 class BatteryFleet:
@@ -79,3 +79,99 @@ class BatteryFleet:
 
     def _eta(self) -> tuple[np.ndarray, np.ndarray]:
         return self.specs.charge_efficiency[:, None], self.specs.discharge_efficiency[:, None]
+
+
+class JobFleet:
+    r"""Deferrable jobs: which step each pending job starts at.
+
+    Per job ``j`` and candidate start step ``k`` of the horizon, ``y[j,k] ∈ [0, 1]``
+    (fixed to 0 outside the job's signed window)::
+
+        Σ_k y[j,k] + r[j] = a_j               one start (a_j = 1), or none in this horizon (a_j = 0)
+        net consumption at step t   Σ_k y[j,k] P[j, t-k]     (P: the job's draw per step since its start)
+        r[j] ∈ [0, a_j]  at cost VoLL x the job's energy      the job is not run (a last resort)
+
+``r`` keeps the clearing always feasible: a feeder that cannot carry a job by its
+deadline drops the job (priced like shed load) rather than make the clearing fail.
+A pending job whose window has passed has ``a_j = 0``: it was dropped.
+
+    ``a_j = 1`` for a pending job whose latest start lies within the horizon; a job whose
+    deadline is further out, or that has started, has ``a_j = 0`` (a started job's draw is
+    data: :meth:`optimizer.types.Jobs.running_kwh`). Candidates are relative to step 0, so
+    the matrix depends only on the jobs' homes and profiles and is built once; the window
+    moves through the bounds as the horizon rolls.
+
+    This is the LP relaxation; a job split between starts is not a job, so the clearing
+    makes step 0 integral (:meth:`fix_step0`): a job starts now or it does not, and only
+    the plan beyond step 0 may stay fractional. It is re-planned next interval anyway.
+    """
+
+    def __init__(self, jobs: Jobs, horizon: int) -> None:
+        self.specs = jobs
+        self.horizon = horizon
+
+    def build(self, lp: LinearProgram) -> None:
+        self.start = lp.columns("job_start", (self.specs.count, self.horizon))
+        skip = lp.columns("job_skip", self.specs.count)
+        choice = lp.rows("job_choice", self.specs.count, equality=True)
+        lp.add(choice[:, None], self.start, 1.0)
+        lp.add(choice, skip, 1.0)
+
+    def add_net_consumption(self, lp: LinearProgram, rows: np.ndarray, sign: float) -> None:
+        """Add ``sign`` x job ``j``'s draw at step ``t`` into ``rows[j, t]``."""
+        J, T = self.specs.count, self.horizon
+        energy = self.specs.energy_kwh
+        j, k, l = np.meshgrid(np.arange(J), np.arange(T), np.arange(energy.shape[1]), indexing="ij")
+        keep = (k + l < T) & (energy[j, l] != 0)
+        j, k, l = j[keep], k[keep], l[keep]
+        lp.add(rows[j, k + l], self.start[j, k], sign * energy[j, l])
+
+    def allowed(self, jobs: Jobs) -> np.ndarray:
+        """(J, T) the candidate starts within each pending job's window (``jobs``: this
+        interval's windows and starts; the profiles are the model's)."""
+        steps = np.arange(self.horizon)[None, :]
+        pending = self.must_start(jobs)[:, None]
+        return pending & (steps >= jobs.earliest[:, None]) & (steps <= jobs.latest[:, None])
+
+    def must_start(self, jobs: Jobs) -> np.ndarray:
+        """(J,) pending jobs whose latest start is within the horizon (and not passed)."""
+        return ~jobs.started & (jobs.latest <= self.horizon - 1) & (jobs.latest >= 0)
+
+    def fill(self, data: LPData, jobs: Jobs, voll: float, step0: np.ndarray | None = None) -> None:
+        """Bounds of one interval's ``jobs``; ``step0`` (J,) fixes each start-now to 0 or 1."""
+        hi = self.allowed(jobs).astype(float)
+        lo = np.zeros_like(hi)
+        if step0 is not None:
+            lo[:, 0] = hi[:, 0] = step0
+        data.set_columns("job_start", lo=lo, hi=hi)
+        must = self.must_start(jobs).astype(float)
+        data.set_columns("job_skip", lo=0.0, hi=must, cost=voll * self.specs.energy_kwh.sum(axis=1))
+        data.set_rows("job_choice", lo=must, hi=must)
+
+    def round_step0(self, now: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+        """Whole starts-now (J,) 0/1 from the relaxation's ``now``, and which were split.
+
+        Jobs within ``tol`` of 0 or 1 keep their side. The split ones start in order of
+        their ``now`` (ties: lower index) while the energy they draw in step 0 stays
+        nearest to the relaxation's: two jobs sharing one kWh of sun half and half become
+        one whole job, not none and not both.
+        """
+        starts = np.where(now > 1 - tol, 1.0, 0.0)
+        split = (now > tol) & (now < 1 - tol)
+        first = self.specs.energy_kwh[:, 0]
+        target = float(np.dot(now[split], first[split]))
+        drawn = 0.0
+        for j in sorted(np.flatnonzero(split), key=lambda j: (-now[j], j)):
+            if drawn + first[j] / 2 <= target + tol:
+                starts[j] = 1.0
+                drawn += first[j]
+        return starts, split
+
+    def starts_now(self, solution: LPSolution) -> np.ndarray:
+        """(J,) float: how much of each job the solution starts in step 0 (0 or 1 once fixed)."""
+        return solution.value("job_start")[:, 0]
+
+    def step0_kwh(self, jobs: Jobs, starts_now: np.ndarray, homes: int) -> np.ndarray:
+        """(N,) the draw in step 0 of the jobs started now and of the running ones."""
+        running = jobs.running_kwh(homes, 1)[:, 0]
+        return running + np.bincount(jobs.home, starts_now * jobs.energy_kwh[:, 0], homes)

@@ -47,6 +47,44 @@ class Batteries:
 
 
 @dataclass(frozen=True)
+class Jobs:
+    """Deferrable appliance jobs (PySSMic's): each runs once, drawing ``energy_kwh[j, l]``
+    in the ``l``-th step after its start. All arrays have ``J`` rows; steps are relative
+    to step 0 of the horizon (the interval being cleared).
+
+    A job not yet started may start at any step of ``[earliest, latest]`` (its signed
+    window on the interval grid); a started one (``started``) began at step ``start``
+    (<= 0) and its remaining draw is data.
+    """
+
+    home: np.ndarray  # (J,) int index into the homes
+    energy_kwh: np.ndarray  # (J, L) draw per step since the start
+    earliest: np.ndarray  # (J,) int first allowed start step (may be < 0: the window opened earlier)
+    latest: np.ndarray  # (J,) int last allowed start step
+    started: np.ndarray  # (J,) bool: committed, it began at `start`
+    start: np.ndarray  # (J,) int start step of a started job (<= 0); ignored otherwise
+
+    @property
+    def count(self) -> int:
+        return int(self.home.shape[0])
+
+    @staticmethod
+    def none() -> "Jobs":
+        return Jobs(np.zeros(0, dtype=int), np.zeros((0, 1)), np.zeros(0, dtype=int), np.zeros(0, dtype=int),
+                    np.zeros(0, dtype=bool), np.zeros(0, dtype=int))
+
+    def running_kwh(self, homes: int, horizon: int) -> np.ndarray:
+        """(N, T) the remaining draw of the started jobs: data, like a home's load."""
+        out = np.zeros((homes, horizon))
+        length = self.energy_kwh.shape[1]
+        for j in np.flatnonzero(self.started):
+            lag = np.arange(horizon) - int(self.start[j])  # steps since the job's start
+            inside = (lag >= 0) & (lag < length)
+            out[self.home[j], inside] += self.energy_kwh[j, lag[inside]]
+        return out
+
+
+@dataclass(frozen=True)
 class ClearingInputs:
     """Everything one clearing depends on; a clearing is a pure function of this."""
 
@@ -58,6 +96,7 @@ class ClearingInputs:
     export_capacity_kwh: np.ndarray  # (T,) community export limit per step
     p2p_cost_per_kwh: float  # friction per kWh traded between homes
     batteries: Batteries = field(default_factory=Batteries.none)
+    jobs: Jobs = field(default_factory=Jobs.none)
 
     @property
     def homes(self) -> int:
@@ -74,10 +113,11 @@ class Clearing:
 
     Per-home arrays have shape ``(N,)`` and are non-negative. For every home ``i``::
 
-        load - pv + curtailed - shed + charge - discharge
+        load + job - pv + curtailed - shed + charge - discharge
             == grid_import - grid_export + p2p_buy - p2p_sell
 
-    where charge/discharge are the home's battery flows (zero without a battery).
+    where charge/discharge are the home's battery flows (zero without a battery) and
+    job is the draw of its deferrable jobs in step 0 (running ones and those started now).
     """
 
     grid_import_kwh: np.ndarray
@@ -92,3 +132,5 @@ class Clearing:
     p2p_price_per_kwh: float  # dual of the community balance, clipped to [sell, buy]
     objective: float  # planned cost over the horizon, currency units
     status: str  # solver status, "optimal" when all is well
+    job_kwh: np.ndarray | None = None  # (N,) jobs' draw in step 0; None: no jobs
+    job_starts_now: np.ndarray | None = None  # (J,) bool: a pending job starts in step 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from node.errors import InputError
-from optimizer.types import Batteries, ClearingInputs
+from optimizer.types import Batteries, ClearingInputs, Jobs
 
 SOC_SLACK_KWH = 1e-6  # initial SoC this far outside its bounds is tolerance, not an error
 
@@ -27,8 +27,28 @@ def check_battery_specs(batteries: Batteries, homes: int) -> None:
         raise InputError("battery specs contain NaN or infinite values")
 
 
+def check_jobs(jobs: Jobs, homes: int) -> None:
+    """Deferrable jobs: shapes, homes, draws, and a window for every job not yet started."""
+    J = jobs.count
+    for name in ("earliest", "latest", "started", "start"):
+        if np.shape(getattr(jobs, name)) != (J,):
+            raise InputError(f"jobs.{name} has shape {np.shape(getattr(jobs, name))}, expected ({J},)")
+    if jobs.energy_kwh.ndim != 2 or jobs.energy_kwh.shape[0] != J:
+        raise InputError(f"jobs.energy_kwh has shape {jobs.energy_kwh.shape}, expected ({J}, steps of the longest job)")
+    if J and (jobs.home.min() < 0 or jobs.home.max() >= homes):
+        raise InputError(f"job home index out of range 0..{homes - 1}: {jobs.home.tolist()}")
+    if not np.all(np.isfinite(jobs.energy_kwh)) or np.any(jobs.energy_kwh < 0):
+        raise InputError("jobs.energy_kwh must be finite and >= 0")
+    for j in np.flatnonzero(~jobs.started & (jobs.latest < jobs.earliest)):
+        raise InputError(f"job {j} (home {int(jobs.home[j])}): its window [{int(jobs.earliest[j])}, "
+                         f"{int(jobs.latest[j])}] ends before it begins")
+    for j in np.flatnonzero(jobs.started & (jobs.start > 0)):
+        raise InputError(f"job {j} (home {int(jobs.home[j])}) is marked started at step {int(jobs.start[j])}, after step 0")
+
+
 def check_inputs(inputs: ClearingInputs) -> None:
     N, T = inputs.load_kwh.shape
+    check_jobs(inputs.jobs, N)
     shapes = {
         "pv_kwh": (inputs.pv_kwh, (N, T)),
         "buy_price_per_kwh": (inputs.buy_price_per_kwh, (T,)),
