@@ -313,7 +313,6 @@ class CommunityModel:
             voll=VOLL_FACTOR * max(np.abs(buy).max(), np.abs(sell).max(), p2p, VOLL_FLOOR_PER_KWH),
             import_cap=np.maximum(inputs.import_capacity_kwh - margin, 0.0),
             export_cap=np.maximum(inputs.export_capacity_kwh - margin, 0.0),
-            jobs=inputs.jobs,
         )
 
     def _fill(self, lp: LinearProgram, terms: "_Terms", job_step0: np.ndarray | None = None) -> LPData:
@@ -326,7 +325,7 @@ class CommunityModel:
         # A battery home's buy side is at most its load plus all its batteries charging.
         most = terms.load + np.bincount(self._battery_row, spec.max_charge_kwh, self.battery_homes.size)[:, None]
         if self.jobs is not None:
-            self.jobs.fill(data, terms.jobs, terms.voll, job_step0)
+            self.jobs.fill(data, terms.voll, job_step0)
             most = most + np.bincount(self._job_row, self.jobs.specs.energy_kwh.max(axis=1), self.battery_homes.size)[:, None]
         data.set_columns("buy_side", lo=0.0, hi=most + terms.pv, cost=folded)
         data.set_columns("grid_import", hi=terms.import_cap, cost=terms.buy - folded)
@@ -397,7 +396,7 @@ class CommunityModel:
                       job_starts: np.ndarray | None = None) -> Clearing:
         spec = self.specs
         jobs = None if self.jobs is None else {
-            "job_kwh": self.jobs.step0_kwh(inputs.jobs, job_starts, self.homes), "job_starts_now": job_starts.astype(bool)}
+            "job_kwh": self.jobs.step0_kwh(job_starts, self.homes), "job_starts_now": job_starts.astype(bool)}
         load0 = inputs.load_kwh[:, 0] + (0.0 if jobs is None else jobs["job_kwh"])
         charge, discharge = self.batteries.flows(sol, terms.soc0)
         if "home_shed" in sol.lp.column_blocks:
@@ -451,7 +450,6 @@ class _Terms:
     voll: float
     import_cap: np.ndarray
     export_cap: np.ndarray
-    jobs: Jobs  # this interval's windows and starts
 
 
 # ---------------------------------------------------------------- cached entry point
@@ -472,9 +470,10 @@ def _battery_key(b: Batteries) -> tuple[bytes, ...]:
 
 
 def _jobs_key(j: Jobs) -> tuple[bytes, ...]:
-    """Identity of the jobs' homes and profiles (what the matrix holds; windows are bounds)."""
-    return (np.ascontiguousarray(j.home, dtype=np.int64).tobytes(),
-            np.ascontiguousarray(j.energy_kwh, dtype=np.float64).tobytes(), bytes(str(j.energy_kwh.shape), "ascii"))
+    """Identity of the jobs, windows included (the candidate starts are columns)."""
+    parts = [np.ascontiguousarray(a, dtype=np.int64) for a in (j.home, j.earliest, j.latest, j.started, j.start)]
+    parts.append(np.ascontiguousarray(j.energy_kwh, dtype=np.float64))
+    return tuple(a.tobytes() for a in parts) + (bytes(str(j.energy_kwh.shape), "ascii"),)
 
 
 _models: OrderedDict[tuple, CommunityModel] = OrderedDict()

@@ -84,51 +84,61 @@ class BatteryFleet:
 class JobFleet:
     r"""Deferrable jobs: which step each pending job starts at.
 
-    Per job ``j`` and candidate start step ``k`` of the horizon, ``y[j,k] ∈ [0, 1]``
-    (fixed to 0 outside the job's signed window)::
+    Per pending job ``j`` and candidate start ``k`` (a step of the horizon within the
+    job's signed window), ``y[j,k] ∈ [0, 1]``::
 
-        Σ_k y[j,k] + r[j] = a_j               one start (a_j = 1), or none in this horizon (a_j = 0)
+        Σ_k y[j,k] + r[j] = 1                 one start, or the job is dropped
         net consumption at step t   Σ_k y[j,k] P[j, t-k]     (P: the job's draw per step since its start)
-        r[j] ∈ [0, a_j]  at cost VoLL x the job's energy      the job is not run (a last resort)
+        r[j] ≥ 0  at cost VoLL x the job's energy             dropping it is a last resort
 
-``r`` keeps the clearing always feasible: a feeder that cannot carry a job by its
-deadline drops the job (priced like shed load) rather than make the clearing fail.
-A pending job whose window has passed has ``a_j = 0``: it was dropped.
+    ``r`` keeps the clearing always feasible: a feeder that cannot carry a job by its
+    deadline drops the job (priced like shed load) rather than make the clearing fail.
+    Only jobs whose latest start lies within the horizon are placed: one with a later
+    deadline waits until its deadline comes into the horizon (with a 96-step horizon,
+    a day ahead). A started job's draw is data (:meth:`optimizer.types.Jobs.running_kwh`);
+    a pending job whose window has passed was dropped.
 
-    ``a_j = 1`` for a pending job whose latest start lies within the horizon; a job whose
-    deadline is further out, or that has started, has ``a_j = 0`` (a started job's draw is
-    data: :meth:`optimizer.types.Jobs.running_kwh`). Candidates are relative to step 0, so
-    the matrix depends only on the jobs' homes and profiles and is built once; the window
-    moves through the bounds as the horizon rolls.
+    Columns exist only for candidates in a window, so the matrix depends on the
+    interval's windows: the model is built per interval while jobs are pending (the
+    alternative, a column for every step of the horizon with the window in the bounds,
+    built once, made the 300-home LP 5x slower to solve than battery-only, against 2x
+    now; assembly and set-up cost far less than that. A draw column per job and step,
+    defined by its own row, did not solve faster than the draw entered directly).
 
     This is the LP relaxation; a job split between starts is not a job, so the clearing
-    makes step 0 integral (:meth:`fix_step0`): a job starts now or it does not, and only
+    makes step 0 integral (:meth:`round_step0`): a job starts now or it does not, and only
     the plan beyond step 0 may stay fractional. It is re-planned next interval anyway.
     """
 
     def __init__(self, jobs: Jobs, horizon: int) -> None:
         self.specs = jobs
         self.horizon = horizon
+        self.job, self.step = np.nonzero(self.allowed(jobs))  # the candidates
+        self._now = np.flatnonzero(self.step == 0)  # candidates that start in step 0
 
     def build(self, lp: LinearProgram) -> None:
-        self.start = lp.columns("job_start", (self.specs.count, self.horizon))
+        self.start = lp.columns("job_start", self.job.size)
         skip = lp.columns("job_skip", self.specs.count)
         choice = lp.rows("job_choice", self.specs.count, equality=True)
-        lp.add(choice[:, None], self.start, 1.0)
+        lp.add(choice[self.job], self.start, 1.0)
         lp.add(choice, skip, 1.0)
+
+    def _draw_entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(job, step, candidate, kWh) of every nonzero draw of a candidate start."""
+        energy = self.specs.energy_kwh
+        c, lag = np.meshgrid(np.arange(self.job.size), np.arange(energy.shape[1]), indexing="ij")
+        t = self.step[c] + lag
+        keep = (t < self.horizon) & (energy[self.job[c], lag] != 0)
+        c, lag, t = c[keep], lag[keep], t[keep]
+        return self.job[c], t, c, energy[self.job[c], lag]
 
     def add_net_consumption(self, lp: LinearProgram, rows: np.ndarray, sign: float) -> None:
         """Add ``sign`` x job ``j``'s draw at step ``t`` into ``rows[j, t]``."""
-        J, T = self.specs.count, self.horizon
-        energy = self.specs.energy_kwh
-        j, k, l = np.meshgrid(np.arange(J), np.arange(T), np.arange(energy.shape[1]), indexing="ij")
-        keep = (k + l < T) & (energy[j, l] != 0)
-        j, k, l = j[keep], k[keep], l[keep]
-        lp.add(rows[j, k + l], self.start[j, k], sign * energy[j, l])
+        j, t, c, coef = self._draw_entries()
+        lp.add(rows[j, t], self.start[c], sign * coef)
 
     def allowed(self, jobs: Jobs) -> np.ndarray:
-        """(J, T) the candidate starts within each pending job's window (``jobs``: this
-        interval's windows and starts; the profiles are the model's)."""
+        """(J, T) the candidate starts: steps within the window of a job that must start."""
         steps = np.arange(self.horizon)[None, :]
         pending = self.must_start(jobs)[:, None]
         return pending & (steps >= jobs.earliest[:, None]) & (steps <= jobs.latest[:, None])
@@ -137,14 +147,13 @@ A pending job whose window has passed has ``a_j = 0``: it was dropped.
         """(J,) pending jobs whose latest start is within the horizon (and not passed)."""
         return ~jobs.started & (jobs.latest <= self.horizon - 1) & (jobs.latest >= 0)
 
-    def fill(self, data: LPData, jobs: Jobs, voll: float, step0: np.ndarray | None = None) -> None:
-        """Bounds of one interval's ``jobs``; ``step0`` (J,) fixes each start-now to 0 or 1."""
-        hi = self.allowed(jobs).astype(float)
-        lo = np.zeros_like(hi)
+    def fill(self, data: LPData, voll: float, step0: np.ndarray | None = None) -> None:
+        """Bounds of the interval; ``step0`` (J,) fixes each job's start-now to 0 or 1."""
+        lo, hi = np.zeros(self.job.size), np.ones(self.job.size)
         if step0 is not None:
-            lo[:, 0] = hi[:, 0] = step0
+            lo[self._now] = hi[self._now] = step0[self.job[self._now]]
         data.set_columns("job_start", lo=lo, hi=hi)
-        must = self.must_start(jobs).astype(float)
+        must = self.must_start(self.specs).astype(float)
         data.set_columns("job_skip", lo=0.0, hi=must, cost=voll * self.specs.energy_kwh.sum(axis=1))
         data.set_rows("job_choice", lo=must, hi=must)
 
@@ -168,10 +177,13 @@ A pending job whose window has passed has ``a_j = 0``: it was dropped.
         return starts, split
 
     def starts_now(self, solution: LPSolution) -> np.ndarray:
-        """(J,) float: how much of each job the solution starts in step 0 (0 or 1 once fixed)."""
-        return solution.value("job_start")[:, 0]
+        """(J,) how much of each job the solution starts in step 0 (0 or 1 once fixed)."""
+        now = np.zeros(self.specs.count)
+        now[self.job[self._now]] = solution.value("job_start")[self._now]
+        return now
 
-    def step0_kwh(self, jobs: Jobs, starts_now: np.ndarray, homes: int) -> np.ndarray:
+    def step0_kwh(self, starts_now: np.ndarray, homes: int) -> np.ndarray:
         """(N,) the draw in step 0 of the jobs started now and of the running ones."""
+        jobs = self.specs
         running = jobs.running_kwh(homes, 1)[:, 0]
         return running + np.bincount(jobs.home, starts_now * jobs.energy_kwh[:, 0], homes)
