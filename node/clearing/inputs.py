@@ -18,7 +18,7 @@ from eth_utils import keccak
 
 from node.errors import InputError
 from node.units import PPM, UNITS_PER_TOKEN
-from optimizer.types import Batteries, ClearingInputs
+from optimizer.types import Batteries, ClearingInputs, Jobs
 
 FORMAT_VERSION = 2
 MECHANISMS = ("community", "auction")
@@ -42,6 +42,24 @@ class BatteryInputs:
     @property
     def upper_wh(self) -> int:
         return self.capacity_wh if self.max_soc_wh is None else self.max_soc_wh
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """A deferrable job (node.data.jobs) on the interval grid: it may start in any interval
+    from `earliest_interval` to `latest_interval` (within the window its participant
+    signed, `signed_window`: SignedJobWindow.to_json(); None = not flexible, and then the
+    two are equal) and draws `energy_wh[l]` in the l-th interval after its start.
+    `started_interval` is where it started, once an interval it runs in was settled: a
+    started job is committed, its draw is data."""
+
+    participant: int
+    job: int  # the job's id (node.data.jobs.Job.job_id), as in its signed window
+    energy_wh: list[int]
+    earliest_interval: int
+    latest_interval: int
+    started_interval: int | None = None
+    signed_window: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,9 @@ class IntervalInputs:
     terms_index: int = 0
     p2p_fee: int = 0
     credit_excluded: list[int] = field(default_factory=list)
+    # Deferrable jobs the community optimiser places (pending within their windows, or
+    # started and still drawing or inside their window).
+    jobs: list[JobInputs] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.mechanism not in MECHANISMS:
@@ -99,12 +120,13 @@ class IntervalInputs:
         # A shallow dict: dataclasses.asdict would deep-copy the N x T matrices.
         document = {f.name: getattr(self, f.name) for f in fields(self)}
         document["batteries"] = [asdict(b) for b in self.batteries]
+        document["jobs"] = [asdict(j) for j in self.jobs]
         # Left out when empty, so inputs without repairs hash exactly as they did before
         # this field existed and FORMAT_VERSION stays 1; so are the chain's terms fields
         # at their defaults, for inputs written before them.
         if not self.repairs:
             del document["repairs"]
-        for name, default in (("terms_index", 0), ("p2p_fee", 0), ("credit_excluded", [])):
+        for name, default in (("terms_index", 0), ("p2p_fee", 0), ("credit_excluded", []), ("jobs", [])):
             if document[name] == default:
                 del document[name]
         if self.version == 1:
@@ -125,6 +147,7 @@ class IntervalInputs:
         try:
             raw = json.loads(data)
             raw["batteries"] = [BatteryInputs(**b) for b in raw["batteries"]]
+            raw["jobs"] = [JobInputs(**j) for j in raw.get("jobs", [])]
             inputs = IntervalInputs(**raw)
         except (ValueError, TypeError, KeyError) as exc:
             raise InputError(f"not a GridLedger interval inputs document: {exc}") from exc
@@ -155,6 +178,26 @@ class IntervalInputs:
             export_capacity_kwh=_kwh(self.export_capacity_wh),
             p2p_cost_per_kwh=self.p2p_cost / UNITS_PER_TOKEN,
             batteries=batteries,
+            jobs=self.clearing_jobs(row),
+        )
+
+    def clearing_jobs(self, row: dict[int, int]) -> Jobs:
+        """The optimiser's view of the jobs: steps relative to this interval, kWh."""
+        if not self.jobs:
+            return Jobs.none()
+        length = max(len(j.energy_wh) for j in self.jobs)
+        energy = np.zeros((len(self.jobs), length))
+        for i, j in enumerate(self.jobs):
+            energy[i, : len(j.energy_wh)] = j.energy_wh
+        started = np.array([j.started_interval is not None for j in self.jobs])
+        return Jobs(
+            home=np.array([row[j.participant] for j in self.jobs], dtype=int),
+            energy_kwh=energy / 1000,
+            earliest=np.array([j.earliest_interval - self.interval for j in self.jobs], dtype=int),
+            latest=np.array([j.latest_interval - self.interval for j in self.jobs], dtype=int),
+            started=started,
+            start=np.array([0 if j.started_interval is None else j.started_interval - self.interval for j in self.jobs],
+                           dtype=int),
         )
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from node.clearing.inputs import PPM, BatteryInputs, IntervalInputs
+from node.clearing.inputs import PPM, BatteryInputs, IntervalInputs, JobInputs
 from node.clearing.interval import mandate_soc_bounds
 from node.data.assets import battery_spec_of
 from node.data.community import Community, Home
@@ -30,11 +30,14 @@ class InputsBuilder:
     shrinks and the optimiser model is never rebuilt.
 
     `repairs` (from `node.data.dataset.load_dataset_with_report`) go into the committed
-    inputs of the interval they belong to.
+    inputs of the interval they belong to. `jobs` are deferrable jobs for the community
+    optimiser to place (node.simulation.flex.job_inputs), each not yet started; the state
+    handed from interval to interval (node.clearing.interval.CarriedState) says which started.
     """
 
     def __init__(
-        self, community: Community, config: CommunityConfig, participants: np.ndarray, repairs: Sequence[Repair] = ()
+        self, community: Community, config: CommunityConfig, participants: np.ndarray, repairs: Sequence[Repair] = (),
+        jobs: Sequence[JobInputs] = (),
     ) -> None:
         self.config = config
         self.community = community
@@ -51,6 +54,7 @@ class InputsBuilder:
         self.export_wh = int(round(config.grid.export_capacity_kwh(minutes) * 1000))
         self.battery_rows = [i for i, home in enumerate(community.homes) if home.battery]
         self.battery_specs = {row: battery_inputs_spec(community.homes[row], config) for row in self.battery_rows}
+        self.jobs = list(jobs)
 
     def battery_values(self, key: str, default: int = 0) -> np.ndarray:
         """(N,) one fixed battery parameter per home in chain units (a key of
@@ -116,7 +120,42 @@ class InputsBuilder:
             terms_index=0 if chain is None else chain.index,
             p2p_fee=0 if chain is None else chain.p2p_fee,
             credit_excluded=sorted(int(p) for p in credit_excluded),
+            jobs=self._jobs(interval, getattr(soc_wh, "job_starts", {})) if market.mechanism == "community" else [],
         )
+
+    def earliest_job_starts(self) -> dict[tuple[int, int], int]:
+        """Every job at the start of its window: how it runs with nobody to place it."""
+        return {(j.participant, j.job): j.earliest_interval for j in self.jobs}
+
+    def job_energy_wh(self, starts: Mapping[tuple[int, int], int]) -> np.ndarray:
+        """(N, steps of the data) the energy of the jobs started at `starts`, in whole Wh
+        (energy falling outside the data is left out)."""
+        energy = np.zeros_like(self.load_wh)
+        row = {int(p): i for i, p in enumerate(self.participants)}
+        for job in self.jobs:
+            start = starts.get((job.participant, job.job))
+            if start is None:
+                continue
+            for lag, wh in enumerate(job.energy_wh):
+                step = start + lag - self.first_interval
+                if 0 <= step < self.steps:
+                    energy[row[job.participant], step] += wh
+        return energy
+
+    def _jobs(self, interval: int, starts: dict[tuple[int, int], int]) -> list[JobInputs]:
+        """The jobs the clearing of `interval` places or must know of: pending ones whose
+        window is open or opens within the horizon, and started ones until they stop
+        drawing and their window has passed (so each appears started at least once after
+        its start, and none is started twice)."""
+        out = []
+        for job in self.jobs:
+            started = starts.get((job.participant, job.job))
+            if started is None:
+                if job.latest_interval >= interval and job.earliest_interval < interval + self.horizon:
+                    out.append(job)
+            elif interval <= max(started + len(job.energy_wh), job.latest_interval + 1):
+                out.append(replace(job, started_interval=started))
+        return out
 
     def tariffs(self, times: pd.DatetimeIndex, terms: Terms | None, first: int) -> tuple[list[int], list[int]]:
         """Import and export prices (units per kWh) of the intervals from `first` at
