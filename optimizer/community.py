@@ -477,6 +477,7 @@ def _jobs_key(j: Jobs) -> tuple[bytes, ...]:
 
 
 _models: OrderedDict[tuple, CommunityModel] = OrderedDict()
+_NO_JOBS = _jobs_key(Jobs.none())
 
 
 def model_for(inputs: ClearingInputs) -> CommunityModel:
@@ -486,6 +487,11 @@ def model_for(inputs: ClearingInputs) -> CommunityModel:
     model = _models.get(key)
     if model is None:
         model = CommunityModel(inputs.homes, inputs.horizon, inputs.batteries, volume_row=volume_row, jobs=inputs.jobs)
+        if inputs.jobs.count:
+            # A model with jobs serves its interval only (the windows move): keep the last
+            # one (an auditor's or oracle's second look), not a cache full of them.
+            for old in [k for k in _models if k[-1] != _NO_JOBS]:
+                del _models[old]
         _models[key] = model
         if len(_models) > _CACHE_SIZE:
             _models.popitem(last=False)
