@@ -98,10 +98,10 @@ import numpy as np
 from node.errors import InputError, SolverError
 from optimizer import solvers
 from optimizer.allocation import Step0, allocate_step0, pro_rata, snap, soc_path
-from optimizer.devices import BatteryFleet, JobFleet
+from optimizer.devices import BatteryFleet, JobFleet, ThermalFleet
 from optimizer.lp import LinearProgram, LPData, LPSolution
-from optimizer.types import Batteries, Clearing, ClearingInputs, Jobs
-from optimizer.validation import check_battery_specs, check_inputs, check_jobs
+from optimizer.types import Batteries, Clearing, ClearingInputs, Jobs, Thermal
+from optimizer.validation import check_battery_specs, check_inputs, check_jobs, check_thermal
 
 # PIQP first (about twice as fast here); Clarabel with its default, refined
 # settings if PIQP does not report success. Accepting "optimal_inaccurate"
@@ -149,7 +149,7 @@ class CommunityModel:
     """
 
     def __init__(self, homes: int, horizon: int, batteries: Batteries, *, volume_row: bool = False,
-                 jobs: Jobs | None = None) -> None:
+                 jobs: Jobs | None = None, thermal: Thermal | None = None) -> None:
         if homes < 1 or horizon < 1:
             raise InputError(f"need at least one home and one step, got {homes} x {horizon}")
         check_battery_specs(batteries, homes)
@@ -160,12 +160,16 @@ class CommunityModel:
         # Homes with a device (a battery or a deferrable job) get their own rows; the
         # name stays battery_homes for the battery-only formulation's sake.
         jobs = Jobs.none() if jobs is None else jobs
+        thermal = Thermal.none() if thermal is None else thermal
         check_jobs(jobs, homes)
-        self.battery_homes = np.unique(np.concatenate([batteries.home, jobs.home])).astype(np.int64)
+        check_thermal(thermal, homes, horizon)
+        self.battery_homes = np.unique(np.concatenate([batteries.home, jobs.home, thermal.home])).astype(np.int64)
         self.batteries = BatteryFleet(batteries, horizon)
         self._battery_row = np.searchsorted(self.battery_homes, batteries.home)
         self.jobs = JobFleet(jobs, horizon) if jobs.count else None
         self._job_row = np.searchsorted(self.battery_homes, jobs.home)
+        self.thermal = ThermalFleet(thermal, horizon) if thermal.count else None
+        self._thermal_row = np.searchsorted(self.battery_homes, thermal.home)
         self.lp = self._build(home_slack=False)
         self._full_lp: LinearProgram | None = None
         self._workspaces: dict[tuple[bool, str], solvers.PiqpWorkspace] = {}
@@ -191,6 +195,10 @@ class CommunityModel:
             self.jobs.build(lp)
             self.jobs.add_net_consumption(lp, epigraph[self._job_row], -1.0)
             self.jobs.add_net_consumption(lp, np.broadcast_to(balance, (self.jobs.specs.count, T)), -1.0)
+        if self.thermal is not None:
+            self.thermal.build(lp)
+            self.thermal.add_net_consumption(lp, epigraph[self._thermal_row], -1.0)
+            self.thermal.add_net_consumption(lp, np.broadcast_to(balance, (self.thermal.specs.count, T)), -1.0)
 
         # balance: G⁺ - G⁻ - Σ(c - d) - Σ(k - z) - (ks + kd - zd - zs) == E
         self.batteries.add_net_consumption(lp, np.broadcast_to(balance, (B, T)), -1.0)
@@ -275,6 +283,8 @@ class CommunityModel:
             raise InputError("inputs' batteries differ from the model's; use optimizer.clear()")
         if _jobs_key(inputs.jobs) != _jobs_key(Jobs.none() if self.jobs is None else self.jobs.specs):
             raise InputError("inputs' jobs differ from the model's; use optimizer.clear()")
+        if _thermal_key(inputs.thermal) != _thermal_key(Thermal.none() if self.thermal is None else self.thermal.specs):
+            raise InputError("inputs' HVACs differ from the model's; use optimizer.clear()")
         if needs_volume_row(inputs) and not self.volume_row:
             raise InputError(
                 "a step's tariff spread is below the P2P cost: this model needs volume_row=True; "
@@ -313,6 +323,7 @@ class CommunityModel:
             voll=VOLL_FACTOR * max(np.abs(buy).max(), np.abs(sell).max(), p2p, VOLL_FLOOR_PER_KWH),
             import_cap=np.maximum(inputs.import_capacity_kwh - margin, 0.0),
             export_cap=np.maximum(inputs.export_capacity_kwh - margin, 0.0),
+            thermal=inputs.thermal,
         )
 
     def _fill(self, lp: LinearProgram, terms: "_Terms", job_step0: np.ndarray | None = None) -> LPData:
@@ -327,6 +338,9 @@ class CommunityModel:
         if self.jobs is not None:
             self.jobs.fill(data, terms.voll, job_step0)
             most = most + np.bincount(self._job_row, self.jobs.specs.energy_kwh.max(axis=1), self.battery_homes.size)[:, None]
+        if self.thermal is not None:
+            self.thermal.fill(data, terms.thermal, terms.voll)
+            most = most + np.bincount(self._thermal_row, terms.thermal.max_kwh, self.battery_homes.size)[:, None]
         data.set_columns("buy_side", lo=0.0, hi=most + terms.pv, cost=folded)
         data.set_columns("grid_import", hi=terms.import_cap, cost=terms.buy - folded)
         data.set_columns("grid_export", hi=terms.export_cap, cost=-terms.sell)
@@ -398,6 +412,10 @@ class CommunityModel:
         jobs = None if self.jobs is None else {
             "job_kwh": self.jobs.step0_kwh(job_starts, self.homes), "job_starts_now": job_starts.astype(bool)}
         load0 = inputs.load_kwh[:, 0] + (0.0 if jobs is None else jobs["job_kwh"])
+        if self.thermal is not None:
+            hvac0, indoor = self.thermal.step0(sol, terms.thermal, self.homes)
+            load0 = load0 + hvac0
+            jobs = (jobs or {}) | {"hvac_kwh": hvac0, "indoor_after_c": indoor}
         charge, discharge = self.batteries.flows(sol, terms.soc0)
         if "home_shed" in sol.lp.column_blocks:
             home_shed, home_curtail = sol.value("home_shed")[:, 0], sol.value("home_curtail")[:, 0]
@@ -450,6 +468,7 @@ class _Terms:
     voll: float
     import_cap: np.ndarray
     export_cap: np.ndarray
+    thermal: Thermal  # this interval's indoor and outdoor temperatures and comfort bands
 
 
 # ---------------------------------------------------------------- cached entry point
@@ -476,6 +495,14 @@ def _jobs_key(j: Jobs) -> tuple[bytes, ...]:
     return tuple(a.tobytes() for a in parts) + (bytes(str(j.energy_kwh.shape), "ascii"),)
 
 
+def _thermal_key(t: Thermal) -> tuple[bytes, ...]:
+    """Identity of the HVACs' fixed specs (what the matrix holds; temperatures are bounds)."""
+    parts = [np.ascontiguousarray(t.home, dtype=np.int64)] + [
+        np.ascontiguousarray(a, dtype=np.float64) for a in (t.max_kwh, t.cop, t.sign, t.resistance_k_per_kw,
+                                                            t.capacitance_kwh_per_k, [t.step_hours])]
+    return tuple(a.tobytes() for a in parts)
+
+
 _models: OrderedDict[tuple, CommunityModel] = OrderedDict()
 _NO_JOBS = _jobs_key(Jobs.none())
 
@@ -483,10 +510,12 @@ _NO_JOBS = _jobs_key(Jobs.none())
 def model_for(inputs: ClearingInputs) -> CommunityModel:
     """The cached model for this shape, battery fleet and volume form, built on first use."""
     volume_row = needs_volume_row(inputs)
-    key = (inputs.homes, inputs.horizon, _battery_key(inputs.batteries), volume_row, _jobs_key(inputs.jobs))
+    key = (inputs.homes, inputs.horizon, _battery_key(inputs.batteries), volume_row, _thermal_key(inputs.thermal),
+           _jobs_key(inputs.jobs))
     model = _models.get(key)
     if model is None:
-        model = CommunityModel(inputs.homes, inputs.horizon, inputs.batteries, volume_row=volume_row, jobs=inputs.jobs)
+        model = CommunityModel(inputs.homes, inputs.horizon, inputs.batteries, volume_row=volume_row, jobs=inputs.jobs,
+                               thermal=inputs.thermal)
         if inputs.jobs.count:
             # A model with jobs serves its interval only (the windows move): keep the last
             # one (an auditor's or oracle's second look), not a cache full of them.

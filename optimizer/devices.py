@@ -15,7 +15,7 @@ import numpy as np
 
 from optimizer.allocation import snap
 from optimizer.lp import LinearProgram, LPData, LPSolution
-from optimizer.types import Batteries, Jobs
+from optimizer.types import Batteries, Jobs, Thermal
 
 
 class BatteryFleet:
@@ -187,3 +187,65 @@ class JobFleet:
         jobs = self.specs
         running = jobs.running_kwh(homes, 1)[:, 0]
         return running + np.bincount(jobs.home, starts_now * jobs.energy_kwh[:, 0], homes)
+
+
+class ThermalFleet:
+    r"""Air conditioners and heat pumps: electric energy ``p`` and indoor temperature ``θ``.
+
+    Per HVAC ``h`` and step ``t`` (:class:`optimizer.types.Thermal`)::
+
+        p[h,t] ∈ [0, p̄_h]                                     electric energy, kWh
+        θ[h,t] - a_h θ[h,t-1] - g_h p[h,t] = (1 - a_h) T_out[h,t]   (θ[h,-1] = indoor now, data)
+        θ[h,t] + cold[h,t] ≥ low_h,   θ[h,t] - warm[h,t] ≤ high_h   comfort, softened
+        cold, warm ≥ 0 at VoLL x p̄_h per kelvin and step              (last resort)
+        net consumption  p
+
+    The soft band keeps the clearing feasible when a home starts outside its band or the
+    unit is too small for the weather; leaving the band by one kelvin for a step costs
+    what shedding the unit's full step would. Temperatures are in the dynamics' row
+    bounds, so the matrix (a, g: the unit's R, C, COP, mode) is built once per fleet.
+    """
+
+    def __init__(self, thermal: Thermal, horizon: int) -> None:
+        self.specs = thermal
+        self.horizon = horizon
+
+    def build(self, lp: LinearProgram) -> None:
+        H, T = self.specs.count, self.horizon
+        self.power = lp.columns("hvac_power", (H, T))
+        self.indoor = lp.columns("hvac_indoor", (H, T))
+        cold, warm = lp.columns("hvac_too_cold", (H, T)), lp.columns("hvac_too_warm", (H, T))
+        dynamics = lp.rows("hvac_dynamics", (H, T), equality=True)
+        lp.add(dynamics, self.indoor, 1.0)
+        lp.add(dynamics[:, 1:], self.indoor[:, :-1], -self.specs.decay[:, None])
+        lp.add(dynamics, self.power, -self.specs.gain_k_per_kwh[:, None])
+        low, high = lp.rows("hvac_comfort_low", (H, T)), lp.rows("hvac_comfort_high", (H, T))
+        lp.add(low, self.indoor, 1.0)
+        lp.add(low, cold, 1.0)
+        lp.add(high, self.indoor, 1.0)
+        lp.add(high, warm, -1.0)
+
+    def add_net_consumption(self, lp: LinearProgram, rows: np.ndarray, sign: float) -> None:
+        """Add ``sign * p`` of HVAC ``h`` at step ``t`` into ``rows[h, t]``."""
+        lp.add(rows, self.power, sign)
+
+    def fill(self, data: LPData, thermal: Thermal, voll: float) -> None:
+        """Bounds of one interval: indoor temperature now, outdoor one, comfort band."""
+        a = thermal.decay[:, None]
+        rhs = (1 - a) * thermal.outdoor_c
+        rhs[:, 0] += a[:, 0] * thermal.indoor_c
+        data.set_columns("hvac_power", lo=0.0, hi=thermal.max_kwh[:, None])
+        data.set_columns("hvac_indoor", lo=-np.inf, hi=np.inf)
+        penalty = voll * np.maximum(thermal.max_kwh, 1e-3)[:, None]
+        data.set_columns("hvac_too_cold", lo=0.0, hi=np.inf, cost=penalty)
+        data.set_columns("hvac_too_warm", lo=0.0, hi=np.inf, cost=penalty)
+        data.set_rows("hvac_dynamics", lo=rhs, hi=rhs)
+        data.set_rows("hvac_comfort_low", lo=thermal.comfort_low_c[:, None])
+        data.set_rows("hvac_comfort_high", hi=thermal.comfort_high_c[:, None])
+
+    def step0(self, solution: LPSolution, t: Thermal, homes: int) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) the HVACs' electric energy in step 0, and (H,) the indoor temperature after it
+        (from the reported energy, so the two agree)."""
+        power = snap(solution.value("hvac_power")[:, 0])
+        indoor = t.decay * t.indoor_c + (1 - t.decay) * t.outdoor_c[:, 0] + t.gain_k_per_kwh * power
+        return np.bincount(t.home, power, homes), indoor

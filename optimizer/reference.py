@@ -16,7 +16,9 @@ never to clear a market. Same data, same costs::
 Deferrable jobs (``inputs.jobs``) add their draw to their home's load: a started job's
 as data, a pending one's as ``Σ_k y[j,k] P[j,t-k]`` with one start ``y`` per job in its
 window (``optimizer.devices.JobFleet``); ``integer_jobs`` makes ``y`` binary (the MILP),
-otherwise it is the LP relaxation the clearing solves.
+otherwise it is the LP relaxation the clearing solves. HVACs (``inputs.thermal``) add
+their electric energy, with their first-order thermal dynamics and soft comfort band
+(``optimizer.devices.ThermalFleet``).
 """
 
 from __future__ import annotations
@@ -108,6 +110,25 @@ class ReferenceLP:
             at_home_job = np.zeros((N, J))
             at_home_job[inputs.jobs.home, np.arange(J)] = 1.0
             position = position + at_home_job @ cp.vstack(draw)
+        th = inputs.thermal
+        H = th.count
+        thermal_cost = 0
+        if H:
+            self.hvac = cp.Variable((H, T), nonneg=True)
+            indoor = cp.Variable((H, T + 1))
+            cold, warm = cp.Variable((H, T), nonneg=True), cp.Variable((H, T), nonneg=True)
+            a, g = th.decay[:, None], th.gain_k_per_kwh[:, None]
+            job_constraints += [
+                self.hvac <= th.max_kwh[:, None],
+                indoor[:, 0] == th.indoor_c,
+                indoor[:, 1:] == cp.multiply(a, indoor[:, :-1]) + (1 - a) * th.outdoor_c + cp.multiply(g, self.hvac),
+                indoor[:, 1:] + cold >= th.comfort_low_c[:, None],
+                indoor[:, 1:] - warm <= th.comfort_high_c[:, None],
+            ]
+            thermal_cost = cp.sum(voll * np.maximum(th.max_kwh, 1e-3) @ (cold + warm))
+            at_home_hvac = np.zeros((N, H))
+            at_home_hvac[th.home, np.arange(H)] = 1.0
+            position = position + at_home_hvac @ self.hvac
         self.constraints = [
             position == self.g_imp - self.g_exp + self.p2p_buy - self.p2p_sell,
             cp.sum(self.p2p_buy, axis=0) == cp.sum(self.p2p_sell, axis=0),
@@ -126,7 +147,7 @@ class ReferenceLP:
                 self.charge <= b.max_charge_kwh[:, None],
                 self.discharge <= b.max_discharge_kwh[:, None],
             ]
-        self.cost = cost + (cost_of_skipping if J else 0)
+        self.cost = cost + (cost_of_skipping if J else 0) + thermal_cost
 
     def solve(self, extra: list[cp.Constraint] | None = None, solver: str = cp.CLARABEL) -> ReferenceSolution:
         problem = cp.Problem(cp.Minimize(self.cost), self.constraints + (extra or []))

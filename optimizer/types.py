@@ -85,6 +85,52 @@ class Jobs:
 
 
 @dataclass(frozen=True)
+class Thermal:
+    """Air conditioners and heat pumps (TESP's first-order thermal model, one R and one C
+    per home; node.agents.thermal). Arrays have ``H`` rows; per step ``t`` of ``h`` hours
+    with electric energy ``p`` (kWh, at most ``max_kwh``)::
+
+        T[t] = a T[t-1] + (1 - a) (T_out[t] + sign COP R p[t] / h),   a = exp(-h / (R C))
+
+    ``sign`` is -1 for cooling, +1 for heating. The comfort band is
+    ``[comfort_low_c, comfort_high_c]``; ``indoor_c`` is the temperature at the start of
+    step 0 and ``outdoor_c`` the outdoor one per step.
+    """
+
+    home: np.ndarray  # (H,) int index into the homes
+    max_kwh: np.ndarray  # (H,) electric power x step length
+    cop: np.ndarray  # (H,)
+    sign: np.ndarray  # (H,) -1 cooling, +1 heating
+    resistance_k_per_kw: np.ndarray  # (H,)
+    capacitance_kwh_per_k: np.ndarray  # (H,)
+    step_hours: float
+    indoor_c: np.ndarray  # (H,) at the start of step 0
+    outdoor_c: np.ndarray  # (H, T)
+    comfort_low_c: np.ndarray  # (H,)
+    comfort_high_c: np.ndarray  # (H,)
+
+    @property
+    def count(self) -> int:
+        return int(self.home.shape[0])
+
+    @property
+    def decay(self) -> np.ndarray:
+        """(H,) ``a``: how much of the indoor temperature's distance to equilibrium one step keeps."""
+        return np.exp(-self.step_hours / (self.resistance_k_per_kw * self.capacitance_kwh_per_k))
+
+    @property
+    def gain_k_per_kwh(self) -> np.ndarray:
+        """(H,) ``(1 - a) sign COP R / h``: kelvin per kWh of electric energy in a step."""
+        return (1 - self.decay) * self.sign * self.cop * self.resistance_k_per_kw / self.step_hours
+
+    @staticmethod
+    def none() -> "Thermal":
+        empty = np.zeros(0)
+        return Thermal(np.zeros(0, dtype=int), empty, empty, empty, empty, empty, 1.0, empty, np.zeros((0, 1)),
+                       empty, empty)
+
+
+@dataclass(frozen=True)
 class ClearingInputs:
     """Everything one clearing depends on; a clearing is a pure function of this."""
 
@@ -97,6 +143,7 @@ class ClearingInputs:
     p2p_cost_per_kwh: float  # friction per kWh traded between homes
     batteries: Batteries = field(default_factory=Batteries.none)
     jobs: Jobs = field(default_factory=Jobs.none)
+    thermal: Thermal = field(default_factory=Thermal.none)
 
     @property
     def homes(self) -> int:
@@ -117,7 +164,8 @@ class Clearing:
             == grid_import - grid_export + p2p_buy - p2p_sell
 
     where charge/discharge are the home's battery flows (zero without a battery) and
-    job is the draw of its deferrable jobs in step 0 (running ones and those started now).
+    job is the draw of its deferrable jobs in step 0 (running ones and those started now)
+    and of its HVAC.
     """
 
     grid_import_kwh: np.ndarray
@@ -134,3 +182,5 @@ class Clearing:
     status: str  # solver status, "optimal" when all is well
     job_kwh: np.ndarray | None = None  # (N,) jobs' draw in step 0; None: no jobs
     job_starts_now: np.ndarray | None = None  # (J,) bool: a pending job starts in step 0
+    hvac_kwh: np.ndarray | None = None  # (N,) the HVACs' electric energy in step 0; None: no HVAC
+    indoor_after_c: np.ndarray | None = None  # (H,) indoor temperature after step 0
