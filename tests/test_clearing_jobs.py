@@ -41,10 +41,10 @@ def with_jobs(inputs: ClearingInputs, seed: int, count: int, started: bool = Fal
     return dataclasses.replace(inputs, jobs=jobs)
 
 
-@st.composite
-def communities_with_jobs(draw: st.DrawFn) -> ClearingInputs:
+def small_community(draw: st.DrawFn) -> ClearingInputs:
+    """A random small community with up to two batteries, in any regime."""
     homes = draw(st.integers(1, 5))
-    inputs = community(
+    return community(
         seed=draw(st.integers(0, 2**32 - 1)),
         homes=homes,
         horizon=draw(st.integers(1, 5)),
@@ -55,6 +55,11 @@ def communities_with_jobs(draw: st.DrawFn) -> ClearingInputs:
         tariff=draw(st.sampled_from(TARIFF)),
         pv_scale=draw(st.sampled_from([0.2, 1.0, 3.0])),
     )
+
+
+@st.composite
+def communities_with_jobs(draw: st.DrawFn) -> ClearingInputs:
+    inputs = small_community(draw)
     return with_jobs(inputs, draw(st.integers(0, 2**32 - 1)), draw(st.integers(1, 4)), started=draw(st.booleans()))
 
 

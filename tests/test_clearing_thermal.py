@@ -14,8 +14,8 @@ from node.errors import InputError
 from optimizer import ClearingInputs, clear
 from optimizer.reference import ReferenceLP
 from optimizer.types import Thermal
-from tests.test_clearing_exact import CAPACITY, REL, SOC, TARIFF, community, step0_fixed
-from tests.test_clearing_jobs import fixed_starts, with_jobs
+from tests.test_clearing_exact import REL, community, step0_fixed
+from tests.test_clearing_jobs import fixed_starts, small_community, with_jobs
 
 
 def with_hvac(inputs: ClearingInputs, seed: int, count: int) -> ClearingInputs:
@@ -42,17 +42,7 @@ def with_hvac(inputs: ClearingInputs, seed: int, count: int) -> ClearingInputs:
 
 @st.composite
 def communities_with_hvac(draw: st.DrawFn) -> ClearingInputs:
-    homes = draw(st.integers(1, 5))
-    inputs = community(
-        seed=draw(st.integers(0, 2**32 - 1)),
-        homes=homes,
-        horizon=draw(st.integers(1, 5)),
-        battery_homes=draw(st.lists(st.integers(0, homes - 1), max_size=2).map(sorted).map(tuple)),
-        import_cap=draw(st.sampled_from(sorted(CAPACITY))),
-        export_cap=draw(st.sampled_from(sorted(CAPACITY))),
-        soc=draw(st.sampled_from(SOC)),
-        tariff=draw(st.sampled_from(TARIFF)),
-    )
+    inputs = small_community(draw)
     inputs = with_hvac(inputs, draw(st.integers(0, 2**32 - 1)), draw(st.integers(1, 3)))
     if draw(st.booleans()):
         inputs = with_jobs(inputs, draw(st.integers(0, 2**32 - 1)), draw(st.integers(1, 2)))
