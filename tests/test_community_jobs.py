@@ -1,4 +1,4 @@
-"""Deferrable jobs through the community pipeline: the optimiser places them within their
+"""Deferrable jobs and HVACs through the community pipeline: the optimiser places them within their
 signed windows in the committed inputs, the settlement carries their energy, the audit
 re-runs the clearing from the inputs alone, and the run reports PySSMic's KPI."""
 
@@ -18,7 +18,9 @@ from node.intent.jobs import JobWindow, sign_job_window
 from node.intent.signing import Domain
 from node.chain.connection import Chain
 from node.clearing.inputs import IntervalInputs
-from node.data.config import load_config
+from node.data.community import Community
+from node.data.config import default_config, load_config
+from node.data.synthetic import generate_community
 from node.data.dataset import load_dataset
 from node.data.importers.common import write_imported
 from node.data.importers.pyssmic import import_pyssmic
@@ -100,3 +102,30 @@ def test_the_audit_accepts_a_job_within_its_signed_window():
 def test_the_audit_flags_a_job_that_may_move_beyond_what_its_owner_signed(change, fragment):
     (reason,) = _reasons(_job(**change))
     assert fragment in reason and "participant 1" in reason
+
+
+def test_the_optimiser_runs_the_homes_air_conditioners_within_their_comfort_band_and_the_audit_passes(tmp_path, capsys):
+    config = default_config()
+    config = replace(config, community=replace(config.community, homes=4, hvac_share=0.5, battery_share=0.25,
+                                               pv_share=0.5))
+    full = generate_community(config)
+    steps = slice(52, 60)  # 13:00 to 15:00, the afternoon heat
+    community = Community(full.homes, full.timestamps[steps], full.consumption_kwh[:, steps],
+                          full.production_kwh[:, steps])
+    state = tmp_path / "state"
+    claim_state(state, "simulate")
+    with Chain.embedded(state) as chain:
+        result = simulate(chain, community, config, StatePaths(state), progress=False)
+    k = result.kpis
+    assert k["hvac_kwh"] > 0 and k["hvac_thermostat_kwh"] > 0
+    assert k["curtailed_kwh"] == 0 and k["unserved_kwh"] == 0  # the HVACs' energy is consumption in the flows
+    hvac = config.hvac
+    indoor = []
+    for report in result.reports:
+        inputs = IntervalInputs.from_json(result.index.inputs(result.index.interval(report.settlement.interval)["inputs_hash"]))
+        assert len(inputs.hvacs) == 2
+        indoor += [h.indoor_mc / 1000 for h in inputs.hvacs]
+    assert hvac.setpoint_c - hvac.range_low_c - 1e-3 <= min(indoor) and max(indoor) <= hvac.setpoint_c + hvac.range_high_c + 1e-3
+    assert main(["-q", "audit", "--state", str(state)]) == 0
+    captured = capsys.readouterr()
+    assert "failed" not in (captured.out + captured.err).replace("0 failed", "")

@@ -18,7 +18,7 @@ from eth_utils import keccak
 
 from node.errors import InputError
 from node.units import PPM, UNITS_PER_TOKEN
-from optimizer.types import Batteries, ClearingInputs, Jobs
+from optimizer.types import Batteries, ClearingInputs, Jobs, Thermal
 
 FORMAT_VERSION = 2
 MECHANISMS = ("community", "auction")
@@ -63,6 +63,30 @@ class JobInputs:
 
 
 @dataclass(frozen=True)
+class HvacInputs:
+    """A home's air conditioner or heat pump for the optimiser (optimizer.types.Thermal),
+    in integers: temperatures in milli-degrees C, resistance in milli-K per kW,
+    capacitance in Wh per K. `indoor_mc` is the state at the start of the interval;
+    `outdoor_mc` the outdoor temperature per step of the horizon."""
+
+    participant: int
+    max_wh: int  # electric energy of a whole interval of running
+    cop_ppm: int
+    mode: str  # "cool" or "heat"
+    resistance_mk_per_kw: int
+    capacitance_wh_per_k: int
+    interval_s: int
+    indoor_mc: int
+    outdoor_mc: list[int]
+    comfort_low_mc: int
+    comfort_high_mc: int
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("cool", "heat"):
+            raise InputError(f"HVAC of participant {self.participant}: mode must be 'cool' or 'heat', got {self.mode!r}")
+
+
+@dataclass(frozen=True)
 class IntervalInputs:
     """Inputs of the clearing of `interval`; matrices are participants x horizon."""
 
@@ -101,6 +125,7 @@ class IntervalInputs:
     # Deferrable jobs the community optimiser places (pending within their windows, or
     # started and still drawing or inside their window).
     jobs: list[JobInputs] = field(default_factory=list)
+    hvacs: list[HvacInputs] = field(default_factory=list)  # HVACs the community optimiser runs
 
     def __post_init__(self) -> None:
         if self.mechanism not in MECHANISMS:
@@ -121,12 +146,14 @@ class IntervalInputs:
         document = {f.name: getattr(self, f.name) for f in fields(self)}
         document["batteries"] = [asdict(b) for b in self.batteries]
         document["jobs"] = [asdict(j) for j in self.jobs]
+        document["hvacs"] = [asdict(h) for h in self.hvacs]
         # Left out when empty, so inputs without repairs hash exactly as they did before
         # this field existed and FORMAT_VERSION stays 1; so are the chain's terms fields
         # at their defaults, for inputs written before them.
         if not self.repairs:
             del document["repairs"]
-        for name, default in (("terms_index", 0), ("p2p_fee", 0), ("credit_excluded", []), ("jobs", [])):
+        for name, default in (("terms_index", 0), ("p2p_fee", 0), ("credit_excluded", []), ("jobs", []),
+                              ("hvacs", [])):
             if document[name] == default:
                 del document[name]
         if self.version == 1:
@@ -148,6 +175,7 @@ class IntervalInputs:
             raw = json.loads(data)
             raw["batteries"] = [BatteryInputs(**b) for b in raw["batteries"]]
             raw["jobs"] = [JobInputs(**j) for j in raw.get("jobs", [])]
+            raw["hvacs"] = [HvacInputs(**h) for h in raw.get("hvacs", [])]
             inputs = IntervalInputs(**raw)
         except (ValueError, TypeError, KeyError) as exc:
             raise InputError(f"not a GridLedger interval inputs document: {exc}") from exc
@@ -179,6 +207,33 @@ class IntervalInputs:
             p2p_cost_per_kwh=self.p2p_cost / UNITS_PER_TOKEN,
             batteries=batteries,
             jobs=self.clearing_jobs(row),
+            thermal=self.clearing_thermal(row),
+        )
+
+    def clearing_thermal(self, row: dict[int, int]) -> Thermal:
+        """The optimiser's view of the HVACs, in kWh, kelvin and hours."""
+        if not self.hvacs:
+            return Thermal.none()
+        h = self.hvacs
+        steps = {x.interval_s for x in h}
+        if len(steps) != 1:
+            raise InputError(f"the inputs' HVACs disagree on the interval length: {sorted(steps)} s")
+
+        def array(name: str, scale: float) -> np.ndarray:
+            return np.array([getattr(x, name) for x in h], dtype=float) / scale
+
+        return Thermal(
+            home=np.array([row[x.participant] for x in h], dtype=int),
+            max_kwh=array("max_wh", 1000),
+            cop=array("cop_ppm", PPM),
+            sign=np.array([-1.0 if x.mode == "cool" else 1.0 for x in h]),
+            resistance_k_per_kw=array("resistance_mk_per_kw", 1000),
+            capacitance_kwh_per_k=array("capacitance_wh_per_k", 1000),
+            step_hours=steps.pop() / 3600,
+            indoor_c=array("indoor_mc", 1000),
+            outdoor_c=np.array([x.outdoor_mc for x in h], dtype=float) / 1000,
+            comfort_low_c=array("comfort_low_mc", 1000),
+            comfort_high_c=array("comfort_high_mc", 1000),
         )
 
     def clearing_jobs(self, row: dict[int, int]) -> Jobs:

@@ -30,7 +30,7 @@ from node.intent.signing import BUY, Mandate, SignedOrder
 from optimizer import clear
 from optimizer.auction import AuctionOrder, AuctionResult, Side, clear_auction
 from optimizer.rounding import largest_remainder
-from optimizer.types import Batteries, Clearing, ClearingInputs, Jobs
+from optimizer.types import Batteries, Clearing, ClearingInputs, Jobs, Thermal
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class IntervalClearing:
     optimiser: Clearing | None = None  # the community optimiser's result, if it ran
     scheduled: tuple[int, ...] = ()  # participants whose batteries it scheduled, in its order
     scheduled_jobs: tuple[tuple[int, int], ...] = ()  # (participant, job) of the jobs it placed, in its order
+    scheduled_hvacs: tuple[int, ...] = ()  # participants whose HVACs it ran, in its order
     auction: AuctionResult | None = None
 
 
@@ -99,12 +100,15 @@ def declared_exclusions(inputs: IntervalInputs, result: IntervalClearing) -> tup
 
 
 class CarriedState(dict):
-    """What one interval hands the next: battery states by participant (the mapping, Wh)
-    and, in `job_starts`, the interval each started job started in, by (participant, job)."""
+    """What one interval hands the next: battery states by participant (the mapping, Wh);
+    in `job_starts`, the interval each started job started in, by (participant, job); in
+    `indoor_mc`, each HVAC home's indoor temperature, milli-degrees C."""
 
-    def __init__(self, soc=(), job_starts: dict[tuple[int, int], int] | None = None) -> None:
+    def __init__(self, soc=(), job_starts: dict[tuple[int, int], int] | None = None,
+                 indoor_mc: dict[int, int] | None = None) -> None:
         super().__init__(soc)
         self.job_starts = dict(job_starts or {})
+        self.indoor_mc = dict(indoor_mc or {})
 
 
 def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> CarriedState:
@@ -113,8 +117,9 @@ def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> CarriedState:
     carried over unchanged; a job starts when the interval that starts it is settled."""
     soc = {b.participant: b.soc_wh for b in inputs.batteries}
     starts = {(j.participant, j.job): j.started_interval for j in inputs.jobs if j.started_interval is not None}
+    indoor = {h.participant: h.indoor_mc for h in inputs.hvacs}
     if result.optimiser is None:
-        return CarriedState(soc, starts)
+        return CarriedState(soc, starts, indoor)
     scheduled_ids = set(result.scheduled)
     scheduled = [b for b in inputs.batteries if b.participant in scheduled_ids]
     for battery, planned_kwh in zip(scheduled, result.optimiser.soc_path_kwh[:, 1]):
@@ -123,7 +128,10 @@ def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> CarriedState:
         for key, now in zip(result.scheduled_jobs, result.optimiser.job_starts_now):
             if now:
                 starts[key] = inputs.interval
-    return CarriedState(soc, starts)
+    if result.optimiser.indoor_after_c is not None:
+        for pid, after_c in zip(result.scheduled_hvacs, result.optimiser.indoor_after_c):
+            indoor[pid] = int(round(after_c * 1000))
+    return CarriedState(soc, starts, indoor)
 
 
 def mandate_soc_bounds(battery: BatteryInputs, mandate: Mandate | None, soc_wh: int) -> tuple[int, int]:
@@ -177,6 +185,7 @@ def _clear_community(inputs: IntervalInputs) -> IntervalClearing:
                 optimiser=optimiser,
                 scheduled=scheduled,
                 scheduled_jobs=scheduled_jobs,
+                scheduled_hvacs=tuple(int(pids[rows[h]]) for h in sub.thermal.home),
             )
         excluded.update(refused)
 
@@ -188,6 +197,7 @@ def _subset(full: ClearingInputs, rows: np.ndarray, pids: np.ndarray, job_ids: l
     capacity in the direction it loads the feeder (their jobs are not placed)."""
     jobs = full.jobs
     job_ids = job_ids or [0] * jobs.count
+    th = full.thermal
     if rows.size == full.homes:
         return (full, tuple(int(pids[h]) for h in full.batteries.home),
                 tuple((int(pids[h]), job) for h, job in zip(jobs.home, job_ids)))
@@ -197,6 +207,7 @@ def _subset(full: ClearingInputs, rows: np.ndarray, pids: np.ndarray, job_ids: l
     b = full.batteries
     keep = np.array([int(h) in new_row for h in b.home], dtype=bool)
     kept = np.array([int(h) in new_row for h in jobs.home], dtype=bool)
+    warm = np.array([int(h) in new_row for h in th.home], dtype=bool)
     batteries = Batteries(
         home=np.array([new_row[int(h)] for h in b.home[keep]], dtype=int),
         capacity_kwh=b.capacity_kwh[keep],
@@ -218,6 +229,9 @@ def _subset(full: ClearingInputs, rows: np.ndarray, pids: np.ndarray, job_ids: l
         batteries=batteries,
         jobs=Jobs(home=np.array([new_row[int(h)] for h in jobs.home[kept]], dtype=int), energy_kwh=jobs.energy_kwh[kept],
                   earliest=jobs.earliest[kept], latest=jobs.latest[kept], started=jobs.started[kept], start=jobs.start[kept]),
+        thermal=Thermal(np.array([new_row[int(h)] for h in th.home[warm]], dtype=int), th.max_kwh[warm], th.cop[warm],
+                        th.sign[warm], th.resistance_k_per_kw[warm], th.capacitance_kwh_per_k[warm], th.step_hours,
+                        th.indoor_c[warm], th.outdoor_c[warm], th.comfort_low_c[warm], th.comfort_high_c[warm]),
     )
     return (sub, tuple(int(pids[h]) for h in b.home[keep]),
             tuple((int(pids[h]), job_ids[i]) for i, h in enumerate(jobs.home) if kept[i]))

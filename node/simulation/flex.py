@@ -44,6 +44,8 @@ class FlexPlan:
     schedule: Schedule | None = None
     kpis: dict = field(default_factory=dict)
     jobs: list[JobInputs] = field(default_factory=list)  # for the community optimiser to place
+    hvac: bool = False  # the community optimiser runs the HVACs
+    thermostat_kwh: np.ndarray | None = None  # (homes, steps) the HVACs under a plain thermostat
 
 
 def plan_flexibility(community: Community, config: CommunityConfig, jobs_file: Path | None, book: OrderBook,
@@ -51,12 +53,17 @@ def plan_flexibility(community: Community, config: CommunityConfig, jobs_file: P
     reference = community
     hvacs = [home.hvac for home in community.homes]
     kpis: dict = {}
+    optimised = not agents and config.market.mechanism == "community"
+    thermostat = None
     if any(h is not None for h in hvacs):
-        load = thermostat_load_kwh(hvacs, config.hvac, community.timestamps, config.market.interval, config.tariffs.timezone)
-        reference = _plus(reference, load)
-        kpis["hvac_thermostat_kwh"] = float(load.sum())
+        thermostat = thermostat_load_kwh(hvacs, config.hvac, community.timestamps, config.market.interval,
+                                         config.tariffs.timezone)
+        kpis["hvac_thermostat_kwh"] = float(thermostat.sum())
+        if not optimised:
+            reference = _plus(reference, thermostat)
+    hvac = dict(hvac=thermostat is not None and optimised, thermostat_kwh=thermostat if optimised else None)
     if jobs_file is None:
-        return FlexPlan(community if agents else reference, kpis=kpis)
+        return FlexPlan(community if agents else reference, kpis=kpis, **hvac)
     jobs = load_jobs(jobs_file, community.names)
     names = {name: int(pid) for name, pid in zip(community.names, ids)}
     sign_windows(jobs, book, domain, names, dict(zip(community.names, accounts)))
@@ -72,7 +79,7 @@ def plan_flexibility(community: Community, config: CommunityConfig, jobs_file: P
         )
         log.info("%d jobs (%d flexible within signed windows), %.1f kWh, for the optimiser to place",
                  kpis["jobs"], kpis["jobs_flexible"], kpis["job_energy_kwh"])
-        return FlexPlan(reference, kpis=kpis, jobs=placed)
+        return FlexPlan(reference, kpis=kpis, jobs=placed, **hvac)
     placed = schedule_jobs(community, jobs, allowed, config, greedy=True) if agents else earliest
     kpis.update(
         jobs=len(jobs),

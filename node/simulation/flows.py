@@ -61,6 +61,8 @@ def settled_flows(index: Index, builder: InputsBuilder, final_soc_wh: Mapping[in
     load, pv = builder.load_wh[:, steps].astype(float), builder.pv_wh[:, steps].astype(float)
     if builder.jobs:
         load = load + builder.job_energy_wh(placed_job_starts(index, builder, final_soc_wh))[:, steps]
+    if builder.hvac_rows:
+        load = load + placed_hvac_wh(index, builder, final_soc_wh)[:, steps]
     residual = load - pv + charge - discharge - grid - p2p
     unserved = np.where(residual > ROUNDING_WH, residual, 0.0)
     curtailed = np.where(residual < -ROUNDING_WH, -residual, 0.0)
@@ -96,9 +98,33 @@ def placed_job_starts(index: Index, builder: InputsBuilder, final_state: Mapping
     return starts
 
 
+def placed_hvac_wh(index: Index, builder: InputsBuilder, final_state: Mapping[int, int]) -> np.ndarray:
+    """(N, steps) what the optimiser ran the HVACs at, Wh: from each settled interval's
+    committed indoor temperature and the next one's (the last from the final state), by
+    the inputs' own thermal model (milli-degrees: within a Wh or so)."""
+    energy = np.zeros(builder.load_wh.shape)
+    row = {int(p): i for i, p in enumerate(builder.participants)}
+    settled = [(k, index.interval(k)) for k in builder.intervals]
+    inputs = [IntervalInputs.from_json(index.inputs(r["inputs_hash"])) for _, r in settled if r is not None]
+    final = getattr(final_state, "indoor_mc", {})
+    for now, after in zip(inputs, inputs[1:] + [None]):
+        if not now.hvacs:
+            continue
+        thermal = now.clearing_thermal(row)
+        next_mc = {h.participant: h.indoor_mc for h in after.hvacs} if after is not None else final
+        for unit, h in enumerate(now.hvacs):
+            if h.participant in next_mc:
+                rise = next_mc[h.participant] / 1000 - thermal.decay[unit] * thermal.indoor_c[unit] - (
+                    1 - thermal.decay[unit]) * thermal.outdoor_c[unit, 0]
+                energy[row[h.participant], now.interval - builder.first_interval] += 1000 * rise / thermal.gain_k_per_kwh[unit]
+    return np.clip(np.rint(energy), 0, None)
+
+
 def baseline_load_wh(builder: InputsBuilder) -> np.ndarray:
-    """The baseline's consumption: the data, and every deferrable job at its earliest start."""
-    return builder.load_wh + builder.job_energy_wh(builder.earliest_job_starts()) if builder.jobs else builder.load_wh
+    """The baseline's consumption: the data, every deferrable job at its earliest start,
+    and the HVACs the market runs by a plain thermostat."""
+    load = builder.load_wh + builder.job_energy_wh(builder.earliest_job_starts()) if builder.jobs else builder.load_wh
+    return load if builder.baseline_extra_wh is None else load + builder.baseline_extra_wh
 
 
 def run_baseline_of(builder: InputsBuilder, terms: Terms | None = None) -> BaselineResult:

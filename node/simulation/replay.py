@@ -37,7 +37,7 @@ from node.oracle.daemon import IntervalReport, Oracle, catch_up
 from node.intent.orders import OrderBook
 from node.metrics.kpis import Evaluation, caveats, job_local_pv_share
 from node.oracle.terms import ChainTerms
-from node.simulation.flows import baseline_rows, evaluate_run, placed_job_starts, run_baseline_of
+from node.simulation.flows import baseline_rows, evaluate_run, placed_hvac_wh, placed_job_starts, run_baseline_of
 from node.simulation.record import run_record
 from node.units import UNITS_PER_TOKEN
 from optimizer.baseline import BaselineResult
@@ -150,7 +150,9 @@ def simulate(
     try:
         accounts = home_accounts(community, config)
         plan = plan_flexibility(community, config, jobs_file, book, market.domain(), ids, accounts, fleet_on)
-        builder = InputsBuilder(plan.community, config, ids, repairs, plan.jobs)
+        builder = InputsBuilder(plan.community, config, ids, repairs, plan.jobs, plan.hvac)
+        if plan.thermostat_kwh is not None:  # the no-trading baseline runs the HVACs by thermostat
+            builder.baseline_extra_wh = np.rint(plan.thermostat_kwh * 1000).astype(np.int64)
         meters = SimulatedMeters.of(market, plan.community, config, ids, paths.meters)
         terms = ChainTerms(market)
         terms.refresh()
@@ -185,6 +187,8 @@ def simulate(
     extra = dict(plan.kpis)
     if plan.jobs:
         extra.update(placed_job_kpis(index, builder, oracle.soc))
+    if plan.hvac:
+        extra["hvac_kwh"] = float(placed_hvac_wh(index, builder, oracle.soc).sum() / 1000)
     if bidders is not None:
         extra.update(bidders.fleet.summary())
         # What the homes' supplier settled outside the community belongs to their cost.
