@@ -3,10 +3,11 @@
 A device in the spirit of cvxpower: it owns its variables and internal constraints,
 and exposes one thing to the network, its net consumption per step (its *terminal*),
 which the community model adds to its home's buy-side epigraph and to the balance row
-of the home's bus. The model never looks inside. Deferrable jobs or thermal loads
-(issue 12) would be devices of the same shape: columns, rows, ``add_net_consumption``,
-per-interval ``fill`` and step-0 ``flows``; a community battery is a battery whose
-terminal is a bus without a home.
+of the home's bus. The model never looks inside. Deferrable jobs (:class:`JobFleet`)
+and air conditioners or heat pumps (:class:`ThermalFleet`) are devices of the same
+shape: columns, rows, ``add_net_consumption``, per-interval ``fill`` and step-0 results;
+a home with any device gets its own rows in the community LP. (A community battery
+would be a battery whose terminal is a bus without a home: not built yet.)
 """
 
 from __future__ import annotations
