@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from eth_account import Account
@@ -14,11 +15,15 @@ from eth_account import Account
 from node.audit.jobs import job_window_reasons
 from node.chain.trust import Clock
 from node.clearing.inputs import JobInputs
+from node.clearing.interval import run_clearing, soc_after
+from node.data.jobs import load_jobs
+from node.oracle.inputs_builder import InputsBuilder
+from node.simulation.flex import job_inputs
 from node.intent.jobs import JobWindow, sign_job_window
 from node.intent.signing import Domain
 from node.chain.connection import Chain
 from node.clearing.inputs import IntervalInputs
-from node.data.community import Community
+from node.data.community import Community, HvacSpec
 from node.data.config import default_config, load_config
 from node.data.synthetic import generate_community
 from node.data.dataset import load_dataset
@@ -129,3 +134,31 @@ def test_the_optimiser_runs_the_homes_air_conditioners_within_their_comfort_band
     assert main(["-q", "audit", "--state", str(state)]) == 0
     captured = capsys.readouterr()
     assert "failed" not in (captured.out + captured.err).replace("0 failed", "")
+
+
+def test_a_restarted_oracle_recovers_every_job_start_and_temperature_from_the_last_committed_inputs(tmp_path):
+    """The daemon resumes from the last settled inputs alone (soc_after of their re-run):
+    the next inputs are exactly those of a run never interrupted, and no job starts twice."""
+    out = tmp_path / "neighbourhood"
+    write_imported(import_pyssmic(DATA / "pyssmic", 120), out, 120)
+    config = load_config(out / "community.toml")
+    community = load_dataset(out / "data.csv", config)
+    homes = (replace(community.homes[0], hvac=HvacSpec("cool", 1.5, 3.0, 24.0)),) + community.homes[1:]
+    community = Community(homes, community.timestamps, community.consumption_kwh, community.production_kwh)
+    jobs = load_jobs(out / "jobs.csv", community.names)
+    ids = {name: i + 1 for i, name in enumerate(community.names)}
+    allowed = {j.key: ((j.earliest, j.latest_start), "file") for j in jobs}
+    builder = InputsBuilder(community, config, np.arange(1, len(ids) + 1),
+                            jobs=job_inputs(jobs, allowed, {}, ids, config, community), hvac=True)
+    state = builder.initial_soc()
+    started: dict = {}
+    for k in builder.intervals[:-1]:
+        inputs = builder.inputs(k, state)
+        state = soc_after(inputs, run_clearing(inputs))
+        resumed = IntervalInputs.from_json(inputs.canonical_json())
+        again = soc_after(resumed, run_clearing(resumed))
+        assert builder.inputs(k + 1, again).hash() == builder.inputs(k + 1, state).hash()
+        for key, s in state.job_starts.items():
+            assert started.setdefault(key, s) == s, f"job {key} started twice"
+    assert len(started) == len(jobs)
+    assert state.indoor_mc and all(isinstance(v, int) for v in state.indoor_mc.values())
