@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from eth_account import Account
 
-from node.audit.jobs import job_window_reasons
+from node.audit.jobs import JobStarts, job_window_reasons
 from node.chain.trust import Clock
 from node.clearing.inputs import JobInputs
 from node.clearing.interval import run_clearing, soc_after
@@ -162,3 +162,23 @@ def test_a_restarted_oracle_recovers_every_job_start_and_temperature_from_the_la
             assert started.setdefault(key, s) == s, f"job {key} started twice"
     assert len(started) == len(jobs)
     assert state.indoor_mc and all(isinstance(v, int) for v in state.indoor_mc.values())
+
+
+def test_the_audit_flags_a_job_whose_committed_start_is_rewritten_or_that_is_offered_again():
+    def inputs(interval: int, *jobs: JobInputs) -> IntervalInputs:
+        return IntervalInputs(interval=interval, start="", participants=[1], load_wh=[[0]], pv_wh=[[0]], buy_price=[1],
+                              sell_price=[0], import_capacity_wh=[1], export_capacity_wh=[1], p2p_cost=0,
+                              batteries=[], jobs=list(jobs))
+
+    honest = JobStarts()
+    assert honest.reasons(inputs(5, _job())) == []
+    assert honest.reasons(inputs(7, _job(started_interval=6))) == []
+    assert honest.reasons(inputs(8, _job(started_interval=6))) == []
+    rewritten = JobStarts()
+    rewritten.reasons(inputs(7, _job(started_interval=6)))
+    (reason,) = rewritten.reasons(inputs(8, _job(started_interval=5)))
+    assert "listed as started in interval 5, but the inputs of interval 7 said 6" in reason
+    (reason,) = rewritten.reasons(inputs(9, _job()))
+    assert "offered to start again, but it started in interval 6" in reason
+    (reason,) = JobStarts().reasons(inputs(9, _job(started_interval=9)))
+    assert "not before this one" in reason

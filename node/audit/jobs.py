@@ -5,7 +5,10 @@ interval-grid window and start in the inputs must lie within it.
 The re-run of the clearing (node.audit.verify) then shows the settlement placed the jobs
 as the inputs allow; this check shows the inputs allowed no more than the participant
 signed. A job without a signed window may not move: its earliest and latest interval
-are one. What the chain cannot tell: whether a job exists at all, or its profile; the
+are one. Across intervals (:class:`JobStarts`), a job's start, once committed, never
+changes, and a started job is never offered as pending again (it would run twice). Not
+checked: that the clearing of the start interval did start the job (it would take a
+second re-run of that interval); whether a job exists at all, or its profile: the
 home's meter, which signs what it drew, is the check on that.
 """
 
@@ -60,3 +63,30 @@ def _window_reasons(job: JobInputs, domain: Domain, owner: str | None, clock: Cl
     if last > w.latest_start:
         reasons.append(f"interval {job.latest_interval} starts at {last}, after the signed latest start {w.latest_start}")
     return reasons
+
+
+class JobStarts:
+    """Each job's committed start as the settled intervals' inputs state it, in order."""
+
+    def __init__(self) -> None:
+        self.started: dict[tuple[int, int], tuple[int, int]] = {}  # job -> (start, interval that first said so)
+
+    def reasons(self, inputs: IntervalInputs) -> list[str]:
+        """Where `inputs` contradict the starts committed by earlier inputs."""
+        reasons = []
+        for job in inputs.jobs:
+            key, label = (job.participant, job.job), f"participant {job.participant}, job {job.job}"
+            known = self.started.get(key)
+            if job.started_interval is None:
+                if known is not None:
+                    reasons.append(f"{label}: offered to start again, but it started in interval {known[0]} "
+                                   f"(inputs of interval {known[1]})")
+                continue
+            if job.started_interval >= inputs.interval:
+                reasons.append(f"{label}: listed as started in interval {job.started_interval}, not before this one")
+            elif known is None:
+                self.started[key] = (job.started_interval, inputs.interval)
+            elif known[0] != job.started_interval:
+                reasons.append(f"{label}: listed as started in interval {job.started_interval}, but the inputs of "
+                               f"interval {known[1]} said {known[0]}")
+        return reasons
