@@ -159,7 +159,7 @@ class CommunityModel:
         self.horizon = horizon
         self.specs = batteries
         self.volume_row = volume_row
-        # Homes with a device (a battery or a deferrable job) get their own rows; the
+        # Homes with a device (a battery, a deferrable job, an HVAC) get their own rows; the
         # name stays battery_homes for the battery-only formulation's sake.
         jobs = Jobs.none() if jobs is None else jobs
         thermal = Thermal.none() if thermal is None else thermal
