@@ -120,6 +120,10 @@ SOLVER_ATTEMPTS: tuple[tuple[str, dict[str, object]], ...] = (
 # batteries x 96 steps, 4.6 s at 1,800 and did not finish in minutes at 3,000,
 # where Clarabel's AMD copes. Larger fleets go straight to the next solver.
 PIQP_MAX_BATTERY_STEPS = 2000 * 96
+# With a network, each feeder's line rows couple its batteries over the horizon, and
+# PIQP's ordering of that KKT system fills in badly: 1,000 homes on 20 feeders took
+# 16.5 s of CPU per re-solve with PIQP and 6.6 s with Clarabel (bench_clearing --feeders).
+SKIP_PIQP_WITH_NETWORK = True
 CURTAIL_COST_PER_KWH = 1e-4
 VOLL_FACTOR = 10.0
 VOLL_FLOOR_PER_KWH = 0.1
@@ -180,23 +184,26 @@ class CommunityModel:
         lp = LinearProgram()
         self.batteries.build(lp)
         u = lp.columns("buy_side", (M, T))
-        bus = self._bus_shape  # (T,) on a copper plate, (Z, T) with a network
+        net = self._network_block  # None on a copper plate
+        bus = self._bus_shape  # (T,) on a copper plate, (Z, T) with a network: one per zone
         g_imp, g_exp = lp.columns("grid_import", bus), lp.columns("grid_export", bus)
         zd, zs = lp.columns("shed_deficit", bus), lp.columns("shed_self", bus)
         ks, kd = lp.columns("curtail_surplus", bus), lp.columns("curtail_self", bus)
         epigraph = lp.rows("epigraph", (M, T))
-        balance = lp.rows("balance", bus, equality=True)
+        balance = lp.rows("balance", T, equality=True)
+        if net is not None:
+            net.build(lp, g_imp, g_exp)  # lines: what enters the balance, by zone (optimizer.zones)
 
         # epigraph: u - Σ(c - d) - k + z >= e_m; a device's terminal is its home's row
         self.batteries.add_net_consumption(lp, epigraph[self._battery_row], -1.0)
         lp.add(epigraph, u, 1.0)
 
         # balance: G⁺ - G⁻ - Σ(c - d) - Σ(k - z) - (ks + kd - zd - zs) == E
-        self.batteries.add_net_consumption(lp, self._home_balance(balance, self.specs.home), -1.0)
+        self.batteries.add_net_consumption(lp, np.broadcast_to(balance, (B, T)), -1.0)
+        if net is not None:
+            net.add_device(lp, self.batteries, self.specs.home, -1.0)
         for cols, coef in ((g_imp, 1.0), (g_exp, -1.0), (ks, -1.0), (kd, -1.0), (zd, 1.0), (zs, 1.0)):
-            lp.add(balance, cols, coef)
-        if self._network_block is not None:
-            self._network_block.build(lp, balance, g_imp, g_exp)
+            self._add_to_balance(lp, balance, cols, coef)
 
         if self.volume_row:
             V = lp.columns("p2p_volume", T)
@@ -207,26 +214,29 @@ class CommunityModel:
             lp.add(np.broadcast_to(volume, (M, T)), u, -1.0)
         if home_slack:
             z, k = lp.columns("home_shed", (M, T)), lp.columns("home_curtail", (M, T))
-            for rows in (epigraph, self._home_balance(balance, self.battery_homes)):
+            for rows in (epigraph, np.broadcast_to(balance, (M, T))):
                 lp.add(rows, z, 1.0)
                 lp.add(rows, k, -1.0)
+            if net is not None:
+                net.add_homes(lp, z, 1.0, self.battery_homes)
+                net.add_homes(lp, k, -1.0, self.battery_homes)
         else:
             # The battery homes' shedding and curtailment in aggregate, priced as if
             # shedding never relieved a buyer and curtailing always made one: a
             # restriction of the LP above that keeps it feasible.
             zb, kb = lp.columns("shed_battery_homes", bus), lp.columns("curtail_battery_homes", bus)
-            lp.add(balance, zb, 1.0)
-            lp.add(balance, kb, -1.0)
+            self._add_to_balance(lp, balance, zb, 1.0)
+            self._add_to_balance(lp, balance, kb, -1.0)
             if self.volume_row:
                 lp.add(np.broadcast_to(volume, kb.shape), kb, -1.0)
         lp.matrix  # assemble once
         return lp
 
-    def _home_balance(self, balance: np.ndarray, homes: np.ndarray) -> np.ndarray:
-        """The balance rows (len(homes), T) a device or home at ``homes`` draws on: its zone's."""
-        if self.network is None:
-            return np.broadcast_to(balance, (homes.size, self.horizon))
-        return balance[self.network.home_zone[homes]]
+    def _add_to_balance(self, lp: LinearProgram, balance: np.ndarray, cols: np.ndarray, coef: float) -> None:
+        """Community columns (T,), or one per zone (Z, T) with a network, into the balance."""
+        lp.add(np.broadcast_to(balance, cols.shape), cols, coef)
+        if self._network_block is not None:
+            self._network_block.add_zonal(lp, cols, coef)
 
     def _per_bus(self, values: np.ndarray, homes: np.ndarray | None = None) -> np.ndarray:
         """Sum (n, T) values of ``homes`` (all homes if None) per balance row: (T,) or (Z, T)."""
@@ -331,13 +341,14 @@ class CommunityModel:
             net = terms.network
             data.set_columns("grid_import", hi=np.maximum(net.grid_import_kwh - terms.margin, 0.0), cost=terms.buy - folded)
             data.set_columns("grid_export", hi=np.maximum(net.grid_export_kwh - terms.margin, 0.0), cost=-terms.sell)
-            self._network_block.fill(data, net, terms.import_cap, terms.export_cap)
+            self._network_block.fill(data, net, terms.fixed_demand, terms.import_cap, terms.export_cap)
         data.set_columns("shed_deficit", hi=terms.deficit, cost=terms.voll - folded)
         data.set_columns("shed_self", hi=terms.self_supplied, cost=terms.voll)
         data.set_columns("curtail_surplus", hi=terms.surplus, cost=CURTAIL_COST_PER_KWH)
         data.set_columns("curtail_self", hi=terms.self_supplied, cost=CURTAIL_COST_PER_KWH + folded)
         data.set_rows("epigraph", lo=terms.net)
-        data.set_rows("balance", lo=terms.fixed_demand, hi=terms.fixed_demand)
+        demand = terms.fixed_demand if self.network is None else terms.fixed_demand.sum(axis=0)
+        data.set_rows("balance", lo=demand, hi=demand)
         if self.volume_row:
             data.set_columns("p2p_volume", hi=np.inf, cost=terms.p2p)
             data.set_rows("volume", lo=terms.deficit if self.network is None else terms.deficit.sum(axis=0))
@@ -358,8 +369,10 @@ class CommunityModel:
         """
         if not self.battery_homes.size:
             return False
-        balance = solution.price("balance")
-        zone_price = balance[None, :] if self.network is None else balance[self.network.home_zone[self.battery_homes]]
+        if self.network is None:
+            zone_price = solution.price("balance")[None, :]
+        else:
+            zone_price = self._network_block.zone_prices(solution)[self.network.home_zone[self.battery_homes]]
         prices = solution.price("epigraph") + zone_price
         shed = terms.voll - prices
         curtail = CURTAIL_COST_PER_KWH + prices
@@ -372,7 +385,8 @@ class CommunityModel:
         """Try each of SOLVER_ATTEMPTS in turn; raise SolverError if none succeeds."""
         failures = []
         attempts = SOLVER_ATTEMPTS
-        if self.specs.count * self.horizon > PIQP_MAX_BATTERY_STEPS and len(attempts) > 1:
+        too_big = self.specs.count * self.horizon > PIQP_MAX_BATTERY_STEPS
+        if (too_big or (self.network is not None and SKIP_PIQP_WITH_NETWORK)) and len(attempts) > 1:
             attempts = tuple(a for a in attempts if a[0] != solvers.PIQP) or attempts
         for attempt, (solver, options) in enumerate(attempts, start=1):
             last = attempt == len(attempts)
@@ -430,7 +444,7 @@ class CommunityModel:
         buy0, sell0 = float(terms.buy[0]), float(terms.sell[0])
         constant = 0.0 if self.volume_row else terms.p2p * float(terms.deficit.sum())
         if network is not None:
-            zone_price = np.clip(sol.price("balance")[:, 0], sell0, buy0)
+            zone_price = np.clip(self._network_block.zone_prices(sol)[:, 0], sell0, buy0)
             home_price = zone_price[network.home_zone]
             return Clearing(
                 **flows,
@@ -441,7 +455,7 @@ class CommunityModel:
                 objective=sol.objective + constant,
                 status=sol.status,
                 zone_price_per_kwh=zone_price,
-                line_flow_kwh=self._network_block.flows(sol)[:, 0].copy(),
+                line_flow_kwh=self._network_block.flows(sol, terms.fixed_demand)[:, 0].copy(),
                 congestion_rent=float(home_price @ flows["p2p_buy_kwh"] - home_price @ flows["p2p_sell_kwh"]),
             )
         price = float(sol.price("balance")[0])
@@ -466,7 +480,7 @@ class _Terms:
     deficit: np.ndarray  # (T,) D_F; (Z, T) per zone with a network, as the next three
     surplus: np.ndarray  # (T,) S_F
     self_supplied: np.ndarray  # (T,) W_F
-    fixed_demand: np.ndarray  # (T,) E, less the batteries' soc0 term
+    fixed_demand: np.ndarray  # (T,) E, less the batteries' soc0 term (per zone with a network)
     soc0: np.ndarray  # (B,)
     buy: np.ndarray
     sell: np.ndarray

@@ -21,7 +21,7 @@ from optimizer import ClearingInputs, clear
 from optimizer.community import model_for
 from optimizer.reference import solve_reference
 from optimizer.types import ZoneNetwork
-from tests.test_clearing_exact import CAPACITY, SOC, TARIFF, assert_same_objective, community
+from tests.test_clearing_exact import CAPACITY, SOC, TARIFF, community
 
 LOOP = ((0, 1), (1, 2), (0, 2))  # three zones in a loop: DC loop flows
 
@@ -101,7 +101,8 @@ def test_each_zone_price_is_the_marginal_cost_of_demand_in_that_zone(line_kwh: f
     pool's deficit, which a kWh of load moves beside the row."""
     inputs = dataclasses.replace(two_zones(line_kwh), p2p_cost_per_kwh=0.0)
     base = clear(inputs).objective
-    dual = model_for(inputs).last_solution.price("balance")[:, 0].copy()
+    model = model_for(inputs)
+    dual = model._network_block.zone_prices(model.last_solution)[:, 0].copy()
     delta = 1e-3
     for zone, home in ((0, 1), (1, 2)):
         def cost(change: float) -> float:
@@ -156,8 +157,12 @@ def zoned_communities(draw: st.DrawFn) -> ClearingInputs:
 @settings(max_examples=40, deadline=None)
 @given(zoned_communities())
 def test_zoned_clearing_equals_naive_lp_with_the_same_network(inputs: ClearingInputs) -> None:
+    """Objectives agree to 1e-6 relative, or 1e-5 absolute below 10: a line row that the
+    balance pins to zero (a network whose other zones are empty) leaves PIQP's interior
+    point a microwatt-hour of shedding at VoLL, a few millionths of a currency unit."""
     result = clear(inputs)
-    assert_same_objective(result, solve_reference(inputs).objective)
+    reference = solve_reference(inputs).objective
+    assert result.objective == pytest.approx(reference, rel=1e-6, abs=1e-5)
     net = inputs.network
     assert np.all(result.line_flow_kwh <= net.line_forward_kwh[:, 0] + 1e-6)
     assert np.all(-result.line_flow_kwh <= net.line_back_kwh[:, 0] + 1e-6)
