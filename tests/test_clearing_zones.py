@@ -202,3 +202,33 @@ def test_a_zone_without_a_line_to_the_reference_is_refused() -> None:
                                    line_back_kwh=np.zeros((0, 2)))
     with pytest.raises(InputError, match="no line path"):
         clear(dataclasses.replace(inputs, network=isolated))
+
+
+def test_a_network_file_clears_a_community_with_its_interval_limits() -> None:
+    """examples/network: feeder-north's import drops to 60 kW in intervals 40 and 41. Ten
+    homes there drawing 12 kW each get 60 kW (all of it the south feeder's PV), so that
+    feeder's price rises to the import tariff while the south, exporting the PV north
+    cannot take, stays at the export tariff; in interval 39 the same homes are served in
+    full at one price."""
+    from node.data.network import community_network
+    from node.data.network_file import load_network
+
+    grid = load_network("examples/network/network.toml")
+    zones = ["feeder-north"] * 10 + ["feeder-south"] * 5
+    load = np.array([[3.0, 3.0]] * 10 + [[0.0, 0.0]] * 5)
+    pv = np.array([[0.0, 0.0]] * 10 + [[3.5, 3.5]] * 5)
+
+    def cleared(first_interval: int):
+        inputs = ClearingInputs(load, pv, np.full(2, 0.30), np.full(2, 0.05), np.full(2, 1e3), np.full(2, 1e3), 0.01,
+                                network=community_network(grid, zones, [first_interval, first_interval + 1], 15))
+        return clear(inputs)
+
+    tight = cleared(40)
+    north, south = tight.zone_price_per_kwh[grid.zone_index["feeder-north"]], tight.zone_price_per_kwh[grid.zone_index["feeder-south"]]
+    assert (north, south) == (pytest.approx(0.30), pytest.approx(0.05))
+    assert tight.shed_kwh[:10].sum() == pytest.approx(30.0 - 15.0, abs=1e-6)  # 60 kW x 15 min arrive
+    assert tight.congestion_rent > 0
+    loose = cleared(39)
+    assert np.ptp(loose.zone_price_per_kwh) < 1e-6 and loose.shed_kwh.sum() < 1e-6
+    with pytest.raises(InputError, match="feeder-east"):
+        community_network(grid, ["feeder-east"], [0], 15)
