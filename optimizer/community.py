@@ -123,7 +123,8 @@ PIQP_MAX_BATTERY_STEPS = 2000 * 96
 # With a network, each feeder's line rows couple its batteries over the horizon, and
 # PIQP's ordering of that KKT system fills in badly: 1,000 homes on 20 feeders took
 # 16.5 s of CPU per re-solve with PIQP and 6.6 s with Clarabel (bench_clearing --feeders).
-SKIP_PIQP_WITH_NETWORK = True
+# A network is solved by Clarabel first, PIQP then being the fallback.
+NETWORK_SOLVER_FIRST = solvers.CLARABEL
 CURTAIL_COST_PER_KWH = 1e-4
 VOLL_FACTOR = 10.0
 VOLL_FLOOR_PER_KWH = 0.1
@@ -385,9 +386,10 @@ class CommunityModel:
         """Try each of SOLVER_ATTEMPTS in turn; raise SolverError if none succeeds."""
         failures = []
         attempts = SOLVER_ATTEMPTS
-        too_big = self.specs.count * self.horizon > PIQP_MAX_BATTERY_STEPS
-        if (too_big or (self.network is not None and SKIP_PIQP_WITH_NETWORK)) and len(attempts) > 1:
+        if self.specs.count * self.horizon > PIQP_MAX_BATTERY_STEPS and len(attempts) > 1:
             attempts = tuple(a for a in attempts if a[0] != solvers.PIQP) or attempts
+        elif self.network is not None:
+            attempts = tuple(sorted(attempts, key=lambda a: a[0] != NETWORK_SOLVER_FIRST))
         for attempt, (solver, options) in enumerate(attempts, start=1):
             last = attempt == len(attempts)
             try:

@@ -232,3 +232,16 @@ def test_a_network_file_clears_a_community_with_its_interval_limits() -> None:
     assert np.ptp(loose.zone_price_per_kwh) < 1e-6 and loose.shed_kwh.sum() < 1e-6
     with pytest.raises(InputError, match="feeder-east"):
         community_network(grid, ["feeder-east"], [0], 15)
+
+
+def test_a_network_falls_back_to_piqp_when_clarabel_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    from optimizer import solvers
+
+    def fail(*args, **kwargs):
+        raise solvers.SolverFailure("CLARABEL: made to fail")
+
+    monkeypatch.setattr(solvers, "solve_clarabel", fail)
+    inputs = two_zones(1.0)
+    result = clear(inputs)
+    assert model_for(inputs).last_solution.solver == solvers.PIQP
+    assert result.zone_price_per_kwh[1] > result.zone_price_per_kwh[0]
