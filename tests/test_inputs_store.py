@@ -91,26 +91,30 @@ def test_the_store_keeps_inputs_by_hash_and_refuses_a_file_that_does_not_hash_to
 
 @pytest.mark.parametrize("mirror", ["mirror", "inputs.tar.gz", "inputs.tar"])
 def test_export_and_import_round_trip_through_a_mirror(tmp_path, mirror):
-    from node.clearing.store import InputsStore, digest_of
+    from node.clearing.mirror import Copied, export_mirror, import_mirror
+    from node.clearing.readings_store import ReadingsStore
+    from node.clearing.store import InputsStore
 
-    store = InputsStore(tmp_path / "inputs")
+    store, readings = InputsStore(tmp_path / "inputs"), ReadingsStore(tmp_path / "readings")
     digests = {store.put(f'{{"interval":{k}}}'.encode()) for k in range(5)}
-    assert store.export(tmp_path / mirror) == 5
+    assert export_mirror(store, readings, tmp_path / mirror) == Copied(5, 0, 0)
     copy = InputsStore(tmp_path / "copy")
-    assert copy.import_from(tmp_path / mirror) == (5, 0)
-    assert copy.import_from(tmp_path / mirror) == (0, 5)
+    assert import_mirror(copy, readings, tmp_path / mirror) == Copied(5, 0, 0)
+    assert import_mirror(copy, readings, tmp_path / mirror) == Copied(0, 5, 0)
     assert set(copy.digests()) == digests and all(copy.get(d) == store.get(d) for d in digests)
 
 
 def test_import_refuses_a_mirror_file_that_does_not_hash_to_its_name(tmp_path):
-    from node.clearing.store import InputsStore, digest_of
+    from node.clearing.mirror import export_mirror, import_mirror
+    from node.clearing.readings_store import ReadingsStore
+    from node.clearing.store import InputsStore
 
-    store = InputsStore(tmp_path / "inputs")
+    store, readings = InputsStore(tmp_path / "inputs"), ReadingsStore(tmp_path / "readings")
     digest = store.put(b'{"interval":1}')
-    store.export(tmp_path / "mirror")
+    export_mirror(store, readings, tmp_path / "mirror")
     InputsStore(tmp_path / "mirror").path(digest).write_bytes(gzip.compress(b'{"interval":2}'))
     with pytest.raises(InputError, match="does not hash to its name"):
-        InputsStore(tmp_path / "copy").import_from(tmp_path / "mirror")
+        import_mirror(InputsStore(tmp_path / "copy"), readings, tmp_path / "mirror")
     assert not InputsStore(tmp_path / "copy").has(digest)
 
 
@@ -232,3 +236,33 @@ def test_inputs_export_import_and_check_from_the_command_line(state, tmp_path, c
     assert f"imported {STEPS} committed inputs" in capsys.readouterr().out
     assert main(["-q", "inputs", "check", "--state", str(state)]) == 0
     assert main(["-q", "audit", "--state", str(state), "--no-progress"]) == 0
+
+
+def test_an_audit_from_an_exported_mirror_gets_the_meter_readings_too(state, tmp_path):
+    mirror = tmp_path / "mirror"
+    assert main(["-q", "inputs", "export", "--state", str(state), str(mirror)]) == 0
+    assert main(["-q", "audit", "--state", str(state), "--inputs", str(mirror), "--no-progress"]) == 0
+
+
+def test_readings_lost_from_the_state_come_back_from_an_archive(state, tmp_path, capsys):
+    archive = tmp_path / "mirror.tar.gz"
+    assert main(["-q", "inputs", "export", "--state", str(state), str(archive)]) == 0
+    assert f"and the meter readings of {STEPS} intervals" in capsys.readouterr().out
+    shutil.rmtree(state / "readings")
+    Index(state / "index.sqlite").db.execute("DELETE FROM readings")  # an index rebuilt without them
+    assert main(["-q", "audit", "--state", str(state), "--no-progress"]) == 1
+    assert main(["-q", "inputs", "import", "--state", str(state), str(archive)]) == 0
+    assert f"and the meter readings of {STEPS} intervals" in capsys.readouterr().out
+    assert main(["-q", "audit", "--state", str(state), "--no-progress"]) == 0
+
+
+def test_a_mirror_whose_readings_file_claims_another_interval_is_refused(state, tmp_path, capsys):
+    mirror = tmp_path / "mirror"
+    assert main(["-q", "inputs", "export", "--state", str(state), str(mirror)]) == 0
+    first = sorted((mirror / "readings").rglob("*.json"))[0]
+    first.rename(first.with_name("999.json"))
+    shutil.rmtree(state / "readings")
+    assert main(["-q", "inputs", "import", "--state", str(state), str(mirror)]) == 2
+    err = capsys.readouterr().err
+    assert "999.json" in err and "interval" in err
+    assert not (state / "readings" / "0" / "999.json").exists()

@@ -99,5 +99,7 @@ def _portable(source: InputsSource) -> InputsSource:
         return IndexFile(str(source.index.path))
     if isinstance(source, StoreInputs):
         # The readings the workers' meter checks need come from the index file.
-        return StoreInputs(source.store) if source.index is None else StoreAndIndexFile(source.store, str(source.index.path))
+        if source.index is None:
+            return source
+        return StoreAndIndexFile(source.store, str(source.index.path))
     return source

@@ -12,6 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Protocol
 
+from node.clearing.readings_store import ReadingsStore
 from node.clearing.store import InputsStore
 from node.errors import GridLedgerError, InputError
 from node.index.store import Index
@@ -40,15 +41,19 @@ class IndexInputs:
 @dataclass
 class StoreInputs:
     """Inputs in an inputs store directory (node.clearing.store): a state directory's
-    own, or a mirror of it; meter readings from `index`, if given."""
+    own, or a mirror of it (node.clearing.mirror); meter readings from `readings_store`
+    (a mirror's), else from `index` (a state directory's)."""
 
     store: InputsStore
     index: Index | None = None
+    readings_store: ReadingsStore | None = None
 
     def fetch(self, digest: str) -> bytes:
         return self.store.get(digest)
 
     def readings(self, interval: int) -> list[SignedReading] | None:
+        if self.readings_store is not None and (kept := self.readings_store.get(interval)):
+            return kept
         return (self.index.readings(interval) or None) if self.index is not None else None
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from node.clearing.store import sync_dir
@@ -26,6 +27,7 @@ from node.intent.signing import SignedReading
 
 READINGS_DIR = "readings"
 _BUCKET = 1000  # intervals per subdirectory: 35,040 intervals a year make 36 of them
+_NAME = re.compile(r"(0|[1-9][0-9]*)\.json")
 
 
 class ReadingsStore:
@@ -50,6 +52,30 @@ class ReadingsStore:
             return []
         except (OSError, ValueError, TypeError, InputError) as exc:
             raise InputError(f"{path} is damaged ({exc}): restore it from a backup of the state directory") from exc
+
+    def intervals(self) -> Iterator[int]:
+        """Every interval with a readings file here, ascending (by name; `get` checks the content)."""
+        if not self.root.is_dir():
+            return
+        found = [int(m.group(1)) for sub in self.root.iterdir() if sub.is_dir()
+                 for path in sub.iterdir() if (m := _NAME.fullmatch(path.name))]
+        yield from sorted(k for k in found if self.path(k).is_file())
+
+    @staticmethod
+    def parse(name: str, data: bytes) -> list[SignedReading]:
+        """The readings of a file called `name` (``<interval>.json``) holding `data`, as a
+        mirror brings it: InputError unless every reading in it is of that interval."""
+        m = _NAME.fullmatch(Path(name).name)
+        if m is None:
+            raise InputError(f"{name}: a readings file is named <interval>.json")
+        try:
+            readings = [SignedReading.from_json(row) for row in json.loads(data)]
+        except (ValueError, TypeError, InputError) as exc:
+            raise InputError(f"{name} is not a list of meter-signed readings ({exc})") from exc
+        others = sorted({r.reading.interval for r in readings} - {int(m.group(1))})
+        if others:
+            raise InputError(f"{name} holds readings of interval {others[0]}, not of interval {m.group(1)}: refused")
+        return readings
 
     def put(self, readings: Iterable[SignedReading]) -> None:
         """Keeps `readings` durably (written, fsynced, renamed into place), one file per

@@ -17,7 +17,6 @@ from __future__ import annotations
 import gzip
 import os
 import re
-import tarfile
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from node.errors import InputError
 INPUTS_DIR = "inputs"
 SUFFIX = ".json.gz"
 _DIGEST = re.compile(r"0x[0-9a-f]{64}")
-_NAME = re.compile(r"(0x[0-9a-f]{64})\.json\.gz")
+NAME = re.compile(r"(0x[0-9a-f]{64})\.json\.gz")
 
 
 def digest_of(body: bytes) -> str:
@@ -111,74 +110,8 @@ class InputsStore:
         for sub in sorted(self.root.iterdir()):
             if sub.is_dir() and len(sub.name) == 2:
                 for path in sorted(sub.iterdir()):
-                    if (m := _NAME.fullmatch(path.name)) and m.group(1)[2:4] == sub.name:
+                    if (m := NAME.fullmatch(path.name)) and m.group(1)[2:4] == sub.name:
                         yield m.group(1)
-
-    # -- mirrors ------------------------------------------------------------------------
-
-    def export(self, target: str | Path) -> int:
-        """Copies every inputs file that checks out to `target`: a directory (laid out
-        as a store, so it can serve as one) or a ``.tar``/``.tar.gz`` archive. Returns
-        how many; InputError for a damaged file (nothing damaged is exported)."""
-        target = Path(target)
-        digests = list(self.digests())
-        if _is_archive(target):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tarfile.open(target, "w:gz" if target.name.endswith("gz") else "w") as tar:
-                for digest in digests:
-                    self.get(digest)
-                    tar.add(self.path(digest), arcname=f"{digest[2:4]}/{digest}{SUFFIX}", recursive=False)
-            return len(digests)
-        mirror = InputsStore(target)
-        for digest in digests:
-            mirror.put(self.get(digest), digest)
-        return len(digests)
-
-    def import_from(self, source: str | Path) -> tuple[int, int]:
-        """Copies in every inputs file of `source` (a store directory or an archive that
-        `export` wrote) whose content hashes to its name: (new, already here). A file
-        that does not check out is refused with InputError naming it; those before it
-        are kept (each one is checked on its own)."""
-        source = Path(source)
-        new = known = 0
-        for name, data in _files(source):
-            m = _NAME.fullmatch(Path(name).name)
-            if m is None:
-                continue
-            digest = m.group(1)
-            try:
-                body = gzip.decompress(data)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise InputError(f"{source}: {name} is not a gzip file ({exc})") from exc
-            if digest_of(body) != digest:
-                raise InputError(f"{source}: {name} does not hash to its name: refused")
-            if self.has(digest):
-                known += 1
-            else:
-                self.put(body, digest)
-                new += 1
-        return new, known
-
-
-def _files(source: Path) -> Iterator[tuple[str, bytes]]:
-    if source.is_dir():
-        for path in sorted(source.rglob(f"*{SUFFIX}")):
-            yield str(path.relative_to(source)), path.read_bytes()
-        return
-    if not source.is_file():
-        raise InputError(f"{source} is neither an inputs directory nor an archive")
-    try:
-        with tarfile.open(source) as tar:
-            for member in tar:
-                if member.isfile():
-                    handle = tar.extractfile(member)
-                    yield member.name, handle.read() if handle else b""
-    except tarfile.TarError as exc:
-        raise InputError(f"{source} is not a tar archive of inputs ({exc})") from exc
-
-
-def _is_archive(path: Path) -> bool:
-    return path.name.endswith((".tar", ".tar.gz", ".tgz"))
 
 
 def _checked_digest(digest: str) -> str:

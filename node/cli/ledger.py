@@ -137,13 +137,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     from node.audit.verify import HttpInputs, IndexInputs, StoreInputs, audit, report, to_json
     from node.chain.market import Market
+    from node.clearing.readings_store import READINGS_DIR, ReadingsStore
     from node.clearing.store import InputsStore
     from node.index.store import Index
 
     if args.inputs and args.inputs.startswith(("http://", "https://")):
         source = HttpInputs(args.inputs)
     elif args.inputs and Path(args.inputs).is_dir():
-        source = StoreInputs(InputsStore(Path(args.inputs)))
+        source = StoreInputs(InputsStore(Path(args.inputs)), readings_store=ReadingsStore(Path(args.inputs) / READINGS_DIR))
     elif args.inputs:
         source = IndexInputs(Index(Path(args.inputs)))
     else:
