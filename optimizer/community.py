@@ -79,7 +79,9 @@ epigraph and to the balance.
 
 **Price.** The balance row reads ``supply - flexible demand == fixed
 demand``; its dual (``LPSolution.row_price``) is the optimal cost's increase per
-extra kWh of demand at step 0: the P2P price, clipped to ``[sell, buy]``.
+extra kWh of demand at step 0: the P2P price, clipped to ``[sell, buy]``. On a network
+(``ClearingInputs.network``, :mod:`optimizer.zones`) the pool and the grid are per
+zone, each line adds a row, and each zone has its own price.
 
 Battery specs are fixed per model (they change when the fleet changes), so the
 matrix is assembled once per fleet and horizon; each interval only refills
@@ -150,8 +152,8 @@ class CommunityModel:
     initial state of charge comes with each :class:`ClearingInputs`).
     ``volume_row`` chooses the form of the P2P volume term (see the docstring);
     :func:`clear` picks it from the tariffs. ``network`` (its structure; limits come
-    with each interval's inputs) gives each zone its own balance row
-    (:mod:`optimizer.zones`); None is the copper plate.
+    with each interval's inputs) splits the pool and the grid connection by zone and
+    adds a row per line and step (:mod:`optimizer.zones`); None is the copper plate.
     """
 
     def __init__(
@@ -240,7 +242,7 @@ class CommunityModel:
             self._network_block.add_zonal(lp, cols, coef)
 
     def _per_bus(self, values: np.ndarray, homes: np.ndarray | None = None) -> np.ndarray:
-        """Sum (n, T) values of ``homes`` (all homes if None) per balance row: (T,) or (Z, T)."""
+        """Sum (n, T) values of ``homes`` (all homes if None): (T,), or per zone (Z, T) with a network."""
         if self.network is None:
             return values.sum(axis=0)
         zone = self.network.home_zone if homes is None else self.network.home_zone[homes]
