@@ -84,44 +84,30 @@ class Chain:
         self._journal = None
         self._snapshots = None
         self._after_send: Callable[[bytes], None] | None = None
+        self._before_send: Callable[[], None] | None = None  # an embedded chain's lagging clock
+        self._clock_floor = 0  # the time advance_time moved that clock to
+        self.clock_lag = 0  # seconds an embedded chain's clock runs behind this machine's
         # Held while a transaction is sent and journaled, so two threads (an oracle and a
         # web UI relaying an admin transaction) journal in the order the chain mined.
         self._send_lock = threading.RLock()
 
     @classmethod
-    def embedded(cls, state_dir: Path | None = None) -> "Chain":
+    def embedded(cls, state_dir: Path | None = None, genesis_timestamp: int | None = None) -> "Chain":
         """An eth-tester chain (py-evm) with its dev keys as operators.
 
         Without `state_dir` it lives in memory only. With one, every transaction it
         accepts is journaled to ``state_dir/chain.journal``, and opening the same
         directory again replays the journal, so the chain comes back as it was.
+
+        A new chain starts at `genesis_timestamp` (default: now). One that starts in the
+        past keeps its clock that far behind this machine's for good (the lag is
+        journaled), moved on only by `advance_time`: a replay of past data can then do
+        what a live market does ahead of each interval, such as post its prices with the
+        notice the contract requires.
         """
-        from node.chain.embedded import SNAPSHOT_NAME, Snapshots, load_snapshot, new_tester, replay, versions
-        from node.chain.journal import JOURNAL_NAME, Journal
+        from node.chain.embedded import open_embedded
 
-        operators = Operators.from_keys(*EMBEDDED_KEYS[:3])
-        if state_dir is None:
-            tester, _ = new_tester(int(time.time()))
-            return cls._in_process(tester, operators, "embedded eth-tester chain")
-        journal = Journal.open(Path(state_dir) / JOURNAL_NAME, int(time.time()), comment=versions())
-        try:
-            tester, backend = new_tester(journal.genesis_timestamp)
-            covered = load_snapshot(Path(state_dir) / SNAPSHOT_NAME, backend, journal)
-            replay(tester, backend, journal, start=covered)
-            chain = cls._in_process(tester, operators, f"embedded eth-tester chain in {state_dir}")
-        except BaseException:
-            journal.close()
-            raise
-        last = keccak(journal.records[-1].raw) if journal.records else None
-        journal.records = []  # replayed; no need to keep the bytes in memory
-        snapshots = Snapshots(Path(state_dir) / SNAPSHOT_NAME, backend, journal, covered, last)
-
-        def record(raw: bytes) -> None:
-            journal.append(raw, tester.get_block_by_number("latest")["timestamp"])
-            snapshots.recorded(raw)
-
-        chain._journal, chain._after_send, chain._snapshots = journal, record, snapshots
-        return chain
+        return open_embedded(cls, Operators.from_keys(*EMBEDDED_KEYS[:3]), state_dir, genesis_timestamp)
 
     @classmethod
     def _in_process(cls, tester, operators: Operators, description: str) -> "Chain":
@@ -247,6 +233,8 @@ class Chain:
         signed = sender.sign_transaction(tx)
         tx_hash = signed.hash
         with self._send_lock:
+            if self._before_send is not None:
+                self._before_send()
             try:
                 self.w3.eth.send_raw_transaction(signed.raw_transaction)
             except ContractCustomError as exc:
@@ -293,6 +281,8 @@ class Chain:
             self._journal.check()
         sender = Account.recover_transaction(raw)
         with self._send_lock:
+            if self._before_send is not None:
+                self._before_send()
             try:
                 self.w3.eth.send_raw_transaction(raw)
             except REJECTED as exc:
@@ -369,6 +359,7 @@ class Chain:
 
         if isinstance(self.w3.provider, EthereumTesterProvider):
             backend = self.w3.provider.ethereum_tester.backend
+            self._clock_floor = max(self._clock_floor, timestamp)
             if timestamp > backend.chain.header.timestamp:
                 backend.chain.header = backend.chain.header.copy(timestamp=timestamp)
                 # A block at that time (an empty transfer, journaled like any other, so a

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-from eth_utils import to_hex
+from eth_utils import keccak, to_hex
 
 from node.errors import ChainError
 
@@ -26,6 +28,70 @@ def new_tester(genesis_timestamp: int):
     params = PyEVMBackend.generate_genesis_params({"gas_limit": EMBEDDED_GAS_LIMIT, "timestamp": genesis_timestamp})
     backend = PyEVMBackend(genesis_parameters=params)
     return EthereumTester(backend), backend
+
+
+def open_embedded(chain_cls, operators, state_dir: Path | None, genesis_timestamp: int | None):
+    """Chain.embedded's chain: in memory, or journaled (and snapshotted) in `state_dir`;
+    a new one starting at `genesis_timestamp` (default now, never later)."""
+    from node.chain.journal import JOURNAL_NAME, Journal
+
+    now = int(time.time())
+    genesis = now if genesis_timestamp is None else min(int(genesis_timestamp), now)
+    if state_dir is None:
+        tester, backend = new_tester(genesis)
+        chain = chain_cls._in_process(tester, operators, "embedded eth-tester chain")
+        _lag(chain, backend, now - genesis)
+        return chain
+    journal = Journal.open(Path(state_dir) / JOURNAL_NAME, genesis, comment=versions(), clock_lag=now - genesis)
+    try:
+        tester, backend = new_tester(journal.genesis_timestamp)
+        covered = load_snapshot(Path(state_dir) / SNAPSHOT_NAME, backend, journal)
+        replay(tester, backend, journal, start=covered)
+        chain = chain_cls._in_process(tester, operators, f"embedded eth-tester chain in {state_dir}")
+    except BaseException:
+        journal.close()
+        raise
+    last = keccak(journal.records[-1].raw) if journal.records else None
+    journal.records = []  # replayed; no need to keep the bytes in memory
+    snapshots = Snapshots(Path(state_dir) / SNAPSHOT_NAME, backend, journal, covered, last)
+    lagging = _lag(chain, backend, journal.clock_lag)
+
+    def record(raw: bytes) -> None:
+        journal.append(raw, tester.get_block_by_number("latest")["timestamp"])
+        snapshots.recorded(raw)
+        if lagging is not None:
+            lagging()
+
+    chain._journal, chain._after_send, chain._snapshots = journal, record, snapshots
+    return chain
+
+
+def _lag(chain, backend, lag: int) -> Callable[[], None] | None:
+    """With `lag` > 0, keeps `chain`'s clock that far behind this one (lagging_clock);
+    returns what re-pins it after each block (None: no lag)."""
+    if lag <= 0:
+        return None
+    chain.clock_lag = lag
+    chain._before_send = pin = lagging_clock(backend, lag, lambda: chain._clock_floor)
+    if chain._after_send is None:  # an in-memory chain journals nothing
+        chain._after_send = lambda raw: pin()
+    return pin
+
+
+def lagging_clock(backend, lag: int, floor: Callable[[], int]) -> Callable[[], None]:
+    """Pins the next block's time to `lag` seconds behind this machine's clock, or later:
+    just after the head, or at `floor()` (where advance_time moved it). eth-tester gives
+    each next header this machine's time; the returned function, called before each
+    transaction and after each block, undoes that. Returns it, having called it once."""
+
+    def pin() -> None:
+        head = backend.chain.get_canonical_head().timestamp
+        wanted = max(head + 1, int(time.time()) - lag, floor())
+        if wanted != backend.chain.header.timestamp:
+            backend.chain.header = backend.chain.header.copy(timestamp=wanted)
+
+    pin()
+    return pin
 
 
 def replay(tester, backend, journal, start: int = 0) -> None:

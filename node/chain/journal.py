@@ -14,8 +14,11 @@ block hashes are not, because eth-tester draws each block's ``prevrandao`` at ra
 
 File format (text, one record per line, so a torn write is easy to see)::
 
-    gridledger-chain-journal 1 genesis-timestamp=<unix seconds> <comment>
+    gridledger-chain-journal 1 genesis-timestamp=<unix seconds> [clock-lag=<seconds>] <comment>
     <block timestamp> 0x<raw signed transaction>
+
+``clock-lag`` (0 if absent) is how far the chain's clock runs behind this machine's: a
+chain made to replay past data starts before the data (node.chain.connection).
     ...
 
 Crash safety rests on the order of two steps in ``Chain.send_raw``: the node accepts
@@ -69,19 +72,21 @@ class Record:
 class Journal:
     """An append-only, fsynced, exclusively locked journal file."""
 
-    def __init__(self, path: Path, file, genesis_timestamp: int, records: list[Record]) -> None:
+    def __init__(self, path: Path, file, genesis_timestamp: int, records: list[Record], clock_lag: int = 0) -> None:
         self.path = path
         self._file = file
         self.genesis_timestamp = genesis_timestamp
+        self.clock_lag = clock_lag
         self.records = records
         self.count = len(records)
         self._failed: str | None = None
 
     @classmethod
-    def open(cls, path: Path, genesis_timestamp: int, comment: str = "") -> "Journal":
-        """Opens (or creates, with `genesis_timestamp`) the journal at `path` and reads
-        its records; a torn last record is cut off. The journal keeps its own genesis
-        timestamp when it exists. Only one process may have a journal open."""
+    def open(cls, path: Path, genesis_timestamp: int, comment: str = "", clock_lag: int = 0) -> "Journal":
+        """Opens (or creates, with `genesis_timestamp` and `clock_lag`) the journal at
+        `path` and reads its records; a torn last record is cut off. The journal keeps
+        its own genesis timestamp and clock lag when it exists. Only one process may have
+        a journal open."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         file = open(path, "a+b")
@@ -98,13 +103,15 @@ class Journal:
                 log.warning("%s: dropping a torn last record (%d bytes) left by a crash mid-write", path, len(data) - len(complete))
                 _truncate(file, len(complete))
             if not complete:
-                header = f"{MAGIC.decode()} genesis-timestamp={genesis_timestamp} {comment}".rstrip() + "\n"
+                lag = f" clock-lag={clock_lag}" if clock_lag else ""
+                header = f"{MAGIC.decode()} genesis-timestamp={genesis_timestamp}{lag} {comment}".rstrip() + "\n"
                 file.write(header.encode())
                 _sync(file)
                 sync_dir(path.parent)
-                return cls(path, file, genesis_timestamp, [])
+                return cls(path, file, genesis_timestamp, [], clock_lag)
             lines = complete.split(b"\n")[:-1]
-            return cls(path, file, _parse_header(path, lines[0]), [_parse_record(path, n, line) for n, line in enumerate(lines[1:], 1)])
+            genesis, lag = _parse_header(path, lines[0])
+            return cls(path, file, genesis, [_parse_record(path, n, line) for n, line in enumerate(lines[1:], 1)], lag)
         except BaseException:
             file.close()
             raise
@@ -138,11 +145,13 @@ class Journal:
         return self._file.closed
 
 
-def _parse_header(path: Path, line: bytes) -> int:
+def _parse_header(path: Path, line: bytes) -> tuple[int, int]:
+    """(genesis timestamp, clock lag) of a journal's first line."""
     fields = line.split()
     if line[: len(MAGIC)] != MAGIC or len(fields) < 3 or not fields[2].startswith(b"genesis-timestamp="):
         raise ChainError(f"{path} is not a GridLedger chain journal (first line {line[:60]!r})")
-    return int(fields[2].split(b"=", 1)[1])
+    lag = int(fields[3].split(b"=", 1)[1]) if len(fields) > 3 and fields[3].startswith(b"clock-lag=") else 0
+    return int(fields[2].split(b"=", 1)[1]), lag
 
 
 def _parse_record(path: Path, number: int, line: bytes) -> Record:

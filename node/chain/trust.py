@@ -69,6 +69,12 @@ class MarketTrust:
         call = self.market.functions.scheduleTerms(from_interval, tariffs.as_tuple())
         return self._send(call, self.chain.operators.grid_operator, 150_000)
 
+    def set_interval_prices(self, interval: int, import_price: int, export_price: int):
+        """The grid operator fixes one interval's import and export tariffs (price units
+        per kWh), at least the notice period before the interval starts."""
+        call = self.market.functions.setIntervalPrices(interval, import_price, export_price)
+        return self._send(call, self.chain.operators.grid_operator, 80_000)
+
     # -- solvency ------------------------------------------------------------------
 
     def deposit_reserve(self, amount: int):

@@ -76,12 +76,13 @@ def load_config(args: argparse.Namespace):
     return config
 
 
-def open_chain(args: argparse.Namespace):
-    """The embedded chain kept in the state directory, or the node at --rpc."""
+def open_chain(args: argparse.Namespace, genesis_timestamp: int | None = None):
+    """The embedded chain kept in the state directory (a new one starting at
+    `genesis_timestamp`, default now), or the node at --rpc."""
     from node.chain.connection import Chain, Operators
 
     if not args.rpc:
-        return Chain.embedded(args.state)
+        return Chain.embedded(args.state, genesis_timestamp)
     keys = [os.environ.get(f"GRIDLEDGER_{role}_KEY") for role in ("ADMIN", "ORACLE", "GRID_OPERATOR")]
     operators = Operators.from_keys(*keys) if all(keys) else None
     return Chain.connect(args.rpc, operators, retry_for=args.retry_for)

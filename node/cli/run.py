@@ -133,7 +133,6 @@ def _run_config(args: argparse.Namespace):
     from dataclasses import replace
 
     config = load_config(args)
-    config.tariffs.check_settleable()
     market = {k: v for k in ("mechanism", "pricing") if (v := getattr(args, k, None)) is not None}
     if market:
         config = replace(config, market=replace(config.market, **market))
@@ -183,7 +182,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from node.simulation.state import claim_state, state_kind
 
     config = load_config(args)
-    config.tariffs.check_settleable()  # before the demo's state is started over
     if args.mechanism:
         config = replace(config, market=replace(config.market, mechanism=args.mechanism))
     kind = state_kind(args.state) if args.state.exists() else None
@@ -207,7 +205,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     auction = config.market.mechanism == "auction"
     in_turn = (args.live_intervals if args.live_intervals is not None else
                len(community.timestamps) // 2 if auction and not args.no_serve else 0)
-    with open_chain(args) as chain:
+    from node.simulation.day_ahead import replay_genesis
+
+    with open_chain(args, replay_genesis(community, config)) as chain:
         # The UI is up while the intervals settle: the dashboard follows them live.
         server = None if args.no_serve else _serve_in_background(args, chain, config.community.seed)
         agents = None
@@ -287,10 +287,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from node.simulation.compare import compare, table
 
+    from node.simulation.day_ahead import replay_genesis
+
+    genesis = replay_genesis(loaded.community, config)
+
     def chain_of(state: Path):
         if args.rpc:
             return open_chain(args)
-        return Chain.embedded(state)
+        return Chain.embedded(state, genesis)
 
     with logging_redirect_tqdm():
         rows = compare(loaded.community, config, args.state, chain_of, args.jobs, loaded.repairs, args.fresh,
@@ -304,10 +308,12 @@ def _run(args: argparse.Namespace, community, config, state: Path, repairs=(), c
          in_turn=0, tick_s=15.0, before_clearing_in_turn=None):
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    from node.simulation.day_ahead import replay_genesis
     from node.simulation.replay import simulate
     from node.simulation.state import StatePaths
 
-    with (contextlib.nullcontext(chain) if chain is not None else open_chain(args)) as chain, logging_redirect_tqdm():
+    opened = contextlib.nullcontext(chain) if chain is not None else open_chain(args, replay_genesis(community, config))
+    with opened as chain, logging_redirect_tqdm():
         result = simulate(chain, community, config, StatePaths(state), progress=not args.no_progress,
                           live=getattr(args, "live", False), repairs=repairs, intensity_g_per_kwh=intensity,
                           agents=agents, in_turn=in_turn, tick_s=tick_s, before_in_turn=before_clearing_in_turn,

@@ -101,18 +101,6 @@ class TariffConfig(Section):
         """Whether prices come from a file rather than the time-of-use fields."""
         return bool(self.prices_file)
 
-    def check_settleable(self) -> None:
-        """Refuses a prices file for a run that settles on chain: the market prices every
-        entry by its on-chain terms, and per-interval prices must be posted there a notice
-        period before their interval starts, which a replay of past data cannot do. Until
-        the simulation posts them (issue 12), settling at flat tariffs while the config
-        says otherwise would misstate every cost."""
-        if self.dynamic:
-            raise ConfigError(
-                f"tariffs.prices_file = {self.prices_file!r}: a market settles at the tariffs on chain, and dynamic "
-                "prices cannot yet be posted there a notice period ahead of past intervals; remove prices_file to "
-                "settle at the time-of-use tariffs")
-
     def is_peak(self, timestamps: Iterable[Any]) -> np.ndarray:
         """Whether each interval starts inside the local peak hours (bool array).
 
@@ -163,6 +151,11 @@ class TariffConfig(Section):
         except OSError:
             raise DataError(str(path), None, None, "prices file not found (tariffs.prices_file)") from None
         return _read_prices(str(path), stat.st_mtime_ns, stat.st_size)
+
+    def prices_end(self) -> pd.Timestamp:
+        """When the prices file's last row stops holding (its prices repeat after that)."""
+        series = self._series()
+        return pd.Timestamp(int(series.times_ns[-1]) + series.step_ns, tz="UTC")
 
     def _prices(self, timestamps: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
         series = self._series()

@@ -237,7 +237,12 @@ class Oracle:
         # settles. Orders arrive while the market runs, so an auction clears in turn.
         while (not live and self.clear_ahead and self.bidders is None and market.mechanism == "community"
                and stop - interval >= PIPELINE_MIN_INTERVALS):
-            interval = self._run_ahead(interval, stop, reports, bar)
+            began, interval = interval, self._run_ahead(interval, stop, reports, bar)
+            if interval == began:  # what changed cannot wait for a worker: settle this one here
+                report, self.soc = self.settle(interval, self.soc)
+                reports.append(report)
+                interval += 1
+                bar.update(1)
         while interval < stop:
             if live:
                 _wait_until(self.builder.start_of(interval + 1))
@@ -272,11 +277,17 @@ class Oracle:
             bar.update(1)
             return interval + 1
         terms, _ = self.prepare(interval)
+        # Homes whose wallet cannot pay are left out of every clearing ahead; the run
+        # starts over where that set changes (a wallet ran dry, or was paid into).
+        excluded = tuple(self.unaffordable(interval, terms))
+        if excluded:
+            log.info("wallets cannot pay for interval %d: %s left out", interval, ", ".join(map(str, excluded)))
         started = time.perf_counter()
-        for inputs, result in clearings_ahead(self.builder, interval, stop, self.soc, terms):
+        for inputs, result in clearings_ahead(self.builder, interval, stop, self.soc, terms, excluded):
             current, _ = self.prepare(inputs.interval, capacity_from=interval)
-            if self.unaffordable(inputs.interval, current):
-                log.info("a wallet cannot pay for interval %d: clearing again from there without it", inputs.interval)
+            if tuple(self.unaffordable(inputs.interval, current)) != excluded:
+                log.info("the wallets that cannot pay changed at interval %d: clearing again from there",
+                         inputs.interval)
                 return inputs.interval
             if current != terms:
                 log.info("the chain's terms changed before interval %d (mandates or capacity): clearing again from there",

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 AHEAD = 8  # clearings the worker may run ahead of the settlements
 
 
-def _work(builder, start: int, stop: int, soc: dict[int, int], terms, out, parent: int) -> None:
+def _work(builder, start: int, stop: int, soc: dict[int, int], terms, excluded, out, parent: int) -> None:
     # The worker holds both ends of the queue, so at exit it waits for its buffered
     # results to be read; an orphan would wait for ever, hence it dies with its parent.
     _die_with_parent(parent)
@@ -35,7 +35,7 @@ def _work(builder, start: int, stop: int, soc: dict[int, int], terms, out, paren
     interval = start
     try:
         for interval in range(start, stop):
-            inputs = builder.inputs(interval, soc, terms)
+            inputs = builder.inputs(interval, soc, terms, (), excluded)
             clearing = run_clearing(inputs)
             soc = soc_after(inputs, clearing)
             _put(out, (inputs, clearing), parent)
@@ -70,12 +70,14 @@ def _put(out, item, parent: int) -> None:
                 os._exit(0)
 
 
-def clearings_ahead(builder, start: int, stop: int, soc: dict[int, int], terms=None) -> Iterator[tuple[IntervalInputs, "IntervalClearing"]]:
+def clearings_ahead(builder, start: int, stop: int, soc: dict[int, int], terms=None,
+                    excluded: tuple[int, ...] = ()) -> Iterator[tuple[IntervalInputs, "IntervalClearing"]]:
     """(inputs, clearing) for intervals start..stop-1 under the chain's `terms`
-    (node.oracle.terms.Terms, fixed for the run), computed in a worker process."""
+    (node.oracle.terms.Terms, fixed for the run), with the homes whose wallet cannot pay
+    `excluded` from each, computed in a worker process."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue(maxsize=AHEAD)
-    worker = context.Process(target=_work, args=(builder, start, stop, soc, terms, results, os.getpid()), daemon=True, name="gridledger-clearing")
+    worker = context.Process(target=_work, args=(builder, start, stop, soc, terms, excluded, results, os.getpid()), daemon=True, name="gridledger-clearing")
     worker.start()
     try:
         for _ in range(start, stop):

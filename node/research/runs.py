@@ -62,10 +62,12 @@ def run_one(run: RunSpec) -> dict:
 def _simulated(community, config, mechanism: str, intensity):
     from node.chain.connection import Chain
     from node.simulation.bidders import tariff_bidders
+    from node.simulation.day_ahead import replay_genesis
     from node.simulation.replay import simulate
     from node.simulation.state import StatePaths
 
-    with tempfile.TemporaryDirectory(prefix="gridledger-run-") as tmp, Chain.embedded() as chain:
+    genesis = replay_genesis(community, config)
+    with tempfile.TemporaryDirectory(prefix="gridledger-run-") as tmp, Chain.embedded(None, genesis) as chain:
         result = simulate(chain, community, config, StatePaths(Path(tmp)), progress=False, clear_ahead=False,
                           agents=tariff_bidders if mechanism.startswith("auction") else None,
                           intensity_g_per_kwh=intensity)

@@ -26,6 +26,7 @@ from node.simulation.state import StatePaths, write_description
 from node.agents.fleet import AgentFleet
 from node.errors import InputError
 from node.simulation.bidding import FleetBidders
+from node.simulation.day_ahead import DayAheadPrices
 from node.simulation.flex import plan_flexibility
 from node.simulation.setup import deploy_market, find_community_market, home_accounts, set_up_community
 from node.index.store import Index
@@ -138,7 +139,6 @@ def simulate(
     `jobs_file` holds deferrable jobs (node.data.jobs); with `config.agents.enabled` (an
     auction market) every home's bidding agent (node.agents) signs and submits its order
     for each interval, and sees its outcome, as the oracle goes."""
-    config.tariffs.check_settleable()
     fleet_on = config.agents.enabled
     if fleet_on and config.market.mechanism != "auction":
         raise InputError('bidding agents bid in an auction market: set market.mechanism = "auction" '
@@ -152,6 +152,9 @@ def simulate(
         plan = plan_flexibility(community, config, jobs_file, book, market.domain(), ids, accounts, fleet_on)
         builder = InputsBuilder(plan.community, config, ids, repairs)
         meters = SimulatedMeters.of(market, plan.community, config, ids, paths.meters)
+        prices = DayAheadPrices(market, config.tariffs, builder) if config.tariffs.dynamic else None
+        if prices is not None:
+            prices.post_ahead()  # the first day's, before anything is cleared
         terms = ChainTerms(market)
         terms.refresh()
         snapshot = terms.snapshot(builder.first_interval)
@@ -168,12 +171,17 @@ def simulate(
         if agents is not None:
             agents(market, book, builder)
         stop = builder.intervals.stop
-        reports = oracle.run(progress=progress, live=live, until=stop - in_turn)
+        if prices is None:
+            reports = oracle.run(progress=progress, live=live, until=stop - in_turn)
+        else:
+            reports = prices.settle(oracle, until=stop - in_turn, progress=progress, live=live)
         if in_turn and before_in_turn is not None:
             before_in_turn()
         for k in range(max(stop - in_turn, builder.first_interval), stop):
             log.info("interval %d clears in %.0f s: orders for it are taken until then", k, tick_s)
             time.sleep(tick_s)
+            if prices is not None:
+                prices.post_ahead()
             reports += oracle.run(progress=False, until=k + 1)
     finally:
         book.close()
