@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 from eth_utils import keccak
 
+from node.clearing.network_inputs import NetworkInputs
 from node.errors import InputError
 from node.units import PPM, UNITS_PER_TOKEN
 from optimizer.types import Batteries, ClearingInputs
@@ -80,6 +81,9 @@ class IntervalInputs:
     terms_index: int = 0
     p2p_fee: int = 0
     credit_excluded: list[int] = field(default_factory=list)
+    # The network the interval clears on (zones, lines, limits per step; see
+    # node.clearing.network_inputs); None on a copper plate.
+    network: NetworkInputs | None = None
 
     def __post_init__(self) -> None:
         if self.mechanism not in MECHANISMS:
@@ -99,6 +103,10 @@ class IntervalInputs:
         # A shallow dict: dataclasses.asdict would deep-copy the N x T matrices.
         document = {f.name: getattr(self, f.name) for f in fields(self)}
         document["batteries"] = [asdict(b) for b in self.batteries]
+        if self.network is None:
+            del document["network"]  # inputs without one hash as they did before it existed
+        else:
+            document["network"] = asdict(self.network)
         # Left out when empty, so inputs without repairs hash exactly as they did before
         # this field existed and FORMAT_VERSION stays 1; so are the chain's terms fields
         # at their defaults, for inputs written before them.
@@ -125,6 +133,8 @@ class IntervalInputs:
         try:
             raw = json.loads(data)
             raw["batteries"] = [BatteryInputs(**b) for b in raw["batteries"]]
+            if raw.get("network") is not None:
+                raw["network"] = NetworkInputs(**raw["network"])
             inputs = IntervalInputs(**raw)
         except (ValueError, TypeError, KeyError) as exc:
             raise InputError(f"not a GridLedger interval inputs document: {exc}") from exc
@@ -155,6 +165,7 @@ class IntervalInputs:
             export_capacity_kwh=_kwh(self.export_capacity_wh),
             p2p_cost_per_kwh=self.p2p_cost / UNITS_PER_TOKEN,
             batteries=batteries,
+            network=None if self.network is None else self.network.to_network(),
         )
 
 
