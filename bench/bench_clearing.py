@@ -11,6 +11,7 @@ load average is printed before and after, and CPU time beside wall time).
     .venv/bin/python bench/bench_clearing.py --quick      # up to 1,000 homes
     .venv/bin/python bench/bench_clearing.py --exactness  # also the naive per-home LP, side by side
     .venv/bin/python bench/bench_clearing.py --solvers    # PIQP vs Clarabel at 1,000 homes
+    .venv/bin/python bench/bench_clearing.py --feeders 20 # 1,000 homes on 20 feeders vs the copper plate
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optimizer import Batteries, ClearingInputs, CommunityModel  # noqa: E402
+from optimizer.types import ZoneNetwork  # noqa: E402
 from optimizer import community  # noqa: E402
 
+NETWORK_TARGET_RATIO = 2.0  # a network's re-solve against the copper plate's (issue 11)
 RESOLVE_TARGET_S = {1000: 1.0, 10_000: 15.0}  # homes -> re-solve target at 96 steps
 FIRST_TARGET_S = {10_000: 15.0}
 RSS_TARGET_MB = {10_000: 2048.0}
@@ -79,6 +82,36 @@ def synthetic_community(homes: int, steps: int, seed: int = 0) -> tuple[Clearing
     return window(series, batteries, 0, steps), series
 
 
+def feeders(homes: int, count: int, steps: int) -> ZoneNetwork:
+    """A radial grid: a substation (zone 0, the grid connection, no homes) feeding ``count``
+    feeders (zones 1..count) with homes dealt round-robin; each feeder line carries at most
+    0.6 kW per home either way, every fourth feeder 0.3 kW (they bind at the evening peak)."""
+    home_zone = 1 + np.arange(homes) % count
+    per_feeder = np.bincount(home_zone, minlength=count + 1)[1:]
+    per_home_kw = np.where(np.arange(count) % 4 == 0, 0.3, 0.6)
+    limit = np.repeat((per_feeder * per_home_kw * 24.0 / steps)[:, None], 2 * steps, axis=1)
+    grid = np.zeros((count + 1, 2 * steps))
+    grid[0] = np.inf  # the community-wide capacity of the inputs bounds the substation
+    return ZoneNetwork(
+        home_zone=home_zone.astype(np.int64),
+        line_from=np.zeros(count, dtype=np.int64),
+        line_to=np.arange(1, count + 1, dtype=np.int64),
+        susceptance=np.ones(count),
+        line_forward_kwh=limit,
+        line_back_kwh=limit.copy(),
+        grid_import_kwh=grid,
+        grid_export_kwh=grid.copy(),
+    )
+
+
+def network_window(net: ZoneNetwork | None, start: int, steps: int) -> ZoneNetwork | None:
+    if net is None:
+        return None
+    s = slice(start, start + steps)
+    return dataclasses.replace(net, line_forward_kwh=net.line_forward_kwh[:, s], line_back_kwh=net.line_back_kwh[:, s],
+                               grid_import_kwh=net.grid_import_kwh[:, s], grid_export_kwh=net.grid_export_kwh[:, s])
+
+
 def window(series: dict, batteries: Batteries, start: int, steps: int, cap_factor: float = 1.0) -> ClearingInputs:
     s = slice(start, start + steps)
     return ClearingInputs(
@@ -93,19 +126,23 @@ def window(series: dict, batteries: Batteries, start: int, steps: int, cap_facto
     )
 
 
-def bench_size(homes: int, steps: int, resolves: int) -> dict:
-    """In this process: the first clearing (assembly + setup + solve), then rolling re-solves."""
+def bench_size(homes: int, steps: int, resolves: int, feeder_count: int = 0) -> dict:
+    """In this process: the first clearing (assembly + setup + solve), then rolling re-solves;
+    on ``feeder_count`` feeders (:func:`feeders`) if not 0."""
     inputs, series = synthetic_community(homes, steps)
+    net = feeders(homes, feeder_count, steps) if feeder_count else None
+    inputs = dataclasses.replace(inputs, network=network_window(net, 0, steps))
     margin = homes * 1e-3
     t0, c0 = time.perf_counter(), time.process_time()
-    model = CommunityModel(homes, steps, inputs.batteries)
+    model = CommunityModel(homes, steps, inputs.batteries, network=inputs.network)
     result = model.clear(inputs, capacity_margin_kwh=margin)
     first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
     walls, cpus, iterations, solvers = [], [], [], set()
     batteries = inputs.batteries
     for start in range(1, resolves + 1):
         batteries = dataclasses.replace(batteries, soc_kwh=result.soc_path_kwh[:, 1])
-        step_inputs = window(series, batteries, start, steps)
+        step_inputs = dataclasses.replace(window(series, batteries, start, steps),
+                                          network=network_window(net, start, steps))
         t0, c0 = time.perf_counter(), time.process_time()
         result = model.clear(step_inputs, capacity_margin_kwh=margin)
         walls.append(time.perf_counter() - t0)
@@ -125,13 +162,15 @@ def bench_size(homes: int, steps: int, resolves: int) -> dict:
         "iterations": statistics.median(iterations),
         "solver": "+".join(sorted(solvers)),
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "feeders": feeder_count,
+        "price_spread": 0.0 if result.zone_price_per_kwh is None else float(np.ptp(result.zone_price_per_kwh)),
     }
 
 
-def bench_in_child(homes: int, steps: int, resolves: int) -> dict:
+def bench_in_child(homes: int, steps: int, resolves: int, feeder_count: int = 0) -> dict:
     """Run one size in a fresh interpreter, so its peak RSS is its own."""
     out = subprocess.run(
-        [sys.executable, __file__, "--one", str(homes), str(steps), str(resolves)],
+        [sys.executable, __file__, "--one", str(homes), str(steps), str(resolves), str(feeder_count)],
         check=True, capture_output=True, text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -221,19 +260,42 @@ def compare_solvers(homes: int, steps: int = STEPS) -> None:
         community.SOLVER_ATTEMPTS = saved
 
 
+def compare_network(feeder_count: int, homes: int = 1000, steps: int = STEPS, resolves: int = 5) -> None:
+    """The same community on the copper plate and on a radial grid, alternating runs."""
+    rows = []
+    for _ in range(2):  # alternate, so a change in the machine's load hits both
+        rows += [bench_in_child(homes, steps, resolves, 0), bench_in_child(homes, steps, resolves, feeder_count)]
+    print(f"\n{homes} homes x {steps} steps, copper plate vs {feeder_count} feeders (two runs each):")
+    print_table(rows)
+    spread = max(r["price_spread"] for r in rows)
+    for key, what in (("resolve", "wall"), ("resolve_cpu", "CPU")):
+        copper = statistics.median(r[key] for r in rows if not r["feeders"])
+        zoned = statistics.median(r[key] for r in rows if r["feeders"])
+        print(f"  re-solve on {feeder_count} feeders {zoned:.3f} s vs copper plate {copper:.3f} s ({what}): "
+              f"{zoned / copper:.2f} x (target within {NETWORK_TARGET_RATIO:g} x: "
+              f"{'meets' if zoned <= NETWORK_TARGET_RATIO * copper else 'MISSES'})")
+    print(f"  last interval's zonal price spread {spread:.4f} per kWh (0: no feeder bound)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 to 1,000 homes only")
     parser.add_argument("--resolves", type=int, default=5, help="rolling re-solves per size")
     parser.add_argument("--exactness", action="store_true", help="the naive per-home LP side by side")
     parser.add_argument("--solvers", action="store_true", help="PIQP vs Clarabel at 1,000 homes")
-    parser.add_argument("--one", nargs=3, type=int, metavar=("HOMES", "STEPS", "RESOLVES"), help=argparse.SUPPRESS)
+    parser.add_argument("--feeders", type=int, default=0, metavar="N",
+                        help="only: 1,000 homes on N feeders against the copper plate")
+    parser.add_argument("--one", nargs=4, type=int, metavar=("HOMES", "STEPS", "RESOLVES", "FEEDERS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(bench_size(*args.one)))
         return 0
 
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    if args.feeders:
+        compare_network(args.feeders)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return 0
     sizes = (100, 300, 1000) if args.quick else (100, 300, 1000, 3000, 10_000)
     # Above 1,000 homes a re-solve takes long on a shared machine: two give a median.
     rows = [bench_in_child(homes, STEPS, args.resolves if homes <= 1000 else min(args.resolves, 2)) for homes in sizes]

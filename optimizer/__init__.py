@@ -17,6 +17,7 @@ _HOMES = {
     "Batteries": "optimizer.types",
     "Clearing": "optimizer.types",
     "ClearingInputs": "optimizer.types",
+    "ZoneNetwork": "optimizer.types",
     "ZonalClearing": "optimizer.zonal",
     "clear_zonal": "optimizer.zonal",
     "ZonalAuctionResult": "optimizer.zonal_auction",

@@ -23,10 +23,12 @@ split between homes is a convention: every split has the same cost.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from optimizer.types import Batteries
+from optimizer.zones import split_zonal, zone_pro_rata
 
 SNAP_KWH = 1e-9  # a millionth of a Wh: far below the chain's integer Wh
 
@@ -35,7 +37,7 @@ SNAP_KWH = 1e-9  # a millionth of a Wh: far below the chain's integer Wh
 class Step0:
     """The LP's decisions for step 0 that the allocation needs, all in kWh."""
 
-    grid_import: float
+    grid_import: float  # each of these five is an array per zone with a network
     shed_deficit: float  # pooled homes: shedding that reduces demand
     shed_self: float  # pooled homes: shedding of self-supplied load
     curtail_surplus: float  # pooled homes: curtailment that reduces surplus
@@ -76,8 +78,16 @@ def allocate_step0(
     charge0: np.ndarray,
     discharge0: np.ndarray,
     step: Step0,
+    home_zone: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-home flows of step 0 that satisfy the Clearing identity exactly."""
+    """Per-home flows of step 0 that satisfy the Clearing identity exactly.
+
+    With ``home_zone`` (a network, :mod:`optimizer.zones`) the pool's fields of
+    ``step`` are arrays per zone, placed on the zone's own homes, and the P2P volume
+    is split by :func:`optimizer.zones.split_zonal`.
+    """
+    zones = int(np.size(step.grid_import))
+    share = pro_rata if home_zone is None else partial(zone_pro_rata, home_zone=home_zone, zones=zones)
     N = load0.size
     pooled = np.ones(N, dtype=bool)
     pooled[battery_homes] = False
@@ -86,18 +96,21 @@ def allocate_step0(
     surplus = np.where(pooled, np.maximum(-net, 0.0), 0.0)
     self_supplied = np.where(pooled, np.minimum(load0, pv0), 0.0)
 
-    shed = pro_rata(step.shed_deficit, deficit) + pro_rata(step.shed_self, self_supplied)
-    curtailed = pro_rata(step.curtail_surplus, surplus) + pro_rata(step.curtail_self, self_supplied)
+    shed = share(step.shed_deficit, deficit) + share(step.shed_self, self_supplied)
+    curtailed = share(step.curtail_surplus, surplus) + share(step.curtail_self, self_supplied)
     shed[battery_homes] = np.minimum(step.battery_home_shed, load0[battery_homes])
     curtailed[battery_homes] = np.minimum(step.battery_home_curtail, pv0[battery_homes])
     battery = np.bincount(battery_home, weights=charge0 - discharge0, minlength=N)
     position = net + curtailed - shed + battery
 
     demand, supply = np.maximum(position, 0.0), np.maximum(-position, 0.0)
-    D, S = demand.sum(), supply.sum()
-    volume = min(max(D - step.grid_import, 0.0), D, S)
-    p2p_buy = demand * (volume / D) if D > 0 else np.zeros(N)
-    p2p_sell = supply * (volume / S) if S > 0 else np.zeros(N)
+    if home_zone is not None:
+        p2p_buy, p2p_sell = split_zonal(position, home_zone, zones, float(np.sum(step.grid_import)))
+    else:
+        D, S = demand.sum(), supply.sum()
+        volume = min(max(D - step.grid_import, 0.0), D, S)
+        p2p_buy = demand * (volume / D) if D > 0 else np.zeros(N)
+        p2p_sell = supply * (volume / S) if S > 0 else np.zeros(N)
     return {
         "grid_import_kwh": demand - p2p_buy,
         "grid_export_kwh": supply - p2p_sell,

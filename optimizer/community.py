@@ -79,7 +79,9 @@ epigraph and to the balance.
 
 **Price.** The balance row reads ``supply - flexible demand == fixed
 demand``; its dual (``LPSolution.row_price``) is the optimal cost's increase per
-extra kWh of demand at step 0: the P2P price, clipped to ``[sell, buy]``.
+extra kWh of demand at step 0: the P2P price, clipped to ``[sell, buy]``. On a network
+(``ClearingInputs.network``, :mod:`optimizer.zones`) the pool and the grid are per
+zone, each line adds a row, and each zone has its own price.
 
 Battery specs are fixed per model (they change when the fleet changes), so the
 matrix is assembled once per fleet and horizon; each interval only refills
@@ -100,8 +102,9 @@ from optimizer import solvers
 from optimizer.allocation import Step0, allocate_step0, pro_rata, snap, soc_path
 from optimizer.devices import BatteryFleet, JobFleet, ThermalFleet
 from optimizer.lp import LinearProgram, LPData, LPSolution
-from optimizer.types import Batteries, Clearing, ClearingInputs, Jobs, Thermal
+from optimizer.types import Batteries, Clearing, ClearingInputs, Jobs, Thermal, ZoneNetwork
 from optimizer.validation import check_battery_specs, check_inputs, check_jobs, check_thermal
+from optimizer.zones import NetworkBlock, check_network, network_key, zone_pro_rata, zone_sum
 
 # PIQP first (about twice as fast here); Clarabel with its default, refined
 # settings if PIQP does not report success. Accepting "optimal_inaccurate"
@@ -119,6 +122,11 @@ SOLVER_ATTEMPTS: tuple[tuple[str, dict[str, object]], ...] = (
 # batteries x 96 steps, 4.6 s at 1,800 and did not finish in minutes at 3,000,
 # where Clarabel's AMD copes. Larger fleets go straight to the next solver.
 PIQP_MAX_BATTERY_STEPS = 2000 * 96
+# With a network, each feeder's line rows couple its batteries over the horizon, and
+# PIQP's ordering of that KKT system fills in badly: 1,000 homes on 20 feeders took
+# 16.5 s of CPU per re-solve with PIQP and 6.6 s with Clarabel (bench_clearing --feeders).
+# A network is solved by Clarabel first, PIQP then being the fallback.
+NETWORK_SOLVER_FIRST = solvers.CLARABEL
 CURTAIL_COST_PER_KWH = 1e-4
 VOLL_FACTOR = 10.0
 VOLL_FLOOR_PER_KWH = 0.1
@@ -147,14 +155,23 @@ class CommunityModel:
     homes have batteries and their specs (its ``soc_kwh`` is ignored here: the
     initial state of charge comes with each :class:`ClearingInputs`).
     ``volume_row`` chooses the form of the P2P volume term (see the docstring);
-    :func:`clear` picks it from the tariffs.
+    :func:`clear` picks it from the tariffs. ``network`` (its structure; limits come
+    with each interval's inputs) splits the pool and the grid connection by zone and
+    adds a row per line and step (:mod:`optimizer.zones`); None is the copper plate.
     """
 
-    def __init__(self, homes: int, horizon: int, batteries: Batteries, *, volume_row: bool = False,
-                 jobs: Jobs | None = None, thermal: Thermal | None = None) -> None:
+    def __init__(
+        self, homes: int, horizon: int, batteries: Batteries, *, volume_row: bool = False,
+        network: ZoneNetwork | None = None, jobs: Jobs | None = None, thermal: Thermal | None = None,
+    ) -> None:
         if homes < 1 or horizon < 1:
             raise InputError(f"need at least one home and one step, got {homes} x {horizon}")
         check_battery_specs(batteries, homes)
+        if network is not None:
+            check_network(network, homes, horizon)
+        self.network = network
+        self._network_block = None if network is None else NetworkBlock(network, horizon)
+        self._bus_shape: int | tuple[int, int] = horizon if network is None else (network.zones, horizon)
         self.homes = homes
         self.horizon = horizon
         self.specs = batteries
@@ -184,11 +201,15 @@ class CommunityModel:
         lp = LinearProgram()
         self.batteries.build(lp)
         u = lp.columns("buy_side", (M, T))
-        g_imp, g_exp = lp.columns("grid_import", T), lp.columns("grid_export", T)
-        zd, zs = lp.columns("shed_deficit", T), lp.columns("shed_self", T)
-        ks, kd = lp.columns("curtail_surplus", T), lp.columns("curtail_self", T)
+        net = self._network_block  # None on a copper plate
+        bus = self._bus_shape  # (T,) on a copper plate, (Z, T) with a network: one per zone
+        g_imp, g_exp = lp.columns("grid_import", bus), lp.columns("grid_export", bus)
+        zd, zs = lp.columns("shed_deficit", bus), lp.columns("shed_self", bus)
+        ks, kd = lp.columns("curtail_surplus", bus), lp.columns("curtail_self", bus)
         epigraph = lp.rows("epigraph", (M, T))
         balance = lp.rows("balance", T, equality=True)
+        if net is not None:
+            net.build(lp, g_imp, g_exp)  # lines: what enters the balance, by zone (optimizer.zones)
 
         # epigraph: u - Σ(c - d) - k + z >= e_m; a device's terminal is its home's row
         self.batteries.add_net_consumption(lp, epigraph[self._battery_row], -1.0)
@@ -204,32 +225,53 @@ class CommunityModel:
 
         # balance: G⁺ - G⁻ - Σ(c - d) - Σ(k - z) - (ks + kd - zd - zs) == E
         self.batteries.add_net_consumption(lp, np.broadcast_to(balance, (B, T)), -1.0)
+        if net is not None:
+            net.add_device(lp, self.batteries, self.specs.home, -1.0)
+            for device in (self.jobs, self.thermal):
+                if device is not None:
+                    net.add_device(lp, device, device.specs.home, -1.0)
         for cols, coef in ((g_imp, 1.0), (g_exp, -1.0), (ks, -1.0), (kd, -1.0), (zd, 1.0), (zs, 1.0)):
-            lp.add(balance, cols, coef)
+            self._add_to_balance(lp, balance, cols, coef)
 
         if self.volume_row:
             V = lp.columns("p2p_volume", T)
             volume = lp.rows("volume", T)
             # V + G⁺ + zd - kd - Σ u >= D_F
             for cols, coef in ((V, 1.0), (g_imp, 1.0), (zd, 1.0), (kd, -1.0)):
-                lp.add(volume, cols, coef)
+                lp.add(np.broadcast_to(volume, cols.shape), cols, coef)
             lp.add(np.broadcast_to(volume, (M, T)), u, -1.0)
         if home_slack:
             z, k = lp.columns("home_shed", (M, T)), lp.columns("home_curtail", (M, T))
             for rows in (epigraph, np.broadcast_to(balance, (M, T))):
                 lp.add(rows, z, 1.0)
                 lp.add(rows, k, -1.0)
+            if net is not None:
+                net.add_homes(lp, z, 1.0, self.battery_homes)
+                net.add_homes(lp, k, -1.0, self.battery_homes)
         else:
             # The battery homes' shedding and curtailment in aggregate, priced as if
             # shedding never relieved a buyer and curtailing always made one: a
             # restriction of the LP above that keeps it feasible.
-            zb, kb = lp.columns("shed_battery_homes", T), lp.columns("curtail_battery_homes", T)
-            lp.add(balance, zb, 1.0)
-            lp.add(balance, kb, -1.0)
+            zb, kb = lp.columns("shed_battery_homes", bus), lp.columns("curtail_battery_homes", bus)
+            self._add_to_balance(lp, balance, zb, 1.0)
+            self._add_to_balance(lp, balance, kb, -1.0)
             if self.volume_row:
-                lp.add(volume, kb, -1.0)
+                lp.add(np.broadcast_to(volume, kb.shape), kb, -1.0)
         lp.matrix  # assemble once
         return lp
+
+    def _add_to_balance(self, lp: LinearProgram, balance: np.ndarray, cols: np.ndarray, coef: float) -> None:
+        """Community columns (T,), or one per zone (Z, T) with a network, into the balance."""
+        lp.add(np.broadcast_to(balance, cols.shape), cols, coef)
+        if self._network_block is not None:
+            self._network_block.add_zonal(lp, cols, coef)
+
+    def _per_bus(self, values: np.ndarray, homes: np.ndarray | None = None) -> np.ndarray:
+        """Sum (n, T) values of ``homes`` (all homes if None): (T,), or per zone (Z, T) with a network."""
+        if self.network is None:
+            return values.sum(axis=0)
+        zone = self.network.home_zone if homes is None else self.network.home_zone[homes]
+        return zone_sum(values, zone, self.network.zones)
 
     # ------------------------------------------------------------------ solve
     def clear(self, inputs: ClearingInputs, *, capacity_margin_kwh: float = 0.0) -> Clearing:
@@ -287,6 +329,10 @@ class CommunityModel:
             raise InputError("inputs' jobs differ from the model's; use optimizer.clear()")
         if _thermal_key(inputs.thermal) != _thermal_key(Thermal.none() if self.thermal is None else self.thermal.specs):
             raise InputError("inputs' HVACs differ from the model's; use optimizer.clear()")
+        if network_key(inputs.network) != network_key(self.network):
+            raise InputError("inputs' network differs from the model's; use optimizer.clear()")
+        if inputs.network is not None:
+            check_network(inputs.network, self.homes, self.horizon)
         if needs_volume_row(inputs) and not self.volume_row:
             raise InputError(
                 "a step's tariff spread is below the P2P cost: this model needs volume_row=True; "
@@ -302,6 +348,7 @@ class CommunityModel:
         net = load - pv
         pooled = np.ones(self.homes, dtype=bool)
         pooled[self.battery_homes] = False
+        pool = np.flatnonzero(pooled)
         buy, sell = inputs.buy_price_per_kwh, inputs.sell_price_per_kwh
         p2p = float(inputs.p2p_cost_per_kwh)
         # A state fed back from the previous clearing may sit a hair outside
@@ -314,10 +361,10 @@ class CommunityModel:
             load=load[self.battery_homes],
             pv=pv[self.battery_homes],
             net=net[self.battery_homes] - home_d0,
-            deficit=np.maximum(net[pooled], 0.0).sum(axis=0),
-            surplus=np.maximum(-net[pooled], 0.0).sum(axis=0),
-            self_supplied=np.minimum(load[pooled], pv[pooled]).sum(axis=0),
-            fixed_demand=net.sum(axis=0) - d0.sum(axis=0),
+            deficit=self._per_bus(np.maximum(net[pool], 0.0), pool),
+            surplus=self._per_bus(np.maximum(-net[pool], 0.0), pool),
+            self_supplied=self._per_bus(np.minimum(load[pool], pv[pool]), pool),
+            fixed_demand=self._per_bus(net) - self._per_bus(d0, spec.home),
             soc0=soc0,
             buy=buy,
             sell=sell,
@@ -326,6 +373,8 @@ class CommunityModel:
             import_cap=np.maximum(inputs.import_capacity_kwh - margin, 0.0),
             export_cap=np.maximum(inputs.export_capacity_kwh - margin, 0.0),
             thermal=inputs.thermal,
+            network=inputs.network,
+            margin=margin,
         )
 
     def _fill(self, lp: LinearProgram, terms: "_Terms", job_step0: np.ndarray | None = None) -> LPData:
@@ -344,23 +393,31 @@ class CommunityModel:
             self.thermal.fill(data, terms.thermal, terms.voll)
             most = most + np.bincount(self._thermal_row, terms.thermal.max_kwh, self.battery_homes.size)[:, None]
         data.set_columns("buy_side", lo=0.0, hi=most + terms.pv, cost=folded)
-        data.set_columns("grid_import", hi=terms.import_cap, cost=terms.buy - folded)
-        data.set_columns("grid_export", hi=terms.export_cap, cost=-terms.sell)
+        if self._network_block is None:
+            data.set_columns("grid_import", hi=terms.import_cap, cost=terms.buy - folded)
+            data.set_columns("grid_export", hi=terms.export_cap, cost=-terms.sell)
+        else:
+            net = terms.network
+            data.set_columns("grid_import", hi=np.maximum(net.grid_import_kwh - terms.margin, 0.0), cost=terms.buy - folded)
+            data.set_columns("grid_export", hi=np.maximum(net.grid_export_kwh - terms.margin, 0.0), cost=-terms.sell)
+            self._network_block.fill(data, net, terms.fixed_demand, terms.import_cap, terms.export_cap)
         data.set_columns("shed_deficit", hi=terms.deficit, cost=terms.voll - folded)
         data.set_columns("shed_self", hi=terms.self_supplied, cost=terms.voll)
         data.set_columns("curtail_surplus", hi=terms.surplus, cost=CURTAIL_COST_PER_KWH)
         data.set_columns("curtail_self", hi=terms.self_supplied, cost=CURTAIL_COST_PER_KWH + folded)
         data.set_rows("epigraph", lo=terms.net)
-        data.set_rows("balance", lo=terms.fixed_demand, hi=terms.fixed_demand)
+        demand = terms.fixed_demand if self.network is None else terms.fixed_demand.sum(axis=0)
+        data.set_rows("balance", lo=demand, hi=demand)
         if self.volume_row:
             data.set_columns("p2p_volume", hi=np.inf, cost=terms.p2p)
-            data.set_rows("volume", lo=terms.deficit)
+            data.set_rows("volume", lo=terms.deficit if self.network is None else terms.deficit.sum(axis=0))
         if "home_shed" in lp.column_blocks:
             data.set_columns("home_shed", lo=0.0, hi=terms.load, cost=terms.voll)
             data.set_columns("home_curtail", lo=0.0, hi=terms.pv, cost=CURTAIL_COST_PER_KWH)
         else:
-            data.set_columns("shed_battery_homes", hi=terms.load.sum(axis=0), cost=terms.voll)
-            data.set_columns("curtail_battery_homes", hi=terms.pv.sum(axis=0), cost=CURTAIL_COST_PER_KWH + folded)
+            bh = self.battery_homes
+            data.set_columns("shed_battery_homes", hi=self._per_bus(terms.load, bh), cost=terms.voll)
+            data.set_columns("curtail_battery_homes", hi=self._per_bus(terms.pv, bh), cost=CURTAIL_COST_PER_KWH + folded)
         return data
 
     def _home_slack_would_help(self, solution: LPSolution, terms: "_Terms") -> bool:
@@ -371,7 +428,11 @@ class CommunityModel:
         """
         if not self.battery_homes.size:
             return False
-        prices = solution.price("epigraph") + solution.price("balance")[None, :]
+        if self.network is None:
+            zone_price = solution.price("balance")[None, :]
+        else:
+            zone_price = self._network_block.zone_prices(solution)[self.network.home_zone[self.battery_homes]]
+        prices = solution.price("epigraph") + zone_price
         shed = terms.voll - prices
         curtail = CURTAIL_COST_PER_KWH + prices
         return bool(
@@ -385,6 +446,8 @@ class CommunityModel:
         attempts = SOLVER_ATTEMPTS
         if self.specs.count * self.horizon > PIQP_MAX_BATTERY_STEPS and len(attempts) > 1:
             attempts = tuple(a for a in attempts if a[0] != solvers.PIQP) or attempts
+        elif self.network is not None:
+            attempts = tuple(sorted(attempts, key=lambda a: a[0] != NETWORK_SOLVER_FIRST))
         for attempt, (solver, options) in enumerate(attempts, start=1):
             last = attempt == len(attempts)
             try:
@@ -410,7 +473,7 @@ class CommunityModel:
     # ------------------------------------------------------------------ results
     def _post_process(self, inputs: ClearingInputs, sol: LPSolution, terms: "_Terms",
                       job_starts: np.ndarray | None = None) -> Clearing:
-        spec = self.specs
+        spec, network = self.specs, self.network
         jobs = None if self.jobs is None else {
             "job_kwh": self.jobs.step0_kwh(job_starts, self.homes), "job_starts_now": job_starts.astype(bool)}
         load0 = inputs.load_kwh[:, 0] + (0.0 if jobs is None else jobs["job_kwh"])
@@ -419,27 +482,52 @@ class CommunityModel:
             load0 = load0 + hvac0
             jobs = (jobs or {}) | {"hvac_kwh": hvac0, "indoor_after_c": indoor}
         charge, discharge = self.batteries.flows(sol, terms.soc0)
+
+        def step0(name: str) -> float | np.ndarray:  # per zone with a network
+            value = snap(sol.value(name)[..., 0])
+            return float(value) if network is None else value
+
         if "home_shed" in sol.lp.column_blocks:
             home_shed, home_curtail = sol.value("home_shed")[:, 0], sol.value("home_curtail")[:, 0]
+        elif network is None:
+            home_shed = pro_rata(step0("shed_battery_homes"), terms.load[:, 0])
+            home_curtail = pro_rata(step0("curtail_battery_homes"), terms.pv[:, 0])
         else:
-            home_shed = pro_rata(float(snap(sol.value("shed_battery_homes")[0])), terms.load[:, 0])
-            home_curtail = pro_rata(float(snap(sol.value("curtail_battery_homes")[0])), terms.pv[:, 0])
+            zone = network.home_zone[self.battery_homes]
+            home_shed = zone_pro_rata(step0("shed_battery_homes"), terms.load[:, 0], zone, network.zones)
+            home_curtail = zone_pro_rata(step0("curtail_battery_homes"), terms.pv[:, 0], zone, network.zones)
         step = Step0(
-            grid_import=float(snap(sol.value("grid_import")[0])),
-            shed_deficit=float(snap(sol.value("shed_deficit")[0])),
-            shed_self=float(snap(sol.value("shed_self")[0])),
-            curtail_surplus=float(snap(sol.value("curtail_surplus")[0])),
-            curtail_self=float(snap(sol.value("curtail_self")[0])),
+            grid_import=step0("grid_import"),
+            shed_deficit=step0("shed_deficit"),
+            shed_self=step0("shed_self"),
+            curtail_surplus=step0("curtail_surplus"),
+            curtail_self=step0("curtail_self"),
             battery_home_shed=snap(home_shed),
             battery_home_curtail=snap(home_curtail),
         )
         flows = allocate_step0(
             load0, inputs.pv_kwh[:, 0], self.battery_homes, spec.home,
-            charge[:, 0], discharge[:, 0], step,
+            charge[:, 0], discharge[:, 0], step, None if network is None else network.home_zone,
         )
         buy0, sell0 = float(terms.buy[0]), float(terms.sell[0])
-        price = float(sol.price("balance")[0])
         constant = 0.0 if self.volume_row else terms.p2p * float(terms.deficit.sum())
+        if network is not None:
+            zone_price = np.clip(self._network_block.zone_prices(sol)[:, 0], sell0, buy0)
+            home_price = zone_price[network.home_zone]
+            return Clearing(
+                **flows,
+                battery_charge_kwh=charge[:, 0].copy(),
+                battery_discharge_kwh=discharge[:, 0].copy(),
+                soc_path_kwh=soc_path(spec, inputs.batteries.soc_kwh, charge, discharge),
+                p2p_price_per_kwh=float(zone_price[network.reference_zone]),
+                objective=sol.objective + constant,
+                status=sol.status,
+                zone_price_per_kwh=zone_price,
+                line_flow_kwh=self._network_block.flows(sol, terms.fixed_demand)[:, 0].copy(),
+                congestion_rent=float(home_price @ flows["p2p_buy_kwh"] - home_price @ flows["p2p_sell_kwh"]),
+                **(jobs or {}),
+            )
+        price = float(sol.price("balance")[0])
         return Clearing(
             **flows,
             battery_charge_kwh=charge[:, 0].copy(),
@@ -459,10 +547,10 @@ class _Terms:
     load: np.ndarray  # (M, T) battery homes' load
     pv: np.ndarray  # (M, T) battery homes' PV
     net: np.ndarray  # (M, T) battery homes' load - pv, less their batteries' soc0 term
-    deficit: np.ndarray  # (T,) D_F
+    deficit: np.ndarray  # (T,) D_F; (Z, T) per zone with a network, as the next three
     surplus: np.ndarray  # (T,) S_F
     self_supplied: np.ndarray  # (T,) W_F
-    fixed_demand: np.ndarray  # (T,) E, less the batteries' soc0 term
+    fixed_demand: np.ndarray  # (T,) E, less the batteries' soc0 term (per zone with a network)
     soc0: np.ndarray  # (B,)
     buy: np.ndarray
     sell: np.ndarray
@@ -471,6 +559,8 @@ class _Terms:
     import_cap: np.ndarray
     export_cap: np.ndarray
     thermal: Thermal  # this interval's indoor and outdoor temperatures and comfort bands
+    network: ZoneNetwork | None = None  # the interval's limits, if the community has a network
+    margin: float = 0.0
 
 
 # ---------------------------------------------------------------- cached entry point
@@ -512,12 +602,12 @@ _NO_JOBS = _jobs_key(Jobs.none())
 def model_for(inputs: ClearingInputs) -> CommunityModel:
     """The cached model for this shape, battery fleet and volume form, built on first use."""
     volume_row = needs_volume_row(inputs)
-    key = (inputs.homes, inputs.horizon, _battery_key(inputs.batteries), volume_row, _thermal_key(inputs.thermal),
-           _jobs_key(inputs.jobs))
+    key = (inputs.homes, inputs.horizon, _battery_key(inputs.batteries), volume_row, network_key(inputs.network),
+           _thermal_key(inputs.thermal), _jobs_key(inputs.jobs))
     model = _models.get(key)
     if model is None:
-        model = CommunityModel(inputs.homes, inputs.horizon, inputs.batteries, volume_row=volume_row, jobs=inputs.jobs,
-                               thermal=inputs.thermal)
+        model = CommunityModel(inputs.homes, inputs.horizon, inputs.batteries, volume_row=volume_row,
+                               network=inputs.network, jobs=inputs.jobs, thermal=inputs.thermal)
         if inputs.jobs.count:
             # A model with jobs serves its interval only (the windows move): keep the last
             # one (an auditor's or oracle's second look), not a cache full of them.

@@ -134,9 +134,11 @@ class JobFleet:
         return self.job[c], t, c, energy[self.job[c], lag]
 
     def add_net_consumption(self, lp: LinearProgram, rows: np.ndarray, sign: float) -> None:
-        """Add ``sign`` x job ``j``'s draw at step ``t`` into ``rows[j, t]``."""
+        """Add ``sign`` x job ``j``'s draw at step ``t`` into ``rows[j, t]`` (``sign``: a
+        number, or one per job as (J, 1), as the network's line rows need)."""
         j, t, c, coef = self._draw_entries()
-        lp.add(rows[j, t], self.start[c], sign * coef)
+        per_job = np.broadcast_to(np.asarray(sign, dtype=float), (self.specs.count, 1))[:, 0]
+        lp.add(rows[j, t], self.start[c], per_job[j] * coef)
 
     def allowed(self, jobs: Jobs) -> np.ndarray:
         """(J, T) the candidate starts: steps within the window of a job that must start."""

@@ -20,6 +20,8 @@ the marginal cost of the right-hand side. For an equality row
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +54,7 @@ class LinearProgram:
     equality_rows: list[str] = field(default_factory=list)
     _entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
     _matrix: sp.csc_matrix | None = None
+    _skip_zeros: bool = False
 
     @property
     def num_columns(self) -> int:
@@ -78,8 +81,22 @@ class LinearProgram:
     def add(self, rows: np.ndarray, cols: np.ndarray, coef: float | np.ndarray) -> None:
         """Add ``coef`` at (rows, cols), all three broadcast together; duplicates sum."""
         r, c, v = np.broadcast_arrays(rows, cols, np.asarray(coef, dtype=np.float64))
-        self._entries.append((r.ravel(), c.ravel(), v.ravel()))
+        r, c, v = r.ravel(), c.ravel(), v.ravel()
+        if self._skip_zeros:
+            keep = v != 0.0
+            r, c, v = r[keep], c[keep], v[keep]
+        self._entries.append((r, c, v))
         self._matrix = None
+
+    @contextmanager
+    def skipping_zeros(self) -> Iterator[None]:
+        """Within the block, :meth:`add` leaves out zero coefficients: a coefficient table
+        with zeros (a line's PTDF over all zones, say) then adds no structural entries."""
+        self._skip_zeros = True
+        try:
+            yield
+        finally:
+            self._skip_zeros = False
 
     @property
     def matrix(self) -> sp.csc_matrix:

@@ -19,6 +19,12 @@ window (``optimizer.devices.JobFleet``); ``integer_jobs`` makes ``y`` binary (th
 otherwise it is the LP relaxation the clearing solves. HVACs (``inputs.thermal``) add
 their electric energy, with their first-order thermal dynamics and soft comfort band
 (``optimizer.devices.ThermalFleet``).
+
+With a network (``inputs.network``) the grid meets the community at zones: per zone
+``G⁺_z ∈ [0, grid_import_z]``, ``G⁻_z ∈ [0, grid_export_z]`` with ``Σ_i g⁺ == Σ_z G⁺``
+and ``Σ_i g⁻ == Σ_z G⁻``; each zone's injection ``G⁺_z - G⁻_z - Σ_{i∈z} position_i``
+flows over the lines as ``PTDF @ injection`` (computed here from the susceptances
+directly, not through the community model's angles), within each line's two limits.
 """
 
 from __future__ import annotations
@@ -137,6 +143,25 @@ class ReferenceLP:
             self.curtail <= pv,
             self.shed <= load,
         ] + job_constraints
+        net = inputs.network
+        if net is not None:
+            Z = net.zones
+            self.zone_import = cp.Variable((Z, T), nonneg=True)
+            self.zone_export = cp.Variable((Z, T), nonneg=True)
+            in_zone = np.zeros((Z, N))
+            in_zone[net.home_zone, np.arange(N)] = 1.0
+            injection = self.zone_import - self.zone_export - in_zone @ position
+            self.constraints += [
+                cp.sum(self.g_imp, axis=0) == cp.sum(self.zone_import, axis=0),
+                cp.sum(self.g_exp, axis=0) == cp.sum(self.zone_export, axis=0),
+                self.zone_import <= np.maximum(net.grid_import_kwh - capacity_margin_kwh, 0),
+                self.zone_export <= np.maximum(net.grid_export_kwh - capacity_margin_kwh, 0),
+            ]
+            if net.lines:
+                self.flow = _ptdf(net) @ injection
+                forward, back = net.line_forward_kwh, net.line_back_kwh
+                self.constraints += [self.flow[forward < np.inf] <= forward[forward < np.inf]] if np.isfinite(forward).any() else []
+                self.constraints += [-self.flow[back < np.inf] <= back[back < np.inf]] if np.isfinite(back).any() else []
         if B:
             eta_c, eta_d = b.charge_efficiency[:, None], b.discharge_efficiency[:, None]
             self.constraints += [
@@ -168,3 +193,17 @@ class ReferenceLP:
 def solve_reference(inputs: ClearingInputs, capacity_margin_kwh: float = 0.0) -> ReferenceSolution:
     """The naive LP's optimum for ``inputs``."""
     return ReferenceLP(inputs, capacity_margin_kwh).solve()
+
+
+def _ptdf(net) -> np.ndarray:
+    """Lines x zones: flow per unit injected in a zone and taken out at the reference."""
+    Z, L = net.zones, net.lines
+    A = np.zeros((L, Z))
+    A[np.arange(L), net.line_from] = 1.0
+    A[np.arange(L), net.line_to] = -1.0
+    others = [z for z in range(Z) if z != net.reference_zone]
+    ptdf = np.zeros((L, Z))
+    if others:
+        laplacian = (A[:, others].T * net.susceptance) @ A[:, others]
+        ptdf[:, others] = np.linalg.solve(laplacian, (A[:, others].T * net.susceptance)).T
+    return ptdf

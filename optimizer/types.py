@@ -131,6 +131,38 @@ class Thermal:
 
 
 @dataclass(frozen=True)
+class ZoneNetwork:
+    """The network a community clears on: homes in zones, zones joined by lines.
+
+    ``Z`` zones, ``L`` lines. Under DC power flow a line carries
+    ``f = w (theta_from - theta_to)`` with ``w`` proportional to its susceptance (only
+    the ratios matter: the base power rescales every angle alike); a radial grid is the
+    tree case, where flows follow from the injections alone. Energy enters or leaves the
+    community only at zones with a grid connection (limits 0 elsewhere), and the
+    community-wide ``import_capacity_kwh``/``export_capacity_kwh`` of the inputs still
+    bound the total.
+    """
+
+    home_zone: np.ndarray  # (N,) int: the zone of each home
+    line_from: np.ndarray  # (L,) int zone index
+    line_to: np.ndarray  # (L,) int zone index
+    susceptance: np.ndarray  # (L,) > 0, per unit
+    line_forward_kwh: np.ndarray  # (L, T) most energy per step from line_from to line_to (inf: none)
+    line_back_kwh: np.ndarray  # (L, T) most energy per step the other way
+    grid_import_kwh: np.ndarray  # (Z, T) from the upstream grid into each zone; 0: no connection
+    grid_export_kwh: np.ndarray  # (Z, T)
+    reference_zone: int = 0  # its angle is 0
+
+    @property
+    def zones(self) -> int:
+        return int(self.grid_import_kwh.shape[0])
+
+    @property
+    def lines(self) -> int:
+        return int(self.line_from.shape[0])
+
+
+@dataclass(frozen=True)
 class ClearingInputs:
     """Everything one clearing depends on; a clearing is a pure function of this."""
 
@@ -142,6 +174,7 @@ class ClearingInputs:
     export_capacity_kwh: np.ndarray  # (T,) community export limit per step
     p2p_cost_per_kwh: float  # friction per kWh traded between homes
     batteries: Batteries = field(default_factory=Batteries.none)
+    network: "ZoneNetwork | None" = None  # None: a copper plate, one price for everyone
     jobs: Jobs = field(default_factory=Jobs.none)
     thermal: Thermal = field(default_factory=Thermal.none)
 
@@ -184,3 +217,11 @@ class Clearing:
     job_starts_now: np.ndarray | None = None  # (J,) bool: a pending job starts in step 0
     hvac_kwh: np.ndarray | None = None  # (N,) the HVACs' electric energy in step 0; None: no HVAC
     indoor_after_c: np.ndarray | None = None  # (H,) indoor temperature after step 0
+    # With a network (ClearingInputs.network): each zone's P2P price, the dual of its
+    # balance row clipped to [sell, buy] (p2p_price_per_kwh is the reference zone's);
+    # each line's step-0 flow, + from line_from to line_to; and the congestion rent,
+    # Σ_i zone_price[zone(i)] (p2p_buy_i - p2p_sell_i): what buyers pay beyond what
+    # sellers receive, in currency units. None / 0 on a copper plate.
+    zone_price_per_kwh: np.ndarray | None = None
+    line_flow_kwh: np.ndarray | None = None
+    congestion_rent: float = 0.0

@@ -16,6 +16,7 @@ from optimizer.reference import ReferenceLP
 from optimizer.types import Thermal
 from tests.test_clearing_exact import REL, community, step0_fixed
 from tests.test_clearing_jobs import fixed_starts, small_community, with_jobs
+from tests.test_clearing_zones import zoned_communities
 
 
 def with_hvac(inputs: ClearingInputs, seed: int, count: int) -> ClearingInputs:
@@ -120,3 +121,14 @@ def test_bad_hvac_inputs_are_refused_with_what_is_wrong(change: dict, message: s
     inputs = _one_air_conditioner(np.full(4, 0.3))
     with pytest.raises(InputError, match=message):
         clear(dataclasses.replace(inputs, thermal=dataclasses.replace(inputs.thermal, **change)))
+
+
+@settings(max_examples=20, deadline=None)
+@given(zoned_communities(), st.integers(0, 2**32 - 1))
+def test_jobs_and_hvacs_on_a_zoned_network_clear_as_the_naive_lp_with_the_same_starts(inputs: ClearingInputs,
+                                                                                         seed: int) -> None:
+    """A device's energy loads its home's zone, and so the lines (optimizer.zones.NetworkBlock.add_device)."""
+    inputs = with_jobs(with_hvac(inputs, seed, 2), seed, 2)
+    result = clear(inputs)
+    lp = ReferenceLP(inputs)
+    assert result.objective == pytest.approx(lp.solve(fixed_starts(lp, result)).objective, rel=1e-6, abs=1e-5)

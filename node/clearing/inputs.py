@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 from eth_utils import keccak
 
+from node.clearing.network_inputs import NetworkInputs
 from node.errors import InputError
 from node.units import PPM, UNITS_PER_TOKEN
 from optimizer.types import Batteries, ClearingInputs, Jobs, Thermal
@@ -122,6 +123,9 @@ class IntervalInputs:
     terms_index: int = 0
     p2p_fee: int = 0
     credit_excluded: list[int] = field(default_factory=list)
+    # The network the interval clears on (zones, lines, limits per step; see
+    # node.clearing.network_inputs); None on a copper plate.
+    network: NetworkInputs | None = None
     # Deferrable jobs the community optimiser places (pending within their windows, or
     # started and still drawing or inside their window).
     jobs: list[JobInputs] = field(default_factory=list)
@@ -147,6 +151,10 @@ class IntervalInputs:
         document["batteries"] = [asdict(b) for b in self.batteries]
         document["jobs"] = [asdict(j) for j in self.jobs]
         document["hvacs"] = [asdict(h) for h in self.hvacs]
+        if self.network is None:
+            del document["network"]  # inputs without one hash as they did before it existed
+        else:
+            document["network"] = asdict(self.network)
         # Left out when empty, so inputs without repairs hash exactly as they did before
         # this field existed and FORMAT_VERSION stays 1; so are the chain's terms fields
         # at their defaults, for inputs written before them.
@@ -176,6 +184,8 @@ class IntervalInputs:
             raw["batteries"] = [BatteryInputs(**b) for b in raw["batteries"]]
             raw["jobs"] = [JobInputs(**j) for j in raw.get("jobs", [])]
             raw["hvacs"] = [HvacInputs(**h) for h in raw.get("hvacs", [])]
+            if raw.get("network") is not None:
+                raw["network"] = NetworkInputs(**raw["network"])
             inputs = IntervalInputs(**raw)
         except (ValueError, TypeError, KeyError) as exc:
             raise InputError(f"not a GridLedger interval inputs document: {exc}") from exc
@@ -206,6 +216,7 @@ class IntervalInputs:
             export_capacity_kwh=_kwh(self.export_capacity_wh),
             p2p_cost_per_kwh=self.p2p_cost / UNITS_PER_TOKEN,
             batteries=batteries,
+            network=None if self.network is None else self.network.to_network(),
             jobs=self.clearing_jobs(row),
             thermal=self.clearing_thermal(row),
         )

@@ -55,6 +55,11 @@ class IntervalClearing:
 
 def run_clearing(inputs: IntervalInputs) -> IntervalClearing:
     """The clearing of committed inputs; the oracle and the auditor both call this."""
+    if inputs.network is not None:
+        raise InputError(
+            f"interval {inputs.interval}'s inputs clear on a network, and settling one P2P price per zone on "
+            "chain is not built yet; clear them with optimizer.clear(inputs.to_clearing_inputs()) instead"
+        )
     if inputs.mechanism == "auction":
         return _clear_auction(inputs)
     return _clear_community(inputs)

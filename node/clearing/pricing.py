@@ -23,6 +23,7 @@ from node.chain.settlement import Settlement
 from node.intent.signing import BUY
 from node.units import round_price_units
 from optimizer.auction import Side, effective_limit
+from optimizer.rounding import round_conserving
 from optimizer.types import Clearing
 
 
@@ -43,6 +44,27 @@ def step0_integers(clearing: Clearing, buy_price: int, sell_price: int) -> tuple
     net_kwh = clearing.grid_import_kwh - clearing.grid_export_kwh + clearing.p2p_buy_kwh - clearing.p2p_sell_kwh
     net_wh = np.rint(net_kwh * 1000).astype(np.int64)
     return net_wh, min(max(round_price_units(clearing.p2p_price_per_kwh), sell_price), buy_price)
+
+
+def zonal_step0_integers(clearing: Clearing, home_zone: np.ndarray, buy_price: int, sell_price: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 0 of a zonal `clearing` (`optimizer.zones`) in chain units: each home's net
+    energy and its P2P part (+ bought, - sold) in whole Wh, the P2P parts summing to 0
+    exactly, and each home's P2P price: its zone's, in units per kWh, clipped to the
+    tariffs. Priced with `priced_settlement(..., p2p_prices=...)`, what buyers pay beyond
+    what sellers receive (the congestion rent) falls to the grid's wallet with its legs."""
+    if clearing.zone_price_per_kwh is None:
+        raise InputError("the clearing has no zone prices: clear with a network (ClearingInputs.network)")
+    net_wh, _ = step0_integers(clearing, buy_price, sell_price)
+    p2p_wh = round_conserving((clearing.p2p_buy_kwh - clearing.p2p_sell_kwh) * 1000).astype(np.int64)
+    zone_price = np.array([min(max(round_price_units(p), sell_price), buy_price) for p in clearing.zone_price_per_kwh],
+                          dtype=np.int64)
+    return net_wh, p2p_wh, zone_price[np.asarray(home_zone)]
+
+
+def congestion_rent_milli(p2p_wh: np.ndarray, p2p_prices: np.ndarray) -> int:
+    """What P2P buyers pay minus what P2P sellers receive, in thousandths of a unit."""
+    return int(np.asarray(p2p_wh, dtype=np.int64) @ np.asarray(p2p_prices, dtype=np.int64))
 
 
 def priced_settlement(

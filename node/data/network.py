@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from node.errors import InputError
+from optimizer.types import ZoneNetwork
 
 BASE_POWER_MVA = 1000.0
 ZONE_KINDS = ("zone", "grid", "substation", "transformer", "feeder", "connection")
@@ -247,6 +248,39 @@ class Network:
                     raise InputError(f"zone {z.name}: an auction needs a finite grid import and export limit per interval")
                 grid[z.name] = (int(imp), int(exp))
         return lines, grid
+
+
+def community_network(network: Network, home_zones: Sequence[str], intervals: Sequence[int],
+                      interval_minutes: int) -> ZoneNetwork:
+    """`network` in the community clearing's terms (`optimizer.types.ZoneNetwork`): home
+    ``i`` in zone ``home_zones[i]`` (a zone name), step ``t`` under the limits of market
+    interval ``intervals[t]``, every limit as kWh per step (MW x 1000 x interval hours)."""
+    if not (isinstance(interval_minutes, int) and interval_minutes > 0):
+        raise InputError(f"interval length must be a whole number of minutes > 0, got {interval_minutes!r}")
+    index = network.zone_index
+    unknown = sorted({z for z in home_zones if z not in index})
+    if unknown:
+        raise InputError(f"home zone(s) {', '.join(map(str, unknown))} are not zones of network "
+                         f"{network.name or '(unnamed)'}; register each home in one of {', '.join(index)}")
+    kwh_per_mw = 1000.0 * interval_minutes / 60
+    steps = [network.limits(int(k)) for k in intervals]
+
+    def per_step(field: str) -> np.ndarray:
+        columns = [getattr(limits, field) for limits in steps]
+        return np.stack(columns, axis=1) * kwh_per_mw if columns else np.zeros((0, 0))
+
+    lines = network.lines
+    return ZoneNetwork(
+        home_zone=np.array([index[z] for z in home_zones], dtype=np.int64),
+        line_from=np.array([index[line.zone_from] for line in lines], dtype=np.int64),
+        line_to=np.array([index[line.zone_to] for line in lines], dtype=np.int64),
+        susceptance=np.array([line.susceptance for line in lines], dtype=float),
+        line_forward_kwh=per_step("line_forward_mw").reshape(len(lines), len(steps)),
+        line_back_kwh=per_step("line_back_mw").reshape(len(lines), len(steps)),
+        grid_import_kwh=per_step("grid_import_mw").reshape(len(network.zones), len(steps)),
+        grid_export_kwh=per_step("grid_export_mw").reshape(len(network.zones), len(steps)),
+        reference_zone=index[network.reference_zone],
+    )
 
 
 def _unique(names: Sequence[Any], what: str) -> None:
