@@ -3,6 +3,8 @@ the state directory's chain takes it directly), a real market contract decides."
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from eth_account import Account
 
@@ -60,6 +62,28 @@ def test_set_capacity_signed_with_the_grid_operators_keystore_goes_into_the_stat
     assert event.strip() == "CapacitySet(interval=3, importWh=5500, exportWh=4000)"
     with open_chain(state=state) as chain:  # reopened: the transaction is in the journal
         assert Market(chain, Deployment.load(state / "deployment.json")).capacity(3) == (5_500, 4_000)
+
+
+def test_interval_prices_go_on_chain_a_notice_period_ahead_and_never_inside_it(state, keystore, capsys):
+    directory, who = keystore
+    with open_chain(state=state) as chain:
+        clock = Market(chain, Deployment.load(state / "deployment.json")).clock()
+    ahead = -(-(int(time.time()) + clock.notice_s + 3_600 - clock.epoch) // clock.interval_s)
+    key = ["--keystore", str(directory), "--account", who["grid"], "--state", str(state)]
+    status, out, err = gridledger(["admin", "set-interval-prices", "--interval", str(ahead), "--import-price", "0.2875",
+                                   "--export-price", "0.0712", *key], capsys)
+    assert status == 0, err
+    assert f"IntervalPricesSet(interval={ahead}, importPrice=287500, exportPrice=71200)" in out
+    with open_chain(state=state) as chain:
+        terms = Market(chain, Deployment.load(state / "deployment.json")).terms_at(ahead)
+        assert (terms.import_price, terms.export_price) == (287_500, 71_200)
+    inside = ahead - (clock.notice_s + 7_200) // clock.interval_s  # starts within the notice period
+    status, out, err = gridledger(["admin", "set-interval-prices", "--interval", str(inside), "--import-price", "9",
+                                   "--export-price", "0", *key], capsys)
+    assert status != 0 and "NoticeTooShort" in err
+    status, out, err = gridledger(["admin", "set-interval-prices", "--interval", str(ahead), "--import-price", "0.1234567",
+                                   "--export-price", "0", *key], capsys)
+    assert status == 2 and "import price 0.1234567 per kWh has more decimals" in err
 
 
 def test_a_key_without_the_role_is_refused_before_the_password_is_asked(state, keystore, capsys, monkeypatch):
@@ -167,7 +191,7 @@ def test_print_raw_signs_without_sending(server, bare_market, keystore, capsys, 
     assert bare_market.capacity(9) == (1_000, 1_000)
 
 
-@pytest.mark.parametrize("command", ["set-capacity", "set-default-capacity", "register", "grant-role", "revoke-role", "roles"])
+@pytest.mark.parametrize("command", ["set-capacity", "set-default-capacity", "set-interval-prices", "register", "grant-role", "revoke-role", "roles"])
 def test_every_admin_command_explains_itself(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["admin", command, "--help"])

@@ -31,6 +31,7 @@ from node.admin.actions import (
     register_participants,
     revoke_role,
     set_capacity,
+    set_interval_prices,
     set_default_capacity,
 )
 from node.admin.relay import AdminRelay, ContractRefused, RoleChangesRefused, RoleMissing, parse_address
@@ -57,6 +58,7 @@ NO_CHAIN = (
 ACTIONS = {
     "set-capacity": ("interval", "import_kwh", "export_kwh"),
     "set-default-capacity": ("import_kwh", "export_kwh"),
+    "set-interval-prices": ("interval", "import_price", "export_price"),
     "register": ("owner", "meter", "zone", "name"),
     "grant-role": ("role", "account"),
     "revoke-role": ("role", "account"),
@@ -107,6 +109,9 @@ def action_from(args) -> tuple[str, Action]:
         return name, set_capacity(_int(values["interval"], "interval"), values["import_kwh"], values["export_kwh"])
     if name == "set-default-capacity":
         return name, set_default_capacity(values["import_kwh"], values["export_kwh"])
+    if name == "set-interval-prices":
+        return name, set_interval_prices(_int(values["interval"], "interval"), values["import_price"],
+                                         values["export_price"])
     if name == "register":
         return name, register_participants([values["owner"]], [values["meter"]], [_int(values["zone"], "zone")],
                                            [values["name"]])

@@ -120,7 +120,8 @@ def document() -> dict:
                                      "responses": _responses(200, 400, 502, 503)}},
         "/api/admin/prepare": {"get": {"summary": "The unsigned transaction of an admin action",
                                        "parameters": [_param(n, schema={"type": "string"}) for n in
-                                                      ("action", "sender", "interval", "import_kwh", "export_kwh", "owner",
+                                                      ("action", "sender", "interval", "import_kwh", "export_kwh", "import_price",
+                                                       "export_price", "owner",
                                                        "zone", "name", "role", "account")],
                                        "responses": _responses(200, 400, 403, 502, 503)}},
         "/api/admin/transactions": {"post": {"summary": "Relay a role holder's signed transaction",

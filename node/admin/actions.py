@@ -21,7 +21,7 @@ from node.chain.chunks import MAX_TX_GAS
 from node.chain.market import REGISTER_GAS_PER_PARTICIPANT
 from node.chain.roles import role_id, role_name
 from node.errors import InputError
-from node.intent.amounts import whole_wh
+from node.intent.amounts import price_units, whole_wh
 
 MAX_RELAYED_BYTES = 16 * 1024  # an admin transaction is a few hundred bytes; a batch of registrations more
 
@@ -42,6 +42,7 @@ class AdminFunction:
 ADMIN_FUNCTIONS: dict[str, AdminFunction] = {f.name: f for f in (
     AdminFunction("setCapacity", "GRID_OPERATOR_ROLE", lambda args: 100_000),
     AdminFunction("setDefaultCapacity", "GRID_OPERATOR_ROLE", lambda args: 80_000),
+    AdminFunction("setIntervalPrices", "GRID_OPERATOR_ROLE", lambda args: 80_000),
     AdminFunction("register", "DEFAULT_ADMIN_ROLE",
                   lambda args: 60_000 + REGISTER_GAS_PER_PARTICIPANT + 50 * len(args[3].encode())),
     AdminFunction("registerBatch", "DEFAULT_ADMIN_ROLE", lambda args: min(
@@ -116,6 +117,14 @@ def set_default_capacity(import_kwh: str | int, export_kwh: str | int) -> Action
     """The capacity of every interval without its own, in kWh."""
     return Action("setDefaultCapacity", (_uint(whole_wh(import_kwh, "import capacity"), 64, "import capacity (Wh)"),
                                          _uint(whole_wh(export_kwh, "export capacity"), 64, "export capacity (Wh)")))
+
+
+def set_interval_prices(interval: int, import_price: str | int, export_price: str | int) -> Action:
+    """The grid operator's import and export tariffs of one interval (dynamic prices, per
+    kWh in the currency); the contract takes them only a notice period ahead."""
+    return Action("setIntervalPrices", (_uint(interval, 64, "interval"),
+                                        _uint(price_units(import_price, "import price"), 64, "import price (units)"),
+                                        _uint(price_units(export_price, "export price"), 64, "export price (units)")))
 
 
 def register_participants(owners: Sequence[str], meters: Sequence[str], zones: Sequence[int],

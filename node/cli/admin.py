@@ -23,6 +23,7 @@ from node.intent.client import DEFAULT_URL, Rejected, call_api
 _PARAMS = {
     "setCapacity": lambda a: {"interval": a.interval, "import_kwh": a.import_kwh, "export_kwh": a.export_kwh},
     "setDefaultCapacity": lambda a: {"import_kwh": a.import_kwh, "export_kwh": a.export_kwh},
+    "setIntervalPrices": lambda a: {"interval": a.interval, "import_price": a.import_price, "export_price": a.export_price},
     "register": lambda a: {"owner": a.owner, "meter": a.meter, "zone": a.zone, "name": a.name},
     "grantRole": lambda a: {"role": a.role, "account": a.address},
     "revokeRole": lambda a: {"role": a.role, "account": a.address},
@@ -30,7 +31,7 @@ _PARAMS = {
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Registers ``admin set-capacity|set-default-capacity|register|grant-role|revoke-role|roles``."""
+    """Registers ``admin set-capacity|set-default-capacity|set-interval-prices|register|grant-role|revoke-role|roles``."""
     admin = subparsers.add_parser(
         "admin",
         help="grid-operator and admin actions, signed with the role holder's own key",
@@ -59,6 +60,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     _add_capacity(p)
     _add_common(p)
     p.set_defaults(run=cmd_admin, build=_action("set_default_capacity", lambda a: (a.import_kwh, a.export_kwh)))
+
+    p = actions.add_parser("set-interval-prices", help="the import and export tariffs of one interval (grid operator)",
+                           description="Fixes one interval's import and export prices (EnergyMarket.setIntervalPrices), "
+                           "e.g. day-ahead prices plus the grid fee, overriding the time-of-use tariffs for it; every "
+                           "entry of that interval settles at them. The contract takes them only for an interval that "
+                           "starts at least the market's notice period (set at deployment; a day for `simulate`) from now. Needs "
+                           "GRID_OPERATOR_ROLE. Prices per kWh in the currency, at most 6 decimals.",
+                           epilog="Example: gridledger admin set-interval-prices --interval 20160 --import-price 0.2875 "
+                           "--export-price 0.0712 --keystore ~/.gridledger/keystore --account 0xGRID_OPERATOR --state "
+                           "state/sim")
+    p.add_argument("--interval", required=True, type=int, metavar="K", help="the interval (starting a notice period or "
+                   "more from now)")
+    p.add_argument("--import-price", required=True, metavar="PRICE", help="what importing costs, per kWh")
+    p.add_argument("--export-price", required=True, metavar="PRICE", help="what exporting earns, per kWh (at most the "
+                   "import price)")
+    _add_common(p)
+    p.set_defaults(run=cmd_admin, build=_action("set_interval_prices",
+                                                lambda a: (a.interval, a.import_price, a.export_price)))
 
     p = actions.add_parser("register", help="register a participant (admin)",
                            description="Registers OWNER as a new participant in a zone (EnergyMarket.register); "
@@ -241,5 +260,6 @@ def _report(answer: dict) -> None:
 
 def _command_name(action) -> str:
     return {"setCapacity": "set-capacity", "setDefaultCapacity": "set-default-capacity", "register": "register",
-            "grantRole": "grant-role", "revokeRole": "revoke-role"}[action.function]
+            "setIntervalPrices": "set-interval-prices", "grantRole": "grant-role",
+            "revokeRole": "revoke-role"}[action.function]
 
