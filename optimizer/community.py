@@ -100,10 +100,10 @@ import numpy as np
 from node.errors import InputError, SolverError
 from optimizer import solvers
 from optimizer.allocation import Step0, allocate_step0, pro_rata, snap, soc_path
-from optimizer.devices import BatteryFleet
+from optimizer.devices import BatteryFleet, JobFleet, ThermalFleet
 from optimizer.lp import LinearProgram, LPData, LPSolution
-from optimizer.types import Batteries, Clearing, ClearingInputs, ZoneNetwork
-from optimizer.validation import check_battery_specs, check_inputs
+from optimizer.types import Batteries, Clearing, ClearingInputs, Jobs, Thermal, ZoneNetwork
+from optimizer.validation import check_battery_specs, check_inputs, check_jobs, check_thermal
 from optimizer.zones import NetworkBlock, check_network, network_key, zone_pro_rata, zone_sum
 
 # PIQP first (about twice as fast here); Clarabel with its default, refined
@@ -133,6 +133,10 @@ VOLL_FLOOR_PER_KWH = 0.1
 # Reduced costs above -1e-7 per kWh are solver tolerance: at most a few kWh
 # could move, for far less than the 1e-6 relative the clearing promises.
 REDUCED_COST_TOL = 1e-7
+# A job's start-now further than this from 0 or 1 is a split job: step 0 is fixed and re-solved.
+# Interior-point residue leaves whole starts at 0.99999 (seen: 7e-6 off); 1e-4 of a job's
+# first step is under a tenth of a Wh per kWh, inside the capacity margin for rounding.
+JOB_FRACTION_TOL = 1e-4
 _CACHE_SIZE = 8
 
 log = logging.getLogger("gridledger.optimizer")
@@ -158,7 +162,7 @@ class CommunityModel:
 
     def __init__(
         self, homes: int, horizon: int, batteries: Batteries, *, volume_row: bool = False,
-        network: ZoneNetwork | None = None,
+        network: ZoneNetwork | None = None, jobs: Jobs | None = None, thermal: Thermal | None = None,
     ) -> None:
         if homes < 1 or horizon < 1:
             raise InputError(f"need at least one home and one step, got {homes} x {horizon}")
@@ -172,9 +176,19 @@ class CommunityModel:
         self.horizon = horizon
         self.specs = batteries
         self.volume_row = volume_row
-        self.battery_homes = np.unique(batteries.home).astype(np.int64)
+        # Homes with a device (a battery, a deferrable job, an HVAC) get their own rows; the
+        # name stays battery_homes for the battery-only formulation's sake.
+        jobs = Jobs.none() if jobs is None else jobs
+        thermal = Thermal.none() if thermal is None else thermal
+        check_jobs(jobs, homes)
+        check_thermal(thermal, homes, horizon)
+        self.battery_homes = np.unique(np.concatenate([batteries.home, jobs.home, thermal.home])).astype(np.int64)
         self.batteries = BatteryFleet(batteries, horizon)
         self._battery_row = np.searchsorted(self.battery_homes, batteries.home)
+        self.jobs = JobFleet(jobs, horizon) if jobs.count else None
+        self._job_row = np.searchsorted(self.battery_homes, jobs.home)
+        self.thermal = ThermalFleet(thermal, horizon) if thermal.count else None
+        self._thermal_row = np.searchsorted(self.battery_homes, thermal.home)
         self.lp = self._build(home_slack=False)
         self._full_lp: LinearProgram | None = None
         self._workspaces: dict[tuple[bool, str], solvers.PiqpWorkspace] = {}
@@ -200,11 +214,22 @@ class CommunityModel:
         # epigraph: u - Σ(c - d) - k + z >= e_m; a device's terminal is its home's row
         self.batteries.add_net_consumption(lp, epigraph[self._battery_row], -1.0)
         lp.add(epigraph, u, 1.0)
+        if self.jobs is not None:
+            self.jobs.build(lp)
+            self.jobs.add_net_consumption(lp, epigraph[self._job_row], -1.0)
+            self.jobs.add_net_consumption(lp, np.broadcast_to(balance, (self.jobs.specs.count, T)), -1.0)
+        if self.thermal is not None:
+            self.thermal.build(lp)
+            self.thermal.add_net_consumption(lp, epigraph[self._thermal_row], -1.0)
+            self.thermal.add_net_consumption(lp, np.broadcast_to(balance, (self.thermal.specs.count, T)), -1.0)
 
         # balance: G⁺ - G⁻ - Σ(c - d) - Σ(k - z) - (ks + kd - zd - zs) == E
         self.batteries.add_net_consumption(lp, np.broadcast_to(balance, (B, T)), -1.0)
         if net is not None:
             net.add_device(lp, self.batteries, self.specs.home, -1.0)
+            for device in (self.jobs, self.thermal):
+                if device is not None:
+                    net.add_device(lp, device, device.specs.home, -1.0)
         for cols, coef in ((g_imp, 1.0), (g_exp, -1.0), (ks, -1.0), (kd, -1.0), (zd, 1.0), (zs, 1.0)):
             self._add_to_balance(lp, balance, cols, coef)
 
@@ -263,13 +288,31 @@ class CommunityModel:
         """
         self._validate(inputs, capacity_margin_kwh)
         terms = self._interval_terms(inputs, capacity_margin_kwh)
-        solution = self._solve(self.lp, self._fill(self.lp, terms))
+        solution = self._solve_interval(terms)
+        starts = None
+        if self.jobs is not None:
+            # A job starts now or not: split starts-now are rounded (JobFleet.round_step0)
+            # and the LP solved again with them fixed (the plan beyond step 0 may stay fractional).
+            now = self.jobs.starts_now(solution)
+            starts, split = self.jobs.round_step0(now, JOB_FRACTION_TOL)
+            if np.any(split):
+                try:
+                    solution = self._solve_interval(terms, starts)
+                except SolverError:
+                    # Starting a split job whole may not fit the feeder; not starting it
+                    # always does (it can start later, or be dropped at VoLL).
+                    starts[split] = 0.0
+                    solution = self._solve_interval(terms, starts)
+        self.last_solution = solution
+        return self._post_process(inputs, solution, terms, starts)
+
+    def _solve_interval(self, terms: "_Terms", job_step0: np.ndarray | None = None) -> LPSolution:
+        solution = self._solve(self.lp, self._fill(self.lp, terms, job_step0))
         if self._home_slack_would_help(solution, terms):
             if self._full_lp is None:
                 self._full_lp = self._build(home_slack=True)
-            solution = self._solve(self._full_lp, self._fill(self._full_lp, terms))
-        self.last_solution = solution
-        return self._post_process(inputs, solution, terms)
+            solution = self._solve(self._full_lp, self._fill(self._full_lp, terms, job_step0))
+        return solution
 
     def _validate(self, inputs: ClearingInputs, margin: float) -> None:
         check_inputs(inputs)
@@ -282,6 +325,10 @@ class CommunityModel:
             )
         if _battery_key(inputs.batteries) != _battery_key(self.specs):
             raise InputError("inputs' batteries differ from the model's; use optimizer.clear()")
+        if _jobs_key(inputs.jobs) != _jobs_key(Jobs.none() if self.jobs is None else self.jobs.specs):
+            raise InputError("inputs' jobs differ from the model's; use optimizer.clear()")
+        if _thermal_key(inputs.thermal) != _thermal_key(Thermal.none() if self.thermal is None else self.thermal.specs):
+            raise InputError("inputs' HVACs differ from the model's; use optimizer.clear()")
         if network_key(inputs.network) != network_key(self.network):
             raise InputError("inputs' network differs from the model's; use optimizer.clear()")
         if inputs.network is not None:
@@ -296,6 +343,8 @@ class CommunityModel:
         """Everything the LP's costs and bounds are made of, for one interval."""
         spec, T = self.specs, self.horizon
         load, pv = inputs.load_kwh, inputs.pv_kwh
+        if self.jobs is not None:
+            load = load + inputs.jobs.running_kwh(self.homes, T)  # a started job's draw is load
         net = load - pv
         pooled = np.ones(self.homes, dtype=bool)
         pooled[self.battery_homes] = False
@@ -323,11 +372,12 @@ class CommunityModel:
             voll=VOLL_FACTOR * max(np.abs(buy).max(), np.abs(sell).max(), p2p, VOLL_FLOOR_PER_KWH),
             import_cap=np.maximum(inputs.import_capacity_kwh - margin, 0.0),
             export_cap=np.maximum(inputs.export_capacity_kwh - margin, 0.0),
+            thermal=inputs.thermal,
             network=inputs.network,
             margin=margin,
         )
 
-    def _fill(self, lp: LinearProgram, terms: "_Terms") -> LPData:
+    def _fill(self, lp: LinearProgram, terms: "_Terms", job_step0: np.ndarray | None = None) -> LPData:
         """Costs and bounds of ``lp`` for the interval; see the module docstring."""
         spec = self.specs
         # In the objective form the volume's terms move into the costs.
@@ -336,6 +386,12 @@ class CommunityModel:
         self.batteries.fill(data, terms.soc0, stored_value_per_kwh=max(terms.sell.mean(), 0.0))
         # A battery home's buy side is at most its load plus all its batteries charging.
         most = terms.load + np.bincount(self._battery_row, spec.max_charge_kwh, self.battery_homes.size)[:, None]
+        if self.jobs is not None:
+            self.jobs.fill(data, terms.voll, job_step0)
+            most = most + np.bincount(self._job_row, self.jobs.specs.energy_kwh.max(axis=1), self.battery_homes.size)[:, None]
+        if self.thermal is not None:
+            self.thermal.fill(data, terms.thermal, terms.voll)
+            most = most + np.bincount(self._thermal_row, terms.thermal.max_kwh, self.battery_homes.size)[:, None]
         data.set_columns("buy_side", lo=0.0, hi=most + terms.pv, cost=folded)
         if self._network_block is None:
             data.set_columns("grid_import", hi=terms.import_cap, cost=terms.buy - folded)
@@ -415,8 +471,16 @@ class CommunityModel:
         )
 
     # ------------------------------------------------------------------ results
-    def _post_process(self, inputs: ClearingInputs, sol: LPSolution, terms: "_Terms") -> Clearing:
+    def _post_process(self, inputs: ClearingInputs, sol: LPSolution, terms: "_Terms",
+                      job_starts: np.ndarray | None = None) -> Clearing:
         spec, network = self.specs, self.network
+        jobs = None if self.jobs is None else {
+            "job_kwh": self.jobs.step0_kwh(job_starts, self.homes), "job_starts_now": job_starts.astype(bool)}
+        load0 = inputs.load_kwh[:, 0] + (0.0 if jobs is None else jobs["job_kwh"])
+        if self.thermal is not None:
+            hvac0, indoor = self.thermal.step0(sol, terms.thermal, self.homes)
+            load0 = load0 + hvac0
+            jobs = (jobs or {}) | {"hvac_kwh": hvac0, "indoor_after_c": indoor}
         charge, discharge = self.batteries.flows(sol, terms.soc0)
 
         def step0(name: str) -> float | np.ndarray:  # per zone with a network
@@ -442,7 +506,7 @@ class CommunityModel:
             battery_home_curtail=snap(home_curtail),
         )
         flows = allocate_step0(
-            inputs.load_kwh[:, 0], inputs.pv_kwh[:, 0], self.battery_homes, spec.home,
+            load0, inputs.pv_kwh[:, 0], self.battery_homes, spec.home,
             charge[:, 0], discharge[:, 0], step, None if network is None else network.home_zone,
         )
         buy0, sell0 = float(terms.buy[0]), float(terms.sell[0])
@@ -461,6 +525,7 @@ class CommunityModel:
                 zone_price_per_kwh=zone_price,
                 line_flow_kwh=self._network_block.flows(sol, terms.fixed_demand)[:, 0].copy(),
                 congestion_rent=float(home_price @ flows["p2p_buy_kwh"] - home_price @ flows["p2p_sell_kwh"]),
+                **(jobs or {}),
             )
         price = float(sol.price("balance")[0])
         return Clearing(
@@ -471,6 +536,7 @@ class CommunityModel:
             p2p_price_per_kwh=float(min(max(price, sell0), buy0)),
             objective=sol.objective + constant,
             status=sol.status,
+            **(jobs or {}),
         )
 
 
@@ -492,6 +558,7 @@ class _Terms:
     voll: float
     import_cap: np.ndarray
     export_cap: np.ndarray
+    thermal: Thermal  # this interval's indoor and outdoor temperatures and comfort bands
     network: ZoneNetwork | None = None  # the interval's limits, if the community has a network
     margin: float = 0.0
 
@@ -513,18 +580,39 @@ def _battery_key(b: Batteries) -> tuple[bytes, ...]:
     )
 
 
+def _jobs_key(j: Jobs) -> tuple[bytes, ...]:
+    """Identity of the jobs, windows included (the candidate starts are columns)."""
+    parts = [np.ascontiguousarray(a, dtype=np.int64) for a in (j.home, j.earliest, j.latest, j.started, j.start)]
+    parts.append(np.ascontiguousarray(j.energy_kwh, dtype=np.float64))
+    return tuple(a.tobytes() for a in parts) + (bytes(str(j.energy_kwh.shape), "ascii"),)
+
+
+def _thermal_key(t: Thermal) -> tuple[bytes, ...]:
+    """Identity of the HVACs' fixed specs (what the matrix holds; temperatures are bounds)."""
+    parts = [np.ascontiguousarray(t.home, dtype=np.int64)] + [
+        np.ascontiguousarray(a, dtype=np.float64) for a in (t.max_kwh, t.cop, t.sign, t.resistance_k_per_kw,
+                                                            t.capacitance_kwh_per_k, [t.step_hours])]
+    return tuple(a.tobytes() for a in parts)
+
+
 _models: OrderedDict[tuple, CommunityModel] = OrderedDict()
+_NO_JOBS = _jobs_key(Jobs.none())
 
 
 def model_for(inputs: ClearingInputs) -> CommunityModel:
     """The cached model for this shape, battery fleet and volume form, built on first use."""
     volume_row = needs_volume_row(inputs)
-    key = (inputs.homes, inputs.horizon, _battery_key(inputs.batteries), volume_row, network_key(inputs.network))
+    key = (inputs.homes, inputs.horizon, _battery_key(inputs.batteries), volume_row, network_key(inputs.network),
+           _thermal_key(inputs.thermal), _jobs_key(inputs.jobs))
     model = _models.get(key)
     if model is None:
-        model = CommunityModel(
-            inputs.homes, inputs.horizon, inputs.batteries, volume_row=volume_row, network=inputs.network
-        )
+        model = CommunityModel(inputs.homes, inputs.horizon, inputs.batteries, volume_row=volume_row,
+                               network=inputs.network, jobs=inputs.jobs, thermal=inputs.thermal)
+        if inputs.jobs.count:
+            # A model with jobs serves its interval only (the windows move): keep the last
+            # one (an auditor's or oracle's second look), not a cache full of them.
+            for old in [k for k in _models if k[-1] != _NO_JOBS]:
+                del _models[old]
         _models[key] = model
         if len(_models) > _CACHE_SIZE:
             _models.popitem(last=False)

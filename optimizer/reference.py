@@ -13,6 +13,13 @@ never to clear a market. Same data, same costs::
               soc[b,t+1] == soc[b,t] + η_c c - d / η_d,  soc[b,0] = soc0
               min_soc ≤ soc ≤ capacity,  0 ≤ c ≤ c̄,  0 ≤ d ≤ d̄
 
+Deferrable jobs (``inputs.jobs``) add their draw to their home's load: a started job's
+as data, a pending one's as ``Σ_k y[j,k] P[j,t-k]`` with one start ``y`` per job in its
+window (``optimizer.devices.JobFleet``); ``integer_jobs`` makes ``y`` binary (the MILP),
+otherwise it is the LP relaxation the clearing solves. HVACs (``inputs.thermal``) add
+their electric energy, with their first-order thermal dynamics and soft comfort band
+(``optimizer.devices.ThermalFleet``).
+
 With a network (``inputs.network``) the grid meets the community at zones: per zone
 ``G⁺_z ∈ [0, grid_import_z]``, ``G⁻_z ∈ [0, grid_export_z]`` with ``Σ_i g⁺ == Σ_z G⁺``
 and ``Σ_i g⁻ == Σ_z G⁻``; each zone's injection ``G⁺_z - G⁻_z - Σ_{i∈z} position_i``
@@ -28,6 +35,7 @@ import cvxpy as cp
 import numpy as np
 
 from optimizer.community import CURTAIL_COST_PER_KWH, VOLL_FACTOR, VOLL_FLOOR_PER_KWH
+from optimizer.devices import JobFleet
 from optimizer.types import ClearingInputs
 
 
@@ -45,16 +53,18 @@ class ReferenceSolution:
     charge: np.ndarray
     discharge: np.ndarray
     soc: np.ndarray  # (B, T + 1)
+    job_start: np.ndarray | None = None  # (J, T) y of the jobs, when there are any
 
 
 class ReferenceLP:
     """The naive LP of ``inputs``, optionally with some step-0 flows fixed."""
 
-    def __init__(self, inputs: ClearingInputs, capacity_margin_kwh: float = 0.0) -> None:
+    def __init__(self, inputs: ClearingInputs, capacity_margin_kwh: float = 0.0, integer_jobs: bool = False) -> None:
         N, T = inputs.load_kwh.shape
         b = inputs.batteries
         B = b.count
-        load, pv = inputs.load_kwh, inputs.pv_kwh
+        jobs = JobFleet(inputs.jobs, T)
+        load, pv = inputs.load_kwh + inputs.jobs.running_kwh(N, T), inputs.pv_kwh
         buy, sell = inputs.buy_price_per_kwh, inputs.sell_price_per_kwh
         p2p = float(inputs.p2p_cost_per_kwh)
         voll = VOLL_FACTOR * max(np.abs(buy).max(), np.abs(sell).max(), p2p, VOLL_FLOOR_PER_KWH)
@@ -85,6 +95,46 @@ class ReferenceLP:
         position = load - pv + self.curtail - self.shed
         if B:
             position = position + at_home @ (self.charge - self.discharge)
+        J = self.jobs_count = inputs.jobs.count
+        self.job_start = cp.Variable((max(J, 1), T), boolean=integer_jobs, nonneg=not integer_jobs)
+        job_constraints = []
+        if J:
+            allowed = jobs.allowed(inputs.jobs)
+            skip = cp.Variable(J, nonneg=True)  # the job is not run, at VoLL per kWh
+            cost_of_skipping = voll * inputs.jobs.energy_kwh.sum(axis=1) @ skip
+            job_constraints = [
+                self.job_start <= allowed.astype(float),
+                skip <= jobs.must_start(inputs.jobs).astype(float),
+                cp.sum(self.job_start, axis=1) + skip == jobs.must_start(inputs.jobs).astype(float),
+            ]
+            draw = []
+            for j in range(J):  # the draw of job j per step: a Toeplitz matrix of its profile times y[j]
+                profile = inputs.jobs.energy_kwh[j]
+                lag = np.arange(T)[:, None] - np.arange(T)[None, :]
+                shift = np.where((lag >= 0) & (lag < profile.size), profile[np.clip(lag, 0, profile.size - 1)], 0.0)
+                draw.append(shift @ self.job_start[j])
+            at_home_job = np.zeros((N, J))
+            at_home_job[inputs.jobs.home, np.arange(J)] = 1.0
+            position = position + at_home_job @ cp.vstack(draw)
+        th = inputs.thermal
+        H = th.count
+        thermal_cost = 0
+        if H:
+            self.hvac = cp.Variable((H, T), nonneg=True)
+            indoor = cp.Variable((H, T + 1))
+            cold, warm = cp.Variable((H, T), nonneg=True), cp.Variable((H, T), nonneg=True)
+            a, g = th.decay[:, None], th.gain_k_per_kwh[:, None]
+            job_constraints += [
+                self.hvac <= th.max_kwh[:, None],
+                indoor[:, 0] == th.indoor_c,
+                indoor[:, 1:] == cp.multiply(a, indoor[:, :-1]) + (1 - a) * th.outdoor_c + cp.multiply(g, self.hvac),
+                indoor[:, 1:] + cold >= th.comfort_low_c[:, None],
+                indoor[:, 1:] - warm <= th.comfort_high_c[:, None],
+            ]
+            thermal_cost = cp.sum(voll * np.maximum(th.max_kwh, 1e-3) @ (cold + warm))
+            at_home_hvac = np.zeros((N, H))
+            at_home_hvac[th.home, np.arange(H)] = 1.0
+            position = position + at_home_hvac @ self.hvac
         self.constraints = [
             position == self.g_imp - self.g_exp + self.p2p_buy - self.p2p_sell,
             cp.sum(self.p2p_buy, axis=0) == cp.sum(self.p2p_sell, axis=0),
@@ -92,7 +142,7 @@ class ReferenceLP:
             cp.sum(self.g_exp, axis=0) <= np.maximum(inputs.export_capacity_kwh - capacity_margin_kwh, 0),
             self.curtail <= pv,
             self.shed <= load,
-        ]
+        ] + job_constraints
         net = inputs.network
         if net is not None:
             Z = net.zones
@@ -122,11 +172,12 @@ class ReferenceLP:
                 self.charge <= b.max_charge_kwh[:, None],
                 self.discharge <= b.max_discharge_kwh[:, None],
             ]
-        self.cost = cost
+        self.cost = cost + (cost_of_skipping if J else 0) + thermal_cost
 
     def solve(self, extra: list[cp.Constraint] | None = None, solver: str = cp.CLARABEL) -> ReferenceSolution:
         problem = cp.Problem(cp.Minimize(self.cost), self.constraints + (extra or []))
-        problem.solve(solver=solver)
+        integer = self.job_start.attributes["boolean"]
+        problem.solve(solver=cp.HIGHS if integer else solver)
         if problem.status != cp.OPTIMAL:
             raise RuntimeError(f"reference LP: {problem.status}")
         B = self.charge.shape[0]
@@ -135,6 +186,7 @@ class ReferenceLP:
         return ReferenceSolution(
             float(problem.value), self.g_imp.value, self.g_exp.value, self.p2p_buy.value,
             self.p2p_sell.value, self.curtail.value, self.shed.value, *batteries,
+            job_start=self.job_start.value if self.jobs_count else None,
         )
 
 

@@ -29,6 +29,7 @@ from node.data.community import Community
 from node.data.config import CommunityConfig
 from node.data.jobs import Job
 from node.intent.jobs import SignedJobWindow
+from node.metrics.kpis import job_local_pv_share
 
 
 @dataclass(frozen=True)
@@ -114,11 +115,7 @@ def _cost(job: Job, start: int, starts: np.ndarray, length: int, surplus: np.nda
 
 
 def local_pv_share(community: Community, schedule: Schedule) -> float:
-    """PySSMic's KPI for `schedule` on `community` (whose consumption has no jobs yet)."""
-    total = schedule.energy_kwh.sum()
-    if total <= 0:
-        return 0.0
-    consumption = (community.consumption_kwh + schedule.energy_kwh).sum(axis=0)
-    production = community.production_kwh.sum(axis=0)
-    covered = np.divide(production, consumption, out=np.ones_like(production), where=consumption > 0)
-    return float((schedule.energy_kwh.sum(axis=0) * np.minimum(covered, 1.0)).sum() / total)
+    """PySSMic's KPI for `schedule` on `community` (whose consumption has no jobs yet);
+    0 without job energy."""
+    share = job_local_pv_share(schedule.energy_kwh, community.consumption_kwh, community.production_kwh)
+    return 0.0 if np.isnan(share) else share

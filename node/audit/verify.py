@@ -36,6 +36,7 @@ from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_
 from node.chain.settlement import decode_entry, unpack_order
 from node.audit.sources import HttpInputs, IndexInputs, InputsSource, StoreInputs  # noqa: F401 (re-exported)
 from node.chain.trust import Clock
+from node.audit.jobs import JobStarts, job_window_reasons
 from node.audit.history import IntervalChain, MandateHistory, Owners, SettledInterval, read_history
 from node.audit.reads import SettlementCall, SettlementCalldata, prefetch
 from node.audit.trust import meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
@@ -274,6 +275,7 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
     from tqdm import tqdm
 
     chains = [history.at(s, clock, domain) for s in settled]
+    job_starts = JobStarts()
     rerun = reruns(settled, chains, inputs_source, owners.current)
     checks = zip(settled, rerun, prefetch(market, settled))
     for s, verdict, read in tqdm(checks, total=len(settled), unit="interval", disable=not progress, desc="auditing"):
@@ -285,6 +287,8 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
         if inputs is not None:
             settled_ids = {e.participant for e in s.entries}
             verdict.reasons += terms_reasons(inputs, settled_ids, mandates, *at)
+            verdict.reasons += job_window_reasons(inputs, domain, lambda pid: owners.at(pid, at), clock)
+            verdict.reasons += job_starts.reasons(inputs)
         verdict.reasons += chain_terms_reasons(read.terms, k, s.header.args, inputs)
         verdict.reasons += time_reasons(clock, k, calls[0].timestamp)
         if k != expected_next:

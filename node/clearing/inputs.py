@@ -19,7 +19,7 @@ from eth_utils import keccak
 from node.clearing.network_inputs import NetworkInputs
 from node.errors import InputError
 from node.units import PPM, UNITS_PER_TOKEN
-from optimizer.types import Batteries, ClearingInputs
+from optimizer.types import Batteries, ClearingInputs, Jobs, Thermal
 
 FORMAT_VERSION = 2
 MECHANISMS = ("community", "auction")
@@ -43,6 +43,48 @@ class BatteryInputs:
     @property
     def upper_wh(self) -> int:
         return self.capacity_wh if self.max_soc_wh is None else self.max_soc_wh
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """A deferrable job (node.data.jobs) on the interval grid: it may start in any interval
+    from `earliest_interval` to `latest_interval` (within the window its participant
+    signed, `signed_window`: SignedJobWindow.to_json(); None = not flexible, and then the
+    two are equal) and draws `energy_wh[l]` in the l-th interval after its start.
+    `started_interval` is where it started, once an interval it runs in was settled: a
+    started job is committed, its draw is data."""
+
+    participant: int
+    job: int  # the job's id (node.data.jobs.Job.job_id), as in its signed window
+    energy_wh: list[int]
+    earliest_interval: int
+    latest_interval: int
+    started_interval: int | None = None
+    signed_window: dict | None = None
+
+
+@dataclass(frozen=True)
+class HvacInputs:
+    """A home's air conditioner or heat pump for the optimiser (optimizer.types.Thermal),
+    in integers: temperatures in milli-degrees C, resistance in milli-K per kW,
+    capacitance in Wh per K. `indoor_mc` is the state at the start of the interval;
+    `outdoor_mc` the outdoor temperature per step of the horizon."""
+
+    participant: int
+    max_wh: int  # electric energy of a whole interval of running
+    cop_ppm: int
+    mode: str  # "cool" or "heat"
+    resistance_mk_per_kw: int
+    capacitance_wh_per_k: int
+    interval_s: int
+    indoor_mc: int
+    outdoor_mc: list[int]
+    comfort_low_mc: int
+    comfort_high_mc: int
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("cool", "heat"):
+            raise InputError(f"HVAC of participant {self.participant}: mode must be 'cool' or 'heat', got {self.mode!r}")
 
 
 @dataclass(frozen=True)
@@ -84,6 +126,10 @@ class IntervalInputs:
     # The network the interval clears on (zones, lines, limits per step; see
     # node.clearing.network_inputs); None on a copper plate.
     network: NetworkInputs | None = None
+    # Deferrable jobs the community optimiser places (pending within their windows, or
+    # started and still drawing or inside their window).
+    jobs: list[JobInputs] = field(default_factory=list)
+    hvacs: list[HvacInputs] = field(default_factory=list)  # HVACs the community optimiser runs
 
     def __post_init__(self) -> None:
         if self.mechanism not in MECHANISMS:
@@ -103,6 +149,8 @@ class IntervalInputs:
         # A shallow dict: dataclasses.asdict would deep-copy the N x T matrices.
         document = {f.name: getattr(self, f.name) for f in fields(self)}
         document["batteries"] = [asdict(b) for b in self.batteries]
+        document["jobs"] = [asdict(j) for j in self.jobs]
+        document["hvacs"] = [asdict(h) for h in self.hvacs]
         if self.network is None:
             del document["network"]  # inputs without one hash as they did before it existed
         else:
@@ -112,7 +160,8 @@ class IntervalInputs:
         # at their defaults, for inputs written before them.
         if not self.repairs:
             del document["repairs"]
-        for name, default in (("terms_index", 0), ("p2p_fee", 0), ("credit_excluded", [])):
+        for name, default in (("terms_index", 0), ("p2p_fee", 0), ("credit_excluded", []), ("jobs", []),
+                              ("hvacs", [])):
             if document[name] == default:
                 del document[name]
         if self.version == 1:
@@ -133,6 +182,8 @@ class IntervalInputs:
         try:
             raw = json.loads(data)
             raw["batteries"] = [BatteryInputs(**b) for b in raw["batteries"]]
+            raw["jobs"] = [JobInputs(**j) for j in raw.get("jobs", [])]
+            raw["hvacs"] = [HvacInputs(**h) for h in raw.get("hvacs", [])]
             if raw.get("network") is not None:
                 raw["network"] = NetworkInputs(**raw["network"])
             inputs = IntervalInputs(**raw)
@@ -166,6 +217,53 @@ class IntervalInputs:
             p2p_cost_per_kwh=self.p2p_cost / UNITS_PER_TOKEN,
             batteries=batteries,
             network=None if self.network is None else self.network.to_network(),
+            jobs=self.clearing_jobs(row),
+            thermal=self.clearing_thermal(row),
+        )
+
+    def clearing_thermal(self, row: dict[int, int]) -> Thermal:
+        """The optimiser's view of the HVACs, in kWh, kelvin and hours."""
+        if not self.hvacs:
+            return Thermal.none()
+        h = self.hvacs
+        steps = {x.interval_s for x in h}
+        if len(steps) != 1:
+            raise InputError(f"the inputs' HVACs disagree on the interval length: {sorted(steps)} s")
+
+        def array(name: str, scale: float) -> np.ndarray:
+            return np.array([getattr(x, name) for x in h], dtype=float) / scale
+
+        return Thermal(
+            home=np.array([row[x.participant] for x in h], dtype=int),
+            max_kwh=array("max_wh", 1000),
+            cop=array("cop_ppm", PPM),
+            sign=np.array([-1.0 if x.mode == "cool" else 1.0 for x in h]),
+            resistance_k_per_kw=array("resistance_mk_per_kw", 1000),
+            capacitance_kwh_per_k=array("capacitance_wh_per_k", 1000),
+            step_hours=steps.pop() / 3600,
+            indoor_c=array("indoor_mc", 1000),
+            outdoor_c=np.array([x.outdoor_mc for x in h], dtype=float) / 1000,
+            comfort_low_c=array("comfort_low_mc", 1000),
+            comfort_high_c=array("comfort_high_mc", 1000),
+        )
+
+    def clearing_jobs(self, row: dict[int, int]) -> Jobs:
+        """The optimiser's view of the jobs: steps relative to this interval, kWh."""
+        if not self.jobs:
+            return Jobs.none()
+        length = max(len(j.energy_wh) for j in self.jobs)
+        energy = np.zeros((len(self.jobs), length))
+        for i, j in enumerate(self.jobs):
+            energy[i, : len(j.energy_wh)] = j.energy_wh
+        started = np.array([j.started_interval is not None for j in self.jobs])
+        return Jobs(
+            home=np.array([row[j.participant] for j in self.jobs], dtype=int),
+            energy_kwh=energy / 1000,
+            earliest=np.array([j.earliest_interval - self.interval for j in self.jobs], dtype=int),
+            latest=np.array([j.latest_interval - self.interval for j in self.jobs], dtype=int),
+            started=started,
+            start=np.array([0 if j.started_interval is None else j.started_interval - self.interval for j in self.jobs],
+                           dtype=int),
         )
 
 

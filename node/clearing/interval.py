@@ -30,7 +30,7 @@ from node.intent.signing import BUY, Mandate, SignedOrder
 from optimizer import clear
 from optimizer.auction import AuctionOrder, AuctionResult, Side, clear_auction
 from optimizer.rounding import largest_remainder
-from optimizer.types import Batteries, Clearing, ClearingInputs
+from optimizer.types import Batteries, Clearing, ClearingInputs, Jobs, Thermal
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class IntervalClearing:
     excluded: dict[int, str] = field(default_factory=dict)
     optimiser: Clearing | None = None  # the community optimiser's result, if it ran
     scheduled: tuple[int, ...] = ()  # participants whose batteries it scheduled, in its order
+    scheduled_jobs: tuple[tuple[int, int], ...] = ()  # (participant, job) of the jobs it placed, in its order
+    scheduled_hvacs: tuple[int, ...] = ()  # participants whose HVACs it ran, in its order
     auction: AuctionResult | None = None
 
 
@@ -102,17 +104,39 @@ def declared_exclusions(inputs: IntervalInputs, result: IntervalClearing) -> tup
     return tuple(declared)
 
 
-def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> dict[int, int]:
-    """Battery states after the interval, in whole Wh. Batteries the optimiser did not
-    schedule (auction intervals, homes left out) are carried over unchanged."""
+class CarriedState(dict):
+    """What one interval hands the next: battery states by participant (the mapping, Wh);
+    in `job_starts`, the interval each started job started in, by (participant, job); in
+    `indoor_mc`, each HVAC home's indoor temperature, milli-degrees C."""
+
+    def __init__(self, soc=(), job_starts: dict[tuple[int, int], int] | None = None,
+                 indoor_mc: dict[int, int] | None = None) -> None:
+        super().__init__(soc)
+        self.job_starts = dict(job_starts or {})
+        self.indoor_mc = dict(indoor_mc or {})
+
+
+def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> CarriedState:
+    """Battery states after the interval, in whole Wh, and the jobs started so far.
+    Batteries the optimiser did not schedule (auction intervals, homes left out) are
+    carried over unchanged; a job starts when the interval that starts it is settled."""
     soc = {b.participant: b.soc_wh for b in inputs.batteries}
+    starts = {(j.participant, j.job): j.started_interval for j in inputs.jobs if j.started_interval is not None}
+    indoor = {h.participant: h.indoor_mc for h in inputs.hvacs}
     if result.optimiser is None:
-        return soc
+        return CarriedState(soc, starts, indoor)
     scheduled_ids = set(result.scheduled)
     scheduled = [b for b in inputs.batteries if b.participant in scheduled_ids]
     for battery, planned_kwh in zip(scheduled, result.optimiser.soc_path_kwh[:, 1]):
         soc[battery.participant] = int(np.clip(round(planned_kwh * 1000), battery.min_soc_wh, battery.upper_wh))
-    return soc
+    if result.optimiser.job_starts_now is not None:
+        for key, now in zip(result.scheduled_jobs, result.optimiser.job_starts_now):
+            if now:
+                starts[key] = inputs.interval
+    if result.optimiser.indoor_after_c is not None:
+        for pid, after_c in zip(result.scheduled_hvacs, result.optimiser.indoor_after_c):
+            indoor[pid] = int(round(after_c * 1000))
+    return CarriedState(soc, starts, indoor)
 
 
 def mandate_soc_bounds(battery: BatteryInputs, mandate: Mandate | None, soc_wh: int) -> tuple[int, int]:
@@ -147,7 +171,7 @@ def _clear_community(inputs: IntervalInputs) -> IntervalClearing:
         if rows.size == 0:
             return IntervalClearing(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), sell,
                                     excluded=excluded)
-        sub, scheduled = _subset(full, rows, pids)
+        sub, scheduled, scheduled_jobs = _subset(full, rows, pids, [j.job for j in inputs.jobs])
         # Rounding every home's flow to whole Wh can add under 1 Wh each to the
         # community total, so the optimiser keeps that much below the capacity.
         optimiser = clear(sub, capacity_margin_kwh=rows.size / 1000)
@@ -165,20 +189,30 @@ def _clear_community(inputs: IntervalInputs) -> IntervalClearing:
                 excluded=excluded,
                 optimiser=optimiser,
                 scheduled=scheduled,
+                scheduled_jobs=scheduled_jobs,
+                scheduled_hvacs=tuple(int(pids[rows[h]]) for h in sub.thermal.home),
             )
         excluded.update(refused)
 
 
-def _subset(full: ClearingInputs, rows: np.ndarray, pids: np.ndarray) -> tuple[ClearingInputs, tuple[int, ...]]:
-    """The clearing inputs of homes `rows` only. The others' forecast net flow comes off
-    the grid capacity in the direction it loads the feeder."""
+def _subset(full: ClearingInputs, rows: np.ndarray, pids: np.ndarray, job_ids: list[int] | None = None
+            ) -> tuple[ClearingInputs, tuple[int, ...], tuple[tuple[int, int], ...]]:
+    """The clearing inputs of homes `rows` only, the participants of their batteries and
+    the (participant, job) of their jobs. The others' forecast net flow comes off the grid
+    capacity in the direction it loads the feeder (their jobs are not placed)."""
+    jobs = full.jobs
+    job_ids = job_ids or [0] * jobs.count
+    th = full.thermal
     if rows.size == full.homes:
-        return full, tuple(int(pids[h]) for h in full.batteries.home)
+        return (full, tuple(int(pids[h]) for h in full.batteries.home),
+                tuple((int(pids[h]), job) for h, job in zip(jobs.home, job_ids)))
     left_out = np.setdiff1d(np.arange(full.homes), rows)
     background = (full.load_kwh[left_out] - full.pv_kwh[left_out]).sum(axis=0)
     new_row = {int(r): i for i, r in enumerate(rows)}
     b = full.batteries
     keep = np.array([int(h) in new_row for h in b.home], dtype=bool)
+    kept = np.array([int(h) in new_row for h in jobs.home], dtype=bool)
+    warm = np.array([int(h) in new_row for h in th.home], dtype=bool)
     batteries = Batteries(
         home=np.array([new_row[int(h)] for h in b.home[keep]], dtype=int),
         capacity_kwh=b.capacity_kwh[keep],
@@ -198,8 +232,14 @@ def _subset(full: ClearingInputs, rows: np.ndarray, pids: np.ndarray) -> tuple[C
         export_capacity_kwh=np.maximum(full.export_capacity_kwh - np.maximum(-background, 0), 0),
         p2p_cost_per_kwh=full.p2p_cost_per_kwh,
         batteries=batteries,
+        jobs=Jobs(home=np.array([new_row[int(h)] for h in jobs.home[kept]], dtype=int), energy_kwh=jobs.energy_kwh[kept],
+                  earliest=jobs.earliest[kept], latest=jobs.latest[kept], started=jobs.started[kept], start=jobs.start[kept]),
+        thermal=Thermal(np.array([new_row[int(h)] for h in th.home[warm]], dtype=int), th.max_kwh[warm], th.cop[warm],
+                        th.sign[warm], th.resistance_k_per_kw[warm], th.capacitance_kwh_per_k[warm], th.step_hours,
+                        th.indoor_c[warm], th.outdoor_c[warm], th.comfort_low_c[warm], th.comfort_high_c[warm]),
     )
-    return sub, tuple(int(pids[h]) for h in b.home[keep])
+    return (sub, tuple(int(pids[h]) for h in b.home[keep]),
+            tuple((int(pids[h]), job_ids[i]) for i, h in enumerate(jobs.home) if kept[i]))
 
 
 def _split_p2p(

@@ -308,3 +308,25 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 def _json_safe(values: dict[str, float]) -> dict[str, float | None]:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
+
+
+def job_local_pv_share(job_kwh: np.ndarray, other_load_kwh: np.ndarray, pv_kwh: np.ndarray) -> float:
+    r"""PySSMic's KPI: the share of deferrable jobs' energy served by local PV.
+
+    With ``J[t]`` the jobs' energy, ``L[t]`` the other consumption and ``P[t]`` the PV of
+    the whole neighbourhood in step ``t`` (arrays are homes x steps)::
+
+        share = Σ_t J[t] min(1, P[t] / (L[t] + J[t])) / Σ_t J[t]
+
+    each step's job energy counts as local in the proportion the neighbourhood's PV
+    covered its consumption (jobs included; batteries not counted): PySSMic's
+    local-versus-remote split of its contracts. NaN without job energy.
+    """
+    jobs = np.asarray(job_kwh).sum(axis=0)
+    total = float(jobs.sum())
+    if total <= 0:
+        return math.nan
+    consumption = np.asarray(other_load_kwh).sum(axis=0) + jobs
+    production = np.asarray(pv_kwh).sum(axis=0)
+    covered = np.divide(production, consumption, out=np.ones_like(production, dtype=float), where=consumption > 0)
+    return float((jobs * np.minimum(covered, 1.0)).sum() / total)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from node.clearing.inputs import PPM, BatteryInputs, IntervalInputs
+from node.agents.thermal import outdoor_temperature
+from node.clearing.inputs import PPM, BatteryInputs, HvacInputs, IntervalInputs, JobInputs
 from node.clearing.interval import mandate_soc_bounds
 from node.data.assets import battery_spec_of
 from node.data.community import Community, Home
@@ -30,11 +31,18 @@ class InputsBuilder:
     shrinks and the optimiser model is never rebuilt.
 
     `repairs` (from `node.data.dataset.load_dataset_with_report`) go into the committed
-    inputs of the interval they belong to.
+    inputs of the interval they belong to. `jobs` are deferrable jobs for the community
+    optimiser to place (node.simulation.flex.job_inputs), each not yet started; the state
+    handed from interval to interval (node.clearing.interval.CarriedState) says which started.
+    With `hvac` the community optimiser runs the homes' HVACs (their spec from the
+    community file or the data, the thermal model and outdoor temperature from [hvac]);
+    the state carries their indoor temperatures.
     """
 
     def __init__(
-        self, community: Community, config: CommunityConfig, participants: np.ndarray, repairs: Sequence[Repair] = ()
+        self, community: Community, config: CommunityConfig, participants: np.ndarray, repairs: Sequence[Repair] = (),
+        jobs: Sequence[JobInputs] = (),
+        hvac: bool = False,
     ) -> None:
         self.config = config
         self.community = community
@@ -51,6 +59,10 @@ class InputsBuilder:
         self.export_wh = int(round(config.grid.export_capacity_kwh(minutes) * 1000))
         self.battery_rows = [i for i, home in enumerate(community.homes) if home.battery]
         self.battery_specs = {row: battery_inputs_spec(community.homes[row], config) for row in self.battery_rows}
+        self.jobs = list(jobs)
+        self.hvac_rows = [i for i, home in enumerate(community.homes) if home.hvac is not None] if hvac else []
+        # What the no-trading baseline consumes beyond the data (HVACs by thermostat), Wh.
+        self.baseline_extra_wh: np.ndarray | None = None
 
     def battery_values(self, key: str, default: int = 0) -> np.ndarray:
         """(N,) one fixed battery parameter per home in chain units (a key of
@@ -116,7 +128,69 @@ class InputsBuilder:
             terms_index=0 if chain is None else chain.index,
             p2p_fee=0 if chain is None else chain.p2p_fee,
             credit_excluded=sorted(int(p) for p in credit_excluded),
+            jobs=self._jobs(interval, getattr(soc_wh, "job_starts", {})) if market.mechanism == "community" else [],
+            hvacs=self._hvacs(times, getattr(soc_wh, "indoor_mc", {})) if market.mechanism == "community" else [],
         )
+
+    def _hvacs(self, times: pd.DatetimeIndex, indoor_mc: Mapping[int, int]) -> list[HvacInputs]:
+        """The HVACs the optimiser runs, their indoor temperature from the carried state
+        (the setpoint at the start)."""
+        if not self.hvac_rows:
+            return []
+        model, market = self.config.hvac, self.config.market
+        outdoor = np.rint(1000 * outdoor_temperature(model, times, market.interval, self.config.tariffs.timezone))
+        out = []
+        for row in self.hvac_rows:
+            spec, pid = self.community.homes[row].hvac, int(self.participants[row])
+            setpoint = int(round(spec.setpoint_c * 1000))
+            out.append(HvacInputs(
+                participant=pid,
+                max_wh=int(round(spec.power_kw * market.interval_hours * 1000)),
+                cop_ppm=int(round(spec.cop * PPM)),
+                mode=spec.mode,
+                resistance_mk_per_kw=int(round(model.resistance_k_per_kw * 1000)),
+                capacitance_wh_per_k=int(round(model.capacitance_kwh_per_k * 1000)),
+                interval_s=int(market.interval.total_seconds()),
+                indoor_mc=int(indoor_mc.get(pid, setpoint)),
+                outdoor_mc=[int(t) for t in outdoor],
+                comfort_low_mc=setpoint - int(round(model.range_low_c * 1000)),
+                comfort_high_mc=setpoint + int(round(model.range_high_c * 1000)),
+            ))
+        return out
+
+    def earliest_job_starts(self) -> dict[tuple[int, int], int]:
+        """Every job at the start of its window: how it runs with nobody to place it."""
+        return {(j.participant, j.job): j.earliest_interval for j in self.jobs}
+
+    def job_energy_wh(self, starts: Mapping[tuple[int, int], int]) -> np.ndarray:
+        """(N, steps of the data) the energy of the jobs started at `starts`, in whole Wh
+        (energy falling outside the data is left out)."""
+        energy = np.zeros_like(self.load_wh)
+        row = {int(p): i for i, p in enumerate(self.participants)}
+        for job in self.jobs:
+            start = starts.get((job.participant, job.job))
+            if start is None:
+                continue
+            for lag, wh in enumerate(job.energy_wh):
+                step = start + lag - self.first_interval
+                if 0 <= step < self.steps:
+                    energy[row[job.participant], step] += wh
+        return energy
+
+    def _jobs(self, interval: int, starts: dict[tuple[int, int], int]) -> list[JobInputs]:
+        """The jobs the clearing of `interval` places or must know of: pending ones whose
+        window is open or opens within the horizon, and started ones until they stop
+        drawing and their window has passed (so each appears started at least once after
+        its start, and none is started twice)."""
+        out = []
+        for job in self.jobs:
+            started = starts.get((job.participant, job.job))
+            if started is None:
+                if job.latest_interval >= interval and job.earliest_interval < interval + self.horizon:
+                    out.append(job)
+            elif interval <= max(started + len(job.energy_wh), job.latest_interval + 1):
+                out.append(replace(job, started_interval=started))
+        return out
 
     def tariffs(self, times: pd.DatetimeIndex, terms: Terms | None, first: int) -> tuple[list[int], list[int]]:
         """Import and export prices (units per kWh) of the intervals from `first` at

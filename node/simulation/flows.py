@@ -26,6 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from node.clearing.inputs import IntervalInputs
 from node.index.store import Index
 from node.metrics.kpis import Evaluation, RunFlows, evaluate, storage_value_per_kwh
 from node.oracle.inputs_builder import InputsBuilder
@@ -58,6 +59,10 @@ def settled_flows(index: Index, builder: InputsBuilder, final_soc_wh: Mapping[in
     charge = np.maximum(delta, 0) / eta_charge
     discharge = np.maximum(-delta, 0) * eta_discharge
     load, pv = builder.load_wh[:, steps].astype(float), builder.pv_wh[:, steps].astype(float)
+    if builder.jobs:
+        load = load + builder.job_energy_wh(placed_job_starts(index, builder, final_soc_wh))[:, steps]
+    if builder.hvac_rows:
+        load = load + placed_hvac_wh(index, builder, final_soc_wh)[:, steps]
     residual = load - pv + charge - discharge - grid - p2p
     unserved = np.where(residual > ROUNDING_WH, residual, 0.0)
     curtailed = np.where(residual < -ROUNDING_WH, -residual, 0.0)
@@ -78,15 +83,60 @@ def settled_flows(index: Index, builder: InputsBuilder, final_soc_wh: Mapping[in
     )
 
 
+def placed_job_starts(index: Index, builder: InputsBuilder, final_state: Mapping[int, int]) -> dict[tuple[int, int], int]:
+    """Where the optimiser started each job: read from the committed inputs of the
+    settled intervals (a started job is listed started at least once after its start),
+    and from the state after the last one (node.clearing.interval.CarriedState)."""
+    starts: dict[tuple[int, int], int] = {}
+    for k in builder.intervals:
+        row = index.interval(k)
+        if row is not None:
+            for job in IntervalInputs.from_json(index.inputs(row["inputs_hash"])).jobs:
+                if job.started_interval is not None:
+                    starts[(job.participant, job.job)] = job.started_interval
+    starts.update(getattr(final_state, "job_starts", {}))
+    return starts
+
+
+def placed_hvac_wh(index: Index, builder: InputsBuilder, final_state: Mapping[int, int]) -> np.ndarray:
+    """(N, steps) what the optimiser ran the HVACs at, Wh: from each settled interval's
+    committed indoor temperature and the next one's (the last from the final state), by
+    the inputs' own thermal model (milli-degrees: within a Wh or so)."""
+    energy = np.zeros(builder.load_wh.shape)
+    row = {int(p): i for i, p in enumerate(builder.participants)}
+    settled = [(k, index.interval(k)) for k in builder.intervals]
+    inputs = [IntervalInputs.from_json(index.inputs(r["inputs_hash"])) for _, r in settled if r is not None]
+    final = getattr(final_state, "indoor_mc", {})
+    for now, after in zip(inputs, inputs[1:] + [None]):
+        if not now.hvacs:
+            continue
+        thermal = now.clearing_thermal(row)
+        next_mc = {h.participant: h.indoor_mc for h in after.hvacs} if after is not None else final
+        for unit, h in enumerate(now.hvacs):
+            if h.participant in next_mc:
+                rise = next_mc[h.participant] / 1000 - thermal.decay[unit] * thermal.indoor_c[unit] - (
+                    1 - thermal.decay[unit]) * thermal.outdoor_c[unit, 0]
+                energy[row[h.participant], now.interval - builder.first_interval] += 1000 * rise / thermal.gain_k_per_kwh[unit]
+    return np.clip(np.rint(energy), 0, None)
+
+
+def baseline_load_wh(builder: InputsBuilder) -> np.ndarray:
+    """The baseline's consumption: the data, every deferrable job at its earliest start,
+    and the HVACs the market runs by a plain thermostat."""
+    load = builder.load_wh + builder.job_energy_wh(builder.earliest_job_starts()) if builder.jobs else builder.load_wh
+    return load if builder.baseline_extra_wh is None else load + builder.baseline_extra_wh
+
+
 def run_baseline_of(builder: InputsBuilder, terms: Terms | None = None) -> BaselineResult:
     """The no-trading baseline over all of the data, on exactly the market's inputs: the
-    load and PV in whole Wh as committed, the tariffs, and the grid capacity the chain's
-    `terms` give each interval (else the configured one)."""
+    load and PV in whole Wh as committed (deferrable jobs at their earliest start), the
+    tariffs, and the grid capacity the chain's `terms` give each interval (else the
+    configured one)."""
     config = builder.config
     times = [builder.start_of(k) for k in builder.intervals]
     capacity = np.array([_capacity(builder, terms, k) for k in builder.intervals], dtype=float).reshape(-1, 2) / 1000
     batteries = builder.inputs(builder.first_interval, builder.initial_soc()).to_clearing_inputs().batteries
-    return run_baseline(builder.load_wh / 1000, builder.pv_wh / 1000, batteries, config.tariffs.buy_price(times),
+    return run_baseline(baseline_load_wh(builder) / 1000, builder.pv_wh / 1000, batteries, config.tariffs.buy_price(times),
                         config.tariffs.sell_price(times), capacity[:, 0], capacity[:, 1])
 
 
@@ -99,7 +149,7 @@ def baseline_flows(builder: InputsBuilder, result: BaselineResult, terms: Terms 
     N = builder.load_wh.shape[0]
     per_home = _per_home_sum(batteries.home, N)
     capacity = [_capacity(builder, terms, k) for k in builder.intervals[:S]]
-    load = builder.load_wh[:, :S] / 1000
+    load = baseline_load_wh(builder)[:, :S] / 1000
     return RunFlows(
         load_kwh=load, pv_kwh=builder.pv_wh[:, :S] / 1000,
         grid_import_kwh=result.grid_import_kwh[:, :S], grid_export_kwh=result.grid_export_kwh[:, :S],

@@ -36,9 +36,9 @@ from node.oracle.inputs_builder import InputsBuilder
 from node.simulation.meters import SimulatedMeters, meter_keys
 from node.oracle.daemon import IntervalReport, Oracle, catch_up
 from node.intent.orders import OrderBook
-from node.metrics.kpis import Evaluation, caveats
+from node.metrics.kpis import Evaluation, caveats, job_local_pv_share
 from node.oracle.terms import ChainTerms
-from node.simulation.flows import baseline_rows, evaluate_run, run_baseline_of
+from node.simulation.flows import baseline_rows, evaluate_run, placed_hvac_wh, placed_job_starts, run_baseline_of
 from node.simulation.record import run_record
 from node.units import UNITS_PER_TOKEN
 from optimizer.baseline import BaselineResult
@@ -150,7 +150,9 @@ def simulate(
     try:
         accounts = home_accounts(community, config)
         plan = plan_flexibility(community, config, jobs_file, book, market.domain(), ids, accounts, fleet_on)
-        builder = InputsBuilder(plan.community, config, ids, repairs)
+        builder = InputsBuilder(plan.community, config, ids, repairs, plan.jobs, plan.hvac)
+        if plan.thermostat_kwh is not None:  # the no-trading baseline runs the HVACs by thermostat
+            builder.baseline_extra_wh = np.rint(plan.thermostat_kwh * 1000).astype(np.int64)
         meters = SimulatedMeters.of(market, plan.community, config, ids, paths.meters)
         prices = DayAheadPrices(market, config.tariffs, builder) if config.tariffs.dynamic else None
         if prices is not None:
@@ -191,6 +193,10 @@ def simulate(
         "token": market.deployment.token, "deploy_block": market.deployment.block,
     }, mechanism=config.market.mechanism, pricing=config.market.pricing)
     extra = dict(plan.kpis)
+    if plan.jobs:
+        extra.update(placed_job_kpis(index, builder, oracle.soc))
+    if plan.hvac:
+        extra["hvac_kwh"] = float(placed_hvac_wh(index, builder, oracle.soc).sum() / 1000)
     if bidders is not None:
         extra.update(bidders.fleet.summary())
         # What the homes' supplier settled outside the community belongs to their cost.
@@ -200,6 +206,14 @@ def simulate(
     if bidders is not None:
         bidders.write(paths.results / "agents.csv")
     return RunResult(market, index, ids, reports, kpis, evaluation, record)
+
+
+def placed_job_kpis(index: Index, builder: InputsBuilder, final_state) -> dict:
+    """PySSMic's KPI of the jobs the optimiser placed, read back from the committed inputs."""
+    energy = builder.job_energy_wh(placed_job_starts(index, builder, final_state)) / 1000
+    share = job_local_pv_share(energy, builder.load_wh / 1000, builder.pv_wh / 1000)
+    log.info("jobs placed by the optimiser: %.1f kWh, %.0f%% served by local PV", energy.sum(), 100 * share)
+    return {"job_energy_placed_kwh": float(energy.sum()), "job_local_pv_share": share}
 
 
 def baseline_battery_rows(builder: InputsBuilder, result: BaselineResult) -> list[tuple]:
