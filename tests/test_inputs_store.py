@@ -266,3 +266,18 @@ def test_a_mirror_whose_readings_file_claims_another_interval_is_refused(state, 
     err = capsys.readouterr().err
     assert "999.json" in err and "interval" in err
     assert not (state / "readings" / "0" / "999.json").exists()
+
+
+def test_an_import_never_replaces_a_reading_the_state_holds(state, tmp_path):
+    import json
+
+    mirror = tmp_path / "mirror"
+    assert main(["-q", "inputs", "export", "--state", str(state), str(mirror)]) == 0
+    forged = sorted((mirror / "readings").rglob("*.json"))[0]
+    rows = json.loads(forged.read_text())
+    rows[0]["reading"]["importWh"] += 1_000  # a forged meter value, the signature left as it was
+    forged.write_text(json.dumps(rows))
+    kept = (state / "readings" / forged.relative_to(mirror / "readings")).read_bytes()
+    assert main(["-q", "inputs", "import", "--state", str(state), str(mirror)]) == 0
+    assert (state / "readings" / forged.relative_to(mirror / "readings")).read_bytes() == kept
+    assert main(["-q", "audit", "--state", str(state), "--no-progress"]) == 0

@@ -6,7 +6,8 @@ A mirror is a directory laid out as an inputs store with the readings store in i
 ``readings/`` subdirectory (so `audit --inputs DIR` reads it as it stands), or a tar
 archive of the same tree. Nothing in a mirror is trusted: an inputs file is taken only
 if it hashes to its name, a readings file only if all its readings are of the interval
-it is named after (the auditor then checks each meter's signature).
+it is named after (the auditor then checks each meter's signature), and an import adds
+only readings the state lacks: a forged copy never replaces a reading held.
 """
 
 from __future__ import annotations
@@ -82,9 +83,12 @@ def import_mirror(inputs: InputsStore, readings: ReadingsStore, source: str | Pa
                 new += 1
         elif Path(name).parts[:1] == (READINGS_DIR,) and name.endswith(".json"):
             try:
-                readings.put(ReadingsStore.parse(name, data))
+                brought = ReadingsStore.parse(name, data)
             except InputError as exc:
                 raise InputError(f"{source}: {exc}") from exc
+            # Only what the state lacks: a mirror never replaces a reading held here.
+            held = {r.reading.participant for r in readings.get(brought[0].reading.interval)} if brought else set()
+            readings.put(r for r in brought if r.reading.participant not in held)
             intervals += 1
     return Copied(new, known, intervals)
 
