@@ -217,4 +217,24 @@ abstract contract MarketEvents {
     // ------------------------------------------------------------------ the router
     error UnknownSelector(bytes4 selector);
     error SelectorClash(bytes4 selector, address first, address second);
+
+    // ------------------------------------------------------------------ zones (issue 11)
+    /// @notice Interval `interval` settled at one P2P price per zone (`zonePrices[z]`,
+    /// minor units per kWh, for participants whose AccountWord zone is z).
+    /// `congestionRentMilli` (thousandths of a unit, >= 0) is what P2P buyers paid
+    /// beyond what P2P sellers received, Σ p2pWh × zone price: it is part of the grid's
+    /// wallet change in IntervalSettled, which precedes this event.
+    event ZonePricesSettled(uint64 indexed interval, uint64[] zonePrices, int256 congestionRentMilli);
+    /// @notice The grid operator set zone `zone`'s import/export limit (Wh per interval)
+    /// for intervals without their own; values beyond 2^48 - 1 mean no limit.
+    event DefaultZoneCapacitySet(uint16 indexed zone, uint64 importWh, uint64 exportWh);
+    /// @notice The grid operator set zone `zone`'s import/export limit for one interval.
+    event ZoneCapacitySet(uint64 indexed interval, uint16 indexed zone, uint64 importWh, uint64 exportWh);
+
+    error ZoneCountOutOfRange(uint256 zones, uint256 max);
+    error ZonalUnderPayAsBid(uint64 interval);
+    error ZonePriceOutOfRange(uint16 zone, uint256 price, uint256 exportPrice, uint256 maxPrice);
+    error ZoneWithoutPrice(uint32 participant, uint16 zone, uint256 zones);
+    error ZoneImportCapacityExceeded(uint64 interval, uint16 zone, uint256 importWh, uint256 capacityWh);
+    error ZoneExportCapacityExceeded(uint64 interval, uint16 zone, uint256 exportWh, uint256 capacityWh);
 }

@@ -174,6 +174,31 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint256 chunk => bytes32) internal _chunkHashes;
 
+    // ---- zones (issue 11)
+    // A zonal settlement prices each participant's P2P energy at its zone's price and
+    // keeps each zone's grid import/export within the zone's capacity. Line flows of a
+    // meshed network are not checked here (PTDF arithmetic): auditors check them.
+
+    /// @dev Most zones one settlement prices. The zone loops (price checks, capacity
+    /// reads: two cold SLOADs per zone) and the per-zone running totals of a chunked
+    /// settlement cost gas per zone per interval; 64 keeps that under ~300k gas, which
+    /// is a small part of a settlement of a few hundred homes, and is more feeders than a
+    /// community's low-voltage grid has.
+    uint256 internal constant MAX_ZONES = 64;
+    /// @dev IntervalWord capacity per zone for intervals without their own (unset: no limit).
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
+    mapping(uint16 zone => uint256) internal _zoneCapacity;
+    /// @dev IntervalWord capacity per interval and zone (unset: the zone's default).
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
+    mapping(uint64 interval => mapping(uint16 zone => uint256)) internal _intervalZoneCapacity;
+    /// @dev The zone prices of the pending chunked interval (empty: uniform).
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
+    uint64[] internal _pendingZonePrices;
+    /// @dev Per-zone grid energy of the pending chunked interval's verified chunks:
+    /// import Wh << 128 | export Wh.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
+    mapping(uint256 zone => uint256) internal _pendingZoneWh;
+
     enum Move {
         Settle, // a settlement entry: credits locked until final, debits within the credit limit
         Deposit, // tokens paid in: final at once
@@ -350,6 +375,15 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     function _capacityOf(uint64 k) internal view returns (uint256, uint256) {
         uint256 own = _intervalTerms[k];
         if (!IntervalWord.hasCapacity(own)) own = _defaultCapacity;
+        return (IntervalWord.importWh(own), IntervalWord.exportWh(own));
+    }
+
+    /// @dev (import, export) capacity in Wh of zone `zone` for interval `k`: the
+    /// interval's own, else the zone's default, else no limit.
+    function _zoneCapacityOf(uint64 k, uint16 zone) internal view returns (uint256, uint256) {
+        uint256 own = _intervalZoneCapacity[k][zone];
+        if (!IntervalWord.hasCapacity(own)) own = _zoneCapacity[zone];
+        if (!IntervalWord.hasCapacity(own)) return (IntervalWord.WH_MAX, IntervalWord.WH_MAX);
         return (IntervalWord.importWh(own), IntervalWord.exportWh(own));
     }
 

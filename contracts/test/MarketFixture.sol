@@ -11,6 +11,7 @@ import {RolesModule} from "../src/modules/RolesModule.sol";
 import {SettlementModule} from "../src/modules/SettlementModule.sol";
 import {TermsModule} from "../src/modules/TermsModule.sol";
 import {WalletsModule} from "../src/modules/WalletsModule.sol";
+import {ZonalSettlementModule} from "../src/modules/ZonalSettlementModule.sol";
 import {SettlementBuilder} from "./SettlementBuilder.sol";
 import {Signing} from "./Signing.sol";
 import {vm} from "./Vm.sol";
@@ -42,6 +43,7 @@ abstract contract MarketFixture {
     MandatesModule internal mandates;
     TermsModule internal terms;
     RolesModule internal roles;
+    ZonalSettlementModule internal zonal;
 
     function _tariffs(uint64 fee, bool payAsBid) internal pure returns (MarketStorage.Tariffs memory) {
         return MarketStorage.Tariffs(IMPORT, PEAK_IMPORT, EXPORT, fee, 0, payAsBid);
@@ -51,7 +53,7 @@ abstract contract MarketFixture {
         internal
     {
         token = new GridToken(address(this));
-        address[] memory modules = new address[](7);
+        address[] memory modules = new address[](8);
         modules[0] = address(new SettlementModule());
         modules[1] = address(new DisputeModule());
         modules[2] = address(new ParticipantsModule());
@@ -59,6 +61,7 @@ abstract contract MarketFixture {
         modules[4] = address(new MandatesModule());
         modules[5] = address(new TermsModule());
         modules[6] = address(new RolesModule());
+        modules[7] = address(new ZonalSettlementModule());
         EnergyMarket.Setup memory setup = EnergyMarket.Setup({
             admin: ADMIN,
             oracle: ORACLE,
@@ -83,6 +86,7 @@ abstract contract MarketFixture {
         mandates = MandatesModule(m);
         terms = TermsModule(m);
         roles = RolesModule(m);
+        zonal = ZonalSettlementModule(m);
         vm.warp(EPOCH);
     }
 

@@ -31,6 +31,8 @@ library SettlementBuilder {
         EntryChecks.OrderAuth[] orders; // in the order of the entries flagged byOrder
         uint32[] orderIds; // whose each order is
         int256 gridAmount; // minus the entries' sum
+        uint64[] zonePrices; // a zonal settlement's price per zone; empty: uniform
+        uint16[] zones; // zonal: each entry's zone (as registered on chain)
     }
 
     /// @dev Same layout as the Python encoder (node/chain/settlement.py) and SettlementEntry;
@@ -63,6 +65,7 @@ library SettlementBuilder {
     /// clipped to the grid tariff of its side (a buyer pays at most the import tariff,
     /// fee included; a seller gets at least the export tariff).
     function p2pPrice(Draft memory d, uint256 i) internal pure returns (uint256) {
+        if (d.zonePrices.length != 0) return d.zonePrices[d.zones[i]];
         if (!d.payAsBid || i >= d.byOrder.length || !d.byOrder[i]) return d.h.p2pPrice;
         uint256 limit = d.limits[i];
         if (d.gridWh[i] + d.p2pWh[i] >= 0) {
@@ -121,6 +124,13 @@ library SettlementBuilder {
     function gridExactMilli(Draft memory d) internal pure returns (int256 sum) {
         for (uint256 i = 0; i < d.ids.length; ++i) {
             sum -= exactMilliOf(d, i);
+        }
+    }
+
+    /// @dev What P2P buyers pay beyond what sellers get, milli-units: Σ p2pWh × price.
+    function rentMilli(Draft memory d) internal pure returns (int256 sum) {
+        for (uint256 i = 0; i < d.ids.length; ++i) {
+            if (!isExcluded(d, i)) sum += d.p2pWh[i] * int256(p2pPrice(d, i));
         }
     }
 

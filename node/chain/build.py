@@ -28,6 +28,7 @@ DEPLOYED = ("GridToken", "EnergyMarket")
 # The market's modules, in the order the router is given them.
 MODULES = (
     "SettlementModule",
+    "ZonalSettlementModule",
     "DisputeModule",
     "ParticipantsModule",
     "WalletsModule",

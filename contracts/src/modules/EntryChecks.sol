@@ -37,6 +37,8 @@ abstract contract EntryChecks is MarketStorage {
         uint256 p2pFee;
         bool payAsBid;
         uint256 bucket; // the lock bucket of now
+        uint64[] zonePrices; // a zonal settlement's P2P price per zone; empty: uniform
+        uint256[] zoneWh; // per zone, grid import Wh << 128 | export Wh so far
     }
 
     /// @dev Checks `entries` (ascending after `previous`) against their authorisations
@@ -69,9 +71,10 @@ abstract contract EntryChecks is MarketStorage {
                 _checkExclusion(c, id, account, gridWh, p2pWh, amount);
             } else {
                 uint256 p2pPrice = c.p2pPrice;
+                if (c.zonePrices.length != 0) p2pPrice = _zoneEntry(c, id, account, gridWh);
                 if (SettlementEntry.byOrder(word)) {
                     if (nextOrder == orders.length) revert MissingOrder(id);
-                    p2pPrice = _checkOrder(c, domainSeparator, id, orders[nextOrder], netWh, amount);
+                    p2pPrice = _checkOrder(c, domainSeparator, id, orders[nextOrder], netWh, amount, p2pPrice);
                     unchecked {
                         ++nextOrder;
                     }
@@ -132,15 +135,16 @@ abstract contract EntryChecks is MarketStorage {
     /// limit price. Returns the price of the entry's P2P energy: under pay-as-bid the
     /// order's limit clipped to the tariff of its side (a buyer never pays more, fee
     /// included, than the import tariff, a seller never gets less than the export
-    /// tariff), else the interval's uniform P2P price.
+    /// tariff), else `price` (the interval's uniform P2P price or its zone's).
     function _checkOrder(
         Context memory c,
         bytes32 domainSeparator,
         uint32 id,
         OrderAuth calldata order,
         int256 netWh,
-        int256 amount
-    ) internal view returns (uint256 price) {
+        int256 amount,
+        uint256 price
+    ) internal view returns (uint256) {
         uint256 word = order.packed;
         uint256 owner = _owners[id];
         address signer = PackedOrder.recover(PackedOrder.digest(domainSeparator, id, c.interval, word), order.r, order.vs);
@@ -151,7 +155,6 @@ abstract contract EntryChecks is MarketStorage {
         uint64 floor = OwnerWord.orderFloor(owner);
         if (nonce < floor) revert OrderCancelled(id, nonce, floor);
         if (block.timestamp > expiry) revert OrderExpired(id, expiry, block.timestamp);
-        price = c.p2pPrice;
         // Same bounds as in _checkMandate.
         unchecked {
             if (side == PackedOrder.BUY && netWh >= 0) {
@@ -171,6 +174,20 @@ abstract contract EntryChecks is MarketStorage {
                 revert OrderSideMismatch(id, side, netWh);
             }
         }
+        return price;
+    }
+
+    /// @dev In a zonal settlement: the P2P price of participant `id`'s zone (the zone
+    /// stored on chain, which must have a price), its grid energy added to the zone's.
+    function _zoneEntry(Context memory c, uint32 id, uint256 account, int256 gridWh) internal pure returns (uint256) {
+        uint16 zone = account.zone();
+        uint256 zones = c.zonePrices.length;
+        if (zone >= zones) revert ZoneWithoutPrice(id, zone, zones);
+        // |gridWh| < 2^47 and at most MAX_ENTRIES entries: neither half overflows 128 bits.
+        unchecked {
+            c.zoneWh[zone] += gridWh > 0 ? uint256(gridWh) << 128 : uint256(-gridWh);
+        }
+        return c.zonePrices[zone];
     }
 
     /// @dev Checks one participant's wallet change against its grid energy at the tariff

@@ -1,18 +1,15 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {MarketStorage} from "../MarketStorage.sol";
 import {AccountWord} from "../lib/AccountWord.sol";
-import {MandateWord, OwnerWord} from "../lib/MandateWord.sol";
-import {PackedOrder} from "../lib/PackedOrder.sol";
 import {SettlementEntry} from "../lib/SettlementEntry.sol";
-import {TermsWord} from "../lib/TermsWord.sol";
-import {EntryChecks} from "./EntryChecks.sol";
+import {SettlementCore} from "./SettlementCore.sol";
 
 /// @title SettlementModule
 /// @notice Settles market intervals: in one transaction (`settle`) or, for an interval
-/// too big for one, in chunks (`verifyChunk` then `applyChunk`).
-contract SettlementModule is EntryChecks {
+/// too big for one, in chunks (`verifyChunk` then `applyChunk`). Zonal settlements
+/// (one P2P price per zone) enter through ZonalSettlementModule.
+contract SettlementModule is SettlementCore {
     using AccountWord for uint256;
 
     /// @notice The selectors the router sends here.
@@ -60,8 +57,18 @@ contract SettlementModule is EntryChecks {
     ///   whole interval and pays the disputer from the oracle's bond; the oracle must
     ///   then settle it again. Battery state-of-charge bounds of mandates are checked by
     ///   auditors against the committed inputs, not here.
-    /// What the oracle can still do: choose the uniform P2P price within everyone's
-    /// limits; delay settlement; leave a participant out when the terms, its mandate or
+    /// - Zones (settleZonal, verifyChunkZonal): the oracle chooses one P2P price per
+    ///   zone, each between the export tariff and the import tariff less the fee; every
+    ///   entry's P2P energy is priced at the price of its participant's zone as stored
+    ///   on chain (AccountWord.zone, set by the admin), under its mandate or order; each
+    ///   zone's grid import and export stay within the capacity the grid operator set
+    ///   for the zone. What buyers pay beyond what sellers get (the congestion rent) goes
+    ///   to the grid's wallet and may not be negative (NegativeSpread). Line flows of a
+    ///   meshed network are NOT checked here (they are PTDF arithmetic over every zone's
+    ///   injection): auditors recompute them from the settled energies against the
+    ///   limits of the network committed in the inputs.
+    /// What the oracle can still do: choose the uniform P2P price (or the zone prices)
+    /// within everyone's limits; delay settlement; leave a participant out when the terms, its mandate or
     /// its credit do not allow settling its metered energy at the grid's price; settle
     /// wrong energy that nobody disputes within the window (an auditor re-runs every
     /// clearing from the committed inputs and the meter-signed readings).
@@ -186,9 +193,12 @@ contract SettlementModule is EntryChecks {
         uint256 participants = p.participants;
         bytes32 root = p.root;
         delete _pending;
+        uint64[] memory zonePrices = _pendingZonePrices;
+        if (zonePrices.length != 0) delete _pendingZonePrices;
         Context memory c = _context(h);
         c.bucket = bucket;
         _close(c, h, -t.amount, t, root, participants, settledAt);
+        if (zonePrices.length != 0) emit ZonePricesSettled(interval, zonePrices, _spreadMilli(c, t));
     }
 
     /// @notice Discards the pending interval, e.g. one whose last chunk failed the
@@ -205,6 +215,7 @@ contract SettlementModule is EntryChecks {
         }
         emit PendingAbandoned(p.interval, p.headerHash, p.verifiedChunks);
         delete _pending;
+        delete _pendingZonePrices;
     }
 
     /// @notice Where the pending chunked settlement stands, for an oracle resuming after
@@ -235,106 +246,4 @@ contract SettlementModule is EntryChecks {
         return chunk < _pending.verifiedChunks ? _chunkHashes[chunk] : bytes32(0);
     }
 
-    // ---------------------------------------------------------------- the interval
-
-    /// @dev The checks before any entry: the interval is the next one (or a reversed
-    /// one settled again) and has ended, at most MAX_ENTRIES entries, the oracle's bond
-    /// covers a dispute; and the prices of the interval from the terms in force.
-    function _open(Header calldata h, uint256 entries) private view returns (Context memory c) {
-        uint64 k = h.interval;
-        uint64 next = _state.nextInterval;
-        if (k != next && (k > next || _records[k] != REVERSED)) revert IntervalOutOfOrder(next, k);
-        if (k >= type(uint32).max) revert ValueOutOfRange("interval", k, type(uint32).max - 1);
-        if (entries > MAX_ENTRIES) revert TooManyEntries(k, entries, MAX_ENTRIES);
-        Bond memory bond = _bond;
-        if (bond.amount < bond.reward) revert BondTooLow(bond.amount, bond.reward);
-        c = _context(h);
-        if (block.timestamp < c.endsAt) revert IntervalNotEnded(k, c.endsAt, block.timestamp);
-        uint256 maxPrice = c.importPrice > c.p2pFee ? c.importPrice - c.p2pFee : 0;
-        if (h.p2pPrice < c.exportPrice || h.p2pPrice > maxPrice) {
-            revert PriceOutOfRange(h.p2pPrice, c.exportPrice, maxPrice);
-        }
-    }
-
-    /// @dev The interval's prices and terms.
-    function _context(Header memory h) private view returns (Context memory c) {
-        c.clock = _clock;
-        c.interval = h.interval;
-        c.startsAt = _intervalStart(c.clock, h.interval);
-        c.endsAt = c.startsAt + c.clock.intervalSeconds;
-        uint256 terms;
-        (terms, c.importPrice, c.exportPrice) = _termsOf(c.clock, h.interval, h.termsIndex);
-        c.p2pPrice = h.p2pPrice;
-        c.p2pFee = TermsWord.p2pFee(terms);
-        c.payAsBid = TermsWord.payAsBid(terms);
-        c.bucket = _bucketOf(c.clock, block.timestamp);
-    }
-
-    /// @dev Conservation of energy and money over the whole interval, and capacity;
-    /// returns the grid's wallet change: minus the entries' sum, which must be within a
-    /// unit of what the terms give it.
-    function _checkTotals(Context memory c, Totals memory t) private view returns (int256 gridAmount) {
-        uint64 k = c.interval;
-        if (t.p2pWh != 0) revert P2PEnergyNotConserved(k, t.p2pWh);
-        gridAmount = -t.amount;
-        // Sums of int48 x uint32 products and of int128 amounts: no overflow.
-        unchecked {
-            int256 gridError = gridAmount * 1000 - t.gridExpectedMilli;
-            if (gridError <= -1000 || gridError >= 1000) revert PaymentMismatch(GRID_ID, gridAmount, t.gridExpectedMilli);
-            // What the grid gets beyond the tariffs of its energy and the fees is what P2P
-            // buyers paid minus what P2P sellers got: zero at one price, the spread under
-            // pay-as-bid. A negative spread would be paid out of the grid's wallet.
-            int256 spreadMilli = t.gridExpectedMilli - int256(t.importWh * c.importPrice)
-                + int256(t.exportWh * c.exportPrice) - t.feeMilli;
-            if (spreadMilli < 0) revert NegativeSpread(k, spreadMilli);
-        }
-        (uint256 importCap, uint256 exportCap) = _capacityOf(k);
-        if (t.importWh > importCap) revert ImportCapacityExceeded(k, t.importWh, importCap);
-        if (t.exportWh > exportCap) revert ExportCapacityExceeded(k, t.exportWh, exportCap);
-    }
-
-    /// @dev Moves the grid's wallet, records the interval and emits IntervalSettled.
-    function _close(
-        Context memory c,
-        Header memory h,
-        int256 gridAmount,
-        Totals memory t,
-        bytes32 root,
-        uint256 participants,
-        uint256 settledAt
-    ) private {
-        uint64 k = h.interval;
-        _update(GRID_ID, _accounts[GRID_ID], gridAmount, Move.Settle, c.bucket);
-        _records[k] = (uint256(root) >> 40 << 40) | settledAt;
-        State storage state = _state;
-        if (k == state.nextInterval) state.nextInterval = k + 1;
-        // The bond stays until every settled interval is final (DisputeModule.withdrawBond).
-        state.lastSettledBucket = uint32(c.bucket);
-        emit IntervalSettled(
-            k,
-            h.inputsHash,
-            c.importPrice,
-            c.exportPrice,
-            c.p2pPrice,
-            c.p2pFee,
-            t.importWh,
-            t.exportWh,
-            gridAmount,
-            participants,
-            c.payAsBid,
-            root,
-            _finalAt(c.clock, settledAt)
-        );
-    }
-
-    /// @dev keccak256 of the entry words back to back, hashed in scratch memory above the
-    /// free memory pointer without moving it.
-    function _hashEntries(uint256[] calldata entries) private pure returns (bytes32 result) {
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            let size := mul(entries.length, 0x20)
-            calldatacopy(ptr, entries.offset, size)
-            result := keccak256(ptr, size)
-        }
-    }
 }

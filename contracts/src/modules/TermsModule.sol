@@ -14,7 +14,7 @@ import {TermsWord, IntervalWord} from "../lib/TermsWord.sol";
 contract TermsModule is MarketStorage {
     /// @notice The selectors the router sends here.
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](10);
+        s = new bytes4[](13);
         s[0] = this.scheduleTerms.selector;
         s[1] = this.setIntervalPrices.selector;
         s[2] = this.setCapacity.selector;
@@ -25,6 +25,9 @@ contract TermsModule is MarketStorage {
         s[7] = this.termsAt.selector;
         s[8] = this.timing.selector;
         s[9] = this.nextInterval.selector;
+        s[10] = this.setDefaultZoneCapacity.selector;
+        s[11] = this.setZoneCapacity.selector;
+        s[12] = this.zoneCapacityOf.selector;
     }
 
     /// @notice Schedules terms `t` for intervals from `fromInterval` on. `fromInterval`
@@ -149,6 +152,35 @@ contract TermsModule is MarketStorage {
     /// @notice The interval the next settlement is for.
     function nextInterval() external view returns (uint64) {
         return _state.nextInterval;
+    }
+
+    // ---- zones (issue 11)
+
+    /// @notice Sets zone `zone`'s grid import/export limit (Wh per interval, e.g. its
+    /// feeder's or transformer's rating) for intervals without their own; a zonal
+    /// settlement keeps each zone within it. Values beyond 2^48 - 1 mean no limit; a
+    /// zone never set has none.
+    function setDefaultZoneCapacity(uint16 zone, uint64 importWh, uint64 exportWh) external onlyRole(GRID_OPERATOR) {
+        _zoneCapacity[zone] = IntervalWord.withCapacity(0, _wh(importWh), _wh(exportWh));
+        emit DefaultZoneCapacitySet(zone, importWh, exportWh);
+    }
+
+    /// @notice Sets zone `zone`'s limit for one interval not yet settled (a physical
+    /// limit, like `setCapacity`: no notice).
+    function setZoneCapacity(uint64 interval, uint16 zone, uint64 importWh, uint64 exportWh)
+        external
+        onlyRole(GRID_OPERATOR)
+    {
+        uint64 next = _state.nextInterval;
+        if (interval < next) revert CapacityForPastInterval(interval, next);
+        _intervalZoneCapacity[interval][zone] = IntervalWord.withCapacity(0, _wh(importWh), _wh(exportWh));
+        emit ZoneCapacitySet(interval, zone, importWh, exportWh);
+    }
+
+    /// @notice Zone `zone`'s import and export limits (Wh) in force for `interval`.
+    function zoneCapacityOf(uint64 interval, uint16 zone) external view returns (uint64 importWh, uint64 exportWh) {
+        (uint256 imp, uint256 exp) = _zoneCapacityOf(interval, zone);
+        return (uint64(imp), uint64(exp));
     }
 
     function _requireNotice(Clock memory clock, uint64 interval, uint256 earliest) private pure {
