@@ -1,6 +1,6 @@
 """The network in an interval's committed inputs: integers in the canonical JSON, hashed,
 read back to the same zonal clearing; inputs without one hash as before; the interval path
-refuses to settle a zonal clearing at one price."""
+clears them at one price per zone."""
 
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ def test_limits_are_whole_wh_rounded_down_and_no_limit_is_kept() -> None:
         NetworkInputs.from_network(net, ["only one"])
 
 
-def test_the_interval_path_refuses_to_settle_a_zonal_clearing_at_one_price() -> None:
-    with pytest.raises(InputError, match="one P2P price per zone"):
-        run_clearing(interval_inputs(committed_network()))
+def test_the_interval_path_clears_a_network_at_one_price_per_zone() -> None:
+    result = run_clearing(interval_inputs(committed_network()))
+    low, high = result.zone_prices
+    assert low < high and result.p2p_price == low
+    assert result.p2p_prices.tolist() == [low, low, high, high]  # each home at its zone's price
+    assert int(result.p2p_wh.sum()) == 0

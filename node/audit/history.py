@@ -143,6 +143,7 @@ class SettledInterval:
     header: Event
     words: list[int]  # every SettlementEntry word, in order
     verify_chunks: list[Event] = field(default_factory=list)
+    zones: Event | None = None  # ZonePricesSettled of a zonal settlement
 
     @property
     def checked_at(self) -> Point:
@@ -214,6 +215,7 @@ def read_history(market: Market, from_block: int | None = None) -> ChainHistory:
     headers: dict[int, Event] = {}
     words: dict[int, list[int]] = defaultdict(list)
     chunks: dict[int, list[Event]] = defaultdict(list)
+    zones: dict[int, Event] = {}
     for e in market.events(from_block):
         if (add := adders.get(e.name)) is not None:
             add(e)
@@ -225,6 +227,8 @@ def read_history(market: Market, from_block: int | None = None) -> ChainHistory:
             words[k] += list(e.args["entries"])
         elif e.name == "ChunkVerified":
             chunks[k].append(e)
+        elif e.name == "ZonePricesSettled":
+            zones[k] = e
         elif e.name == "PendingAbandoned":
             chunks[k].clear()
         elif e.name == "IntervalReversed":
@@ -232,6 +236,7 @@ def read_history(market: Market, from_block: int | None = None) -> ChainHistory:
             headers.pop(k, None)
             words.pop(k, None)
             chunks.pop(k, None)
-    history.settled = sorted((SettledInterval(header, words[k], chunks[k]) for k, header in headers.items()),
+            zones.pop(k, None)
+    history.settled = sorted((SettledInterval(header, words[k], chunks[k], zones.get(k)) for k, header in headers.items()),
                              key=lambda s: s.header.args["interval"])
     return history

@@ -24,7 +24,7 @@ from node.audit.history import SettledInterval
 from node.chain.market import Market
 from node.chain.trust import IntervalTerms
 
-SETTLING_FUNCTIONS = ("settle", "verifyChunk")
+SETTLING_FUNCTIONS = ("settle", "verifyChunk", "settleZonal", "verifyChunkZonal")
 THREADS = 4  # round trips in flight; the node, not this process, does the work
 AHEAD = 32  # intervals fetched ahead of the checks
 

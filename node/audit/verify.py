@@ -33,6 +33,7 @@ from node.errors import GridLedgerError
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import Market
 from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_for
+from node.clearing.zonal import line_flow_reasons
 from node.chain.settlement import decode_entry, unpack_order
 from node.audit.sources import HttpInputs, IndexInputs, InputsSource, StoreInputs  # noqa: F401 (re-exported)
 from node.chain.trust import Clock
@@ -129,6 +130,23 @@ def _clearing_reasons(settled: SettledInterval, inputs_source: InputsSource, cap
     declared = dict(settled.energy.excluded)
     if declared != dict(expected.excluded):
         reasons.append(f"left out {sorted(declared.items())}, the re-run leaves out {sorted(expected.excluded)}")
+    return reasons + _zone_reasons(settled, inputs, expected.zone_prices, expected.congestion_rent_milli, entries)
+
+
+def _zone_reasons(settled: SettledInterval, inputs: IntervalInputs, zone_prices: tuple[int, ...], rent_milli: int,
+                  entries: list[tuple[int, int, int, int]]) -> list[str]:
+    """A zonal settlement's zone prices and congestion rent as the re-run has them, and
+    its lines within their committed limits (the contract checks neither the re-run nor
+    the flows of a meshed network)."""
+    reasons = []
+    event = settled.zones
+    prices = [] if event is None else list(event.args["zonePrices"])
+    if prices != list(zone_prices):
+        reasons.append(f"zone prices {prices} differ from the re-run's {list(zone_prices)}")
+    if event is not None and event.args["congestionRentMilli"] != rent_milli:
+        reasons.append(f"congestion rent {event.args['congestionRentMilli']} milli-units differs from the re-run's {rent_milli}")
+    if inputs.network is not None:
+        reasons += line_flow_reasons(inputs.network, inputs.participants, {pid: (grid, p2p) for pid, grid, p2p, _ in entries})
     return reasons
 
 

@@ -46,6 +46,7 @@ VERIFY_GAS_PER_ORDER = 5_000
 APPLY_BASE_GAS = 150_000
 APPLY_GAS_PER_ENTRY = 10_500
 SETTLEMENT_HEADER_TYPE = "(uint64,bytes32,uint64,uint32)"  # MarketStorage.Header
+ZONE_PRICES_TYPE = "uint64[]"  # ZonalSettlementModule's zonePrices
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,11 @@ class Chunk:
     order_end: int
 
 
-def header_hash(header: tuple) -> bytes:
-    """keccak256(abi.encode(Settlement)), what every verify chunk must match."""
+def header_hash(header: tuple, zone_prices: tuple[int, ...] = ()) -> bytes:
+    """keccak256(abi.encode(Header)), or of a zonal settlement abi.encode(Header,
+    zonePrices): what every verify chunk must match."""
+    if zone_prices:
+        return keccak(abi_encode([SETTLEMENT_HEADER_TYPE, ZONE_PRICES_TYPE], [header, list(zone_prices)]))
     return keccak(abi_encode([SETTLEMENT_HEADER_TYPE], [header]))
 
 

@@ -232,7 +232,10 @@ class Market(MarketTrust):
         entries = settlement.entries(by_order={o.order.participant for o in orders})
         auths = [pack_order(o) for o in orders]
         k = settlement.interval
-        call = self.market.functions.settle(settlement.header(), entries, auths)
+        if settlement.zonal:
+            call = self.market.functions.settleZonal(settlement.header(), list(settlement.zone_prices), entries, auths)
+        else:
+            call = self.market.functions.settle(settlement.header(), entries, auths)
         gas = single_settle_gas(len(entries), len(auths))
         if gas <= budget:
             try:
@@ -292,9 +295,13 @@ class Market(MarketTrust):
             for c in range(first_verify, len(chunks)):
                 chunk = chunks[c]
                 last = c == len(chunks) - 1
-                call = self.market.functions.verifyChunk(
-                    header, words[chunk.start : chunk.end], auths[chunk.order_start : chunk.order_end], last
-                )
+                chunk_words, chunk_auths = words[chunk.start : chunk.end], auths[chunk.order_start : chunk.order_end]
+                if settlement.zonal:
+                    call = self.market.functions.verifyChunkZonal(
+                        header, list(settlement.zone_prices), chunk_words, chunk_auths, last
+                    )
+                else:
+                    call = self.market.functions.verifyChunk(header, chunk_words, chunk_auths, last)
                 gas = verify_gas(chunk.end - chunk.start, chunk.order_end - chunk.order_start)
                 try:
                     receipts.append(self._send(call, oracle, gas))
@@ -331,7 +338,7 @@ class Market(MarketTrust):
         # The header holds the interval's inputs, P2P price and terms, not its entries:
         # another settlement of the same inputs has the same header. So the chunks the
         # chain holds (verified, not yet applied) must each hash to this settlement's.
-        same = state.header_hash == header_hash(settlement.header())
+        same = state.header_hash == header_hash(settlement.header(), settlement.zone_prices)
         if state.phase == "verifying":
             held = range(state.verified_chunks)
             same = same and state.verified_chunks < len(chunks)
@@ -395,6 +402,20 @@ class Market(MarketTrust):
 
     def capacity(self, interval: int) -> tuple[int, int]:
         return tuple(self.market.functions.capacityOf(interval).call())
+
+    def set_zone_capacity(self, zone: int, import_wh: int, export_wh: int, interval: int | None = None) -> Receipt:
+        """The grid operator sets zone `zone`'s grid import/export limit (Wh per
+        interval): its default, or with `interval` that interval's own. A zonal
+        settlement keeps each zone within it."""
+        if interval is None:
+            call = self.market.functions.setDefaultZoneCapacity(zone, import_wh, export_wh)
+        else:
+            call = self.market.functions.setZoneCapacity(interval, zone, import_wh, export_wh)
+        return self._send(call, self.chain.operators.grid_operator, 100_000)
+
+    def zone_capacity(self, interval: int, zone: int) -> tuple[int, int]:
+        """Zone `zone`'s (import, export) limit in force for `interval`, Wh (2^48 - 1: none)."""
+        return tuple(self.market.functions.zoneCapacityOf(interval, zone).call())
 
     def logs(self, from_block: int, to_block: int, names: Sequence[str] = ()) -> list[Event]:
         """Market events in a block range (one eth_getLogs call; keep ranges narrow);

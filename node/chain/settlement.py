@@ -32,7 +32,11 @@ class Settlement:
     equal it) and is otherwise informational, but must still lie between the export
     tariff and the import tariff less the fee. ``None``: every entry at ``p2p_price``.
     ``excluded`` names participants left out with their metered net energy (Wh): the
-    contract checks that their mandate or credit rules out settling it at the tariff."""
+    contract checks that their mandate or credit rules out settling it at the tariff.
+    ``zone_prices`` (units per kWh, one per zone on chain) makes it zonal
+    (EnergyMarket.settleZonal): ``p2p_prices`` then holds each entry's zone price, the
+    contract checks it against the participant's zone, and ``p2p_price`` is the
+    community's reference price (the lowest zone price)."""
 
     interval: int
     inputs_hash: bytes
@@ -48,10 +52,22 @@ class Settlement:
     p2p_fee: int = 0  # units per kWh bought P2P, paid to the grid's wallet
     terms_index: int = 0  # the chain's terms version in force for the interval
     excluded: tuple[tuple[int, int], ...] = ()  # (participant, metered net Wh) left out
+    zone_prices: tuple[int, ...] = ()  # zonal: P2P price of each zone, units per kWh
 
     @property
     def pay_as_bid(self) -> bool:
-        return self.p2p_prices is not None
+        return self.p2p_prices is not None and not self.zone_prices
+
+    @property
+    def zonal(self) -> bool:
+        return bool(self.zone_prices)
+
+    @property
+    def congestion_rent_milli(self) -> int:
+        """What P2P buyers pay beyond what P2P sellers get, thousandths of a unit (0 at
+        one price): part of the grid's wallet change."""
+        prices = self.p2p_prices if self.p2p_prices is not None else np.full(len(self.p2p_wh), self.p2p_price)
+        return int(np.asarray(self.p2p_wh, dtype=np.int64) @ np.asarray(prices, dtype=np.int64))
 
     @property
     def grid_import_wh(self) -> int:

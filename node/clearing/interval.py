@@ -11,6 +11,8 @@ Wh and the unit. Two mechanisms, one settlement format:
   at the clearing's price is left out and the interval cleared again without it.
   Left-out homes are settled by their supplier outside the community; their forecast
   net flow still loads the feeder, so it comes off the community's grid capacity.
+  On a network (``inputs.network``) each home's P2P energy is priced at its zone's
+  price instead (node.clearing.zonal), and the settlement carries the zone prices.
 * ``auction``: a double auction of the interval's signed orders (one per participant,
   see optimizer/auction.py), at a uniform price or pay-as-bid. Entries are exactly the
   orders' fills; each is authorised by its order in the settlement's calldata.
@@ -18,7 +20,7 @@ Wh and the unit. Two mechanisms, one settlement format:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,6 +28,7 @@ from node.errors import InputError
 from node.clearing.inputs import BatteryInputs, IntervalInputs
 from node.chain.settlement import Settlement
 from node.clearing.pricing import priced_settlement, step0_integers
+from node.clearing.zonal import check_zone_count, subset_network, zonal_step
 from node.intent.signing import BUY, Mandate, SignedOrder
 from optimizer import clear
 from optimizer.auction import AuctionOrder, AuctionResult, Side, clear_auction
@@ -51,15 +54,18 @@ class IntervalClearing:
     scheduled_jobs: tuple[tuple[int, int], ...] = ()  # (participant, job) of the jobs it placed, in its order
     scheduled_hvacs: tuple[int, ...] = ()  # participants whose HVACs it ran, in its order
     auction: AuctionResult | None = None
+    zone_prices: tuple[int, ...] = ()  # on a network: each zone's P2P price (p2p_prices: each entry's)
 
 
 def run_clearing(inputs: IntervalInputs) -> IntervalClearing:
     """The clearing of committed inputs; the oracle and the auditor both call this."""
     if inputs.network is not None:
-        raise InputError(
-            f"interval {inputs.interval}'s inputs clear on a network, and settling one P2P price per zone on "
-            "chain is not built yet; clear them with optimizer.clear(inputs.to_clearing_inputs()) instead"
-        )
+        if inputs.mechanism != "community":
+            raise InputError(
+                f"interval {inputs.interval}'s inputs clear an auction on a network; zonal prices settle for the "
+                "community mechanism only (the classroom auction clears zonal offers: gridledger classroom)"
+            )
+        check_zone_count(inputs.network, inputs.interval)
     if inputs.mechanism == "auction":
         return _clear_auction(inputs)
     return _clear_community(inputs)
@@ -69,6 +75,8 @@ def settlement_for(inputs: IntervalInputs, result: IntervalClearing) -> Settleme
     """The settlement of `result` at the chain's terms the inputs carry, the participants
     it leaves out declared with their metered energy."""
     extra = {} if result.p2p_prices is None else {"p2p_prices": result.p2p_prices}
+    if result.zone_prices:
+        extra["zone_prices"] = result.zone_prices
     return priced_settlement(
         inputs.interval,
         inputs.hash(),
@@ -172,13 +180,22 @@ def _clear_community(inputs: IntervalInputs) -> IntervalClearing:
             return IntervalClearing(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), sell,
                                     excluded=excluded)
         sub, scheduled, scheduled_jobs = _subset(full, rows, pids, [j.job for j in inputs.jobs])
+        if full.network is not None and sub is not full:
+            sub = replace(sub, network=subset_network(full.network, rows, full.load_kwh - full.pv_kwh))
         # Rounding every home's flow to whole Wh can add under 1 Wh each to the
         # community total, so the optimiser keeps that much below the capacity.
         optimiser = clear(sub, capacity_margin_kwh=rows.size / 1000)
-        net_wh, price = step0_integers(optimiser, buy, sell)
         ids = pids[rows]
         terms = [None if mandates is None else mandates[int(p)] for p in ids]
-        p2p_wh, refused = _split_p2p(ids, net_wh, float(optimiser.p2p_buy_kwh.sum()) * 1000, price, buy, sell, terms)
+        zone_prices, prices = (), None
+        if sub.network is None:
+            net_wh, price = step0_integers(optimiser, buy, sell)
+            p2p_wh, refused = _split_p2p(ids, net_wh, float(optimiser.p2p_buy_kwh.sum()) * 1000, price, buy, sell, terms)
+        else:
+            step = zonal_step(optimiser, sub.network.home_zone, ids, inputs.buy_price[0], sell, inputs.p2p_fee, terms)
+            net_wh, p2p_wh, refused, zone_prices = step.net_wh, step.p2p_wh, step.refused, step.zone_prices
+            # The community's reference price (the header's): the lowest zone price.
+            price, prices = min(zone_prices), step.prices
         if not refused:
             order = np.argsort(ids, kind="stable")
             return IntervalClearing(
@@ -186,6 +203,8 @@ def _clear_community(inputs: IntervalInputs) -> IntervalClearing:
                 grid_wh=(net_wh - p2p_wh)[order],
                 p2p_wh=p2p_wh[order],
                 p2p_price=price,
+                p2p_prices=None if prices is None else prices[order],
+                zone_prices=zone_prices,
                 excluded=excluded,
                 optimiser=optimiser,
                 scheduled=scheduled,

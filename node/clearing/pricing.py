@@ -57,9 +57,16 @@ def zonal_step0_integers(clearing: Clearing, home_zone: np.ndarray, buy_price: i
         raise InputError("the clearing has no zone prices: clear with a network (ClearingInputs.network)")
     net_wh, _ = step0_integers(clearing, buy_price, sell_price)
     p2p_wh = round_conserving((clearing.p2p_buy_kwh - clearing.p2p_sell_kwh) * 1000).astype(np.int64)
-    zone_price = np.array([min(max(round_price_units(p), sell_price), buy_price) for p in clearing.zone_price_per_kwh],
-                          dtype=np.int64)
-    return net_wh, p2p_wh, zone_price[np.asarray(home_zone)]
+    return net_wh, p2p_wh, zone_prices_units(clearing, buy_price, sell_price)[np.asarray(home_zone)]
+
+
+def zone_prices_units(clearing: Clearing, buy_price: int, sell_price: int) -> np.ndarray:
+    """Each zone's P2P price in units per kWh, clipped to the tariffs (as the contract
+    bounds it: `buy_price` is the import tariff less the P2P fee)."""
+    if clearing.zone_price_per_kwh is None:
+        raise InputError("the clearing has no zone prices: clear with a network (ClearingInputs.network)")
+    return np.array([min(max(round_price_units(p), sell_price), buy_price) for p in clearing.zone_price_per_kwh],
+                    dtype=np.int64)
 
 
 def congestion_rent_milli(p2p_wh: np.ndarray, p2p_prices: np.ndarray) -> int:
@@ -80,12 +87,14 @@ def priced_settlement(
     p2p_fee: int = 0,
     terms_index: int = 0,
     excluded: tuple[tuple[int, int], ...] = (),
+    zone_prices: tuple[int, ...] = (),
 ) -> Settlement:
     """A settlement of integer energies (participants ascending) at the given prices,
     with wallet changes that conserve money exactly. With `p2p_prices` (units per kWh,
     one per participant) it is pay-as-bid: each participant's P2P energy at its own
     price (see ``pay_as_bid_price``; mandate-authorised participants at `p2p_price`).
-    Energy bought P2P also pays `p2p_fee` per kWh, to the grid's wallet."""
+    Energy bought P2P also pays `p2p_fee` per kWh, to the grid's wallet. With
+    `zone_prices` it is zonal: `p2p_prices` are then each participant's zone price."""
     grid_wh = np.asarray(grid_wh, dtype=np.int64)
     p2p_wh = np.asarray(p2p_wh, dtype=np.int64)
     if p2p_prices is not None:
@@ -110,6 +119,7 @@ def priced_settlement(
         p2p_fee=p2p_fee,
         terms_index=terms_index,
         excluded=tuple(excluded),
+        zone_prices=tuple(int(p) for p in zone_prices),
     )
 
 

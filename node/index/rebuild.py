@@ -160,6 +160,8 @@ _TABLES = {
          "grid_export_wh", "grid_amount", "participants", "gas_used", "pay_as_bid"),
     ),
     "entries": (("interval", "participant"), ("grid_wh", "p2p_wh", "amount")),
+    "zone_prices": (("interval", "zone"), ("price",)),
+    "congestion_rents": (("interval",), ("rent_milli",)),
     "wallet_events": (("tx_hash", "log_index"), ("block", "participant", "kind", "account", "amount")),
     "capacity_events": (("tx_hash", "log_index"), ("block", "interval", "import_wh", "export_wh")),
     "role_events": (("tx_hash", "log_index"), ("block", "role", "account", "kind", "sender")),
@@ -208,10 +210,16 @@ def chain_rows(market: Market, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS) -> dict
                 if not entry.excluded:
                     rows["entries"][(a["interval"], entry.participant)] = {
                         "grid_wh": entry.grid_wh, "p2p_wh": entry.p2p_wh, "amount": entry.amount}
+        elif e.name == "ZonePricesSettled":
+            for zone, price in enumerate(a["zonePrices"]):
+                rows["zone_prices"][(a["interval"], zone)] = {"price": price}
+            rows["congestion_rents"][(a["interval"],)] = {"rent_milli": a["congestionRentMilli"]}
         elif e.name == "IntervalReversed":
             rows["intervals"].pop((a["interval"],), None)
-            for key in [key for key in rows["entries"] if key[0] == a["interval"]]:
-                del rows["entries"][key]
+            rows["congestion_rents"].pop((a["interval"],), None)
+            for table in ("entries", "zone_prices"):
+                for key in [key for key in rows[table] if key[0] == a["interval"]]:
+                    del rows[table][key]
         elif e.name == "OwnerRotated":
             row = rows["participants"].get((a["participant"],))
             if row is not None:

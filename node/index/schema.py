@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS entries (
     interval INTEGER NOT NULL, participant INTEGER NOT NULL, grid_wh INTEGER NOT NULL,
     p2p_wh INTEGER NOT NULL, amount INTEGER NOT NULL, PRIMARY KEY (interval, participant));
 CREATE INDEX IF NOT EXISTS entries_by_participant ON entries (participant, interval);
+-- A zonal settlement's P2P price per zone and its congestion rent (ZonePricesSettled;
+-- thousandths of a unit, part of the grid's amount).
+CREATE TABLE IF NOT EXISTS zone_prices (
+    interval INTEGER NOT NULL, zone INTEGER NOT NULL, price INTEGER NOT NULL, PRIMARY KEY (interval, zone));
+CREATE TABLE IF NOT EXISTS congestion_rents (interval INTEGER PRIMARY KEY, rent_milli INTEGER NOT NULL);
 -- Participants a settlement left out, declared with their metered net energy.
 CREATE TABLE IF NOT EXISTS exclusions (
     interval INTEGER NOT NULL, participant INTEGER NOT NULL, net_wh INTEGER NOT NULL,
@@ -192,12 +197,20 @@ def _reversed(db: sqlite3.Connection, e: Event, _: dict) -> None:
     rows go (the interval may be settled again); the reversal is kept."""
     a = e.args
     k = a["interval"]
-    for table in ("entries", "exclusions", "intervals"):
+    for table in ("entries", "exclusions", "intervals", "zone_prices", "congestion_rents"):
         db.execute(f"DELETE FROM {table} WHERE interval = ?", (k,))
     db.execute(
         "INSERT OR IGNORE INTO reversals VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (e.tx_hash, e.log_index, e.block, k, a["participant"], a["disputer"].lower(), a["kind"], a["reward"]),
     )
+
+
+def _zone_prices(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    """A zonal interval's zone prices and congestion rent (emitted after IntervalSettled)."""
+    k = e.args["interval"]
+    for zone, price in enumerate(e.args["zonePrices"]):
+        db.execute("INSERT OR REPLACE INTO zone_prices VALUES (?, ?, ?)", (k, zone, price))
+    db.execute("INSERT OR REPLACE INTO congestion_rents VALUES (?, ?)", (k, e.args["congestionRentMilli"]))
 
 
 def _owner(db: sqlite3.Connection, e: Event, _: dict) -> None:
@@ -248,6 +261,7 @@ APPLY = {
     "IntervalSettled": _interval,
     "EntriesSettled": _entries,
     "IntervalReversed": _reversed,
+    "ZonePricesSettled": _zone_prices,
     "OwnerRotated": _owner,
     "MeterKeySet": _meter,
     "ChunkVerified": _chunk("verify"),
@@ -268,5 +282,6 @@ APPLY = {
     **{name: _ignore for name in (
         "TermsScheduled", "IntervalPricesSet", "CreditLimitSet", "ReserveChanged", "BondChanged",
         "DisputeRewardSet", "ParticipantFrozen", "OrdersCancelled", "MeterEquivocated",
+        "DefaultZoneCapacitySet", "ZoneCapacitySet",
     )},
 }

@@ -325,12 +325,24 @@ class Index(IndexViews, IndexAudits):
         ).fetchone()
         if row is None:
             return None
+        zones = self.db.execute("SELECT zone, price FROM zone_prices WHERE interval = ? ORDER BY zone", (k,))
+        rent = self.db.execute("SELECT rent_milli FROM congestion_rents WHERE interval = ?", (k,)).fetchone()
+        zonal = {"zone_prices": [z["price"] for z in zones], "congestion_rent_milli": None if rent is None else rent[0]}
         entries = self.db.execute(
             """SELECT e.*, p.name FROM entries e JOIN participants p ON p.id = e.participant
                WHERE e.interval = ? ORDER BY e.participant""",
             (k,),
         )
-        return dict(row) | {"entries": [dict(e) for e in entries]}
+        return dict(row) | zonal | {"entries": [dict(e) for e in entries]}
+
+    def zone_price_series(self) -> list[dict]:
+        """Every zonal interval's zone prices and congestion rent, in interval order:
+        [{interval, prices: [per zone], rent_milli}]; empty for a copper-plate run."""
+        prices: dict[int, list[int]] = {}
+        for row in self.db.execute("SELECT interval, zone, price FROM zone_prices ORDER BY interval, zone"):
+            prices.setdefault(row["interval"], []).append(row["price"])
+        rents = dict(self.db.execute("SELECT interval, rent_milli FROM congestion_rents").fetchall())
+        return [{"interval": k, "prices": v, "rent_milli": rents.get(k, 0)} for k, v in prices.items()]
 
     def entries_between(self, start: int, stop: int) -> list[tuple[int, int, int, int, int]]:
         """(interval, participant, grid_wh, p2p_wh, amount) of every settled entry of

@@ -1,0 +1,131 @@
+"""A community interval cleared on a network (issue 11), in chain units.
+
+The community optimiser (`optimizer.zones`) gives each zone a price, the dual of its
+balance; the settlement prices each home's P2P energy at its own zone's price, and the
+market contract (ZonalSettlementModule) checks exactly that against the zone each
+participant is registered in on chain, which is its zone's index in the network. What
+buyers pay beyond what sellers get, the congestion rent, falls to the grid's wallet.
+
+The contract cannot check a meshed network's line flows (PTDF arithmetic over every
+zone); `line_flow_reasons` is how an auditor checks them from the settled energies: a
+zone's injection into the lines is its grid exchange less its homes' net energy, and
+the flows are the PTDF times the injections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from node.clearing.network_inputs import NO_LIMIT, NetworkInputs
+from node.clearing.pricing import zonal_step0_integers, zone_prices_units
+from node.errors import InputError
+from node.intent.signing import Mandate
+from optimizer.types import Clearing, ZoneNetwork
+from optimizer.zones import NetworkBlock, zone_sum
+
+MAX_ZONES = 64  # MarketStorage.MAX_ZONES: most zone prices one settlement carries
+
+
+@dataclass(frozen=True)
+class ZonalStep:
+    """Step 0 of a zonal clearing in chain units, rows as the clearing's homes."""
+
+    net_wh: np.ndarray  # + into the home
+    p2p_wh: np.ndarray  # + bought from peers, - sold; sums to 0
+    prices: np.ndarray  # each home's P2P price: its zone's, units per kWh
+    zone_prices: tuple[int, ...]  # per zone, units per kWh
+    refused: dict[int, str]  # participants whose mandate these prices break, and why
+
+
+def check_zone_count(network: NetworkInputs, interval: int) -> None:
+    if len(network.zones) > MAX_ZONES:
+        raise InputError(
+            f"interval {interval}'s network has {len(network.zones)} zones; a settlement prices at most {MAX_ZONES} "
+            "(MarketStorage.MAX_ZONES): merge zones into fewer pricing zones"
+        )
+
+
+def subset_network(net: ZoneNetwork, rows: np.ndarray, full_net_kwh: np.ndarray) -> ZoneNetwork:
+    """The network of homes `rows` only. Homes left out are settled by their supplier
+    through their zone's grid connection: their forecast net flow (`full_net_kwh`, all
+    homes x steps, + consumed) comes off that zone's grid limit in the direction it
+    loads it, as the community-wide capacity loses it on a copper plate."""
+    left_out = np.setdiff1d(np.arange(net.home_zone.size), rows)
+    background = zone_sum(full_net_kwh[left_out], net.home_zone[left_out], net.zones)
+    return dataclasses.replace(
+        net,
+        home_zone=net.home_zone[rows],
+        grid_import_kwh=np.maximum(net.grid_import_kwh - np.maximum(background, 0), 0),
+        grid_export_kwh=np.maximum(net.grid_export_kwh - np.maximum(-background, 0), 0),
+    )
+
+
+def zonal_step(optimiser: Clearing, home_zone: np.ndarray, ids: np.ndarray, buy: int, sell: int, p2p_fee: int,
+               terms: list[Mandate | None]) -> ZonalStep:
+    """Whole-Wh energies at the zone prices (`buy`: the import tariff; P2P prices stay
+    within [sell, buy - fee] as the contract requires), and the participants whose
+    mandate's price limits those prices break (the caller clears again without them)."""
+    net_wh, p2p_wh, prices = zonal_step0_integers(optimiser, home_zone, buy - p2p_fee, sell)
+    zone_prices = tuple(int(p) for p in zone_prices_units(optimiser, buy - p2p_fee, sell))
+    grid_wh = net_wh - p2p_wh
+    # Each entry's wallet change in thousandths of a unit, as the contract prices it.
+    milli = -grid_wh * np.where(grid_wh > 0, buy, sell) - p2p_wh * prices - np.maximum(p2p_wh, 0) * p2p_fee
+    refused = {}
+    for i, m in enumerate(terms):
+        net = int(net_wh[i])
+        if m is None or net == 0:
+            continue
+        if net > 0 and -int(milli[i]) > net * m.max_buy_price:
+            refused[int(ids[i])] = (f"mandate {m.nonce} pays at most {m.max_buy_price}/kWh; at its zone's P2P price "
+                                    f"{int(prices[i])} and the grid's {buy} it would pay {-int(milli[i]) / net:.0f}/kWh")
+        elif net < 0 and int(milli[i]) < -net * m.min_sell_price:
+            refused[int(ids[i])] = (f"mandate {m.nonce} sells at no less than {m.min_sell_price}/kWh; at its zone's "
+                                    f"P2P price {int(prices[i])} and the grid's {sell} it would get "
+                                    f"{int(milli[i]) / -net:.0f}/kWh")
+    return ZonalStep(net_wh, p2p_wh, prices, zone_prices, refused)
+
+
+def settled_line_flows_wh(network: NetworkInputs, participants: list[int], entries: dict[int, tuple[int, int]]
+                          ) -> np.ndarray:
+    """Each line's step-0 flow (Wh, + from line_from to line_to) when participant p
+    settled `entries[p]` = (grid Wh, P2P Wh), both + into the home: the PTDF times each
+    zone's injection, its grid exchange less its homes' net energy. A zone's grid
+    exchange is its homes' grid energy where the zone has a grid connection; homes in a
+    zone without one draw theirs through the lines from the reference zone (or, if that
+    has no connection either, the first zone with one), which is exact on a radial grid
+    fed at its root. `participants` is the inputs' order (the network's participant_zone)."""
+    zone_of = dict(zip(participants, network.participant_zone))
+    connected = [any(network.grid_import_wh[z][:1]) or any(network.grid_export_wh[z][:1]) for z in range(len(network.zones))]
+    feeder = network.reference_zone if connected[network.reference_zone] else next(
+        (z for z, c in enumerate(connected) if c), network.reference_zone)
+    injection = np.zeros(len(network.zones))
+    for pid, (grid, p2p) in entries.items():
+        zone = zone_of[pid]
+        injection[zone] -= grid + p2p
+        injection[zone if connected[zone] else feeder] += grid
+    if not network.line_from:
+        return np.zeros(0)
+    return NetworkBlock(network.to_network(), max(network.steps, 1)).ptdf @ injection
+
+
+def line_flow_reasons(network: NetworkInputs, participants: list[int], entries: dict[int, tuple[int, int]]) -> list[str]:
+    """Lines the settled P2P energies load beyond their committed step-0 limits. Each
+    home's energy is rounded to the Wh after the clearing, so a flow may pass its limit
+    by at most one Wh per settled home."""
+    unknown = sorted(set(entries) - set(participants))
+    if unknown:
+        return [f"participants {unknown[:10]} are settled but have no zone in the committed network"]
+    flows = settled_line_flows_wh(network, participants, entries)
+    slack = len(entries)
+    reasons = []
+    for line, flow in enumerate(flows):
+        forward, back = network.line_forward_wh[line][0], network.line_back_wh[line][0]
+        a, b = network.zones[network.line_from[line]], network.zones[network.line_to[line]]
+        if forward != NO_LIMIT and flow > forward + slack:
+            reasons.append(f"line {line} ({a}->{b}) carries {flow:.0f} Wh, over its limit of {forward} Wh")
+        if back != NO_LIMIT and -flow > back + slack:
+            reasons.append(f"line {line} ({b}->{a}) carries {-flow:.0f} Wh, over its limit of {back} Wh")
+    return reasons

@@ -1,0 +1,231 @@
+"""Issue 11 item 3 end to end: a community on a network cleared at one price per zone,
+settled on the embedded chain with the contract checking the zone prices and the zones'
+capacities, indexed, and audited (zone prices, each entry's price, the congestion rent,
+every line's flow against its committed limit); and the attacks on it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from node.audit.verify import IndexInputs, audit, report
+from node.chain.connection import Chain
+from node.chain.deploy import MarketSetup
+from node.chain.market import DEFAULT_EPOCH_AGO, DEFAULT_TARIFFS, Market
+from node.clearing.inputs import IntervalInputs
+from node.clearing.interval import run_clearing, settlement_for
+from node.clearing.network_inputs import NetworkInputs
+from node.clearing.pricing import priced_settlement
+from node.clearing.zonal import line_flow_reasons
+from node.errors import InputError, SettlementError
+from node.index.rebuild import check_index
+from node.index.store import Index
+from node.intent.signing import Reading, sign_reading
+from tests.conftest import BUY, SELL, home_key, meter_key, standing_mandate
+
+STEPS = 2
+BIG = 100_000  # Wh: no limit in practice
+P2P_COST = 10_000  # units per kWh the optimiser charges P2P trades (friction)
+
+
+def zonal_market(chain: Chain, zones: list[int]) -> Market:
+    """A market at BUY/SELL with homes 1..n registered in `zones` (their network zone
+    indices), funded, with standing mandates at the tariffs."""
+    now = chain.w3.eth.get_block("latest")["timestamp"]
+    epoch = now - now % 900 - DEFAULT_EPOCH_AGO
+    market = Market.deploy(chain, BIG, BIG, setup=MarketSetup(BIG, BIG, epoch, DEFAULT_TARIFFS))
+    ids = range(1, len(zones) + 1)
+    market.register([home_key(p).address for p in ids], list(zones), [f"home-{p}" for p in ids],
+                    [meter_key(p).address for p in ids])
+    market.fund_wallets({p: 10_000_000 for p in range(0, len(zones) + 1)})
+    market.deposit_bond(market.bond()[1])
+    market.submit_mandates([standing_mandate(market, p) for p in ids])
+    return market
+
+
+def network(zone_of: list[int], names: list[str], lines: list[tuple[int, int, int]], grid: list[tuple[int, int]]
+            ) -> NetworkInputs:
+    """Committed network: `lines` (from, to, limit Wh both ways), `grid` (import, export Wh) per zone."""
+    return NetworkInputs(
+        zones=names, participant_zone=zone_of,
+        line_from=[a for a, _, _ in lines], line_to=[b for _, b, _ in lines],
+        susceptance_ppm=[1_000_000] * len(lines),
+        line_forward_wh=[[w] * STEPS for *_, w in lines], line_back_wh=[[w] * STEPS for *_, w in lines],
+        grid_import_wh=[[i] * STEPS for i, _ in grid], grid_export_wh=[[e] * STEPS for _, e in grid],
+    )
+
+
+def interval_inputs(market: Market, load_wh: list[int], pv_wh: list[int], net: NetworkInputs) -> IntervalInputs:
+    k = market.next_interval()
+    terms = market.terms_at(k)
+    start = np.datetime_as_string(np.datetime64(market.clock().start(k), "s")) + "+00:00"
+    return IntervalInputs(
+        interval=k, start=start, participants=list(range(1, len(load_wh) + 1)),
+        load_wh=[[w] * STEPS for w in load_wh], pv_wh=[[w] * STEPS for w in pv_wh],
+        buy_price=[terms.import_price] * STEPS, sell_price=[terms.export_price] * STEPS,
+        import_capacity_wh=[BIG] * STEPS, export_capacity_wh=[BIG] * STEPS, p2p_cost=P2P_COST, batteries=[],
+        terms_index=terms.index, p2p_fee=terms.p2p_fee, network=net,
+    )
+
+
+def indexed(market: Market, path) -> Index:
+    """An index of everything the market did so far (registrations, deposits, ...)."""
+    index = Index(path)
+    index.apply(market.events(), up_to_block=market.chain.w3.eth.block_number)
+    return index
+
+
+def settle_and_index(market: Market, index: Index, inputs: IntervalInputs):
+    """The oracle's step: clear, store the inputs and the meters' readings, settle, index."""
+    settlement = settlement_for(inputs, run_clearing(inputs))
+    index.store_inputs(inputs)
+    index.store_readings(
+        sign_reading(meter_key(int(p)), market.domain(), Reading(int(p), inputs.interval, max(int(n), 0), max(-int(n), 0)))
+        for p, n in zip(settlement.participants, settlement.grid_wh + settlement.p2p_wh)
+    )
+    receipt = market.settle(settlement)
+    index.apply(receipt.events, receipt.gas_by_tx, up_to_block=receipt.block)
+    return settlement, receipt
+
+
+# Zone 0 (substation, grid) has a 3 kWh PV home and a 0.5 kWh load; zone 1 (feeder, its
+# own transformer) two homes needing 3 kWh behind one line.
+TWO_ZONES = dict(load_wh=[0, 500, 2_000, 1_000], pv_wh=[3_000, 0, 0, 0])
+
+
+def two_zone_network(line_wh: int) -> NetworkInputs:
+    return network([0, 0, 1, 1], ["substation", "feeder"], [(0, 1, line_wh)], [(BIG, BIG), (BIG, BIG)])
+
+
+@pytest.fixture
+def two_zone(tmp_path):
+    chain = Chain.embedded()
+    market = zonal_market(chain, [0, 0, 1, 1])
+    return market, indexed(market, tmp_path / "index.sqlite")
+
+
+def test_a_binding_line_prices_the_zones_apart_and_the_rent_goes_to_the_grid(two_zone):
+    market, index = two_zone
+    grid_before = market.balance(0)
+    inputs = interval_inputs(market, **TWO_ZONES, net=two_zone_network(1_000))
+    settlement, receipt = settle_and_index(market, index, inputs)
+    (event,) = [e for e in receipt.events if e.name == "ZonePricesSettled"]
+    low, high = event.args["zonePrices"]
+    assert (low, high) == settlement.zone_prices and low < high
+    # Zone 0 exports at the margin; zone 1's next kWh would come from its own grid,
+    # which the optimiser prices against P2P energy at the tariff less the P2P friction.
+    assert (low, high) == (SELL, BUY - P2P_COST)
+    by_pid = dict(zip(settlement.participants.tolist(), zip(settlement.grid_wh.tolist(), settlement.p2p_wh.tolist())))
+    # 1 kWh crosses the line, all of it P2P from zone 0's PV home to zone 1's homes.
+    assert by_pid[1][1] == -1_500 and by_pid[3][1] + by_pid[4][1] == 1_000
+    assert sum(p2p for _, p2p in by_pid.values()) == 0  # energy, to the Wh
+    rent = event.args["congestionRentMilli"]
+    assert rent == settlement.congestion_rent_milli == 1_000 * (high - low)
+    # Money, to the unit: every wallet moved by its entry, the grid by its legs plus the rent.
+    assert sum(market.balance(p) for p in range(5)) == 5 * 10_000_000
+    legs = sum(g * (BUY if g > 0 else SELL) for g, _ in by_pid.values())
+    assert (market.balance(0) - grid_before) * 1000 == pytest.approx(legs + rent, abs=1000 * 4)
+    assert index.interval(inputs.interval)["zone_prices"] == [low, high]
+    assert index.interval(inputs.interval)["congestion_rent_milli"] == rent
+    assert not line_flow_reasons(inputs.network, inputs.participants, {p: e for p, e in by_pid.items()})
+    assert check_index(market, index) == []
+    verdicts = audit(market, IndexInputs(index), progress=False)
+    assert verdicts and all(v.ok for v in verdicts), report(verdicts)
+
+
+def test_prices_are_equal_in_every_zone_when_no_line_binds(two_zone):
+    market, index = two_zone
+    inputs = interval_inputs(market, **TWO_ZONES, net=two_zone_network(BIG))
+    settlement, receipt = settle_and_index(market, index, inputs)
+    (event,) = [e for e in receipt.events if e.name == "ZonePricesSettled"]
+    low, high = event.args["zonePrices"]
+    assert low == high and event.args["congestionRentMilli"] == 0
+    assert all(v.ok for v in audit(market, IndexInputs(index), progress=False))
+
+
+def test_a_radial_feeder_behind_a_binding_transformer_keeps_each_zone_within_its_capacity(tmp_path):
+    """Zone 0 is the substation, the only grid connection, its transformer rated 2 kWh
+    per interval in and out; the feeder (zone 1) hangs below it on a line. The grid
+    operator puts the transformer's rating on chain as zone 0's capacity."""
+    market = zonal_market(Chain.embedded(), [0, 0, 1, 1])
+    net = network([0, 0, 1, 1], ["substation", "feeder"], [(0, 1, BIG)], [(2_000, 2_000), (0, 0)])
+    market.set_zone_capacity(0, 2_000, 2_000)
+    index = indexed(market, tmp_path / "index.sqlite")
+    inputs = interval_inputs(market, load_wh=[500, 0, 2_000, 1_000], pv_wh=[0, 200, 0, 0], net=net)
+    settlement, receipt = settle_and_index(market, index, inputs)
+    imported = sum(int(g) for g in settlement.grid_wh if g > 0)
+    assert 1_990 <= imported <= 2_000  # the transformer binds (3.3 kWh wanted)
+    low, high = settlement.zone_prices
+    assert low == high == BUY - 0  # short of energy everywhere: the import tariff (no fee)
+    assert all(v.ok for v in audit(market, IndexInputs(index), progress=False))
+    # A rogue oracle key settles the next interval's zone 0 over the transformer.
+    rogue_inputs = interval_inputs(market, load_wh=[2_100, 0, 0, 0], pv_wh=[0, 0, 0, 0], net=net)
+    rogue = priced_settlement(rogue_inputs.interval, rogue_inputs.hash(), np.array([1]), np.array([2_100]),
+                              np.array([0]), BUY, SELL, BUY, p2p_prices=np.array([BUY]), zone_prices=(BUY, BUY))
+    with pytest.raises(SettlementError, match=r"ZoneImportCapacityExceeded\(interval=\d+, zone=0, importWh=2100, capacityWh=2000\)"):
+        market.settle(rogue)
+
+
+def test_a_rogue_oracle_pricing_an_entry_at_another_zones_price_is_refused(two_zone):
+    market, _ = two_zone
+    inputs = interval_inputs(market, **TWO_ZONES, net=two_zone_network(1_000))
+    honest = settlement_for(inputs, run_clearing(inputs))
+    # Home 3 (zone 1) charged zone 0's cheap price for its P2P energy.
+    cheap = honest.p2p_prices.copy()
+    cheap[2] = honest.zone_prices[0]
+    rogue = priced_settlement(inputs.interval, inputs.hash(), honest.participants, honest.grid_wh, honest.p2p_wh,
+                              BUY, SELL, honest.p2p_price, p2p_prices=cheap, zone_prices=honest.zone_prices)
+    with pytest.raises(SettlementError, match=r"PaymentMismatch\(participant=3"):
+        market.settle(rogue)
+    assert market.next_interval() == inputs.interval  # nothing settled
+
+
+def test_the_auditor_flags_tampered_zone_prices_and_an_overloaded_line(two_zone):
+    market, index = two_zone
+    inputs = interval_inputs(market, **TWO_ZONES, net=two_zone_network(1_000))
+    honest = settlement_for(inputs, run_clearing(inputs))
+    # The oracle settles one price for both zones, within everyone's limits: the contract
+    # cannot tell, the auditor can.
+    flat = priced_settlement(inputs.interval, inputs.hash(), honest.participants, honest.grid_wh, honest.p2p_wh,
+                             BUY, SELL, SELL, p2p_prices=np.full(4, SELL), zone_prices=(SELL, SELL))
+    index.store_inputs(inputs)
+    index.store_readings(
+        sign_reading(meter_key(int(p)), market.domain(), Reading(int(p), inputs.interval, max(int(n), 0), max(-int(n), 0)))
+        for p, n in zip(flat.participants, flat.grid_wh + flat.p2p_wh)
+    )
+    receipt = market.settle(flat)
+    index.apply(receipt.events, receipt.gas_by_tx, up_to_block=receipt.block)
+    (verdict,) = audit(market, IndexInputs(index), progress=False)
+    assert any("zone prices [60000, 60000] differ from the re-run's [60000, 290000]" in r for r in verdict.reasons)
+    assert any("congestion rent 0 milli-units differs" in r for r in verdict.reasons)
+    # Twice the line's energy moved P2P across it: the flow check says which line.
+    entries = {int(p): (int(g), 2 * int(q)) for p, g, q in zip(honest.participants, honest.grid_wh, honest.p2p_wh)}
+    (reason,) = line_flow_reasons(inputs.network, inputs.participants, entries)
+    assert reason == "line 0 (substation->feeder) carries 2000 Wh, over its limit of 1000 Wh"
+
+
+def test_a_zonal_interval_settles_in_chunks_like_in_one_transaction(two_zone):
+    market, index = two_zone
+    inputs = interval_inputs(market, **TWO_ZONES, net=two_zone_network(1_000))
+    settlement = settlement_for(inputs, run_clearing(inputs))
+    receipt = market.settle_chunked(settlement, budget=414_000)  # one entry per chunk
+    assert len([e for e in receipt.events if e.name == "ChunkVerified"]) == 4
+    (event,) = [e for e in receipt.events if e.name == "ZonePricesSettled"]
+    assert tuple(event.args["zonePrices"]) == settlement.zone_prices
+    assert event.args["congestionRentMilli"] == settlement.congestion_rent_milli
+    assert [market.balance(p) for p in range(1, 5)] == (10_000_000 + settlement.amount).tolist()
+
+
+def test_too_many_zones_or_a_zonal_auction_are_refused_with_the_reason():
+    net = network(list(range(4)), [f"z{i}" for i in range(65)], [(0, i, BIG) for i in range(1, 65)],
+                  [(BIG, BIG)] * 65)
+    base = IntervalInputs(interval=0, start="2026-01-01T00:00:00+00:00", participants=[1, 2, 3, 4],
+                          load_wh=[[0] * STEPS] * 4, pv_wh=[[0] * STEPS] * 4, buy_price=[BUY] * STEPS,
+                          sell_price=[SELL] * STEPS, import_capacity_wh=[BIG] * STEPS,
+                          export_capacity_wh=[BIG] * STEPS, p2p_cost=0, batteries=[], network=net)
+    with pytest.raises(InputError, match="65 zones; a settlement prices at most 64"):
+        run_clearing(base)
+    with pytest.raises(InputError, match="auction on a network"):
+        run_clearing(replace(base, mechanism="auction", network=two_zone_network(BIG)))
