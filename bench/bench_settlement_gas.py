@@ -4,7 +4,8 @@ gas of a dispute, and the size of every contract against EIP-170.
 Settles realistic intervals (mixed buyers and sellers, P2P and grid) for communities of
 several sizes: every home authorised by its stored mandate, then by an order signed for
 that interval (uniform P2P price), then the same orders on a market whose terms price
-P2P energy pay-as-bid. Prints gas per participant against the project's targets (10k
+P2P energy pay-as-bid, then by mandate again with the homes spread over ZONES zones
+and one P2P price per zone (ZonalSettlementModule.settleZonal, issue 11). Prints gas per participant against the project's targets (10k
 per participant-interval by mandate, 15k per signed order) and against what the
 contract cost before its trust checks (11,366 by mandate, 14,364 by order at 1,000
 participants). Then it disputes a settled interval of each size with a meter-signed
@@ -32,9 +33,12 @@ from node.chain.market import Market
 from node.clearing.pricing import pay_as_bid_price, priced_settlement
 from node.intent.signing import BUY, SELL, Mandate, Order, Reading, sign_mandate, sign_order, sign_reading
 
-KINDS = ("mandate", "order", "order-pab")
-TARGETS = {"mandate": 10_000, "order": 15_000, "order-pab": 15_000}
-BEFORE = {"mandate": 11_366, "order": 14_364, "order-pab": 14_433}  # at 1,000, before issue 9
+KINDS = ("mandate", "order", "order-pab", "mandate-zonal")
+TARGETS = {"mandate": 10_000, "order": 15_000, "order-pab": 15_000, "mandate-zonal": 10_000}
+# At 1,000, before issue 9; the zonal row against the uniform mandate figure measured
+# before zones were added (issue 11: per-zone prices must stay close to it).
+BEFORE = {"mandate": 11_366, "order": 14_364, "order-pab": 14_433, "mandate-zonal": 9_729}
+ZONES = 20
 TARIFF_BUY, TARIFF_SELL, P2P_PRICE = 300_000, 60_000, 150_000
 FAR_FUTURE = 2**40
 
@@ -68,11 +72,12 @@ def _market(chain: Chain, pay_as_bid: bool) -> Market:
     return market
 
 
-def _community(market: Market, n: int):
+def _community(market: Market, n: int, zones: int = 1):
     first = market.participant_count()
     keys = [Account.create() for _ in range(n)]
     meters = [Account.create() for _ in range(n)]
-    market.register([k.address for k in keys], [0] * n, [f"h{i}" for i in range(n)], [m.address for m in meters])
+    market.register([k.address for k in keys], [i % zones for i in range(n)], [f"h{i}" for i in range(n)],
+                    [m.address for m in meters])
     ids = np.arange(first, first + n)
     market.fund_wallets({int(i): 10**9 for i in ids})
     domain = market.domain()
@@ -83,16 +88,25 @@ def _community(market: Market, n: int):
     return keys, meters, ids
 
 
-def _interval(market: Market, ids: np.ndarray, energies: tuple[np.ndarray, np.ndarray], pay_as_bid: bool):
+def _interval(market: Market, ids: np.ndarray, energies: tuple[np.ndarray, np.ndarray], pay_as_bid: bool,
+              zones: int = 0):
     grid, p2p = energies
-    prices = None
+    prices, zone_prices = None, ()
     if pay_as_bid:
         prices = np.array([pay_as_bid_price(*_limit(int(x)), TARIFF_BUY, TARIFF_SELL) for x in grid + p2p])
+    elif zones:
+        # A price per zone, ordered so that the P2P buyer's zone is the dearer (a
+        # congestion rent >= 0, as the contract requires); home i is in zone i % zones.
+        zone_prices = P2P_PRICE + 1_000 * np.arange(zones)
+        home_zone = np.arange(len(ids)) % zones
+        if int(p2p @ zone_prices[home_zone]) < 0:
+            zone_prices = zone_prices[::-1]
+        prices, zone_prices = zone_prices[home_zone], tuple(int(z) for z in zone_prices)
     k = market.next_interval()
     terms = market.terms_at(k)
     return priced_settlement(
         k, b"\1" * 32, ids, grid, p2p, terms.import_price, terms.export_price, P2P_PRICE, prices,
-        p2p_fee=terms.p2p_fee, terms_index=terms.index,
+        p2p_fee=terms.p2p_fee, terms_index=terms.index, zone_prices=zone_prices,
     )
 
 
@@ -115,22 +129,27 @@ def measure(sizes: list[int], intervals: int = 3, budget: int = TX_GAS_BUDGET):
     rng = np.random.default_rng(1)
     rows, disputes = [], {}
     for n in sizes:
-        communities = {False: _community(uniform, n), True: _community(pab, n)}
+        communities = {"mandate": _community(uniform, n), "order-pab": _community(pab, n),
+                       "mandate-zonal": _community(uniform, n, ZONES)}
+        communities["order"] = communities["mandate"]
         drawn: dict[str, list] = {}
         for kind in KINDS:
             market = pab if kind == "order-pab" else uniform
-            keys, meters, ids = communities[kind == "order-pab"]
-            # Pay-as-bid settles the very energies of the uniform order intervals.
-            drawn[kind] = drawn["order"] if kind == "order-pab" else [_energies(n, rng) for _ in range(intervals)]
+            keys, meters, ids = communities[kind]
+            # Pay-as-bid settles the very energies of the uniform order intervals, the
+            # zonal rows those of the uniform mandate ones.
+            drawn[kind] = {"order-pab": drawn.get("order"), "mandate-zonal": drawn.get("mandate")}.get(kind) or [
+                _energies(n, rng) for _ in range(intervals)]
             gas, txs = [], []
             for energies in drawn[kind]:
-                s = _interval(market, ids, energies, pay_as_bid=kind == "order-pab")
-                orders = _orders(market, keys, s) if kind != "mandate" else []
+                s = _interval(market, ids, energies, pay_as_bid=kind == "order-pab",
+                              zones=ZONES if kind == "mandate-zonal" else 0)
+                orders = _orders(market, keys, s) if kind.startswith("order") else []
                 receipt = market.settle(s, orders, budget=budget)
                 gas.append(receipt.gas_used)
                 txs.append(len(receipt.parts) or 1)
             rows.append((n, kind, int(np.median(gas)), float(np.median(gas)) / n, max(txs)))
-        disputes[n] = _dispute(uniform, communities[False], rng, budget)
+        disputes[n] = _dispute(uniform, communities["mandate"], rng, budget)
     return rows, disputes
 
 

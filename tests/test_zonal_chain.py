@@ -229,3 +229,63 @@ def test_too_many_zones_or_a_zonal_auction_are_refused_with_the_reason():
         run_clearing(base)
     with pytest.raises(InputError, match="auction on a network"):
         run_clearing(replace(base, mechanism="auction", network=two_zone_network(BIG)))
+
+
+# -- a community run from its config on a network file ---------------------------------
+
+
+def _network_file(directory, line_kw: float = 1.0):
+    """Two zones: the substation (id 0, the grid connection, 20 kW each way) and a
+    feeder (id 1) behind a line of `line_kw`."""
+    (directory / "zones.csv").write_text("name,id,grid_import,grid_export\nsubstation,0,20,20\nfeeder,1,,\n")
+    (directory / "lines.csv").write_text(f"name,zone_from,zone_to,susceptance,capacity\nfeeder-line,substation,feeder,1,{line_kw}\n")
+    (directory / "network.toml").write_text('[network]\npower_unit = "kW"\nzones = "zones.csv"\nlines = "lines.csv"\n')
+    return directory / "network.toml"
+
+
+def _config_run(tmp_path, zones: list[int]):
+    from node.data.community import Community
+    from node.data.config import config_from_mapping
+    from node.data.synthetic import generate_community
+
+    _network_file(tmp_path)
+    config = config_from_mapping({"community": {"homes": len(zones), "seed": 5}, "market": {"horizon_steps": 4},
+                                  "grid": {"network": "network.toml"}}, base=tmp_path)
+    full = generate_community(config)
+    window = slice(68, 72)  # evening: the feeder's homes draw more than its line carries
+    homes = tuple(replace(h, zone=z) for h, z in zip(full.homes, zones))
+    return Community(homes, full.timestamps[window], full.consumption_kwh[:, window], full.production_kwh[:, window]), config
+
+
+def test_a_community_runs_on_the_network_its_config_names(tmp_path):
+    from node.simulation.replay import simulate
+    from node.simulation.state import StatePaths
+
+    community, config = _config_run(tmp_path, [0, 0, 1, 1])
+    assert config.grid.network == str(tmp_path / "network.toml")
+    result = simulate(Chain.embedded(), community, config, StatePaths(tmp_path / "state"), progress=False)
+    market, index = result.market, result.index
+    assert [market.market.functions.accountOf(p).call()[1] for p in (1, 2, 3, 4)] == [0, 0, 1, 1]
+    assert market.zone_capacity(market.next_interval(), 0) == (5_000, 5_000)  # 20 kW for 15 minutes
+    series = index.zone_price_series()
+    assert [s["interval"] for s in series] == [r["interval"] for r in index.intervals()] and len(series) == 4
+    inputs = IntervalInputs.from_json(index.inputs(index.intervals()[0]["inputs_hash"]))
+    assert inputs.network.zones == ["substation", "feeder"] and inputs.network.participant_zone == [0, 0, 1, 1]
+    assert inputs.network.line_forward_wh[0][0] == 250  # 1 kW for 15 minutes
+    # The feeder's battery home sells more than its neighbour buys and the line takes
+    # only 250 Wh back to the substation: there P2P energy is dearer than on the feeder.
+    assert any(s["prices"][0] > s["prices"][1] and s["rent_milli"] > 0 for s in series)
+    verdicts = audit(market, IndexInputs(index), progress=False)
+    assert verdicts and all(v.ok for v in verdicts), report(verdicts)
+
+
+def test_a_home_in_a_zone_the_network_lacks_is_a_config_error_naming_the_field(tmp_path):
+    from node.errors import ConfigError
+    from node.oracle.network import CommunityNetwork
+
+    community, config = _config_run(tmp_path, [0, 0, 1, 7])
+    with pytest.raises(ConfigError, match=r"grid\.network: home .* is in zone 7, which .* does not have \(zone ids \[0, 1\]\)"):
+        CommunityNetwork.of(community, config)
+    (tmp_path / "lines.csv").write_text("name,zone_from,zone_to,susceptance,capacity\nfeeder-line,substation,nowhere,1,1\n")
+    with pytest.raises(ConfigError, match=r"grid\.network: .*lines\.csv.*nowhere"):
+        CommunityNetwork.of(community, config)

@@ -122,11 +122,16 @@ class GridConfig(Section):
     Attributes:
         import_capacity_kw: maximum power drawn from the grid, kW.
         export_capacity_kw: maximum power fed into the grid, kW.
+        network: the network file the community clears on (node/data/network_file.py,
+            e.g. examples/network/network.toml), relative to the config file; each
+            home is in the network zone whose id (or, without ids, index) is the
+            home's zone. "" for none: a copper plate, one P2P price.
     """
 
     section: ClassVar[str] = "grid"
     import_capacity_kw: float = 60.0
     export_capacity_kw: float = 40.0
+    network: str = ""
 
     def __post_init__(self) -> None:
         self._require(self.import_capacity_kw > 0, "import_capacity_kw", "a power > 0 kW")
@@ -322,6 +327,7 @@ def config_from_mapping(document: Mapping[str, Any], source: str = "<config>", b
         config,
         tariffs=dataclasses.replace(tariffs, prices_file=resolve(tariffs.prices_file, base)),
         community=dataclasses.replace(community, assets_file=resolve(community.assets_file, base)),
+        grid=dataclasses.replace(config.grid, network=resolve(config.grid.network, base)),
     )
     config.tariffs.check_prices()
     return config

@@ -18,6 +18,7 @@ from node.data.meter_policy import Repair, committed_repairs
 from node.errors import InputError
 from node.intent.bounds import MAX_ENTRY_WH
 from node.intent.signing import Mandate, SignedOrder
+from node.oracle.network import CommunityNetwork
 from node.oracle.terms import Terms
 from node.units import round_price_units
 
@@ -61,6 +62,7 @@ class InputsBuilder:
         self.battery_specs = {row: battery_inputs_spec(community.homes[row], config) for row in self.battery_rows}
         self.jobs = list(jobs)
         self.hvac_rows = [i for i, home in enumerate(community.homes) if home.hvac is not None] if hvac else []
+        self.network = CommunityNetwork.of(community, config)  # None: a copper plate
         # What the no-trading baseline consumes beyond the data (HVACs by thermostat), Wh.
         self.baseline_extra_wh: np.ndarray | None = None
 
@@ -130,6 +132,7 @@ class InputsBuilder:
             credit_excluded=sorted(int(p) for p in credit_excluded),
             jobs=self._jobs(interval, getattr(soc_wh, "job_starts", {})) if market.mechanism == "community" else [],
             hvacs=self._hvacs(times, getattr(soc_wh, "indoor_mc", {})) if market.mechanism == "community" else [],
+            network=None if self.network is None else self.network.inputs(interval, self.horizon),
         )
 
     def _hvacs(self, times: pd.DatetimeIndex, indoor_mc: Mapping[int, int]) -> list[HvacInputs]:

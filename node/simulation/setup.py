@@ -16,6 +16,7 @@ from node.data.community import Community
 from node.data.config import CommunityConfig
 from node.errors import InputError
 from node.index.store import Index
+from node.oracle.network import CommunityNetwork
 from node.chain.deploy import MarketSetup, Tariffs
 from node.chain.market import Deployment, Market
 from node.units import UNITS_PER_TOKEN
@@ -134,10 +135,17 @@ def set_up_community(
     meters = meter_keys(None, community, ids, seed) if meters is None else meters
     receipts = []
     registered = _check_registered(market, owners)
+    network = CommunityNetwork.of(community, config)
+    # On a network every home registers in its zone's index there (its price's index in
+    # a zonal settlement); the grid operator sets each grid-connected zone's capacity.
+    zones = [h.zone for h in community.homes] if network is None else network.chain_zones()
     if registered < len(owners):
         homes = community.homes[registered:]
-        receipts += market.register(owners[registered:], [h.zone for h in homes], [h.name for h in homes],
+        receipts += market.register(owners[registered:], zones[registered:], [h.name for h in homes],
                                     [meters[int(pid)].address for pid in ids[registered:]])
+    for zone, (import_wh, export_wh) in ({} if network is None else network.zone_capacities()).items():
+        if market.zone_capacity(market.next_interval(), zone) != (import_wh, export_wh):
+            receipts.append(market.set_zone_capacity(zone, import_wh, export_wh))
     community_market = config.market.mechanism == "community"
     unsigned = [pid for pid in ids if community_market and market.mandate(int(pid))[5] == 0]
     if unsigned:
