@@ -289,3 +289,32 @@ def test_a_home_in_a_zone_the_network_lacks_is_a_config_error_naming_the_field(t
     (tmp_path / "lines.csv").write_text("name,zone_from,zone_to,susceptance,capacity\nfeeder-line,substation,nowhere,1,1\n")
     with pytest.raises(ConfigError, match=r"grid\.network: .*lines\.csv.*nowhere"):
         CommunityNetwork.of(community, config)
+
+
+def test_the_dashboard_charts_each_zones_price_and_the_congestion_rent(two_zone, tmp_path):
+    from webui import create_app
+
+    market, index = two_zone
+    index.set_meta(currency="EUR", interval_minutes=15, start="2026-01-01T00:00:00+00:00", first_interval=0)
+    for line_wh in (1_000, BIG):  # a binding line, then none
+        settle_and_index(market, index, interval_inputs(market, **TWO_ZONES, net=two_zone_network(line_wh)))
+    client = create_app({"INDEX_PATH": str(tmp_path / "index.sqlite"), "TESTING": True}).test_client()
+    page = client.get("/").get_data(as_text=True)
+    assert "P2P price per zone" in page and "Congestion rent to the grid operator" in page
+    assert "zone 0" in page and "zone 1" in page
+    assert index.zone_price_series() == [
+        {"interval": 0, "prices": [SELL, BUY - P2P_COST], "rent_milli": 1_000 * (BUY - P2P_COST - SELL)},
+        {"interval": 1, "prices": index.zone_price_series()[1]["prices"], "rent_milli": 0},
+    ]
+
+
+def test_a_copper_plate_dashboard_has_no_zone_charts(tmp_path):
+    from webui import create_app
+
+    market = zonal_market(Chain.embedded(), [0, 0, 0, 0])
+    index = indexed(market, tmp_path / "index.sqlite")
+    index.set_meta(currency="EUR", interval_minutes=15, start="2026-01-01T00:00:00+00:00", first_interval=0)
+    inputs = replace(interval_inputs(market, **TWO_ZONES, net=two_zone_network(BIG)), network=None)
+    settle_and_index(market, index, inputs)
+    page = create_app({"INDEX_PATH": str(tmp_path / "index.sqlite"), "TESTING": True}).test_client().get("/")
+    assert page.status_code == 200 and "P2P price per zone" not in page.get_data(as_text=True)

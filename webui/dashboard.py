@@ -12,6 +12,7 @@ from webui.flowview import MAX_ROWS
 from webui.homecharts import homes_charts
 from webui.intervals import interval_view
 from webui.series import chart_window, dashboard_charts, time_series
+from webui.zonecharts import zone_charts
 
 bp = Blueprint("dashboard", __name__)
 
@@ -54,7 +55,9 @@ def frame(k: int | None, zoom: str | None, charts: bool) -> dict:
         few = sum(1 for p in participant_list() if p["battery_wh"]) <= MAX_ROWS
         data = cached(("series", window, few), lambda: time_series(idx, meta, window=window, per_battery=few))
         stats = cached(("home_stats", window), lambda: idx.home_stats(*window))
-        out["charts"] = dashboard_charts(data, meta, k) | homes_charts(stats, data["start"], meta, k)
+        zones = cached(("zone_prices",), idx.zone_price_series)
+        out["charts"] = (dashboard_charts(data, meta, k) | zone_charts(zones, data, meta, k)
+                         | homes_charts(stats, data["start"], meta, k))
     return out
 
 
