@@ -318,3 +318,19 @@ def test_a_copper_plate_dashboard_has_no_zone_charts(tmp_path):
     settle_and_index(market, index, inputs)
     page = create_app({"INDEX_PATH": str(tmp_path / "index.sqlite"), "TESTING": True}).test_client().get("/")
     assert page.status_code == 200 and "P2P price per zone" not in page.get_data(as_text=True)
+
+
+def test_a_zonal_interval_settles_and_audits_on_anvil(tmp_path):
+    from node.chain.anvil import start_anvil
+
+    with start_anvil(tmp_path / "anvil-state.json", port=0, gas_cap=True) as anvil:
+        market = zonal_market(Chain.connect(anvil.url), [0, 0, 1, 1])
+        index = indexed(market, tmp_path / "index.sqlite")
+        settlement, receipt = settle_and_index(market, index, interval_inputs(market, **TWO_ZONES,
+                                                                              net=two_zone_network(1_000)))
+        (event,) = [e for e in receipt.events if e.name == "ZonePricesSettled"]
+        assert tuple(event.args["zonePrices"]) == settlement.zone_prices == (SELL, BUY - P2P_COST)
+        assert sum(market.balance(p) for p in range(5)) == 5 * 10_000_000
+        verdicts = audit(market, IndexInputs(index), progress=False)
+        assert verdicts and all(v.ok for v in verdicts), report(verdicts)
+        index.close()
