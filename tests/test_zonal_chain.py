@@ -127,6 +127,9 @@ def test_a_binding_line_prices_the_zones_apart_and_the_rent_goes_to_the_grid(two
     assert sum(market.balance(p) for p in range(5)) == 5 * 10_000_000
     legs = sum(g * (BUY if g > 0 else SELL) for g, _ in by_pid.values())
     assert (market.balance(0) - grid_before) * 1000 == pytest.approx(legs + rent, abs=1000 * 4)
+    from node.oracle.daemon import describe_p2p_prices  # the oracle's log line
+
+    assert describe_p2p_prices(settlement) == "zone prices 0.0600/0.2900/kWh (congestion rent 0.2300)"
     assert index.interval(inputs.interval)["zone_prices"] == [low, high]
     assert index.interval(inputs.interval)["congestion_rent_milli"] == rent
     assert not line_flow_reasons(inputs.network, inputs.participants, {p: e for p, e in by_pid.items()})
@@ -229,6 +232,8 @@ def test_too_many_zones_or_a_zonal_auction_are_refused_with_the_reason():
         run_clearing(base)
     with pytest.raises(InputError, match="auction on a network"):
         run_clearing(replace(base, mechanism="auction", network=two_zone_network(BIG)))
+    with pytest.raises(InputError, match="pay-as-bid; zone prices settle under uniform pricing only"):
+        run_clearing(replace(base, pricing="pay_as_bid", network=two_zone_network(BIG)))
 
 
 # -- a community run from its config on a network file ---------------------------------

@@ -65,6 +65,11 @@ def run_clearing(inputs: IntervalInputs) -> IntervalClearing:
                 f"interval {inputs.interval}'s inputs clear an auction on a network; zonal prices settle for the "
                 "community mechanism only (the classroom auction clears zonal offers: gridledger classroom)"
             )
+        if inputs.pricing != "uniform":
+            raise InputError(
+                f"interval {inputs.interval}'s terms price P2P energy pay-as-bid; zone prices settle under uniform "
+                "pricing only (the contract refuses them otherwise): schedule uniform terms for a network"
+            )
         check_zone_count(inputs.network, inputs.interval)
     if inputs.mechanism == "auction":
         return _clear_auction(inputs)

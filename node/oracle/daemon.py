@@ -348,10 +348,18 @@ def describe(report: IntervalReport, builder: InputsBuilder) -> str:
     chunks = f" in {len(report.receipt.parts)} transactions" if report.receipt.parts else ""
     return (
         f"interval {s.interval} ({builder.start_of(s.interval):%Y-%m-%d %H:%M} UTC): "
-        f"{len(s.participants)} participants, P2P {p2p_kwh:.2f} kWh at {s.p2p_price / UNITS_PER_TOKEN:.4f}/kWh, "
+        f"{len(s.participants)} participants, P2P {p2p_kwh:.2f} kWh at {describe_p2p_prices(s)}, "
         f"grid +{s.grid_import_wh / 1000:.2f}/-{s.grid_export_wh / 1000:.2f} kWh, "
         f"gas {report.receipt.gas_used:,}{chunks}, {report.seconds * 1000:.0f} ms, tx {report.receipt.tx_hash[:12]}"
     )
+
+
+def describe_p2p_prices(s) -> str:
+    """The interval's P2P price, or on a network each zone's and the congestion rent."""
+    if not s.zonal:
+        return f"{s.p2p_price / UNITS_PER_TOKEN:.4f}/kWh"
+    prices = "/".join(f"{p / UNITS_PER_TOKEN:.4f}" for p in s.zone_prices)
+    return f"zone prices {prices}/kWh (congestion rent {s.congestion_rent_milli / 1000 / UNITS_PER_TOKEN:.4f})"
 
 
 def describe_auction(interval: int, result: AuctionResult) -> str:
