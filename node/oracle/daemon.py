@@ -354,7 +354,7 @@ def describe(report: IntervalReport, builder: InputsBuilder) -> str:
     )
 
 
-def describe_p2p_prices(s) -> str:
+def describe_p2p_prices(s: Settlement) -> str:
     """The interval's P2P price, or on a network each zone's and the congestion rent."""
     if not s.zonal:
         return f"{s.p2p_price / UNITS_PER_TOKEN:.4f}/kWh"
