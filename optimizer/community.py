@@ -592,7 +592,10 @@ def _jobs_key(j: Jobs) -> tuple[bytes, ...]:
 
 
 def _thermal_key(t: Thermal) -> tuple[bytes, ...]:
-    """Identity of the HVACs' fixed specs (what the matrix holds; temperatures are bounds)."""
+    """Identity of the HVACs' fixed specs (what the matrix holds; temperatures are bounds).
+    No HVACs are no HVACs, whatever their step length (see _jobs_key)."""
+    if t.count == 0:
+        return ()
     parts = [np.ascontiguousarray(t.home, dtype=np.int64)] + [
         np.ascontiguousarray(a, dtype=np.float64) for a in (t.max_kwh, t.cop, t.sign, t.resistance_k_per_kw,
                                                             t.capacitance_kwh_per_k, [t.step_hours])]

@@ -182,3 +182,14 @@ def test_no_jobs_clear_alike_whatever_the_width_of_their_empty_profile():
                  np.zeros(0, dtype=bool), np.zeros(0, dtype=int))
     plain = clear(inputs)
     assert clear(dataclasses.replace(inputs, jobs=empty)).objective == pytest.approx(plain.objective, rel=1e-9)
+
+
+def test_no_hvacs_clear_alike_whatever_their_step_length():
+    # The same for HVACs: a clearing that leaves out every HVAC home passes empty Thermal
+    # arrays with the market's step length (0.25 h), Thermal.none() has 1 h.
+    from optimizer.types import Thermal
+
+    inputs = community(3, 3, 4, (0,), "ample", "ample", "random", "normal")
+    empty = dataclasses.replace(Thermal.none(), step_hours=0.25)
+    plain = clear(inputs)
+    assert clear(dataclasses.replace(inputs, thermal=empty)).objective == pytest.approx(plain.objective, rel=1e-9)
