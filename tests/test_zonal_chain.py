@@ -18,7 +18,7 @@ from node.clearing.inputs import IntervalInputs
 from node.clearing.interval import run_clearing, settlement_for
 from node.clearing.network_inputs import NetworkInputs
 from node.clearing.pricing import priced_settlement
-from node.clearing.zonal import line_flow_reasons
+from node.clearing.zonal import network_reasons
 from node.errors import InputError, SettlementError
 from node.index.rebuild import check_index
 from node.index.store import Index
@@ -132,7 +132,7 @@ def test_a_binding_line_prices_the_zones_apart_and_the_rent_goes_to_the_grid(two
     assert describe_p2p_prices(settlement) == "zone prices 0.0600/0.2900/kWh (congestion rent 0.2300)"
     assert index.interval(inputs.interval)["zone_prices"] == [low, high]
     assert index.interval(inputs.interval)["congestion_rent_milli"] == rent
-    assert not line_flow_reasons(inputs.network, inputs.participants, {p: e for p, e in by_pid.items()})
+    assert not network_reasons(inputs.network, inputs.participants, {p: e for p, e in by_pid.items()})
     assert check_index(market, index) == []
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert verdicts and all(v.ok for v in verdicts), report(verdicts)
@@ -205,8 +205,14 @@ def test_the_auditor_flags_tampered_zone_prices_and_an_overloaded_line(two_zone)
     assert any("congestion rent 0 milli-units differs" in r for r in verdict.reasons)
     # Twice the line's energy moved P2P across it: the flow check says which line.
     entries = {int(p): (int(g), 2 * int(q)) for p, g, q in zip(honest.participants, honest.grid_wh, honest.p2p_wh)}
-    (reason,) = line_flow_reasons(inputs.network, inputs.participants, entries)
+    (reason,) = network_reasons(inputs.network, inputs.participants, entries)
     assert reason == "line 0 (substation->feeder) carries 2000 Wh, over its limit of 1000 Wh"
+    # Zone 0's grid connection (here 100 kWh) is checked from the settled energies too.
+    small = replace(inputs.network, grid_import_wh=[[1_000] * STEPS, [BIG] * STEPS])
+    entries = {int(p): (int(g), int(q)) for p, g, q in zip(honest.participants, honest.grid_wh, honest.p2p_wh)}
+    entries[2] = (entries[2][0] + 4_000, entries[2][1])
+    assert network_reasons(small, inputs.participants, entries) == [
+        f"zone substation imports from the grid {entries[1][0] + entries[2][0]} Wh, over its limit of 1000 Wh"]
 
 
 def test_a_zonal_interval_settles_in_chunks_like_in_one_transaction(two_zone):
@@ -339,3 +345,23 @@ def test_a_zonal_interval_settles_and_audits_on_anvil(tmp_path):
         verdicts = audit(market, IndexInputs(index), progress=False)
         assert verdicts and all(v.ok for v in verdicts), report(verdicts)
         index.close()
+
+
+def test_a_home_left_out_loads_its_zones_grid_connection():
+    """Home 2 (zone 0, 0.5 kWh) has no mandate: it is settled by its supplier, and its
+    draw comes off zone 0's grid connection, so the community may import 0.5 kWh less there."""
+    from node.clearing.zonal import subset_network
+    from node.intent.signing import Mandate
+
+    net = network([0, 0, 1, 1], ["substation", "feeder"], [(0, 1, BIG)], [(2_000, BIG), (0, 0)])
+    base = IntervalInputs(interval=0, start="2026-01-01T00:00:00+00:00", participants=[1, 2, 3, 4],
+                          load_wh=[[w] * STEPS for w in (500, 500, 1_000, 1_000)], pv_wh=[[0] * STEPS] * 4,
+                          buy_price=[BUY] * STEPS, sell_price=[SELL] * STEPS, import_capacity_wh=[BIG] * STEPS,
+                          export_capacity_wh=[BIG] * STEPS, p2p_cost=0, batteries=[], network=net,
+                          mandates=[Mandate(p, BUY, SELL, 0, 1_000_000, 2**40, 1).values() for p in (1, 3, 4)])
+    full = base.to_clearing_inputs()
+    np.testing.assert_allclose(subset_network(full, np.array([0, 2, 3])).grid_import_kwh, [[1.5, 1.5], [0, 0]])
+    result = run_clearing(base)
+    assert 2 in result.excluded and result.participants.tolist() == [1, 3, 4]
+    # 2.5 kWh wanted by the settled homes, 1.5 kWh left at the substation: the rest is shed.
+    assert 1_490 <= int(result.grid_wh.sum()) <= 1_500

@@ -33,7 +33,7 @@ from node.errors import GridLedgerError
 from node.clearing.inputs import IntervalInputs
 from node.chain.market import Market
 from node.clearing.interval import mandate_soc_bounds, run_clearing, settlement_for
-from node.clearing.zonal import line_flow_reasons
+from node.clearing.zonal import network_reasons
 from node.chain.settlement import decode_entry, unpack_order
 from node.audit.sources import HttpInputs, IndexInputs, InputsSource, StoreInputs  # noqa: F401 (re-exported)
 from node.chain.trust import Clock
@@ -146,7 +146,7 @@ def _zone_reasons(settled: SettledInterval, inputs: IntervalInputs, zone_prices:
     if event is not None and event.args["congestionRentMilli"] != rent_milli:
         reasons.append(f"congestion rent {event.args['congestionRentMilli']} milli-units differs from the re-run's {rent_milli}")
     if inputs.network is not None:
-        reasons += line_flow_reasons(inputs.network, inputs.participants, {pid: (grid, p2p) for pid, grid, p2p, _ in entries})
+        reasons += network_reasons(inputs.network, inputs.participants, {pid: (grid, p2p) for pid, grid, p2p, _ in entries})
     return reasons
 
 

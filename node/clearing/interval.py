@@ -196,7 +196,7 @@ def _clear_community(inputs: IntervalInputs) -> IntervalClearing:
                                     excluded=excluded)
         sub, scheduled, scheduled_jobs = _subset(full, rows, pids, [j.job for j in inputs.jobs])
         if full.network is not None and sub is not full:
-            sub = replace(sub, network=subset_network(full.network, rows, full.load_kwh - full.pv_kwh))
+            sub = replace(sub, network=subset_network(full, rows))
         # Rounding every home's flow to whole Wh can add under 1 Wh each to the
         # community total, so the optimiser keeps that much below the capacity.
         optimiser = clear(sub, capacity_margin_kwh=rows.size / 1000)

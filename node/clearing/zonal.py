@@ -7,7 +7,7 @@ participant is registered in on chain, which is its zone's index in the network.
 buyers pay beyond what sellers get, the congestion rent, falls to the grid's wallet.
 
 The contract cannot check a meshed network's line flows (PTDF arithmetic over every
-zone); `line_flow_reasons` is how an auditor checks them from the settled energies: a
+zone); `network_reasons` is how an auditor checks them from the settled energies: a
 zone's injection into the lines is its grid exchange less its homes' net energy, and
 the flows are the PTDF times the injections.
 """
@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from node.clearing.left_out_jobs import left_out_draw_kwh
 from node.clearing.network_inputs import NO_LIMIT, NetworkInputs
 from node.clearing.pricing import zonal_step0_integers, zone_prices_units
 from node.errors import InputError
 from node.intent.signing import Mandate
-from optimizer.types import Clearing, ZoneNetwork
+from optimizer.types import Clearing, ClearingInputs, ZoneNetwork
 from optimizer.zones import NetworkBlock, zone_sum
 
 MAX_ZONES = 64  # MarketStorage.MAX_ZONES: most zone prices one settlement carries
@@ -48,13 +49,17 @@ def check_zone_count(network: NetworkInputs, interval: int) -> None:
         )
 
 
-def subset_network(net: ZoneNetwork, rows: np.ndarray, full_net_kwh: np.ndarray) -> ZoneNetwork:
-    """The network of homes `rows` only. Homes left out are settled by their supplier
-    through their zone's grid connection: their forecast net flow (`full_net_kwh`, all
-    homes x steps, + consumed) comes off that zone's grid limit in the direction it
-    loads it, as the community-wide capacity loses it on a copper plate."""
-    left_out = np.setdiff1d(np.arange(net.home_zone.size), rows)
-    background = zone_sum(full_net_kwh[left_out], net.home_zone[left_out], net.zones)
+def subset_network(full: ClearingInputs, rows: np.ndarray) -> ZoneNetwork:
+    """The network of homes `rows` of `full` only. Homes left out are settled by their
+    supplier through their zone's grid connection: their forecast net flow (their jobs'
+    draw included, node.clearing.left_out_jobs) comes off that zone's grid limit in the
+    direction it loads it, as the community-wide capacity loses it on a copper plate."""
+    net, T = full.network, full.horizon
+    left_out = np.setdiff1d(np.arange(full.homes), rows)
+    flow = full.load_kwh[left_out] - full.pv_kwh[left_out]
+    for i, h in enumerate(left_out):
+        flow[i] += left_out_draw_kwh(full.jobs, np.array([h]), full.homes, T)
+    background = zone_sum(flow, net.home_zone[left_out], net.zones)
     return dataclasses.replace(
         net,
         home_zone=net.home_zone[rows],
@@ -88,31 +93,40 @@ def zonal_step(optimiser: Clearing, home_zone: np.ndarray, ids: np.ndarray, buy:
     return ZonalStep(net_wh, p2p_wh, prices, zone_prices, refused)
 
 
-def settled_line_flows_wh(network: NetworkInputs, participants: list[int], entries: dict[int, tuple[int, int]]
-                          ) -> np.ndarray:
-    """Each line's step-0 flow (Wh, + from line_from to line_to) when participant p
-    settled `entries[p]` = (grid Wh, P2P Wh), both + into the home: the PTDF times each
-    zone's injection, its grid exchange less its homes' net energy. A zone's grid
-    exchange is its homes' grid energy where the zone has a grid connection; homes in a
-    zone without one draw theirs through the lines from the reference zone (or, if that
-    has no connection either, the first zone with one), which is exact on a radial grid
-    fed at its root. `participants` is the inputs' order (the network's participant_zone)."""
+def settled_injections_wh(network: NetworkInputs, participants: list[int], entries: dict[int, tuple[int, int]]
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Each zone's grid exchange (Wh, + imported) and injection into the lines when
+    participant p settled `entries[p]` = (grid Wh, P2P Wh), both + into the home. A
+    zone's injection is its grid exchange less its homes' net energy; its grid exchange
+    is its homes' grid energy where the zone has a grid connection, and homes in a zone
+    without one draw theirs through the lines from the reference zone (or, if that has
+    no connection either, the first zone with one), which is exact on a radial grid fed
+    at its root. `participants` is the inputs' order (the network's participant_zone)."""
     zone_of = dict(zip(participants, network.participant_zone))
     connected = [any(network.grid_import_wh[z][:1]) or any(network.grid_export_wh[z][:1]) for z in range(len(network.zones))]
     feeder = network.reference_zone if connected[network.reference_zone] else next(
         (z for z, c in enumerate(connected) if c), network.reference_zone)
-    injection = np.zeros(len(network.zones))
+    exchange, injection = np.zeros(len(network.zones)), np.zeros(len(network.zones))
     for pid, (grid, p2p) in entries.items():
         zone = zone_of[pid]
         injection[zone] -= grid + p2p
-        injection[zone if connected[zone] else feeder] += grid
+        exchange[zone if connected[zone] else feeder] += grid
+    return exchange, injection + exchange
+
+
+def settled_line_flows_wh(network: NetworkInputs, participants: list[int], entries: dict[int, tuple[int, int]]
+                          ) -> np.ndarray:
+    """Each line's step-0 flow (Wh, + from line_from to line_to) of the settled
+    energies: the PTDF times the zones' injections (`settled_injections_wh`)."""
     if not network.line_from:
         return np.zeros(0)
+    _, injection = settled_injections_wh(network, participants, entries)
     return NetworkBlock(network.to_network(), max(network.steps, 1)).ptdf @ injection
 
 
-def line_flow_reasons(network: NetworkInputs, participants: list[int], entries: dict[int, tuple[int, int]]) -> list[str]:
-    """Lines the settled P2P energies load beyond their committed step-0 limits. Each
+def network_reasons(network: NetworkInputs, participants: list[int], entries: dict[int, tuple[int, int]]) -> list[str]:
+    """Lines the settled energies load beyond their committed step-0 limits, and zones
+    whose grid exchange passes their connection's committed limit. Each
     home's energy is rounded to the Wh after the clearing, so a flow may pass its limit
     by at most one Wh per settled home."""
     unknown = sorted(set(entries) - set(participants))
@@ -121,6 +135,11 @@ def line_flow_reasons(network: NetworkInputs, participants: list[int], entries: 
     flows = settled_line_flows_wh(network, participants, entries)
     slack = len(entries)
     reasons = []
+    exchange, _ = settled_injections_wh(network, participants, entries)
+    for z, wh in enumerate(exchange):
+        limit, way = (network.grid_import_wh[z][0], "imports from") if wh > 0 else (network.grid_export_wh[z][0], "exports to")
+        if limit != NO_LIMIT and abs(wh) > limit + slack:
+            reasons.append(f"zone {network.zones[z]} {way} the grid {abs(wh):.0f} Wh, over its limit of {limit} Wh")
     for line, flow in enumerate(flows):
         forward, back = network.line_forward_wh[line][0], network.line_back_wh[line][0]
         a, b = network.zones[network.line_from[line]], network.zones[network.line_to[line]]
