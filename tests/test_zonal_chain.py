@@ -365,3 +365,23 @@ def test_a_home_left_out_loads_its_zones_grid_connection():
     assert 2 in result.excluded and result.participants.tolist() == [1, 3, 4]
     # 2.5 kWh wanted by the settled homes, 1.5 kWh left at the substation: the rest is shed.
     assert 1_490 <= int(result.grid_wh.sum()) <= 1_500
+
+
+def test_an_oracle_resumes_a_zonal_interval_its_crash_left_half_verified(two_zone):
+    """The chain holds chunk 0 verified with the zone prices; the oracle, restarted,
+    finds the same header hash (header and zone prices) and continues, abandoning nothing."""
+    from node.chain.chunks import header_hash, plan_chunks
+
+    market, _ = two_zone
+    inputs = interval_inputs(market, **TWO_ZONES, net=two_zone_network(1_000))
+    settlement = settlement_for(inputs, run_clearing(inputs))
+    words = settlement.entries()
+    first = plan_chunks(words, 414_000)[0]
+    call = market.market.functions.verifyChunkZonal(settlement.header(), list(settlement.zone_prices),
+                                                    words[first.start:first.end], [], False)
+    market.chain.transact(call, market.chain.operators.oracle, 1_000_000)
+    assert market.pending().header_hash == header_hash(settlement.header(), settlement.zone_prices)
+    receipt = market.settle_chunked(settlement, budget=414_000)
+    assert not [e for e in receipt.events if e.name == "PendingAbandoned"]
+    assert [e.args["chunk"] for e in receipt.events if e.name == "ChunkVerified"] == [1, 2, 3]
+    assert [market.balance(p) for p in range(1, 5)] == (10_000_000 + settlement.amount).tolist()
