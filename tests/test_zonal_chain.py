@@ -313,6 +313,8 @@ def test_the_dashboard_charts_each_zones_price_and_the_congestion_rent(two_zone,
     page = client.get("/").get_data(as_text=True)
     assert "P2P price per zone" in page and "Congestion rent to the grid operator" in page
     assert "zone 0" in page and "zone 1" in page
+    interval = client.get("/intervals/0").get_data(as_text=True)
+    assert 'id="zone-prices"' in interval and "congestion rent" in interval
     assert index.zone_price_series() == [
         {"interval": 0, "prices": [SELL, BUY - P2P_COST], "rent_milli": 1_000 * (BUY - P2P_COST - SELL)},
         {"interval": 1, "prices": index.zone_price_series()[1]["prices"], "rent_milli": 0},
