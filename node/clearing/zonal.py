@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from node.clearing.left_out_jobs import left_out_draw_kwh
+from node.clearing.left_out import left_out_draw_kwh
 from node.clearing.network_inputs import NO_LIMIT, NetworkInputs
 from node.clearing.pricing import zonal_step0_integers, zone_prices_units
 from node.errors import InputError
@@ -52,13 +52,13 @@ def check_zone_count(network: NetworkInputs, interval: int) -> None:
 def subset_network(full: ClearingInputs, rows: np.ndarray) -> ZoneNetwork:
     """The network of homes `rows` of `full` only. Homes left out are settled by their
     supplier through their zone's grid connection: their forecast net flow (their jobs'
-    draw included, node.clearing.left_out_jobs) comes off that zone's grid limit in the
+    and HVACs' draw included, node.clearing.left_out) comes off that zone's grid limit in the
     direction it loads it, as the community-wide capacity loses it on a copper plate."""
     net, T = full.network, full.horizon
     left_out = np.setdiff1d(np.arange(full.homes), rows)
     flow = full.load_kwh[left_out] - full.pv_kwh[left_out]
     for i, h in enumerate(left_out):
-        flow[i] += left_out_draw_kwh(full.jobs, np.array([h]), full.homes, T)
+        flow[i] += left_out_draw_kwh(full.jobs, full.thermal, np.array([h]), full.homes, T)
     background = zone_sum(flow, net.home_zone[left_out], net.zones)
     return dataclasses.replace(
         net,
