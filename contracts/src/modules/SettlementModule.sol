@@ -44,6 +44,11 @@ contract SettlementModule is EntryChecks {
     ///   by the terms. The oracle chooses only the uniform P2P price, between the export
     ///   tariff and the import tariff less the fee, and only within each participant's
     ///   signed limits.
+    /// - Storage fees (SharedBatteryFees): a share participant's entry also pays the
+    ///   terms' storage fee on the energy it takes in, whole units per entry; the
+    ///   interval's fees go to the terms' storage operator, never to the oracle's choice.
+    ///   Whether an account stays within its share and its battery's power is checked by
+    ///   auditors against the committed inputs, like batteries' state of charge.
     /// - Authorisation is checked here: each entry's order (signature by the owner for
     ///   this interval, not cancelled, not expired, side, energy, limit) or mandate (in
     ///   force for this interval, energy per interval, price limits).
@@ -130,6 +135,10 @@ contract SettlementModule is EntryChecks {
             int256 gridAmount = _checkTotals(c, t);
             // slither-disable-next-line unused-return
             _moved(GRID_ID, _accounts[GRID_ID], gridAmount, Move.Settle, c.bucket);
+            if (t.storageFee != 0) {
+                // slither-disable-next-line unused-return
+                _moved(c.storageOperator, _existing(c.storageOperator), t.storageFee, Move.Settle, c.bucket);
+            }
             p.phase = APPLYING;
             bytes32 root = bytes32(0);
             for (uint256 i = 0; i <= chunk; ++i) {
@@ -267,6 +276,8 @@ contract SettlementModule is EntryChecks {
         c.p2pPrice = h.p2pPrice;
         c.p2pFee = TermsWord.p2pFee(terms);
         c.payAsBid = TermsWord.payAsBid(terms);
+        c.storageFee = TermsWord.storageFee(terms);
+        c.storageOperator = TermsWord.storageOperator(terms);
         c.bucket = _bucketOf(c.clock, block.timestamp);
     }
 
@@ -293,7 +304,8 @@ contract SettlementModule is EntryChecks {
         if (t.exportWh > exportCap) revert ExportCapacityExceeded(k, t.exportWh, exportCap);
     }
 
-    /// @dev Moves the grid's wallet, records the interval and emits IntervalSettled.
+    /// @dev Moves the grid's wallet and the storage operator's, records the interval and
+    /// emits IntervalSettled.
     function _close(
         Context memory c,
         Header memory h,
@@ -305,6 +317,7 @@ contract SettlementModule is EntryChecks {
     ) private {
         uint64 k = h.interval;
         _update(GRID_ID, _accounts[GRID_ID], gridAmount, Move.Settle, c.bucket);
+        _payStorageFees(k, c.storageOperator, t.storageFee, c.bucket);
         _records[k] = (uint256(root) >> 40 << 40) | settledAt;
         State storage state = _state;
         if (k == state.nextInterval) state.nextInterval = k + 1;
