@@ -1,8 +1,8 @@
 """Shared batteries with virtual per-home accounts (issue 12 item 2, its second half).
 
-One 40 kWh / 20 kW battery at the community's site, in which three of four PV homes hold
-a 10 kWh account each, a storage fee of 0.02 per kWh put in, paid to the community (a
-participant with no energy of its own). A day's sunny afternoon and evening settles on
+examples/shared_batteries.toml: one 40 kWh / 20 kW battery at the community's site, in
+which three of four PV homes hold a 10 kWh account each, a storage fee of 0.02 per kWh put
+in, paid to the community (a participant with no energy of its own). A day's sunny afternoon and evening settles on
 the embedded chain, every account as a share participant; the audit re-checks it. Then
 the attacks: a rogue oracle key skipping the fee or sending it elsewhere, and accounts
 charged beyond their share or the battery's power."""
@@ -10,6 +10,7 @@ charged beyond their share or the battery's power."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,28 +20,20 @@ from node.audit.shares import share_reasons
 from node.audit.verify import IndexInputs, audit
 from node.chain.connection import Chain
 from node.chain.settlement import storage_fee_units
-from node.chain.shares import share_of, storage_terms_at
+from node.chain.deploy import Tariffs
+from node.chain.shares import schedule_storage_fee, share_of, storage_terms_at
 from node.clearing.inputs import IntervalInputs
 from node.clearing.pricing import priced_settlement
-from node.data.config import default_config
-from node.data.shared_batteries import load_shared_batteries, with_shared_batteries
+from node.data.config import default_config, load_config
+from node.data.shared_batteries import apply_shared_batteries, load_shared_batteries, with_shared_batteries
 from node.data.synthetic import generate_community
 from node.errors import ChainError, ConfigError
+from node.oracle.terms import ChainTerms
 from node.simulation.replay import simulate
 from node.simulation.state import StatePaths, claim_state
 from webui import create_app
 
-SHARED = """
-operator = "community"
-storage_fee_per_kwh = 0.02
-
-[[battery]]
-name = "school"
-capacity_kwh = 40.0
-power_kw = 20.0
-initial_soc = 0.1
-shares = { "home-01" = 10.0, "home-02" = 10.0, "home-03" = 10.0 }
-"""
+SHARED = (Path(__file__).resolve().parents[1] / "examples" / "shared_batteries.toml").read_text()
 FEE = 20_000  # 0.02 per kWh in price units
 
 
@@ -187,3 +180,34 @@ def test_a_share_of_a_home_the_data_lacks_is_refused(tmp_path):
     config = replace(default_config(), community=replace(default_config().community, homes=4))
     with pytest.raises(ConfigError, match="shares.home-99: no such home"):
         with_shared_batteries(generate_community(config), load_shared_batteries(path), str(path))
+
+
+def test_the_config_names_the_file_relative_to_itself_and_the_accounts_join_the_community(tmp_path):
+    (tmp_path / "shared.toml").write_text(SHARED)
+    (tmp_path / "community.toml").write_text('[community]\nhomes = 4\nshared_batteries_file = "shared.toml"\n')
+    config = load_config(tmp_path / "community.toml")
+    community = apply_shared_batteries(generate_community(config), config)
+    assert community.names[4:] == ("community", "home-01@school", "home-02@school", "home-03@school")
+    account = community.homes[5]
+    assert account.battery_spec.capacity_kwh == 10.0 and account.battery_spec.power_kw == 5.0
+    assert community.consumption_kwh[4:].sum() == 0 and community.production_kwh[4:].sum() == 0
+
+
+def test_a_new_storage_fee_needs_notice_and_the_oracle_follows_it_across_later_tariffs(run):
+    community, result, _ = run
+    market, ids = result.market, _ids(community, result)
+    clock = market.clock()
+    now = market.chain.w3.eth.get_block("latest")["timestamp"]
+    soon = (now - clock.epoch) // clock.interval_s + 2
+    with pytest.raises(ChainError, match="NoticeTooShort"):
+        schedule_storage_fee(market, soon, 30_000, ids["home-04"])
+    later = (now + clock.notice_s - clock.epoch) // clock.interval_s + 2
+    schedule_storage_fee(market, later, 30_000, ids["home-04"])
+    market.schedule_terms(later + 10, Tariffs(310_000, 310_000, 60_000))
+    follower = ChainTerms(market)
+    follower.refresh()
+    terms = follower.snapshot(later)
+    assert terms.storage_of(later - 1) == (FEE, ids["community"]) == storage_terms_at(market, later - 1)
+    assert terms.storage_of(later) == (30_000, ids["home-04"]) == storage_terms_at(market, later)
+    assert terms.storage_of(later + 10) == (30_000, ids["home-04"]) == storage_terms_at(market, later + 10)
+    assert terms.prices_of(later + 10).import_price == 310_000

@@ -37,7 +37,8 @@ abstract contract SharedBatteryFees is MarketStorage {
     /// returns their amount: the grid's side of the interval held them too.
     function _reverseStorageFees(uint64 k, uint256 bucket) internal returns (int256 amount) {
         uint256 paid = _storageFeesPaid[k];
-        if (paid == 0) return 0;
+        // No amount above the operator's 32 bits: nothing was paid.
+        if (paid < 1 << 32) return 0;
         delete _storageFeesPaid[k];
         uint32 operator = uint32(paid);
         amount = int256(paid >> 32);
