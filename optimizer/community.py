@@ -581,14 +581,21 @@ def _battery_key(b: Batteries) -> tuple[bytes, ...]:
 
 
 def _jobs_key(j: Jobs) -> tuple[bytes, ...]:
-    """Identity of the jobs, windows included (the candidate starts are columns)."""
+    """Identity of the jobs, windows included (the candidate starts are columns). No
+    jobs are no jobs, whatever the width of their empty profile array (a clearing that
+    leaves out the only homes with jobs has a (0, L) one)."""
+    if j.count == 0:
+        return ()
     parts = [np.ascontiguousarray(a, dtype=np.int64) for a in (j.home, j.earliest, j.latest, j.started, j.start)]
     parts.append(np.ascontiguousarray(j.energy_kwh, dtype=np.float64))
     return tuple(a.tobytes() for a in parts) + (bytes(str(j.energy_kwh.shape), "ascii"),)
 
 
 def _thermal_key(t: Thermal) -> tuple[bytes, ...]:
-    """Identity of the HVACs' fixed specs (what the matrix holds; temperatures are bounds)."""
+    """Identity of the HVACs' fixed specs (what the matrix holds; temperatures are bounds).
+    No HVACs are no HVACs, whatever their step length (see _jobs_key)."""
+    if t.count == 0:
+        return ()
     parts = [np.ascontiguousarray(t.home, dtype=np.int64)] + [
         np.ascontiguousarray(a, dtype=np.float64) for a in (t.max_kwh, t.cop, t.sign, t.resistance_k_per_kw,
                                                             t.capacitance_kwh_per_k, [t.step_hours])]

@@ -40,9 +40,11 @@ the zones together still summing to zero), then the fills within each zone to th
 each by less than 1 Wh (``optimizer.rounding``), so energy is conserved to the Wh. So that
 rounding cannot push a line past its limit, the LP sees every line's limit lowered by as
 many Wh as there are zones (a zone's injection moves by less than one Wh, and a line
-carries at most all of each zone's change). Own orders are not netted first (unlike the
-copper-plate auction): within a zone a participant's purchase and sale both settle at the
-zone's price, so netting changes no money.
+carries at most all of each zone's change). A limit below that margin (0 Wh on a line of
+a loop, say) can still be crossed by a fraction of a Wh; then the inter-zone trade is
+shrunk in sixteenths, down to none, until the whole-Wh flows fit. Own orders are not
+netted first (unlike the copper-plate auction): within a zone a participant's purchase
+and sale both settle at the zone's price, so netting changes no money.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def clear_zonal_auction(
               for o in orders]
     values += [result.dispatch_mw[(GRID, z)] for z in grid] + [-result.served_mw[(GRID, z)] for z in grid]
     where = [zone_of[o.participant] for o in orders] + list(grid) + list(grid)
-    whole = _round_by_zone(np.array(values, dtype=float), where, list(zones))
+    whole = _whole_wh(np.array(values, dtype=float), where, list(zones), lines, reference_zone)
 
     price = {z: _whole_price(p) for z, p in result.lmp.items()}
     fills, k = [], 0
@@ -177,6 +179,46 @@ def _lowered(limit_wh: float, margin: int) -> float:
 
 def _whole_price(lmp: float) -> int:
     return int(math.floor(lmp + 0.5))
+
+
+def _whole_wh(values: np.ndarray, where: list[str], zones: list[str], lines: Sequence[Mapping],
+              reference_zone: str | None) -> np.ndarray:
+    """Whole Wh within every line's own limit: the LP's values rounded by zone; where that
+    pushes a line past its limit (a limit below the margin), the inter-zone trade shrunk
+    by sixteenths until it fits. No inter-zone trade at all puts no flow on any line."""
+    for share in np.linspace(1.0, 0.0, 17):
+        whole = _round_by_zone(_shrink_interzone(values, where, zones, share), where, zones)
+        injection = [int(whole[[z == zone for z in where]].sum()) for zone in zones]
+        flows = _flows(lines, zones, injection, reference_zone)
+        if all(-_limit(line, "capacity_back_wh") - 1e-6 <= flows[line["name"]] <= _limit(line, "capacity_wh") + 1e-6
+               for line in lines):
+            return whole
+    raise AssertionError("no inter-zone trade must fit every line")  # unreachable: zero injections, zero flows
+
+
+def _limit(line: Mapping, key: str) -> float:
+    return float(line.get(key, line["capacity_wh"]))
+
+
+def _shrink_interzone(values: np.ndarray, where: list[str], zones: list[str], share: float) -> np.ndarray:
+    """`values` with each zone's net injection scaled by `share`: the zone's larger side
+    (its sales and imports if it injects, else its purchases and exports) is scaled down
+    so that the zone nets `share` of what it did. Every value stays between 0 and itself,
+    so every order stays within its energy, and the zones still sum to zero."""
+    if share == 1.0:
+        return values
+    out = values.copy()
+    for zone in zones:
+        members = np.array([z == zone for z in where])
+        v = values[members]
+        net = v.sum()
+        same = v > 0 if net > 0 else v < 0
+        if net == 0 or not same.any():
+            continue
+        scale = (share * net - v[~same].sum()) / v[same].sum()
+        v = np.where(same, v * scale, v)
+        out[members] = v
+    return out
 
 
 def _round_by_zone(values: np.ndarray, zone_of_value: list[str], zones: list[str]) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import cvxpy as cp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -77,7 +78,12 @@ def test_clearing_with_jobs_equals_naive_lp_with_the_same_step0_starts(inputs: C
     assert result.objective == pytest.approx(same_starts, rel=REL, abs=REL)
     assert relaxed <= result.objective + 1e-6
     # ... and the per-home step 0 is part of an optimum with those starts.
-    with_step0 = lp.solve(fixed_starts(lp, result) + step0_fixed(lp, result)).objective
+    try:
+        with_step0 = lp.solve(fixed_starts(lp, result) + step0_fixed(lp, result)).objective
+    except RuntimeError:
+        # An interior-point residue (2e-7 kWh imported through a 0 kWh feeder, in a stored
+        # example) puts the box just outside Clarabel's tolerance; a simplex takes it.
+        with_step0 = lp.solve(fixed_starts(lp, result) + step0_fixed(lp, result), solver=cp.HIGHS).objective
     assert with_step0 == pytest.approx(same_starts, rel=REL, abs=1e-5)
 
 
@@ -165,3 +171,25 @@ def test_bad_jobs_are_refused_with_what_is_wrong(change: dict, message: str) -> 
                 started=np.array([False]), start=np.array([0]))
     with pytest.raises(InputError, match=message):
         clear(dataclasses.replace(inputs, jobs=dataclasses.replace(jobs, **change)))
+
+
+def test_no_jobs_clear_alike_whatever_the_width_of_their_empty_profile():
+    # A clearing that leaves out the only homes with jobs passes Jobs with a (0, L) profile;
+    # the cached model of that shape was built with none and refused them ("inputs' jobs
+    # differ from the model's"), which stopped the oracle of a replay.
+    inputs = community(3, 3, 4, (0,), "ample", "ample", "random", "normal")
+    empty = Jobs(np.zeros(0, dtype=int), np.zeros((0, 3)), np.zeros(0, dtype=int), np.zeros(0, dtype=int),
+                 np.zeros(0, dtype=bool), np.zeros(0, dtype=int))
+    plain = clear(inputs)
+    assert clear(dataclasses.replace(inputs, jobs=empty)).objective == pytest.approx(plain.objective, rel=1e-9)
+
+
+def test_no_hvacs_clear_alike_whatever_their_step_length():
+    # The same for HVACs: a clearing that leaves out every HVAC home passes empty Thermal
+    # arrays with the market's step length (0.25 h), Thermal.none() has 1 h.
+    from optimizer.types import Thermal
+
+    inputs = community(3, 3, 4, (0,), "ample", "ample", "random", "normal")
+    empty = dataclasses.replace(Thermal.none(), step_hours=0.25)
+    plain = clear(inputs)
+    assert clear(dataclasses.replace(inputs, thermal=empty)).objective == pytest.approx(plain.objective, rel=1e-9)

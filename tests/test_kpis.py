@@ -112,6 +112,15 @@ def test_caveats_name_the_storage_value_the_base_of_percentages_and_curtailment(
     assert any(n.startswith("PV curtailed: 0.5 kWh in the market, 0.0 kWh in the baseline") for n in notes)
 
 
+def test_more_load_shed_than_the_baseline_on_a_short_horizon_is_explained_with_what_to_change():
+    shed = flows(unserved_kwh=np.array([[0.0, 1.0], [0.0, 0.0]]))
+    short = caveats(evaluate(shed, flows(), 0.057, "EUR", horizon_hours=1.0))
+    assert any("looks 1 h ahead" in n and "horizon_steps" in n for n in short)
+    # Not on a day-long horizon, and not when the market sheds no more than the baseline.
+    assert not any("horizon_steps" in n for n in caveats(evaluate(shed, flows(), 0.057, "EUR", horizon_hours=24.0)))
+    assert not any("horizon_steps" in n for n in caveats(evaluate(flows(), flows(), 0.057, "EUR", horizon_hours=1.0)))
+
+
 def test_flows_of_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match="paid"):
         flows(paid=np.zeros((2, 3)))

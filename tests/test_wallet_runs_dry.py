@@ -47,3 +47,33 @@ def test_a_wallet_that_runs_dry_is_left_out_and_the_replay_finishes(tmp_path):
     audit = subprocess.run([sys.executable, "-m", "node.cli", "audit", "--state", str(state), "--no-progress"], cwd=REPO,
                            capture_output=True, text=True, timeout=240)
     assert audit.returncode == 0, audit.stdout[-2000:] + audit.stderr[-2000:]
+
+
+def test_a_left_out_homes_job_still_runs_at_its_latest_start_metered_declared_and_audited(tmp_path):
+    """Home 2's wallet runs dry before its washing machine's window (02:00 to 03:00,
+    intervals 8 to 12) opens, so nobody places the job: it starts at its latest start, as
+    the appliance would, its 2 x 200 Wh are in the home's signed readings and in the
+    settlement's declared energy, and the next inputs carry it as started. (It used to be
+    dropped at its deadline: the washing never ran and its energy vanished from the run.)"""
+    data = write_csv(tmp_path, meter_rows())
+    config = write_config(tmp_path, CONFIG)
+    t0 = 1780272000  # 2026-06-01T00:00:00Z
+    (tmp_path / "wash.txt").write_text("0 0\n900 200\n1800 400\n")
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text(f"{t0};{t0 + 2 * 3600};{t0 + 3 * 3600};h2:washer:1;wash.txt\n")
+    state = tmp_path / "state"
+    run = subprocess.run([sys.executable, "-m", "node.cli", "simulate", "--config", str(config), "--data", str(data),
+                          "--jobs", str(jobs), "--state", str(state), "--no-progress"], cwd=REPO, capture_output=True,
+                         text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-2000:]
+    index = Index(state / "index.sqlite")
+    settled = {(k, participant) for k, participant, *_ in index.entries_between(0, STEPS)}
+    assert all((k, 2) not in settled for k in range(8, 14)), "home 2 was meant to be left out by then"
+    net = {k: {r.reading.participant: r.reading.net_wh for r in index.readings(k)} for k in (11, 12, 13, 14)}
+    assert [net[k][2] for k in (11, 12, 13, 14)] == [20, 220, 220, 20]
+    from node.clearing.inputs import IntervalInputs
+    later = IntervalInputs.from_json(index.inputs(index.interval(13)["inputs_hash"]))
+    assert [(j.participant, j.started_interval) for j in later.jobs] == [(2, 12)]
+    audit = subprocess.run([sys.executable, "-m", "node.cli", "audit", "--state", str(state), "--no-progress"], cwd=REPO,
+                           capture_output=True, text=True, timeout=240)
+    assert audit.returncode == 0, audit.stdout[-2000:] + audit.stderr[-2000:]

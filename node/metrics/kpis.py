@@ -229,6 +229,7 @@ class Evaluation:
     storage_value_per_kwh: float
     currency: str = "EUR"
     per_home: dict[str, list] = field(default_factory=dict)  # home_kpis(run, baseline, ...)
+    horizon_hours: float | None = None  # how far the market's optimiser looked ahead
 
     def to_json(self) -> dict:
         """JSON-safe (NaN as None), with each KPI's definition."""
@@ -259,11 +260,12 @@ class Evaluation:
         return self.currency if k.unit == "currency" else k.unit
 
 
-def evaluate(run: RunFlows, baseline: RunFlows, storage_value: float, currency: str = "EUR") -> Evaluation:
+def evaluate(run: RunFlows, baseline: RunFlows, storage_value: float, currency: str = "EUR",
+             horizon_hours: float | None = None) -> Evaluation:
     """The KPIs of `run`, of `baseline`, and of the one against the other."""
     base = run_kpis(baseline, storage_value)
     return Evaluation(run_kpis(run, storage_value), base, comparison_kpis(run, baseline, storage_value, base),
-                      storage_value, currency, home_kpis(run, baseline, storage_value))
+                      storage_value, currency, home_kpis(run, baseline, storage_value), horizon_hours)
 
 
 def home_kpis(run: RunFlows, baseline: RunFlows, storage_value: float) -> dict[str, list]:
@@ -285,6 +287,9 @@ def home_kpis(run: RunFlows, baseline: RunFlows, storage_value: float) -> dict[s
     return out
 
 
+SHORT_HORIZON_HOURS = 24  # below a day, the optimiser cannot see the next evening peak
+
+
 def caveats(e: Evaluation) -> list[str]:
     """What a reader of the savings must know, in words: the CLI and the web UI show
     these same sentences."""
@@ -299,6 +304,13 @@ def caveats(e: Evaluation) -> list[str]:
             notes.append(f"{label}: {m[key]:.1f} kWh in the market, {b[key]:.1f} kWh in the baseline")
     if c["homes_worse_off"]:
         notes.append(f"{c['homes_worse_off']:.0f} home(s) pay more than in the baseline")
+    if (e.horizon_hours is not None and e.horizon_hours < SHORT_HORIZON_HOURS
+            and m["unserved_kwh"] > b["unserved_kwh"] + 0.5):
+        # Seen on a month at a one-hour horizon: batteries sold at noon were empty at the
+        # evening peak, when the grid limit bound; the baseline keeps each battery's energy home.
+        notes.append(f"the market left more load unserved than the baseline: its optimiser looks "
+                     f"{e.horizon_hours:g} h ahead, too short to keep stored energy for a peak beyond it; "
+                     f"set [market] horizon_steps to cover a day")
     return notes
 
 

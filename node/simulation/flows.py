@@ -230,4 +230,5 @@ def evaluate_run(index: Index, builder: InputsBuilder, final_soc_wh: Mapping[int
     config = builder.config
     sell = config.tariffs.sell_price([builder.start_of(k) for k in builder.intervals[:steps]])
     value = storage_value_per_kwh(sell, config.batteries.discharge_efficiency)
-    return evaluate(market, base, value, config.market.currency)
+    horizon_hours = config.market.horizon_steps * config.market.interval_minutes / 60
+    return evaluate(market, base, value, config.market.currency, horizon_hours)
