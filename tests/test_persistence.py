@@ -192,8 +192,8 @@ def test_a_reverted_transaction_is_journaled_and_replays_reverted(tmp_path):
         reverted = chain.w3.eth.get_block("latest")["transactions"][0]
     with Chain.embedded(tmp_path) as chain:
         assert chain.w3.eth.get_transaction_receipt(reverted)["status"] == 0
-        # The token, the market's seven modules, its router, and the reverted deposit.
-        assert chain.w3.eth.block_number == 10
+        # The token, the market's eight modules, its router, and the reverted deposit.
+        assert chain.w3.eth.block_number == 11
 
 
 def _copy_state(source: Path, target: Path) -> None:

@@ -211,3 +211,21 @@ def test_a_new_storage_fee_needs_notice_and_the_oracle_follows_it_across_later_t
     assert terms.storage_of(later) == (30_000, ids["home-04"]) == storage_terms_at(market, later)
     assert terms.storage_of(later + 10) == (30_000, ids["home-04"]) == storage_terms_at(market, later + 10)
     assert terms.prices_of(later + 10).import_price == 310_000
+
+
+def test_an_index_written_before_storage_fees_counts_them_in_balances_once_opened(tmp_path):
+    import sqlite3
+
+    from node.index.store import Index
+
+    path = tmp_path / "index.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("CREATE TABLE entries (interval INTEGER, participant INTEGER, grid_wh INTEGER, p2p_wh INTEGER, "
+                      "amount INTEGER); CREATE TABLE intervals (grid_amount INTEGER);"
+                      "CREATE TABLE wallet_events (participant INTEGER, kind TEXT, amount INTEGER);"
+                      "CREATE VIEW wallet_changes AS SELECT participant, amount FROM entries;")
+    old.close()
+    index = Index(path)
+    index.db.execute("INSERT INTO storage_fees VALUES (5, 3, 1234)")
+    assert index.balances() == {3: 1234}
+    index.close()

@@ -94,9 +94,8 @@ CREATE TABLE IF NOT EXISTS shares (
     participant INTEGER PRIMARY KEY, battery INTEGER NOT NULL, capacity_wh INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS storage_fees (
     interval INTEGER PRIMARY KEY, operator INTEGER NOT NULL, amount INTEGER NOT NULL);
--- Recreated on every open, so an index written before a source of wallet changes existed gains it.
-DROP VIEW IF EXISTS wallet_changes;
-CREATE VIEW wallet_changes AS
+-- Index._open drops an older form of this view (before storage fees were wallet changes).
+CREATE VIEW IF NOT EXISTS wallet_changes AS
     SELECT participant, amount FROM entries
     UNION ALL SELECT 0, grid_amount FROM intervals
     UNION ALL SELECT operator, amount FROM storage_fees
