@@ -14,7 +14,7 @@ from node.errors import InputError
 from optimizer import ClearingInputs, clear
 from optimizer.reference import ReferenceLP
 from optimizer.types import Thermal
-from tests.test_clearing_exact import REL, community, step0_fixed
+from tests.test_clearing_exact import DEVICE_BOX_KWH, REL, community, objective_with, step0_fixed
 from tests.test_clearing_jobs import fixed_starts, small_community, with_jobs
 from tests.test_clearing_zones import zoned_communities
 
@@ -62,7 +62,7 @@ def test_clearing_with_hvac_equals_the_naive_lp_and_its_step0_is_part_of_an_opti
     at_home[inputs.thermal.home, np.arange(inputs.thermal.count)] = 1.0
     hvac0 = at_home @ lp.hvac[:, 0]
     box = [hvac0 >= result.hvac_kwh - 1e-6, hvac0 <= result.hvac_kwh + 1e-6]
-    assert lp.solve(fixed + step0_fixed(lp, result) + box).objective == pytest.approx(optimum, rel=REL, abs=1e-5)
+    assert objective_with(lp, fixed + step0_fixed(lp, result, DEVICE_BOX_KWH) + box) == pytest.approx(optimum, rel=REL, abs=1e-5)
 
 
 @settings(max_examples=25, deadline=None)

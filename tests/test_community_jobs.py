@@ -182,3 +182,42 @@ def test_the_audit_flags_a_job_whose_committed_start_is_rewritten_or_that_is_off
     assert "offered to start again, but it started in interval 6" in reason
     (reason,) = JobStarts().reasons(inputs(9, _job(started_interval=9)))
     assert "not before this one" in reason
+
+
+def test_a_left_out_homes_air_conditioner_runs_as_a_thermostat_metered_declared_and_audited(tmp_path, capsys):
+    """Wallets of 2 cents run dry within the hour, so the homes are left out; their air
+    conditioners go on running as thermostats do. Each left-out HVAC home's signed reading
+    carries its unit's energy exactly when the committed indoor temperature was above the
+    middle of its band, and the indoor temperature moves with it from interval to interval.
+    (Before, a left-out HVAC neither ran nor warmed up.)"""
+    from node.clearing.left_out import thermostat_on
+
+    config = default_config()
+    config = replace(config, community=replace(config.community, homes=4, hvac_share=0.5, battery_share=0.0, pv_share=0.0),
+                     wallets=replace(config.wallets, initial_deposit=0.02))
+    full = generate_community(config)
+    steps = slice(52, 64)  # 13:00 to 16:00, the afternoon heat
+    community = Community(full.homes, full.timestamps[steps], full.consumption_kwh[:, steps], full.production_kwh[:, steps])
+    state = tmp_path / "state"
+    claim_state(state, "simulate")
+    with Chain.embedded(state) as chain:
+        result = simulate(chain, community, config, StatePaths(state), progress=False)
+    data_wh = {i + 1: np.rint(community.consumption_kwh[i] * 1000).astype(int) for i in range(len(community.homes))}
+    ran, temperatures = 0, {}
+    for step, report in enumerate(result.reports):
+        k = report.settlement.interval
+        inputs = IntervalInputs.from_json(result.index.inputs(result.index.interval(k)["inputs_hash"]))
+        settled = {int(p) for p in report.settlement.participants}
+        readings = {r.reading.participant: r.reading.net_wh for r in result.index.readings(k)}
+        for hvac in inputs.hvacs:
+            temperatures.setdefault(hvac.participant, []).append(hvac.indoor_mc)
+            if hvac.participant in settled:
+                continue
+            expected = data_wh[hvac.participant][step] + (hvac.max_wh if thermostat_on(hvac) else 0)
+            assert readings[hvac.participant] == expected, (k, hvac.participant)
+            ran += thermostat_on(hvac)
+    assert ran > 0, "no left-out air conditioner ran: the case must make one run"
+    assert all(len(set(t)) > 1 for t in temperatures.values()), temperatures
+    assert main(["-q", "audit", "--state", str(state)]) == 0
+    captured = capsys.readouterr()
+    assert "failed" not in (captured.out + captured.err).replace("0 failed", "")

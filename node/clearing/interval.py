@@ -24,7 +24,7 @@ import numpy as np
 
 from node.errors import InputError
 from node.clearing.inputs import BatteryInputs, IntervalInputs
-from node.clearing.left_out_jobs import forced_starts, left_out_draw_kwh, left_out_draw_wh
+from node.clearing.left_out import forced_starts, left_out_draw_kwh, left_out_draw_wh, left_out_indoor_mc
 from node.chain.settlement import Settlement
 from node.clearing.pricing import priced_settlement, step0_integers
 from node.intent.signing import BUY, Mandate, SignedOrder
@@ -99,7 +99,7 @@ def declared_exclusions(inputs: IntervalInputs, result: IntervalClearing) -> tup
     the interval and its meter reads energy: the settlement declares them, so that the
     contract checks why (its mandate or credit rules out the grid's price) and a dispute
     cannot call it an omission. A left-out home's battery stays idle, so its metered net
-    energy is its load less its PV, plus its jobs' draw (node.clearing.left_out_jobs)."""
+    energy is its load less its PV, plus its jobs' and HVAC's draw (node.clearing.left_out)."""
     if inputs.mechanism != "community" or inputs.mandates is None:
         return ()
     covered = {m["participant"] for m in inputs.mandates}
@@ -130,12 +130,14 @@ def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> CarriedState:
     """Battery states after the interval, in whole Wh, and the jobs started so far.
     Batteries the optimiser did not schedule (auction intervals, homes left out) are
     carried over unchanged; a job starts when the interval that starts it is settled (a
-    left-out home's job at its latest start: node.clearing.left_out_jobs)."""
+    left-out home's job at its latest start, its HVAC as a thermostat: node.clearing.left_out)."""
     soc = {b.participant: b.soc_wh for b in inputs.batteries}
     starts = {(j.participant, j.job): j.started_interval for j in inputs.jobs if j.started_interval is not None}
     indoor = {h.participant: h.indoor_mc for h in inputs.hvacs}
     if inputs.mechanism == "community":
-        starts.update({(j.participant, j.job): inputs.interval for j in forced_starts(inputs, left_out_of(inputs, result))})
+        left_out = left_out_of(inputs, result)
+        starts.update({(j.participant, j.job): inputs.interval for j in forced_starts(inputs, left_out)})
+        indoor.update(left_out_indoor_mc(inputs, left_out))
     if result.optimiser is None:
         return CarriedState(soc, starts, indoor)
     scheduled_ids = set(result.scheduled)
@@ -212,8 +214,8 @@ def _subset(full: ClearingInputs, rows: np.ndarray, pids: np.ndarray, job_ids: l
             ) -> tuple[ClearingInputs, tuple[int, ...], tuple[tuple[int, int], ...]]:
     """The clearing inputs of homes `rows` only, the participants of their batteries and
     the (participant, job) of their jobs. The others' forecast net flow comes off the grid
-    capacity in the direction it loads the feeder, their jobs' draw included (their jobs
-    are not placed: node.clearing.left_out_jobs)."""
+    capacity in the direction it loads the feeder, their jobs' and HVACs' draw included
+    (nobody places them: node.clearing.left_out)."""
     jobs = full.jobs
     job_ids = job_ids or [0] * jobs.count
     th = full.thermal
@@ -222,7 +224,7 @@ def _subset(full: ClearingInputs, rows: np.ndarray, pids: np.ndarray, job_ids: l
                 tuple((int(pids[h]), job) for h, job in zip(jobs.home, job_ids)))
     left_out = np.setdiff1d(np.arange(full.homes), rows)
     background = ((full.load_kwh[left_out] - full.pv_kwh[left_out]).sum(axis=0)
-                  + left_out_draw_kwh(jobs, left_out, full.homes, full.load_kwh.shape[1]))
+                  + left_out_draw_kwh(jobs, full.thermal, left_out, full.homes, full.load_kwh.shape[1]))
     new_row = {int(r): i for i, r in enumerate(rows)}
     b = full.batteries
     keep = np.array([int(h) in new_row for h in b.home], dtype=bool)

@@ -24,7 +24,7 @@ from eth_utils import keccak
 
 from node.chain.settlement import Settlement
 from node.clearing.inputs import IntervalInputs
-from node.clearing.left_out_jobs import left_out_draw_wh
+from node.clearing.left_out import left_out_draw_wh
 from node.data.community import Community
 from node.clearing.store import sync_dir
 from node.errors import InputError
@@ -85,7 +85,7 @@ class SimulatedMeters:
         step = k - self.first_interval
         settled = {int(p): int(g + q) for p, g, q in zip(settlement.participants, settlement.grid_wh, settlement.p2p_wh)}
         in_inputs = {pid: i for i, pid in enumerate(inputs.participants)}
-        # A left-out home's jobs still run (node.clearing.left_out_jobs).
+        # A left-out home's jobs and HVAC still run (node.clearing.left_out).
         jobs = left_out_draw_wh(inputs, set(in_inputs) - set(settled)) if inputs.mechanism == "community" else {}
         out = []
         for pid, key in sorted(self.keys.items()):
