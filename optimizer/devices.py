@@ -66,7 +66,8 @@ class BatteryFleet:
         terminal = np.zeros((spec.count, self.horizon))
         terminal[:, -1] = -stored_value_per_kwh * spec.discharge_efficiency
         d0 = self.initial_discharge(soc0)
-        data.set_columns("charge", lo=0.0, hi=spec.max_charge_kwh[:, None])
+        cost = 0.0 if spec.charge_cost_per_kwh is None else spec.charge_cost_per_kwh[:, None]
+        data.set_columns("charge", lo=0.0, hi=spec.max_charge_kwh[:, None], cost=cost)
         data.set_columns("soc", lo=spec.min_soc_kwh[:, None], hi=spec.capacity_kwh[:, None], cost=terminal)
         data.set_rows("discharge", lo=-d0, hi=spec.max_discharge_kwh[:, None] - d0)
 

@@ -26,6 +26,9 @@ class Batteries:
     discharge_efficiency: np.ndarray  # in (0, 1]
     soc_kwh: np.ndarray  # state of charge at the start of step 0
     min_soc_kwh: np.ndarray  # lower bound on the state of charge
+    # What charging costs per kWh at the terminals beyond the energy's price: a shared
+    # battery account's storage fee (node.data.shared_batteries). None: nothing.
+    charge_cost_per_kwh: np.ndarray | None = None
 
     @property
     def count(self) -> int:

@@ -80,8 +80,10 @@ def _participant_view(pid: int) -> dict | None:
     wallet_events = idx.wallet_events(pid)
     rows = home_rows(idx, pid, wallet_events)
     charts = home_charts(rows, get_meta(), battery=bool(participant["battery_wh"])) if rows else None
+    own = idx.share_account(pid)
+    accounts = [own | {"name": participant["name"]}] if own is not None else idx.share_accounts_of(pid)
     return {"p": participant, "history": rows, "wallet_events": wallet_events, "charts": charts,
-            "totals": idx.home_totals().get(pid)}
+            "totals": idx.home_totals().get(pid), "share_accounts": accounts}
 
 
 def home_rows(idx: Index, pid: int, wallet_events: list[dict] | None = None) -> list[dict]:

@@ -36,6 +36,10 @@ contract EnergyMarket is MarketStorage {
     /// @param disputeReward What a successful dispute pays the disputer; the oracle's bond
     /// must hold at least this much for it to settle.
     /// @param terms The first terms version (its fromInterval is `firstInterval`), as TermsWord fields.
+    /// @param storageFee The first version's storage fee: minor units per kWh a share
+    /// participant takes in (SharedBatteryModule); 0 for none.
+    /// @param storageOperator The participant the storage fees go to (registered before
+    /// the first fee is paid).
     struct Setup {
         address admin;
         address oracle;
@@ -50,6 +54,8 @@ contract EnergyMarket is MarketStorage {
         uint32 noticeSeconds;
         uint128 disputeReward;
         Tariffs terms;
+        uint32 storageFee;
+        uint32 storageOperator;
     }
 
     /// @param setup See Setup.
@@ -94,10 +100,17 @@ contract EnergyMarket is MarketStorage {
         _terms[0] = TermsWord.pack(
             setup.firstInterval, t.importPrice, t.peakImportPrice, t.exportPrice, t.p2pFee, t.peakHours, t.payAsBid
         );
+        if (setup.storageOperator > TermsWord.OPERATOR_MAX) {
+            revert ValueOutOfRange("storageOperator", setup.storageOperator, TermsWord.OPERATOR_MAX);
+        }
+        _terms[0] = TermsWord.withStorage(_terms[0], setup.storageFee, setup.storageOperator);
         _state.termsCount = 1;
         emit TermsScheduled(
             0, setup.firstInterval, t.importPrice, t.peakImportPrice, t.exportPrice, t.p2pFee, t.peakHours, t.payAsBid
         );
+        if (setup.storageFee != 0 || setup.storageOperator != 0) {
+            emit StorageFeeScheduled(0, setup.firstInterval, setup.storageFee, setup.storageOperator);
+        }
     }
 
     /// @notice The module that serves `selector` (address(0): none).

@@ -214,6 +214,23 @@ abstract contract MarketEvents {
     error BondLocked(uint256 withdrawableAt);
     error InsufficientBond(uint256 bond, uint256 needed);
 
+    // ------------------------------------------------------------------ shared batteries (issue 12)
+    /// @notice `participant` was registered as a home's account in shared battery
+    /// `battery`, holding a share of `capacityWh` of it; it pays the storage fee.
+    event ShareRegistered(uint32 indexed participant, uint32 indexed battery, uint64 capacityWh);
+    /// @notice Terms version `index`, from `fromInterval` on, charges share participants
+    /// `storageFee` minor units per kWh they take in, paid to participant `storageOperator`.
+    /// (A TermsScheduled version carries the storage fee of the version before it.)
+    event StorageFeeScheduled(uint256 indexed index, uint64 fromInterval, uint256 storageFee, uint32 storageOperator);
+    /// @notice The share participants of `interval` paid `amount` of storage fees into
+    /// `operator`'s wallet (locked until final, like any settlement credit).
+    event StorageFeesPaid(uint64 indexed interval, uint32 indexed operator, uint256 amount);
+    /// @notice A dispute reversed `interval`, and with it the storage fees `operator` got.
+    event StorageFeesReversed(uint64 indexed interval, uint32 indexed operator, uint256 amount);
+
+    error NotAShare(uint32 participant);
+    error ShareCapacityOutOfRange(uint64 capacityWh, uint64 max);
+
     // ------------------------------------------------------------------ the router
     error UnknownSelector(bytes4 selector);
     error SelectorClash(bytes4 selector, address first, address second);

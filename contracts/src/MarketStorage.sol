@@ -98,9 +98,10 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
         int256 p2pWh;
         uint256 importWh;
         uint256 exportWh;
-        int256 amount;
+        int256 amount; // of the entries' energy: a share's storage fee is not in it
         int256 gridExpectedMilli; // what the grid takes: the other side of every payment
         int256 feeMilli; // P2P fees paid by buyers, part of the grid's side
+        int256 storageFee; // units the share participants paid, to the storage operator
     }
 
     /// @dev The interval being settled in chunks; at most one.
@@ -174,6 +175,15 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint256 chunk => bytes32) internal _chunkHashes;
 
+    // ---- shared batteries (issue 12)
+    /// @dev ShareWord per share participant: its battery's number (bits 0..31) and its
+    /// share of the battery, Wh (bits 32..79). Written once, at its registration.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
+    mapping(uint32 participant => uint256) internal _shares;
+    /// @dev Per settled interval whose shares paid storage fees: the amount (bits 32..)
+    /// and the operator it went to (bits 0..31), so that a dispute can take it back.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
+    mapping(uint64 interval => uint256) internal _storageFeesPaid;
     // ---- zones (issue 11)
     // A zonal settlement prices each participant's P2P energy at its zone's price and
     // keeps each zone's grid import/export within the zone's capacity. Line flows of a
@@ -357,6 +367,29 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
         uint256 own = _intervalTerms[k];
         if (IntervalWord.hasPrices(own)) return (terms, IntervalWord.importPrice(own), IntervalWord.exportPrice(own));
         return (terms, TermsWord.importPriceAt(terms, _intervalStart(clock, k)), TermsWord.exportPrice(terms));
+    }
+
+    /// @dev Where a new terms version from `fromInterval` on goes (its index) and the word
+    /// of the version in force just before it. `fromInterval` must start at least the
+    /// notice period from now; versions that start at or after it (so not yet within
+    /// their notice period) are replaced; the first version never is.
+    function _placeTerms(uint64 fromInterval) internal view returns (uint256 index, uint256 previous) {
+        if (fromInterval >= type(uint32).max) {
+            revert ValueOutOfRange("fromInterval", fromInterval, type(uint32).max - 1);
+        }
+        Clock memory clock = _clock;
+        uint256 startsAt = _intervalStart(clock, fromInterval);
+        uint256 earliest = block.timestamp + clock.noticeSeconds;
+        if (startsAt < earliest) revert NoticeTooShort(fromInterval, startsAt, earliest);
+        index = _state.termsCount;
+        // A version from `fromInterval` on or later starts beyond the notice period too,
+        // so nobody can rely on it yet: it is replaced.
+        while (index > 1 && TermsWord.fromInterval(_terms[index - 1]) >= fromInterval) {
+            --index;
+        }
+        uint64 firstFrom = TermsWord.fromInterval(_terms[0]);
+        if (index == 1 && firstFrom >= fromInterval) revert TermsOutOfOrder(fromInterval, firstFrom);
+        previous = _terms[index - 1];
     }
 
     /// @dev The index of the terms version in force for interval `k` (binary search).

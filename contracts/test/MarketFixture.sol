@@ -8,6 +8,7 @@ import {DisputeModule} from "../src/modules/DisputeModule.sol";
 import {MandatesModule} from "../src/modules/MandatesModule.sol";
 import {ParticipantsModule} from "../src/modules/ParticipantsModule.sol";
 import {RolesModule} from "../src/modules/RolesModule.sol";
+import {SharedBatteryModule} from "../src/modules/SharedBatteryModule.sol";
 import {SettlementModule} from "../src/modules/SettlementModule.sol";
 import {TermsModule} from "../src/modules/TermsModule.sol";
 import {WalletsModule} from "../src/modules/WalletsModule.sol";
@@ -43,6 +44,10 @@ abstract contract MarketFixture {
     MandatesModule internal mandates;
     TermsModule internal terms;
     RolesModule internal roles;
+    SharedBatteryModule internal sharedBatteries;
+    /// @dev The first terms' storage fee and operator (set before _deployMarket).
+    uint32 internal storageFee;
+    uint32 internal storageOperator;
     ZonalSettlementModule internal zonal;
 
     function _tariffs(uint64 fee, bool payAsBid) internal pure returns (MarketStorage.Tariffs memory) {
@@ -53,7 +58,7 @@ abstract contract MarketFixture {
         internal
     {
         token = new GridToken(address(this));
-        address[] memory modules = new address[](8);
+        address[] memory modules = new address[](9);
         modules[0] = address(new SettlementModule());
         modules[1] = address(new DisputeModule());
         modules[2] = address(new ParticipantsModule());
@@ -61,7 +66,8 @@ abstract contract MarketFixture {
         modules[4] = address(new MandatesModule());
         modules[5] = address(new TermsModule());
         modules[6] = address(new RolesModule());
-        modules[7] = address(new ZonalSettlementModule());
+        modules[7] = address(new SharedBatteryModule());
+        modules[8] = address(new ZonalSettlementModule());
         EnergyMarket.Setup memory setup = EnergyMarket.Setup({
             admin: ADMIN,
             oracle: ORACLE,
@@ -75,7 +81,9 @@ abstract contract MarketFixture {
             disputeWindow: WINDOW,
             noticeSeconds: NOTICE,
             disputeReward: REWARD,
-            terms: tariffs
+            terms: tariffs,
+            storageFee: storageFee,
+            storageOperator: storageOperator
         });
         market = new EnergyMarket(setup, modules);
         address m = address(market);
@@ -86,6 +94,7 @@ abstract contract MarketFixture {
         mandates = MandatesModule(m);
         terms = TermsModule(m);
         roles = RolesModule(m);
+        sharedBatteries = SharedBatteryModule(m);
         zonal = ZonalSettlementModule(m);
         vm.warp(EPOCH);
     }

@@ -49,7 +49,7 @@ contract RevertsTest is MarketFixture {
         modules[0] = address(new SettlementModule());
         modules[1] = address(new SettlementModule());
         EnergyMarket.Setup memory setup = EnergyMarket.Setup(
-            ADMIN, ORACLE, GRID_OPERATOR, token, 1, 1, 0, EPOCH, LENGTH, WINDOW, NOTICE, REWARD, _tariffs(0, false)
+            ADMIN, ORACLE, GRID_OPERATOR, token, 1, 1, 0, EPOCH, LENGTH, WINDOW, NOTICE, REWARD, _tariffs(0, false), 0, 0
         );
         _expect(
             abi.encodeWithSelector(

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from node.audit.shares import SharesHistory
 from node.audit.trust import SettledEnergy, covering
 from node.chain.events import Event
 from node.chain.market import Market
@@ -171,6 +172,7 @@ class IntervalChain:
     domain: Domain
     meter_keys: MeterKeys  # the whole history, shared by every interval's IntervalChain
     covered: frozenset[int]  # participants whose mandate in force at the settlement covers it
+    storage_fees: int = 0  # what the interval's share participants paid the storage operator
 
     def meter_key(self, participant: int, interval: int) -> str:
         return self.meter_keys.of(participant, interval)
@@ -185,6 +187,7 @@ class ChainHistory:
     mandates: MandateHistory = field(default_factory=MandateHistory)
     capacities: CapacityHistory = field(default_factory=CapacityHistory)
     meter_keys: MeterKeys = field(default_factory=MeterKeys)
+    shares: SharesHistory = field(default_factory=SharesHistory)
     _covered: dict[frozenset[int], frozenset[int]] = field(default_factory=dict)
 
     def at(self, settled: SettledInterval, clock: Clock, domain: Domain) -> IntervalChain:
@@ -199,7 +202,8 @@ class ChainHistory:
         # One set for all intervals with the same participants covered: a month of 1,000
         # homes would otherwise hold millions of ids.
         covered = self._covered.setdefault(covered, covered)
-        return IntervalChain(self.capacities.at(k, settled.checked_at), domain, self.meter_keys, covered)
+        return IntervalChain(self.capacities.at(k, settled.checked_at), domain, self.meter_keys, covered,
+                             self.shares.fees_paid(k))
 
 
 def read_history(market: Market, from_block: int | None = None) -> ChainHistory:
@@ -208,7 +212,8 @@ def read_history(market: Market, from_block: int | None = None) -> ChainHistory:
     adders = {"ParticipantRegistered": history.owners.add, "OwnerRotated": history.owners.add,
               "MandateSet": history.mandates.add, "MandateRevoked": history.mandates.add,
               "CapacitySet": history.capacities.add, "DefaultCapacitySet": history.capacities.add,
-              "MeterKeySet": history.meter_keys.add}
+              "MeterKeySet": history.meter_keys.add,
+              **{name: history.shares.add for name in SharesHistory.EVENTS}}
     # Grouped by interval, not by transaction: a chunked interval's entries come in
     # several apply transactions and its IntervalSettled in the last one. Verify chunks
     # count from the last abandonment of the interval on.

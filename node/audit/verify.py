@@ -38,6 +38,7 @@ from node.chain.settlement import decode_entry, unpack_order
 from node.audit.sources import HttpInputs, IndexInputs, InputsSource, StoreInputs  # noqa: F401 (re-exported)
 from node.chain.trust import Clock
 from node.audit.jobs import JobStarts, job_window_reasons
+from node.audit.shares import share_reasons
 from node.audit.history import IntervalChain, MandateHistory, Owners, SettledInterval, read_history
 from node.audit.reads import SettlementCall, SettlementCalldata, prefetch
 from node.audit.trust import meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
@@ -71,14 +72,14 @@ def audit_interval(settled: SettledInterval, inputs_source: InputsSource, chain:
     workers run it (node.audit.parallel)."""
     k = settled.header.args["interval"]
     verdict = Verdict(k, settled.header.tx_hash)
-    verdict.reasons += _clearing_reasons(settled, inputs_source, chain.capacity, owners)
+    verdict.reasons += _clearing_reasons(settled, inputs_source, chain.capacity, owners, chain.storage_fees)
     verdict.reasons += meter_reasons(chain.domain, chain.meter_key, k, settled.energy, inputs_source.readings(k),
                                      set(chain.covered))
     return verdict
 
 
 def _clearing_reasons(settled: SettledInterval, inputs_source: InputsSource, capacity: tuple[int, int],
-                      owners: dict[int, str]) -> list[str]:
+                      owners: dict[int, str], storage_fees: int = 0) -> list[str]:
     h = settled.header.args
     reasons: list[str] = []
     entries = [(e.participant, e.grid_wh, e.p2p_wh, e.amount) for e in settled.entries]
@@ -90,7 +91,7 @@ def _clearing_reasons(settled: SettledInterval, inputs_source: InputsSource, cap
     exported = -sum(g for _, g, _, _ in entries if g < 0)
     if (imported, exported) != (h["gridImportWh"], h["gridExportWh"]):
         reasons.append(f"grid import/export {imported}/{exported} Wh differ from the declared {h['gridImportWh']}/{h['gridExportWh']}")
-    if sum(a for *_, a in entries) + h["gridAmount"] != 0:
+    if sum(a for *_, a in entries) + h["gridAmount"] + storage_fees != 0:
         reasons.append("money is not conserved")
     if h["gridImportWh"] > capacity[0] or h["gridExportWh"] > capacity[1]:
         reasons.append(f"grid flow {h['gridImportWh']}/{h['gridExportWh']} Wh exceeds capacity {capacity[0]}/{capacity[1]} Wh")
@@ -307,6 +308,7 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
             verdict.reasons += terms_reasons(inputs, settled_ids, mandates, *at)
             verdict.reasons += job_window_reasons(inputs, domain, lambda pid: owners.at(pid, at), clock)
             verdict.reasons += job_starts.reasons(inputs)
+            verdict.reasons += share_reasons(inputs, s.entries, history.shares)
         verdict.reasons += chain_terms_reasons(read.terms, k, s.header.args, inputs)
         verdict.reasons += time_reasons(clock, k, calls[0].timestamp)
         if k != expected_next:

@@ -35,6 +35,7 @@ MODULES = (
     "MandatesModule",
     "TermsModule",
     "RolesModule",
+    "SharedBatteryModule",
 )
 EIP170_LIMIT = 24_576  # bytes of runtime code a contract may have
 SIZE_TARGET = EIP170_LIMIT * 3 // 4  # issue 8: every contract within 75 % of the limit

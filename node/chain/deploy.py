@@ -54,6 +54,10 @@ class MarketSetup:
     notice_s: int = DAY
     dispute_reward: int = 1_000_000
     extra_terms: tuple[tuple[int, Tariffs], ...] = field(default=())  # (from interval, tariffs) to schedule next
+    # The first version's storage fee (units per kWh a share participant takes in) and the
+    # participant it goes to (contracts/src/modules/SharedBatteryModule.sol).
+    storage_fee: int = 0
+    storage_operator: int = 0
 
     def interval_start(self, interval: int) -> int:
         return self.epoch + interval * self.interval_s
@@ -74,6 +78,8 @@ class MarketSetup:
             self.notice_s,
             self.dispute_reward,
             self.tariffs.as_tuple(),
+            self.storage_fee,
+            self.storage_operator,
         )
 
 

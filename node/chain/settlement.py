@@ -52,6 +52,10 @@ class Settlement:
     p2p_fee: int = 0  # units per kWh bought P2P, paid to the grid's wallet
     terms_index: int = 0  # the chain's terms version in force for the interval
     excluded: tuple[tuple[int, int], ...] = ()  # (participant, metered net Wh) left out
+    # Storage fees the share participants' amounts include, which the contract credits to
+    # the terms' storage operator (node.chain.shares): amounts + grid_amount + storage_fees == 0.
+    storage_fees: int = 0
+    storage_operator: int = 0
     zone_prices: tuple[int, ...] = ()  # zonal: P2P price of each zone, units per kWh
 
     @property
@@ -91,6 +95,12 @@ class Settlement:
         ]
         words += [EXCLUDED | entry_word(pid, net, 0, 0) for pid, net in self.excluded]
         return sorted(words, key=lambda w: (w >> 224) & PARTICIPANT_MASK)
+
+
+def storage_fee_units(net_wh: int, fee_per_kwh: int) -> int:
+    """The storage fee of one share entry with net energy `net_wh` (+ into the account),
+    as SharedBatteryFees._storageFeeOf: whole units, rounded half up; 0 for energy out."""
+    return (net_wh * fee_per_kwh + 500) // 1000 if net_wh > 0 else 0
 
 
 def entry_word(participant: int, grid_wh: int, p2p_wh: int, amount: int) -> int:

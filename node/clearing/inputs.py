@@ -88,6 +88,28 @@ class HvacInputs:
 
 
 @dataclass(frozen=True)
+class ShareInputs:
+    """A share participant: a home's account in shared battery `battery`, holding
+    `share_wh` of it (node.data.shared_batteries). Its battery (in `batteries`) is the
+    account; on what it takes in it pays the storage fee."""
+
+    participant: int
+    battery: int
+    share_wh: int
+
+
+@dataclass(frozen=True)
+class SharedBatteryInputs:
+    """A shared battery whose accounts are share participants: its capacity and the most
+    energy it takes in or gives out in an interval, Wh."""
+
+    battery: int
+    capacity_wh: int
+    max_charge_wh: int
+    max_discharge_wh: int
+
+
+@dataclass(frozen=True)
 class IntervalInputs:
     """Inputs of the clearing of `interval`; matrices are participants x horizon."""
 
@@ -130,6 +152,13 @@ class IntervalInputs:
     # started and still drawing or inside their window).
     jobs: list[JobInputs] = field(default_factory=list)
     hvacs: list[HvacInputs] = field(default_factory=list)  # HVACs the community optimiser runs
+    # Shared batteries (issue 12): the chain's storage fee (units per kWh a share
+    # participant takes in) and the participant it goes to, the share participants and
+    # the batteries they are accounts in.
+    storage_fee: int = 0
+    storage_operator: int = 0
+    shares: list[ShareInputs] = field(default_factory=list)
+    shared_batteries: list[SharedBatteryInputs] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.mechanism not in MECHANISMS:
@@ -151,6 +180,8 @@ class IntervalInputs:
         document["batteries"] = [asdict(b) for b in self.batteries]
         document["jobs"] = [asdict(j) for j in self.jobs]
         document["hvacs"] = [asdict(h) for h in self.hvacs]
+        document["shares"] = [asdict(x) for x in self.shares]
+        document["shared_batteries"] = [asdict(x) for x in self.shared_batteries]
         if self.network is None:
             del document["network"]  # inputs without one hash as they did before it existed
         else:
@@ -161,7 +192,8 @@ class IntervalInputs:
         if not self.repairs:
             del document["repairs"]
         for name, default in (("terms_index", 0), ("p2p_fee", 0), ("credit_excluded", []), ("jobs", []),
-                              ("hvacs", [])):
+                              ("hvacs", []), ("storage_fee", 0), ("storage_operator", 0), ("shares", []),
+                              ("shared_batteries", [])):
             if document[name] == default:
                 del document[name]
         if self.version == 1:
@@ -184,6 +216,8 @@ class IntervalInputs:
             raw["batteries"] = [BatteryInputs(**b) for b in raw["batteries"]]
             raw["jobs"] = [JobInputs(**j) for j in raw.get("jobs", [])]
             raw["hvacs"] = [HvacInputs(**h) for h in raw.get("hvacs", [])]
+            raw["shares"] = [ShareInputs(**x) for x in raw.get("shares", [])]
+            raw["shared_batteries"] = [SharedBatteryInputs(**x) for x in raw.get("shared_batteries", [])]
             if raw.get("network") is not None:
                 raw["network"] = NetworkInputs(**raw["network"])
             inputs = IntervalInputs(**raw)
@@ -206,6 +240,7 @@ class IntervalInputs:
             discharge_efficiency=np.array([x.discharge_efficiency_ppm for x in b], dtype=float) / PPM,
             soc_kwh=_kwh([x.soc_wh for x in b]),
             min_soc_kwh=_kwh([x.min_soc_wh for x in b]),
+            charge_cost_per_kwh=self._charge_cost_per_kwh(),
         )
         return ClearingInputs(
             load_kwh=_kwh(self.load_wh),
@@ -220,6 +255,14 @@ class IntervalInputs:
             jobs=self.clearing_jobs(row),
             thermal=self.clearing_thermal(row),
         )
+
+    def _charge_cost_per_kwh(self) -> np.ndarray | None:
+        """(B,) the storage fee a share participant's battery pays per kWh charged; None without shares."""
+        if not self.shares or not self.storage_fee:
+            return None
+        shares = {s.participant for s in self.shares}
+        return np.array([self.storage_fee if b.participant in shares else 0 for b in self.batteries],
+                        dtype=float) / UNITS_PER_TOKEN
 
     def clearing_thermal(self, row: dict[int, int]) -> Thermal:
         """The optimiser's view of the HVACs, in kWh, kelvin and hours."""

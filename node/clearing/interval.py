@@ -96,6 +96,9 @@ def settlement_for(inputs: IntervalInputs, result: IntervalClearing) -> Settleme
         p2p_fee=inputs.p2p_fee,
         terms_index=inputs.terms_index,
         excluded=declared_exclusions(inputs, result),
+        storage_fee=inputs.storage_fee,
+        storage_operator=inputs.storage_operator,
+        shares=frozenset(s.participant for s in inputs.shares),
     )
 
 
@@ -260,6 +263,7 @@ def _subset(full: ClearingInputs, rows: np.ndarray, pids: np.ndarray, job_ids: l
         discharge_efficiency=b.discharge_efficiency[keep],
         soc_kwh=b.soc_kwh[keep],
         min_soc_kwh=b.min_soc_kwh[keep],
+        charge_cost_per_kwh=None if b.charge_cost_per_kwh is None else b.charge_cost_per_kwh[keep],
     )
     sub = ClearingInputs(
         load_kwh=full.load_kwh[rows],

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from node.errors import InputError
-from node.chain.settlement import Settlement
+from node.chain.settlement import Settlement, storage_fee_units
 from node.intent.signing import BUY
 from node.units import round_price_units
 from optimizer.auction import Side, effective_limit
@@ -87,14 +87,20 @@ def priced_settlement(
     p2p_fee: int = 0,
     terms_index: int = 0,
     excluded: tuple[tuple[int, int], ...] = (),
+    storage_fee: int = 0,
+    storage_operator: int = 0,
+    shares: frozenset[int] | set[int] = frozenset(),
     zone_prices: tuple[int, ...] = (),
 ) -> Settlement:
     """A settlement of integer energies (participants ascending) at the given prices,
     with wallet changes that conserve money exactly. With `p2p_prices` (units per kWh,
     one per participant) it is pay-as-bid: each participant's P2P energy at its own
     price (see ``pay_as_bid_price``; mandate-authorised participants at `p2p_price`).
-    Energy bought P2P also pays `p2p_fee` per kWh, to the grid's wallet. With
-    `zone_prices` it is zonal: `p2p_prices` are then each participant's zone price."""
+    Energy bought P2P also pays `p2p_fee` per kWh, to the grid's wallet. A participant
+    in `shares` (a home's account in a shared battery) also pays `storage_fee` per kWh
+    it takes in, in whole units per entry (node.chain.shares.storage_fee_units), to the
+    `storage_operator`'s wallet; the grid's side is that of the energy alone. With `zone_prices` it is
+    zonal: `p2p_prices` are then each participant's zone price."""
     grid_wh = np.asarray(grid_wh, dtype=np.int64)
     p2p_wh = np.asarray(p2p_wh, dtype=np.int64)
     if p2p_prices is not None:
@@ -104,6 +110,9 @@ def priced_settlement(
     amount, grid_amount = _payments(
         grid_wh, p2p_wh, buy_price, sell_price, p2p_price if p2p_prices is None else p2p_prices, p2p_fee
     )
+    fees = np.array([storage_fee_units(int(g + p), storage_fee) if int(pid) in shares else 0
+                     for pid, g, p in zip(participants, grid_wh, p2p_wh)], dtype=np.int64)
+    amount = amount - fees
     return Settlement(
         interval=interval,
         inputs_hash=inputs_hash,
@@ -119,6 +128,8 @@ def priced_settlement(
         p2p_fee=p2p_fee,
         terms_index=terms_index,
         excluded=tuple(excluded),
+        storage_fees=int(fees.sum()),
+        storage_operator=storage_operator,
         zone_prices=tuple(int(p) for p in zone_prices),
     )
 

@@ -168,6 +168,12 @@ def _load(args: argparse.Namespace, config):
 
         community = apply_assets(loaded.community, load_assets(config.community.assets_file), config)
         loaded = replace(loaded, community=community)
+    if config.community.shared_batteries_file:
+        from dataclasses import replace
+
+        from node.data.shared_batteries import apply_shared_batteries
+
+        loaded = replace(loaded, community=apply_shared_batteries(loaded.community, config))
     config.tariffs.buy_price(loaded.community.timestamps)  # a prices file must cover the data
     if args.jobs is not None:
         from node.data.jobs import load_jobs
@@ -202,6 +208,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from node.data.assets import apply_assets, load_assets
 
         community = apply_assets(community, load_assets(config.community.assets_file), config)
+    from node.data.shared_batteries import apply_shared_batteries
+
+    community = apply_shared_batteries(community, config)
     auction = config.market.mechanism == "auction"
     in_turn = (args.live_intervals if args.live_intervals is not None else
                len(community.timestamps) // 2 if auction and not args.no_serve else 0)

@@ -214,6 +214,8 @@ class CommunitySpec(Section):
         hvac_share: fraction of synthetic homes with an HVAC ([hvac]).
         assets_file: the community file giving each participant its own assets
             (node/data/assets.py), relative to the config file; "" for none.
+        shared_batteries_file: the shared batteries and the homes' shares in them
+            (node/data/shared_batteries.py), relative to the config file; "" for none.
     """
 
     section: ClassVar[str] = "community"
@@ -229,6 +231,7 @@ class CommunitySpec(Section):
     battery_size_spread: float = 0.0
     hvac_share: float = 0.0
     assets_file: str = ""
+    shared_batteries_file: str = ""
 
     def __post_init__(self) -> None:
         self._require(self.homes >= 1, "homes", "an integer >= 1")
@@ -326,7 +329,8 @@ def config_from_mapping(document: Mapping[str, Any], source: str = "<config>", b
     config = dataclasses.replace(
         config,
         tariffs=dataclasses.replace(tariffs, prices_file=resolve(tariffs.prices_file, base)),
-        community=dataclasses.replace(community, assets_file=resolve(community.assets_file, base)),
+        community=dataclasses.replace(community, assets_file=resolve(community.assets_file, base),
+                                      shared_batteries_file=resolve(community.shared_batteries_file, base)),
         grid=dataclasses.replace(config.grid, network=resolve(config.grid.network, base)),
     )
     config.tariffs.check_prices()

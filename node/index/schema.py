@@ -93,9 +93,17 @@ CREATE TABLE IF NOT EXISTS baseline_battery (
 CREATE TABLE IF NOT EXISTS baseline (
     interval INTEGER NOT NULL, participant INTEGER NOT NULL, grid_import_wh INTEGER NOT NULL,
     grid_export_wh INTEGER NOT NULL, cost INTEGER NOT NULL, PRIMARY KEY (interval, participant));
+-- Shared batteries (issue 12): share participants, and the storage fees each interval
+-- paid the operator (gone with the interval if a dispute reverses it).
+CREATE TABLE IF NOT EXISTS shares (
+    participant INTEGER PRIMARY KEY, battery INTEGER NOT NULL, capacity_wh INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS storage_fees (
+    interval INTEGER PRIMARY KEY, operator INTEGER NOT NULL, amount INTEGER NOT NULL);
+-- Index._open drops an older form of this view (before storage fees were wallet changes).
 CREATE VIEW IF NOT EXISTS wallet_changes AS
     SELECT participant, amount FROM entries
     UNION ALL SELECT 0, grid_amount FROM intervals
+    UNION ALL SELECT operator, amount FROM storage_fees
     UNION ALL SELECT participant, CASE kind WHEN 'deposit' THEN amount ELSE -amount END FROM wallet_events;
 CREATE TABLE IF NOT EXISTS audit_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, audited_at TEXT NOT NULL, chain_head_block INTEGER NOT NULL,
@@ -197,12 +205,22 @@ def _reversed(db: sqlite3.Connection, e: Event, _: dict) -> None:
     rows go (the interval may be settled again); the reversal is kept."""
     a = e.args
     k = a["interval"]
-    for table in ("entries", "exclusions", "intervals", "zone_prices", "congestion_rents"):
+    for table in ("entries", "exclusions", "intervals", "storage_fees", "zone_prices", "congestion_rents"):
         db.execute(f"DELETE FROM {table} WHERE interval = ?", (k,))
     db.execute(
         "INSERT OR IGNORE INTO reversals VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (e.tx_hash, e.log_index, e.block, k, a["participant"], a["disputer"].lower(), a["kind"], a["reward"]),
     )
+
+
+def _share(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    a = e.args
+    db.execute("INSERT OR REPLACE INTO shares VALUES (?, ?, ?)", (a["participant"], a["battery"], a["capacityWh"]))
+
+
+def _storage_fees(db: sqlite3.Connection, e: Event, _: dict) -> None:
+    a = e.args
+    db.execute("INSERT OR REPLACE INTO storage_fees VALUES (?, ?, ?)", (a["interval"], a["operator"], a["amount"]))
 
 
 def _zone_prices(db: sqlite3.Connection, e: Event, _: dict) -> None:
@@ -276,6 +294,11 @@ APPLY = {
     "RoleGranted": _role("grant"),
     "RoleRevoked": _role("revoke"),
     "RoleAdminChanged": _ignore,
+    "ShareRegistered": _share,
+    "StorageFeesPaid": _storage_fees,
+    # IntervalReversed removes the interval's storage fees; the terms are read from the chain.
+    "StorageFeesReversed": _ignore,
+    "StorageFeeScheduled": _ignore,
     # Terms, credit, reserve, bond, freezes, cancellations and equivocations: the oracle
     # and the auditor read them from the chain when they need them; the UI does not
     # show them yet.

@@ -70,6 +70,10 @@ class Index(IndexViews, IndexAudits):
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        view = self.db.execute("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'wallet_changes'").fetchone()
+        if view is not None and "storage_fees" not in view[0]:
+            # Written before storage fees (shared batteries) were wallet changes: SCHEMA makes it anew.
+            self.db.execute("DROP VIEW wallet_changes")
         self.db.executescript(SCHEMA)
         if "pay_as_bid" not in {row["name"] for row in self.db.execute("PRAGMA table_info(intervals)")}:
             # Written before IntervalSettled carried payAsBid, so by a market whose

@@ -29,6 +29,26 @@ class IndexViews:
         row = self.db.execute("SELECT MIN(interval) AS a, MAX(interval) AS b FROM intervals").fetchone()
         return None if row["a"] is None else (row["a"], row["b"])
 
+    def share_account(self, pid: int) -> dict | None:
+        """Participant `pid` as an account in a shared battery (ShareRegistered): its
+        battery, its share (Wh) and the energy stored in it at the start of the latest
+        interval the index has inputs for (None before any); None if `pid` is no share."""
+        row = self.db.execute("SELECT battery, capacity_wh FROM shares WHERE participant = ?", (pid,)).fetchone()
+        if row is None:
+            return None
+        state = self.db.execute("SELECT soc_wh FROM battery_states WHERE participant = ? ORDER BY interval DESC LIMIT 1",
+                                (pid,)).fetchone()
+        return {"participant": pid, "battery": row["battery"], "capacity_wh": row["capacity_wh"],
+                "stored_wh": None if state is None else state["soc_wh"]}
+
+    def share_accounts_of(self, pid: int) -> list[dict]:
+        """The accounts in shared batteries of home `pid`: the share participants named
+        ``<its name>@<battery>`` (node.data.shared_batteries), each as `share_account`."""
+        rows = self.db.execute(
+            """SELECT s.participant, p.name FROM shares s JOIN participants p ON p.id = s.participant
+               WHERE p.name LIKE (SELECT name FROM participants WHERE id = ?) || '@%' ORDER BY s.participant""", (pid,))
+        return [self.share_account(row["participant"]) | {"name": row["name"]} for row in rows.fetchall()]
+
     def battery_states(self, first: int, last: int) -> list[dict]:
         """Each battery's state at the start of every interval in [first, last]."""
         rows = self.db.execute(

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 
 from node.agents.thermal import outdoor_temperature
-from node.clearing.inputs import PPM, BatteryInputs, HvacInputs, IntervalInputs, JobInputs
+from node.clearing.inputs import (PPM, BatteryInputs, HvacInputs, IntervalInputs, JobInputs, ShareInputs,
+                                  SharedBatteryInputs)
 from node.clearing.interval import mandate_soc_bounds
 from node.data.assets import battery_spec_of
+from node.data.shared_batteries import shared_batteries_of
 from node.data.community import Community, Home
 from node.data.config import CommunityConfig
 from node.data.meter_policy import Repair, committed_repairs
@@ -62,6 +64,7 @@ class InputsBuilder:
         self.battery_specs = {row: battery_inputs_spec(community.homes[row], config) for row in self.battery_rows}
         self.jobs = list(jobs)
         self.hvac_rows = [i for i, home in enumerate(community.homes) if home.hvac is not None] if hvac else []
+        self.shares, self.shared_batteries = shared_battery_inputs(community, config, self.participants)
         self.network = CommunityNetwork.of(community, config)  # None: a copper plate
         # What the no-trading baseline consumes beyond the data (HVACs by thermostat), Wh.
         self.baseline_extra_wh: np.ndarray | None = None
@@ -132,8 +135,18 @@ class InputsBuilder:
             credit_excluded=sorted(int(p) for p in credit_excluded),
             jobs=self._jobs(interval, getattr(soc_wh, "job_starts", {})) if market.mechanism == "community" else [],
             hvacs=self._hvacs(times, getattr(soc_wh, "indoor_mc", {})) if market.mechanism == "community" else [],
+            **self._storage(terms, interval),
             network=None if self.network is None else self.network.inputs(interval, self.horizon),
         )
+
+    def _storage(self, terms: Terms | None, interval: int) -> dict:
+        """The shared batteries' part of the inputs: the chain's storage fee and operator
+        for the interval (none without a chain), the shares and their batteries."""
+        if not self.shares:
+            return {}
+        fee, operator = (0, 0) if terms is None else terms.storage_of(interval)
+        return dict(storage_fee=fee, storage_operator=operator, shares=list(self.shares),
+                    shared_batteries=list(self.shared_batteries))
 
     def _hvacs(self, times: pd.DatetimeIndex, indoor_mc: Mapping[int, int]) -> list[HvacInputs]:
         """The HVACs the optimiser runs, their indoor temperature from the carried state
@@ -234,6 +247,23 @@ def _readings_wh(community: Community, kwh: np.ndarray, column: str) -> np.ndarr
         raise InputError(f"{community.names[row]}, {community.timestamps[step]}: {column} {kwh[row, step]} is not a "
                          f"reading a settlement can carry (0 to {MAX_ENTRY_WH / 1000:.0f} kWh)", field=column)
     return np.rint(kwh * 1000).astype(np.int64)
+
+
+def shared_battery_inputs(community: Community, config: CommunityConfig, participants: np.ndarray
+                          ) -> tuple[list[ShareInputs], list[SharedBatteryInputs]]:
+    """The config's shared batteries as inputs: each share participant of `community`
+    (by name) with its battery and share, and each battery's capacity and power per
+    interval, in Wh. Empty without shared batteries."""
+    shared = shared_batteries_of(config)
+    if shared is None:
+        return [], []
+    row = {name: i for i, name in enumerate(community.names)}
+    shares = [ShareInputs(int(participants[row[name]]), battery, int(round(kwh * 1000)))
+              for name, (battery, _, kwh) in shared.share_names().items() if name in row]
+    step_wh = config.market.interval_hours * 1000
+    batteries = [SharedBatteryInputs(i, int(round(b.capacity_kwh * 1000)), int(round(b.power_kw * step_wh)),
+                                     int(round(b.power_kw * step_wh))) for i, b in enumerate(shared.batteries)]
+    return sorted(shares, key=lambda s: s.participant), batteries
 
 
 def battery_inputs_spec(home: Home, config: CommunityConfig) -> dict[str, int]:

@@ -29,6 +29,7 @@ _TERM_EVENTS = (
     "CapacitySet",
     "TermsScheduled",
     "IntervalPricesSet",
+    "StorageFeeScheduled",
 )
 
 
@@ -42,6 +43,14 @@ class Terms:
     versions: tuple[tuple[int, Tariffs], ...] = ()  # (from interval, tariffs), in order
     interval_prices: tuple[tuple[int, int, int], ...] = ()  # (interval, import, export)
     clock: Clock | None = None
+    storage: tuple[tuple[int, int], ...] = ()  # (storage fee per kWh, operator) per version
+
+    def storage_of(self, interval: int) -> tuple[int, int]:
+        """(storage fee per kWh, storage operator) of the terms version in force for
+        `interval` (SharedBatteryModule): (0, 0) if none was scheduled."""
+        if not self.storage or not self.versions:
+            return (0, 0)
+        return self.storage[version_index(self.versions, interval)]
 
     def capacity_of(self, interval: int) -> tuple[int, int] | None:
         """(import, export) Wh the contract enforces for `interval`, if known."""
@@ -63,7 +72,7 @@ def prices_of(
     peak price in the UTC hours of its mask) and its export price."""
     if not versions or clock is None:
         return None
-    index = max(i for i, (start, _) in enumerate(versions) if start <= interval) if versions[0][0] <= interval else 0
+    index = version_index(versions, interval)
     t = versions[index][1]
     if interval in overrides:
         imp, exp = overrides[interval]
@@ -72,6 +81,11 @@ def prices_of(
         imp = t.peak_import_price if (t.peak_hours >> hour) & 1 else t.import_price
         exp = t.export_price
     return IntervalTerms(index, imp, exp, t.p2p_fee, t.pay_as_bid)
+
+
+def version_index(versions: tuple[tuple[int, Tariffs], ...], interval: int) -> int:
+    """The index of the terms version in force for `interval` (the first one before it)."""
+    return max(i for i, (start, _) in enumerate(versions) if start <= interval) if versions[0][0] <= interval else 0
 
 
 @dataclass
@@ -85,6 +99,7 @@ class ChainTerms:
     versions: list[tuple[int, Tariffs]] = field(default_factory=list)
     interval_prices: dict[int, tuple[int, int]] = field(default_factory=dict)
     clock: Clock | None = None
+    storage: list[tuple[int, int]] = field(default_factory=list)  # per version, as Terms.storage
 
     def refresh(self) -> None:
         """Reads the market's term events since the last refresh. Only those events,
@@ -117,6 +132,11 @@ class ChainTerms:
             # A version replaces those from its index on (not yet within their notice).
             del self.versions[a["index"]:]
             self.versions.append((a["fromInterval"], tariffs_of_event(a)))
+            # A new version carries the storage fee of the one before it (TermsModule).
+            del self.storage[a["index"]:]
+            self.storage.append(self.storage[-1] if self.storage else (0, 0))
+        elif e.name == "StorageFeeScheduled":
+            self.storage[a["index"]] = (a["storageFee"], a["storageOperator"])
         elif e.name == "IntervalPricesSet":
             self.interval_prices[a["interval"]] = (a["importPrice"], a["exportPrice"])
 
@@ -134,6 +154,7 @@ class ChainTerms:
             versions=tuple(self.versions),
             interval_prices=tuple((k, *p) for k, p in sorted(self.interval_prices.items()) if k >= first),
             clock=clock,
+            storage=tuple(self.storage),
         )
 
 

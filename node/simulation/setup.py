@@ -13,6 +13,7 @@ from eth_utils import keccak
 from node.chain.connection import Chain
 from node.data.assets import battery_spec_of
 from node.data.community import Community
+from node.data.shared_batteries import shared_batteries_of
 from node.data.config import CommunityConfig
 from node.errors import InputError
 from node.index.store import Index
@@ -50,13 +51,17 @@ def demo_mandates(market: Market, community: Community, config: CommunityConfig,
     community optimiser trade for every home exactly as it would at the tariffs, and
     nothing beyond that."""
     tariffs, batteries = config.tariffs, config.batteries
+    shared = shared_batteries_of(config)
+    # A share participant also pays the storage fee on what it takes in; its owner signs for that.
+    shares = set() if shared is None else set(shared.share_names())
+    storage_fee = 0 if shared is None else round_price_units(shared.storage_fee_per_kwh)
     start = max(int(config.market.start.timestamp()), market.chain.w3.eth.get_block("latest")["timestamp"])
     domain = market.domain()
     signed = []
     for pid, home in zip(ids, community.homes):
         mandate = Mandate(
             participant=int(pid),
-            max_buy_price=round_price_units(tariffs.highest_buy_price()),
+            max_buy_price=round_price_units(tariffs.highest_buy_price()) + (storage_fee if home.name in shares else 0),
             min_sell_price=round_price_units(tariffs.lowest_sell_price()),
             min_soc_ppm=int(round((battery_spec_of(home, config) or batteries).min_soc * PPM)),
             max_soc_ppm=PPM,
@@ -86,9 +91,23 @@ def market_setup(community: Community, config: CommunityConfig) -> MarketSetup:
     )
     import_wh = int(round(config.grid.import_capacity_kwh(minutes) * 1000))
     export_wh = int(round(config.grid.export_capacity_kwh(minutes) * 1000))
+    fee, operator = storage_terms_of(community, config)
     return MarketSetup(import_wh, export_wh, epoch, tariffs, interval_s=minutes * 60,
                        first_interval=first_interval_of(community, config), dispute_window=DISPUTE_WINDOW_S,
-                       notice_s=NOTICE_S, dispute_reward=DISPUTE_REWARD)
+                       notice_s=NOTICE_S, dispute_reward=DISPUTE_REWARD, storage_fee=fee, storage_operator=operator)
+
+
+def storage_terms_of(community: Community, config: CommunityConfig) -> tuple[int, int]:
+    """(storage fee per kWh in price units, operator's participant id) of the config's
+    shared batteries; (0, 0) without. Ids are the rows of `community` plus one."""
+    shared = shared_batteries_of(config)
+    if shared is None:
+        return 0, 0
+    names = community.names
+    if shared.operator not in names:
+        raise InputError(f"the storage operator {shared.operator!r} is not a participant of the community: "
+                         "add the shared batteries to it first (node.data.shared_batteries.with_shared_batteries)")
+    return round_price_units(shared.storage_fee_per_kwh), names.index(shared.operator) + 1
 
 
 def deploy_market(chain: Chain, community: Community, config: CommunityConfig) -> Market:
@@ -139,10 +158,8 @@ def set_up_community(
     # On a network every home registers in its zone's index there (its price's index in
     # a zonal settlement); the grid operator sets each grid-connected zone's capacity.
     zones = [h.zone for h in community.homes] if network is None else network.chain_zones()
-    if registered < len(owners):
-        homes = community.homes[registered:]
-        receipts += market.register(owners[registered:], zones[registered:], [h.name for h in homes],
-                                    [meters[int(pid)].address for pid in ids[registered:]])
+    receipts += _register(market, community, config, owners, [meters[int(pid)].address for pid in ids], registered,
+                          zones)
     for zone, (import_wh, export_wh) in ({} if network is None else network.zone_capacities()).items():
         if market.zone_capacity(market.next_interval(), zone) != (import_wh, export_wh):
             receipts.append(market.set_zone_capacity(zone, import_wh, export_wh))
@@ -181,6 +198,34 @@ def set_up_community(
         log.info("%d homes registered with standing mandates and funded wallets (%s %s each)", len(ids),
                  config.wallets.initial_deposit, config.market.currency)
     return ids
+
+
+def _register(market: Market, community: Community, config: CommunityConfig, owners: list[str], meters: list[str],
+              registered: int, zones: list[int]) -> list:
+    """Registers the homes from row `registered` on, in order, in `zones` (one per home):
+    share participants (the config's shared batteries) as shares of their battery, runs
+    of the others in batches."""
+    from node.chain.shares import ShareRegistration, register_shares
+
+    shared = shared_batteries_of(config)
+    shares = {} if shared is None else shared.share_names()
+    receipts: list = []
+    row = registered
+    homes = community.homes
+    while row < len(homes):
+        if homes[row].name in shares:
+            battery, _, kwh = shares[homes[row].name]
+            receipts += register_shares(market, [ShareRegistration(owners[row], meters[row], zones[row],
+                                                                   homes[row].name, battery, int(round(kwh * 1000)))])
+            row += 1
+            continue
+        end = row
+        while end < len(homes) and homes[end].name not in shares:
+            end += 1
+        part = homes[row:end]
+        receipts += market.register(owners[row:end], zones[row:end], [h.name for h in part], meters[row:end])
+        row = end
+    return receipts
 
 
 def _check_registered(market: Market, owners: list[str]) -> int:

@@ -8,7 +8,7 @@ pragma solidity ^0.8.24;
 ///     bits   0..71   balance, units           int72   (negative: owed, within the credit limit)
 ///     bits  72..111  credit limit, units      uint40  (how far below zero the balance may go)
 ///     bits 112..127  zone                     uint16
-///     bits 128..135  flags                    uint8   (ACTIVE, FROZEN)
+///     bits 128..135  flags                    uint8   (ACTIVE, FROZEN, SHARE)
 ///     bits 136..167  lock bucket              uint32  (newest bucket holding locked credit)
 ///     bits 168..211  locked credit, even      uint44  (credits of the even bucket)
 ///     bits 212..255  locked credit, odd       uint44  (credits of the odd bucket)
@@ -22,6 +22,9 @@ pragma solidity ^0.8.24;
 library AccountWord {
     uint256 internal constant ACTIVE = 1;
     uint256 internal constant FROZEN = 2;
+    /// @dev A share participant: a home's account in a shared battery (SharedBatteryModule),
+    /// which pays the storage fee on the energy it takes in. Set at registration, never after.
+    uint256 internal constant SHARE = 4;
 
     uint256 private constant CREDIT_SHIFT = 72;
     uint256 private constant ZONE_SHIFT = 112;
@@ -58,6 +61,10 @@ library AccountWord {
 
     function frozen(uint256 w) internal pure returns (bool) {
         return (w >> FLAGS_SHIFT) & FROZEN != 0;
+    }
+
+    function isShare(uint256 w) internal pure returns (bool) {
+        return (w >> FLAGS_SHIFT) & SHARE != 0;
     }
 
     /// @notice Credit not yet final at bucket `current` (>= every bucket written so far).

@@ -12,11 +12,15 @@ pragma solidity ^0.8.24;
 ///     bits 128..159  P2P fee (paid by P2P buyers) uint32
 ///     bits 160..183  peak hours                   uint24  (bit h: UTC hour h is peak)
 ///     bit  184       pay-as-bid                   bool    (else uniform P2P price)
+///     bits 192..223  storage fee                  uint32  (paid per kWh a share participant takes in)
+///     bits 224..253  storage operator             uint30  (the participant the storage fees go to)
 ///
-/// Room to grow: bits 185..255 are free (e.g. a zone price rule, a storage fee).
+/// Room to grow: bits 185..191 and 254..255 are free (e.g. a zone price rule).
 library TermsWord {
     uint256 internal constant PRICE_MAX = (1 << 32) - 1;
     uint256 internal constant HOURS_MAX = (1 << 24) - 1;
+    uint256 internal constant OPERATOR_MAX = (1 << 30) - 1;
+    uint256 private constant STORAGE_MASK = ((1 << 62) - 1) << 192;
 
     function pack(
         uint256 from_,
@@ -57,6 +61,27 @@ library TermsWord {
 
     function payAsBid(uint256 w) internal pure returns (bool) {
         return (w >> 184) & 1 != 0;
+    }
+
+    /// @notice The storage fee (minor units per kWh) a share participant pays on the
+    /// energy it takes into its account (see SharedBatteryModule).
+    function storageFee(uint256 w) internal pure returns (uint256) {
+        return uint32(w >> 192);
+    }
+
+    /// @notice The participant the storage fees go to: the shared batteries' owner.
+    function storageOperator(uint256 w) internal pure returns (uint32) {
+        return uint32(w >> 224) & uint32(OPERATOR_MAX);
+    }
+
+    /// @notice `w` with the storage fee and operator replaced (`fee` < 2^32, `operator` < 2^30).
+    function withStorage(uint256 w, uint256 fee, uint256 operator) internal pure returns (uint256) {
+        return (w & ~STORAGE_MASK) | (fee << 192) | (operator << 224);
+    }
+
+    /// @notice `w`'s storage fee and operator, nothing else: what a new version carries over.
+    function storagePart(uint256 w) internal pure returns (uint256) {
+        return w & STORAGE_MASK;
     }
 
     /// @notice The import price of an interval that starts at unix time `start`.

@@ -3,10 +3,10 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {MarketStorage} from "../MarketStorage.sol";
 import {AccountWord} from "../lib/AccountWord.sol";
 import {MandateWord} from "../lib/MandateWord.sol";
 import {SettlementEntry} from "../lib/SettlementEntry.sol";
+import {SharedBatteryFees} from "./SharedBatteryFees.sol";
 
 /// @title DisputeModule
 /// @notice Meter readings checked optimistically. A settlement is not checked against
@@ -14,7 +14,7 @@ import {SettlementEntry} from "../lib/SettlementEntry.sol";
 /// participant's meter key (EIP-712 `Reading`) that the settlement contradicts, or that
 /// it left out, can prove it here. That reverses every wallet change of the interval,
 /// pays the disputer from the oracle's bond, and lets the oracle settle it again.
-contract DisputeModule is MarketStorage {
+contract DisputeModule is SharedBatteryFees {
     using SafeERC20 for IERC20;
     using AccountWord for uint256;
     using MandateWord for uint256;
@@ -99,9 +99,9 @@ contract DisputeModule is MarketStorage {
                 delete _chunkHashes[i];
             }
             delete _pending;
-            _reverse(entries, chunkEnds[applied - 1], _bucketOf(clock, settledAt), false);
+            _reverse(interval, entries, chunkEnds[applied - 1], _bucketOf(clock, settledAt), false);
         } else {
-            _reverse(entries, entries.length, _bucketOf(clock, settledAt), true);
+            _reverse(interval, entries, entries.length, _bucketOf(clock, settledAt), true);
         }
         Bond memory b = _bond;
         uint256 reward = b.amount < b.reward ? b.amount : b.reward;
@@ -237,7 +237,9 @@ contract DisputeModule is MarketStorage {
 
     /// @dev Takes back the wallet changes of the first `end` entries of a settled
     /// interval and, with `grid`, the grid's.
-    function _reverse(uint256[] calldata entries, uint256 end, uint256 bucket, bool grid) private {
+    function _reverse(uint64 interval, uint256[] calldata entries, uint256 end, uint256 bucket, bool grid)
+        private
+    {
         int256 sum = 0;
         for (uint256 i = 0; i < end; ++i) {
             uint256 word = entries[i];
@@ -249,8 +251,11 @@ contract DisputeModule is MarketStorage {
                 sum += amount;
             }
         }
-        // The grid's change was minus the entries' sum.
-        if (grid) _update(GRID_ID, _accounts[GRID_ID], sum, Move.Reverse, bucket);
+        // The grid's change was minus the entries' sum and the storage fees it passed on.
+        if (grid) {
+            sum += _reverseStorageFees(interval, bucket);
+            _update(GRID_ID, _accounts[GRID_ID], sum, Move.Reverse, bucket);
+        }
     }
 
     function _bondWithdrawableAt() private view returns (uint256) {

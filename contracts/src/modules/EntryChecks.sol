@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {MarketStorage} from "../MarketStorage.sol";
 import {AccountWord} from "../lib/AccountWord.sol";
 import {MandateWord, OwnerWord} from "../lib/MandateWord.sol";
 import {PackedOrder} from "../lib/PackedOrder.sol";
 import {SettlementEntry} from "../lib/SettlementEntry.sol";
+import {SharedBatteryFees} from "./SharedBatteryFees.sol";
 
 /// @title EntryChecks
 /// @notice What a settlement checks of each entry: the participant may be settled, the
 /// entry is authorised by its owner's order or mandate, and its wallet change is its
 /// energy priced at the interval's terms. Used by SettlementModule only.
-abstract contract EntryChecks is MarketStorage {
+abstract contract EntryChecks is SharedBatteryFees {
     using AccountWord for uint256;
     using MandateWord for uint256;
 
@@ -37,6 +37,8 @@ abstract contract EntryChecks is MarketStorage {
         uint256 p2pFee;
         bool payAsBid;
         uint256 bucket; // the lock bucket of now
+        uint256 storageFee; // per kWh a share participant takes in (SharedBatteryFees)
+        uint32 storageOperator; // who the storage fees go to
         uint64[] zonePrices; // a zonal settlement's P2P price per zone; empty: uniform
         uint256[] zoneWh; // per zone, grid import Wh << 128 | export Wh so far
     }
@@ -81,7 +83,11 @@ abstract contract EntryChecks is MarketStorage {
                 } else {
                     _checkMandate(c, id, netWh, amount);
                 }
-                _checkPayment(c, t, id, gridWh, p2pWh, amount, p2pPrice);
+                // A share's wallet change is its energy's price less its storage fee: the
+                // energy is checked as anyone's (a mismatch names amount + fee).
+                int256 storageFee = account.isShare() ? _storageFeeOf(c.storageFee, netWh) : int256(0);
+                t.storageFee += storageFee;
+                _checkPayment(c, t, id, gridWh, p2pWh, amount + storageFee, p2pPrice);
                 if (move) _update(id, account, amount, Move.Settle, c.bucket);
                 // slither-disable-next-line unused-return
                 else _moved(id, account, amount, Move.Settle, c.bucket);

@@ -66,6 +66,8 @@ abstract contract SettlementCore is EntryChecks {
         c.p2pPrice = h.p2pPrice;
         c.p2pFee = TermsWord.p2pFee(terms);
         c.payAsBid = TermsWord.payAsBid(terms);
+        c.storageFee = TermsWord.storageFee(terms);
+        c.storageOperator = TermsWord.storageOperator(terms);
         c.bucket = _bucketOf(c.clock, block.timestamp);
     }
 
@@ -100,7 +102,8 @@ abstract contract SettlementCore is EntryChecks {
         }
     }
 
-    /// @dev Moves the grid's wallet, records the interval and emits IntervalSettled.
+    /// @dev Moves the grid's wallet and the storage operator's, records the interval and
+    /// emits IntervalSettled.
     function _close(
         Context memory c,
         Header memory h,
@@ -112,6 +115,7 @@ abstract contract SettlementCore is EntryChecks {
     ) internal {
         uint64 k = h.interval;
         _update(GRID_ID, _accounts[GRID_ID], gridAmount, Move.Settle, c.bucket);
+        _payStorageFees(k, c.storageOperator, t.storageFee, c.bucket);
         _records[k] = (uint256(root) >> 40 << 40) | settledAt;
         State storage state = _state;
         if (k == state.nextInterval) state.nextInterval = k + 1;

@@ -41,6 +41,11 @@ contract SettlementModule is SettlementCore {
     ///   by the terms. The oracle chooses only the uniform P2P price, between the export
     ///   tariff and the import tariff less the fee, and only within each participant's
     ///   signed limits.
+    /// - Storage fees (SharedBatteryFees): a share participant's entry also pays the
+    ///   terms' storage fee on the energy it takes in, whole units per entry; the
+    ///   interval's fees go to the terms' storage operator, never to the oracle's choice.
+    ///   Whether an account stays within its share and its battery's power is checked by
+    ///   auditors against the committed inputs, like batteries' state of charge.
     /// - Authorisation is checked here: each entry's order (signature by the owner for
     ///   this interval, not cancelled, not expired, side, energy, limit) or mandate (in
     ///   force for this interval, energy per interval, price limits).
@@ -137,6 +142,10 @@ contract SettlementModule is SettlementCore {
             int256 gridAmount = _checkTotals(c, t);
             // slither-disable-next-line unused-return
             _moved(GRID_ID, _accounts[GRID_ID], gridAmount, Move.Settle, c.bucket);
+            if (t.storageFee != 0) {
+                // slither-disable-next-line unused-return
+                _moved(c.storageOperator, _existing(c.storageOperator), t.storageFee, Move.Settle, c.bucket);
+            }
             p.phase = APPLYING;
             bytes32 root = bytes32(0);
             for (uint256 i = 0; i <= chunk; ++i) {

@@ -37,26 +37,15 @@ contract TermsModule is MarketStorage {
     /// @return index The new version's index.
     function scheduleTerms(uint64 fromInterval, Tariffs calldata t) external returns (uint256 index) {
         if (!_roles[GRID_OPERATOR][msg.sender]) _checkRole(DEFAULT_ADMIN);
-        if (fromInterval >= type(uint32).max) {
-            revert ValueOutOfRange("fromInterval", fromInterval, type(uint32).max - 1);
-        }
         _checkTariffs(t.importPrice, t.exportPrice, t.p2pFee);
         _checkTariffs(t.peakImportPrice, t.exportPrice, t.p2pFee);
         if (t.peakHours > TermsWord.HOURS_MAX) revert ValueOutOfRange("peakHours", t.peakHours, TermsWord.HOURS_MAX);
-        Clock memory clock = _clock;
-        uint256 earliest = block.timestamp + clock.noticeSeconds;
-        _requireNotice(clock, fromInterval, earliest);
-        index = _state.termsCount;
-        // A version from `fromInterval` on or later starts beyond the notice period too,
-        // so nobody can rely on it yet: it is replaced.
-        while (index > 1 && TermsWord.fromInterval(_terms[index - 1]) >= fromInterval) {
-            --index;
-        }
-        uint64 firstFrom = TermsWord.fromInterval(_terms[0]);
-        if (index == 1 && firstFrom >= fromInterval) revert TermsOutOfOrder(fromInterval, firstFrom);
+        uint256 previous;
+        (index, previous) = _placeTerms(fromInterval);
+        // The storage fee and operator (SharedBatteryModule) carry over: new tariffs leave them be.
         _terms[index] = TermsWord.pack(
             fromInterval, t.importPrice, t.peakImportPrice, t.exportPrice, t.p2pFee, t.peakHours, t.payAsBid
-        );
+        ) | TermsWord.storagePart(previous);
         // Versions replaced above are past the new count and never read again.
         _state.termsCount = uint32(index + 1);
         emit TermsScheduled(

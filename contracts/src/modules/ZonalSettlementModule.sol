@@ -103,6 +103,10 @@ contract ZonalSettlementModule is SettlementCore {
             int256 gridAmount = _checkTotals(c, t);
             // slither-disable-next-line unused-return
             _moved(GRID_ID, _accounts[GRID_ID], gridAmount, Move.Settle, c.bucket);
+            if (t.storageFee != 0) {
+                // slither-disable-next-line unused-return
+                _moved(c.storageOperator, _existing(c.storageOperator), t.storageFee, Move.Settle, c.bucket);
+            }
             p.phase = APPLYING;
             bytes32 root = bytes32(0);
             for (uint256 i = 0; i <= chunk; ++i) {
