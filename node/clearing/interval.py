@@ -117,11 +117,11 @@ def declared_exclusions(inputs: IntervalInputs, result: IntervalClearing) -> tup
         return ()
     covered = {m["participant"] for m in inputs.mandates}
     row = {pid: i for i, pid in enumerate(inputs.participants)}
-    jobs = left_out_draw_wh(inputs, left_out_of(inputs, result))
+    draw = left_out_draw_wh(inputs, left_out_of(inputs, result))
     declared = []
     for pid in sorted(result.excluded):
         if pid in covered and pid in row:
-            net = inputs.load_wh[row[pid]][0] - inputs.pv_wh[row[pid]][0] + jobs.get(pid, 0)
+            net = inputs.load_wh[row[pid]][0] - inputs.pv_wh[row[pid]][0] + draw.get(pid, 0)
             if net:
                 declared.append((pid, int(net)))
     return tuple(declared)

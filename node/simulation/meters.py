@@ -86,13 +86,13 @@ class SimulatedMeters:
         settled = {int(p): int(g + q) for p, g, q in zip(settlement.participants, settlement.grid_wh, settlement.p2p_wh)}
         in_inputs = {pid: i for i, pid in enumerate(inputs.participants)}
         # A left-out home's jobs and HVAC still run (node.clearing.left_out).
-        jobs = left_out_draw_wh(inputs, set(in_inputs) - set(settled)) if inputs.mechanism == "community" else {}
+        draw = left_out_draw_wh(inputs, set(in_inputs) - set(settled)) if inputs.mechanism == "community" else {}
         out = []
         for pid, key in sorted(self.keys.items()):
             if inputs.mechanism == "auction":
                 net = settled.get(pid, 0)
             else:
-                net = int(self.net_wh[self.row[pid], step]) + jobs.get(pid, 0)
+                net = int(self.net_wh[self.row[pid], step]) + draw.get(pid, 0)
                 if pid in settled and pid in in_inputs:
                     # The battery did what the settlement scheduled: settled net less the
                     # load and PV the oracle's inputs gave this home.
