@@ -66,7 +66,7 @@ contract ZonalSettlementModule is SettlementCore {
         _openZones(c, zonePrices);
         uint256 zones = zonePrices.length;
         if (_pending.phase == NONE) {
-            _pendingZonePrices = zonePrices;
+            _storeZonePrices(c.zonePrices);
         } else {
             // The earlier chunks' per-zone sums (a first chunk starts from zero: sums
             // left by an abandoned interval are never read). A chunk whose header or
@@ -82,6 +82,31 @@ contract ZonalSettlementModule is SettlementCore {
             for (uint256 z = 0; z < zones; ++z) {
                 _pendingZoneWh[z] = c.zoneWh[z];
             }
+        }
+    }
+
+    /// @dev `_pendingZonePrices = prices`, written as Solidity lays out a uint64[] in
+    /// storage (the length in its slot; four prices a word from keccak256(slot), the
+    /// first in the low bits), in one plain loop: the compiler's copy of a uint64[] into
+    /// storage took 578 bytes of this module, which sits at its size target. The array is
+    /// empty here: applyChunk and abandonPending delete it, and only a first chunk (no
+    /// pending interval) writes it. `prices` were decoded and range-checked (_openZones).
+    function _storeZonePrices(uint64[] memory prices) private {
+        uint64[] storage stored = _pendingZonePrices;
+        assembly ("memory-safe") {
+            let n := mload(prices)
+            sstore(stored.slot, n)
+            mstore(0, stored.slot)
+            let data := keccak256(0, 0x20)
+            let word := 0
+            for { let z := 0 } lt(z, n) { z := add(z, 1) } {
+                word := or(word, shl(mul(64, and(z, 3)), mload(add(prices, mul(add(z, 1), 0x20)))))
+                if eq(and(z, 3), 3) {
+                    sstore(add(data, shr(2, z)), word)
+                    word := 0
+                }
+            }
+            if and(n, 3) { sstore(add(data, shr(2, n)), word) }
         }
     }
 }
