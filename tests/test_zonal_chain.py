@@ -246,7 +246,7 @@ def test_a_zonal_interval_settles_in_chunks_like_in_one_transaction(two_zone):
     market, index = two_zone
     inputs = interval_inputs(market, **TWO_ZONES, net=two_zone_network(1_000))
     settlement = settlement_for(inputs, run_clearing(inputs))
-    receipt = market.settle_chunked(settlement, budget=414_000)  # one entry per chunk
+    receipt = market.settle_chunked(settlement, budget=485_000)  # one entry per chunk
     assert len([e for e in receipt.events if e.name == "ChunkVerified"]) == 4
     (event,) = [e for e in receipt.events if e.name == "ZonePricesSettled"]
     assert tuple(event.args["zonePrices"]) == settlement.zone_prices
@@ -432,12 +432,42 @@ def test_an_oracle_resumes_a_zonal_interval_its_crash_left_half_verified(two_zon
     inputs = interval_inputs(market, **TWO_ZONES, net=two_zone_network(1_000))
     settlement = settlement_for(inputs, run_clearing(inputs))
     words = settlement.entries()
-    first = plan_chunks(words, 414_000)[0]
+    first = plan_chunks(words, 485_000, zones=2)[0]  # one entry a chunk
     call = market.market.functions.verifyChunkZonal(settlement.header(), list(settlement.zone_prices),
                                                     words[first.start:first.end], [], False)
     market.chain.transact(call, market.chain.operators.oracle, 1_000_000)
     assert market.pending().header_hash == header_hash(settlement.header(), settlement.zone_prices)
-    receipt = market.settle_chunked(settlement, budget=414_000)
+    receipt = market.settle_chunked(settlement, budget=485_000)
     assert not [e for e in receipt.events if e.name == "PendingAbandoned"]
     assert [e.args["chunk"] for e in receipt.events if e.name == "ChunkVerified"] == [1, 2, 3]
     assert [market.balance(p) for p in range(1, 5)] == (10_000_000 + settlement.amount).tolist()
+
+
+def test_a_zonal_interval_over_twenty_zones_settles_in_chunks_within_each_chunks_gas_limit():
+    """The verify chunks' gas limits count the zones: each keeps its price, its running
+    grid energy and reads its capacity (before, a non-last chunk of a few dozen entries
+    over 20 zones ran out of gas)."""
+    from node.chain.chunks import plan_chunks, verify_gas
+
+    zones, homes = 20, 60
+    market = zonal_market(Chain.embedded(), [i % zones for i in range(homes)])
+    k = market.next_interval()
+    terms = market.terms_at(k)
+    ids = np.arange(1, homes + 1)
+    grid = np.where(ids % 3 == 0, -200, 300)
+    p2p = np.zeros(homes, dtype=np.int64)
+    p2p[0], p2p[2] = 100, -100  # home 1 (zone 0) buys from home 3 (zone 2)
+    zone_prices = tuple(SELL + 1_000 * (zones - z) for z in range(zones))  # zone 0 the dearest: rent >= 0
+    settlement = priced_settlement(k, b"\1" * 32, ids, grid, p2p, terms.import_price, terms.export_price, min(zone_prices),
+                                   np.array([zone_prices[(i - 1) % zones] for i in ids]), p2p_fee=terms.p2p_fee,
+                                   terms_index=terms.index, zone_prices=zone_prices)
+    budget = 1_500_000
+    chunks = plan_chunks(settlement.entries(), budget, zones)
+    assert len(chunks) >= 2
+    receipt = market.settle_chunked(settlement, budget=budget)
+    verified = [part for part in receipt.parts if any(e.name == "ChunkVerified" for e in part.events)]
+    assert len(verified) == len(chunks)
+    for part, chunk in zip(verified, chunks):
+        assert part.gas_used <= verify_gas(chunk.end - chunk.start, 0, zones)
+    assert [list(e.args["zonePrices"]) for e in receipt.events if e.name == "ZonePricesSettled"] == [list(zone_prices)]
+
