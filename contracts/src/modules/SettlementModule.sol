@@ -118,7 +118,8 @@ contract SettlementModule is SettlementCore {
         external
         onlyRole(ORACLE)
     {
-        Context memory c = _openChunk(h, entries.length);
+        if (entries.length == 0) revert EmptySettlement(h.interval);
+        Context memory c = _open(h, _pending.participants + entries.length);
         _verifyChunk(c, h, keccak256(abi.encode(h)), entries, orders, last);
     }
 

@@ -62,7 +62,8 @@ contract ZonalSettlementModule is SettlementCore {
         OrderAuth[] calldata orders,
         bool last
     ) external onlyRole(ORACLE) {
-        Context memory c = _openChunk(h, entries.length);
+        if (entries.length == 0) revert EmptySettlement(h.interval);
+        Context memory c = _open(h, _pending.participants + entries.length);
         _openZones(c, zonePrices);
         uint256 zones = zonePrices.length;
         if (_pending.phase == NONE) {
