@@ -286,7 +286,8 @@ class Market(MarketTrust):
     def _settle_chunked(self, settlement: Settlement, words: list[int], auths: list, budget: int) -> Receipt:
         k = settlement.interval
         header = settlement.header()
-        chunks = plan_chunks(words, budget)
+        zones = len(settlement.zone_prices) if settlement.zonal else 0
+        chunks = plan_chunks(words, budget, zones)
         oracle = self.chain.operators.oracle
         receipts: list[Receipt] = []
         state = self._resumable(settlement, words, chunks, receipts)
@@ -302,7 +303,7 @@ class Market(MarketTrust):
                     )
                 else:
                     call = self.market.functions.verifyChunk(header, chunk_words, chunk_auths, last)
-                gas = verify_gas(chunk.end - chunk.start, chunk.order_end - chunk.order_start)
+                gas = verify_gas(chunk.end - chunk.start, chunk.order_end - chunk.order_start, zones)
                 try:
                     receipts.append(self._send(call, oracle, gas))
                 except ChainError as exc:

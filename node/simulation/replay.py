@@ -28,7 +28,9 @@ from node.errors import InputError
 from node.simulation.bidding import FleetBidders
 from node.simulation.day_ahead import DayAheadPrices
 from node.simulation.flex import plan_flexibility
-from node.simulation.setup import deploy_market, find_community_market, home_accounts, set_up_community
+from node.simulation.setup import (
+    deploy_market, find_community_market, home_accounts, post_zone_capacities, set_up_community,
+)
 from node.index.store import Index
 from node.chain.market import Deployment, Market
 from node.data.meter_policy import Repair
@@ -154,6 +156,9 @@ def simulate(
         if plan.thermostat_kwh is not None:  # the no-trading baseline runs the HVACs by thermostat
             builder.baseline_extra_wh = np.rint(plan.thermostat_kwh * 1000).astype(np.int64)
         meters = SimulatedMeters.of(market, plan.community, config, ids, paths.meters)
+        # Each interval's own zone capacities (the limits file's rows) go on chain before
+        # anything is cleared, so the contract checks each interval against its own.
+        post_zone_capacities(market, builder.network, builder.intervals)
         prices = DayAheadPrices(market, config.tariffs, builder) if config.tariffs.dynamic else None
         if prices is not None:
             prices.post_ahead()  # the first day's, before anything is cleared
