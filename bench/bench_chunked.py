@@ -5,7 +5,7 @@ a signed order instead) on a market with the oracle's bond posted, settles one i
 of mixed importers, exporters and P2P trade with Market.settle (which chunks it: EIP-7825
 caps a transaction at 16,777,216 gas) and prints each transaction's gas and the totals
 per participant. The market and community are set up as bench_settlement_gas sets them up.
-Run: .venv/bin/python bench/bench_chunked.py [--participants 10000] [--orders 200]
+Run: .venv/bin/python bench/bench_chunked.py [--participants 2000] [--orders 200]
 """
 
 from __future__ import annotations
@@ -21,18 +21,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_settlement_gas import _community, _energies, _interval, _market, _orders  # noqa: E402
-from node.chain.chunks import MAX_TX_GAS  # noqa: E402
+from node.chain.chunks import MAX_ENTRIES, MAX_TX_GAS  # noqa: E402
 from node.chain.connection import Chain  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--participants", type=int, default=10_000)
+    parser.add_argument("--participants", type=int, default=MAX_ENTRIES,
+                        help="participants of the interval (default and most: the contract's MAX_ENTRIES, %(default)s)")
     parser.add_argument("--orders", type=int, default=200, help="participants settling by a signed order")
     args = parser.parse_args()
     n = args.participants
-    if not 1 <= n or not 0 <= args.orders <= n:
-        parser.error(f"--participants must be >= 1 and --orders within 0..{n}")
+    if not 1 <= n <= MAX_ENTRIES or not 0 <= args.orders <= n:
+        parser.error(f"--participants must be within 1..{MAX_ENTRIES:,} (the entries an interval may have) "
+                     f"and --orders within 0..{n:,}")
 
     started = time.perf_counter()
     market = _market(Chain.embedded(), pay_as_bid=False)

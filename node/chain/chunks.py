@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+# MarketStorage.MAX_ENTRIES: the entries an interval may have, chunked or not, so that a
+# dispute can reverse the whole interval in one transaction (tests/test_market_size.py
+# holds the two equal).
+MAX_ENTRIES = 2_000
+
 # Gas is set explicitly (eth_estimateGas takes seconds on eth-tester). A settlement
 # measured ~11.9k gas per mandate-authorised participant and ~14.9k per signed order
 # (bench/bench_settlement_gas.py); the static bound below is some twice that, so that it

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from node.chain.chunks import MAX_ENTRIES
 from node.chain.connection import Chain
 from node.data.community import Community
 from node.data.config import CommunityConfig
@@ -145,6 +146,12 @@ def simulate(
     if fleet_on and config.market.mechanism != "auction":
         raise InputError('bidding agents bid in an auction market: set market.mechanism = "auction" '
                          "(or pass --mechanism auction)")
+    if len(community.homes) > MAX_ENTRIES:
+        # Refused before a contract is deployed or a home registered: every interval
+        # would fail on chain (TooManyEntries) after its clearing.
+        raise InputError(f"{len(community.homes):,} homes: the market contract settles at most {MAX_ENTRIES:,} "
+                         "entries an interval (so that a dispute can reverse an interval in one transaction); "
+                         f"split the community into markets of at most {MAX_ENTRIES:,} homes")
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
     catch_up(market, index)  # the book checks signatures against the owners the index knows
