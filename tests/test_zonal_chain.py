@@ -471,3 +471,29 @@ def test_a_zonal_interval_over_twenty_zones_settles_in_chunks_within_each_chunks
         assert part.gas_used <= verify_gas(chunk.end - chunk.start, 0, zones)
     assert [list(e.args["zonePrices"]) for e in receipt.events if e.name == "ZonePricesSettled"] == [list(zone_prices)]
 
+
+
+@pytest.mark.parametrize("line_wh, congested", [(1_000, True), (BIG, False)])
+def test_the_interval_page_shows_each_lines_loading_and_flags_the_binding_one(two_zone, tmp_path, line_wh, congested):
+    """Issue 11's UI: the interval page draws each line's settled flow against its
+    committed limit, and the grid connections', from the chain and the committed inputs."""
+    from webui import create_app
+    from webui.lines import interval_loading
+
+    market, index = two_zone
+    inputs = interval_inputs(market, **TWO_ZONES, net=two_zone_network(line_wh))
+    settle_and_index(market, index, inputs)
+    rows = {r.name: r for r in interval_loading(index, index.interval(inputs.interval))}
+    line = rows["substation → feeder"]
+    assert line.kind == "line" and line.binding is congested
+    if congested:
+        assert (line.flow_wh, line.limit_wh) == (1_000, 1_000)  # the kWh the binding line carries
+    else:
+        assert line.limit_wh == BIG and line.flow_wh > 1_000  # the feeder buys more P2P across it
+    assert rows["feeder"].kind == "connection" and rows["feeder"].flow_wh > 0  # the rest of its need, imported
+
+    page = create_app({"TESTING": True, "INDEX_PATH": index.path}).test_client().get(f"/intervals/{inputs.interval}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="network-loading"' in html and "substation → feeder" in html
+    assert ('class="congested"' in html) is congested

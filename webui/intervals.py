@@ -10,6 +10,7 @@ from webui.context import get_index, get_meta, participant_list
 from webui.params import arg, whole
 from webui.auction import auction_view
 from webui.flowview import flow_svg, flow_view
+from webui.lines import interval_loading
 from webui.series import participant_link
 
 bp = Blueprint("intervals", __name__, url_prefix="/intervals")
@@ -47,7 +48,8 @@ def show(k: str):
     idx = get_index()
     # A copy: the view is shared with other requests (webui/cache.py).
     view = view | {"audit": idx.audit_verdict(k), "auction": cached(("auction", k), lambda: auction_view(view["interval"])),
-                   "audited": idx.latest_audit() is not None}
+                   "audited": idx.latest_audit() is not None,
+                   "loading": cached(("loading", k), lambda: interval_loading(idx, view["interval"]))}
     per_page = current_app.config["INTERVAL_ENTRIES_PER_PAGE"]
     entries = view["interval"]["entries"]
     pages = max(1, -(-len(entries) // per_page))
