@@ -99,6 +99,8 @@ contract DisputeModule is SharedBatteryFees {
                 delete _chunkHashes[i];
             }
             delete _pending;
+            // Its share entries' energy moves at its close, which never came.
+            delete _pendingShareEntries;
             _reverse(interval, entries, chunkEnds[applied - 1], _bucketOf(clock, settledAt), false);
         } else {
             _reverse(interval, entries, entries.length, _bucketOf(clock, settledAt), true);
@@ -245,7 +247,9 @@ contract DisputeModule is SharedBatteryFees {
             uint256 word = entries[i];
             if (SettlementEntry.excluded(word)) continue;
             (uint32 id, int256 amount) = SettlementEntry.participantAndAmount(word);
-            _update(id, _accounts[id], -amount, Move.Reverse, bucket);
+            uint256 account = _update(id, _accounts[id], -amount, Move.Reverse, bucket);
+            // A closed interval moved its shares' accounts (SharedBatteryFees).
+            if (grid && account.isShare()) _moveShare(id, SettlementEntry.netWh(word), true);
             // At most MAX_ENTRIES int128 amounts: no overflow.
             unchecked {
                 sum += amount;

@@ -84,9 +84,14 @@ abstract contract EntryChecks is SharedBatteryFees {
                     _checkMandate(c, id, netWh, amount);
                 }
                 // A share's wallet change is its energy's price less its storage fee: the
-                // energy is checked as anyone's (a mismatch names amount + fee).
-                int256 storageFee = account.isShare() ? _storageFeeOf(c.storageFee, netWh) : int256(0);
-                t.storageFee += storageFee;
+                // energy is checked as anyone's (a mismatch names amount + fee); its
+                // account stays within its share (SharedBatteryFees).
+                int256 storageFee = 0;
+                if (account.isShare()) {
+                    storageFee = _storageFeeOf(c.storageFee, netWh);
+                    t.storageFee += storageFee;
+                    _shareEntry(c.interval, id, word, netWh, move);
+                }
                 _checkPayment(c, t, id, gridWh, p2pWh, amount + storageFee, p2pPrice);
                 if (move) _update(id, account, amount, Move.Settle, c.bucket);
                 // slither-disable-next-line unused-return

@@ -44,7 +44,8 @@ contract SettlementModule is SettlementCore {
     /// - Storage fees (SharedBatteryFees): a share participant's entry also pays the
     ///   terms' storage fee on the energy it takes in, whole units per entry; the
     ///   interval's fees go to the terms' storage operator, never to the oracle's choice.
-    ///   Whether an account stays within its share and its battery's power is checked by
+    ///   The energy each account can deliver stays within its share (SharedBatteryFees:
+    ///   ShareEnergyOutOfRange). Whether the accounts stay within their battery's power is checked by
     ///   auditors against the committed inputs, like batteries' state of charge.
     /// - Authorisation is checked here: each entry's order (signature by the owner for
     ///   this interval, not cancelled, not expired, side, energy, limit) or mandate (in
@@ -206,6 +207,7 @@ contract SettlementModule is SettlementCore {
         if (zonePrices.length != 0) delete _pendingZonePrices;
         Context memory c = _context(h);
         c.bucket = bucket;
+        if (_pendingShareEntries.length != 0) _applyPendingShareEntries();
         _close(c, h, -t.amount, t, root, participants, settledAt);
         if (zonePrices.length != 0) emit ZonePricesSettled(interval, zonePrices, _spreadMilli(c, t));
     }
@@ -225,6 +227,7 @@ contract SettlementModule is SettlementCore {
         emit PendingAbandoned(p.interval, p.headerHash, p.verifiedChunks);
         delete _pending;
         delete _pendingZonePrices;
+        delete _pendingShareEntries;
     }
 
     /// @notice Where the pending chunked settlement stands, for an oracle resuming after
