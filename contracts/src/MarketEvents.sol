@@ -239,6 +239,8 @@ abstract contract MarketEvents {
 
     error NotAShare(uint32 participant);
     error ShareCapacityOutOfRange(uint64 capacityWh, uint64 max);
+    /// @notice A function only the market calls on itself was called by `caller`.
+    error NotTheMarket(address caller);
     /// @notice The entry of share `participant` in `interval` (`netWh` at its meter, + in)
     /// would take the energy its account can deliver from `beforePwh` to `afterPwh`
     /// (pWh), below zero or above its share, `capacityPwh` (SharedBatteryFees).

@@ -7,6 +7,15 @@ import {PackedOrder} from "../lib/PackedOrder.sol";
 import {SettlementEntry} from "../lib/SettlementEntry.sol";
 import {SharedBatteryFees} from "./SharedBatteryFees.sol";
 
+/// @dev SharedBatteryModule's check of a share entry and its close of a chunked
+/// interval's share entries, called back through the market.
+interface ShareEntryCheck {
+    function checkShareEntry(uint64 k, uint256 feePerKwh, uint32 id, uint256 entry, int256 netWh, bool move)
+        external
+        returns (int256 storageFee);
+    function applyPendingShareEntries() external;
+}
+
 /// @title EntryChecks
 /// @notice What a settlement checks of each entry: the participant may be settled, the
 /// entry is authorised by its owner's order or mandate, and its wallet change is its
@@ -86,12 +95,7 @@ abstract contract EntryChecks is SharedBatteryFees {
                 // A share's wallet change is its energy's price less its storage fee: the
                 // energy is checked as anyone's (a mismatch names amount + fee); its
                 // account stays within its share (SharedBatteryFees).
-                int256 storageFee = 0;
-                if (account.isShare()) {
-                    storageFee = _storageFeeOf(c.storageFee, netWh);
-                    t.storageFee += storageFee;
-                    _shareEntry(c.interval, id, word, netWh, move);
-                }
+                int256 storageFee = account.isShare() ? _shareEntry(c, t, id, word, netWh, move) : int256(0);
                 _checkPayment(c, t, id, gridWh, p2pWh, amount + storageFee, p2pPrice);
                 if (move) _update(id, account, amount, Move.Settle, c.bucket);
                 // slither-disable-next-line unused-return
@@ -103,6 +107,17 @@ abstract contract EntryChecks is SharedBatteryFees {
         }
         if (nextOrder != orders.length) revert UnusedOrders(orders.length - nextOrder);
         return previous;
+    }
+
+    /// @dev A share entry: its account checked (and moved, with `move`) and its storage
+    /// fee worked out in SharedBatteryModule, through the market, a call only share
+    /// entries make; the fee added to the interval's.
+    function _shareEntry(Context memory c, Totals memory t, uint32 id, uint256 word, int256 netWh, bool move)
+        private
+        returns (int256 storageFee)
+    {
+        storageFee = ShareEntryCheck(address(this)).checkShareEntry(c.interval, c.storageFee, id, word, netWh, move);
+        t.storageFee += storageFee;
     }
 
     /// @dev The account word of participant `id`, which must be registered, active and

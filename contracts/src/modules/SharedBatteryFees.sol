@@ -41,7 +41,9 @@ abstract contract SharedBatteryFees is MarketStorage {
 
     /// @dev Checks share `id`'s entry `entry` (net `netWh` at its meter) in interval `k`
     /// against its account's range; with `move`, moves the account, else keeps the entry
-    /// for the interval's close (a chunked settlement's verify chunk).
+    /// for the interval's close (a chunked settlement's verify chunk). Runs in
+    /// SharedBatteryModule, called back through the market (EntryChecks._shareEntryCall),
+    /// so that the settlement modules stay small and only share entries pay for it.
     function _shareEntry(uint64 k, uint32 id, uint256 entry, int256 netWh, bool move) internal {
         uint256 word = _shares[id];
         int256 before = int256(word) >> 120;
@@ -67,7 +69,17 @@ abstract contract SharedBatteryFees is MarketStorage {
             uint256 entry = _pendingShareEntries[i];
             _moveShare(SettlementEntry.participant(entry), SettlementEntry.netWh(entry), false);
         }
-        delete _pendingShareEntries;
+        _dropPendingShareEntries();
+    }
+
+    /// @dev Empties the pending share entries by their length alone: the words left
+    /// behind are past the end, and the next push overwrites them (cheaper and smaller
+    /// than `delete`, which clears every one).
+    function _dropPendingShareEntries() internal {
+        uint256[] storage pending = _pendingShareEntries;
+        assembly ("memory-safe") {
+            sstore(pending.slot, 0)
+        }
     }
 
     /// @dev Adds (or, with `reverse`, takes back) share `id`'s energy of an entry of

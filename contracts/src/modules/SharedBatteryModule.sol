@@ -28,12 +28,14 @@ contract SharedBatteryModule is SharedBatteryFees {
 
     /// @notice The selectors the router sends here.
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](5);
+        s = new bytes4[](7);
         s[0] = this.registerShare.selector;
         s[1] = this.scheduleStorageFee.selector;
         s[2] = this.shareOf.selector;
         s[3] = this.storageTermsAt.selector;
         s[4] = this.shareEnergyOf.selector;
+        s[5] = this.checkShareEntry.selector;
+        s[6] = this.applyPendingShareEntries.selector;
     }
 
     /// @notice Registers `owner` as a new share participant: a home's account holding
@@ -102,6 +104,25 @@ contract SharedBatteryModule is SharedBatteryFees {
         if (!_existing(participant).isShare()) revert NotAShare(participant);
         uint256 word = _shares[participant];
         return (uint32(word), uint64((word >> 32) & IntervalWord.WH_MAX));
+    }
+
+    /// @notice The settlement's check of a share entry (SharedBatteryFees._shareEntry)
+    /// and its storage fee at `feePerKwh`: callable only by the market itself, from
+    /// inside a settlement.
+    function checkShareEntry(uint64 k, uint256 feePerKwh, uint32 id, uint256 entry, int256 netWh, bool move)
+        external
+        returns (int256 storageFee)
+    {
+        if (msg.sender != address(this)) revert NotTheMarket(msg.sender);
+        _shareEntry(k, id, entry, netWh, move);
+        return _storageFeeOf(feePerKwh, netWh);
+    }
+
+    /// @notice Moves the accounts of the pending chunked interval's share entries, at its
+    /// close (SettlementModule.applyChunk): callable only by the market itself.
+    function applyPendingShareEntries() external {
+        if (msg.sender != address(this)) revert NotTheMarket(msg.sender);
+        _applyPendingShareEntries();
     }
 
     /// @notice The energy share `participant`'s account can deliver at its meter and the
