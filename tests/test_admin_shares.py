@@ -37,8 +37,10 @@ def test_register_share_with_the_admins_key_goes_into_the_state_dirs_chain(state
                                    str(directory), "--account", who["admin"], "--state", str(state)], capsys)
     assert status == 0, err
     assert out.startswith(f"registerShare(owner={owner}, meter={meter}, zone=0, name=home-1@school, battery=3, "
-                          f"capacityWh=12500) by {who['admin']} (DEFAULT_ADMIN_ROLE)")
-    assert "ShareRegistered(participant=2, battery=3, capacityWh=12500)" in out
+                          f"capacityWh=12500, storedWh=0, chargePpm=950000, dischargePpm=950000) by {who['admin']} "
+                          "(DEFAULT_ADMIN_ROLE)")
+    assert ("ShareRegistered(participant=2, battery=3, capacityWh=12500, storedWh=0, chargeEfficiencyPpm=950000, "
+            "dischargeEfficiencyPpm=950000)") in out
     with open_chain(state=state) as chain:
         assert share_of(Market(chain, Deployment.load(state / "deployment.json")), 2) == (3, 12_500)
 
@@ -55,7 +57,8 @@ def test_register_share_is_refused_to_a_grid_operators_key_and_by_the_contract_t
         # Past the CLI and any relay: the contract itself refuses a key without the role.
         intruder = home_key(1)
         chain.fund(intruder.address, 10**18)
-        call = market.market.functions.registerShare(home_key(7).address, home_key(8).address, 0, "sneaky", 0, 10_000)
+        call = market.market.functions.registerShare(home_key(7).address, home_key(8).address, 0, "sneaky", 0, 10_000,
+                                                     0, 950_000, 950_000)
         with pytest.raises(ChainError, match="AccessControlUnauthorizedAccount"):
             chain.transact(call, intruder, 300_000)
         assert market.participant_count() == 2
@@ -67,6 +70,9 @@ def test_register_share_is_refused_to_a_grid_operators_key_and_by_the_contract_t
     (["--capacity-kwh", "281474976711"], "at most 281474976710655 Wh"),
     (["--capacity-kwh", "10", "--zone", "70000"], "zone must be between 0 and 65535"),
     (["--capacity-kwh", "10", "--battery", "-1"], "battery must be between 0"),
+    (["--capacity-kwh", "10", "--stored-kwh", "11"], "stored energy must be between 0 and the share's 10000 Wh"),
+    (["--capacity-kwh", "10", "--charge-efficiency", "1.2"], "charge efficiency must be a fraction in (0, 1]"),
+    (["--capacity-kwh", "10", "--discharge-efficiency", "0"], "discharge efficiency must be a fraction in (0, 1]"),
 ])
 def test_register_share_refuses_bad_arguments_naming_them(state, keystore, capsys, argv, problem):
     directory, who = keystore

@@ -120,8 +120,10 @@ def action_from(args) -> tuple[str, Action]:
         return name, register_participants([values["owner"]], [values["meter"]], [_int(values["zone"], "zone")],
                                            [values["name"]])
     if name == "register-share":
+        extra = {k: (args.get(k) or "").strip() for k in ("stored_kwh", "charge_efficiency", "discharge_efficiency")}
         return name, register_share(values["owner"], values["meter"], _int(values["zone"], "zone"), values["name"],
-                                    _int(values["battery"], "battery"), values["capacity_kwh"])
+                                    _int(values["battery"], "battery"), values["capacity_kwh"],
+                                    **{k: v for k, v in extra.items() if v})
     if name == "schedule-storage-fee":
         return name, schedule_storage_fee(_int(values["from_interval"], "from_interval"), values["fee"],
                                           _int(values["operator"], "operator"))

@@ -148,17 +148,37 @@ def register_participants(owners: Sequence[str], meters: Sequence[str], zones: S
     return Action("registerBatch", (owners, meters, zones, names))
 
 
-def register_share(owner: str, meter: str, zone: int, name: str, battery: int, capacity_kwh: str | int) -> Action:
+def register_share(owner: str, meter: str, zone: int, name: str, battery: int, capacity_kwh: str | int,
+                   stored_kwh: str | int = "0", charge_efficiency: str | float = "0.95",
+                   discharge_efficiency: str | float = "0.95") -> Action:
     """Registers a home's account in shared battery `battery` (SharedBatteryModule.
-    registerShare): a new participant holding `capacity_kwh` of the battery, whole Wh,
-    more than 0 and at most 2^48 - 1 Wh."""
+    registerShare): a new participant holding `capacity_kwh` of the battery (whole Wh,
+    more than 0 and at most 2^48 - 1 Wh), `stored_kwh` of it now, in a battery of the
+    given efficiencies (fractions in (0, 1], whole millionths)."""
     capacity_wh = whole_wh(capacity_kwh, "share capacity")
     if not 0 < capacity_wh <= WH_MAX:
         raise InputError(f"share capacity must be more than 0 and at most {WH_MAX} Wh, got {capacity_wh} Wh")
+    stored_wh = whole_wh(stored_kwh, "stored energy")
+    if not 0 <= stored_wh <= capacity_wh:
+        raise InputError(f"stored energy must be between 0 and the share's {capacity_wh} Wh, got {stored_wh} Wh")
     if not str(name).strip():
         raise InputError("name must not be empty: give the name the UI shows, e.g. home-01@school")
     return Action("registerShare", (parse_address(owner, "owner"), parse_address(meter, "meter"), _uint(zone, 16, "zone"),
-                                    str(name).strip(), _uint(battery, 32, "battery"), capacity_wh))
+                                    str(name).strip(), _uint(battery, 32, "battery"), capacity_wh, stored_wh,
+                                    _ppm(charge_efficiency, "charge efficiency"),
+                                    _ppm(discharge_efficiency, "discharge efficiency")))
+
+
+def _ppm(value: str | float, what: str) -> int:
+    """A fraction in (0, 1] as whole millionths, as the contract takes it."""
+    try:
+        fraction = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a fraction in (0, 1], got {value!r}") from None
+    ppm = round(fraction * 1_000_000)
+    if not 0 < fraction <= 1 or abs(ppm - fraction * 1_000_000) > 1e-6:
+        raise InputError(f"{what} must be a fraction in (0, 1] with at most 6 decimals, got {value!r}")
+    return int(ppm)
 
 
 def schedule_storage_fee(from_interval: int, fee_per_kwh: str | int, operator: int) -> Action:

@@ -26,7 +26,9 @@ _PARAMS = {
     "setIntervalPrices": lambda a: {"interval": a.interval, "import_price": a.import_price, "export_price": a.export_price},
     "register": lambda a: {"owner": a.owner, "meter": a.meter, "zone": a.zone, "name": a.name},
     "registerShare": lambda a: {"owner": a.owner, "meter": a.meter, "zone": a.zone, "name": a.name,
-                                "battery": a.battery, "capacity_kwh": a.capacity_kwh},
+                                "battery": a.battery, "capacity_kwh": a.capacity_kwh, "stored_kwh": a.stored_kwh,
+                                "charge_efficiency": a.charge_efficiency,
+                                "discharge_efficiency": a.discharge_efficiency},
     "scheduleStorageFee": lambda a: {"from_interval": a.from_interval, "fee": a.fee, "operator": a.operator},
     "grantRole": lambda a: {"role": a.role, "account": a.address},
     "revokeRole": lambda a: {"role": a.role, "account": a.address},
@@ -114,9 +116,16 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--battery", required=True, type=int, metavar="N", help="the shared battery's number")
     p.add_argument("--capacity-kwh", required=True, metavar="KWH", help="the account's share of the battery, kWh "
                    "(more than 0, at most 3 decimals)")
+    p.add_argument("--stored-kwh", default="0", metavar="KWH", help="what the account holds now, kWh (default: "
+                   "%(default)s; at most its share)")
+    p.add_argument("--charge-efficiency", default="0.95", metavar="FRACTION", help="the battery's charge efficiency, "
+                   "(0, 1] (default: %(default)s): an account keeps this part of what it takes in")
+    p.add_argument("--discharge-efficiency", default="0.95", metavar="FRACTION", help="the battery's discharge "
+                   "efficiency, (0, 1] (default: %(default)s)")
     _add_common(p)
-    p.set_defaults(run=cmd_admin, build=_action("register_share", lambda a: (a.owner, a.meter, a.zone, a.name,
-                                                                             a.battery, a.capacity_kwh)))
+    p.set_defaults(run=cmd_admin, build=_action("register_share", lambda a: (
+        a.owner, a.meter, a.zone, a.name, a.battery, a.capacity_kwh, a.stored_kwh, a.charge_efficiency,
+        a.discharge_efficiency)))
 
     p = actions.add_parser("schedule-storage-fee", help="the shared batteries' storage fee and who gets it (grid "
                            "operator)",
