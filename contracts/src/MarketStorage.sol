@@ -213,8 +213,9 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     mapping(uint256 zone => uint256) internal _pendingZoneWh;
     // ---- shared batteries' stored energy (issue 12; the ShareWord in _shares holds each
     // account's energy, SharedBatteryFees)
-    /// @dev The share entries of the pending chunked interval's verified chunks: their
-    /// energy goes into their accounts when the interval closes, not before.
+    /// @dev The share entries of the pending chunked interval's verified chunks, each its
+    /// net Wh (int, bits 32..) and participant (bits 0..31): their energy goes into their
+    /// accounts when the interval closes, not before.
     // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     uint256[] internal _pendingShareEntries;
 

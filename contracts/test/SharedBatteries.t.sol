@@ -313,7 +313,12 @@ contract SharedBatteriesTest is MarketFixture {
         _equal("empty", 0, _deliverable(5));
         _warpPast(1);
         d = _draft(1, _ids(3, 5), _wh(0, -1), _wh(0, 0));
-        vm.expectPartialRevert(MarketEvents.ShareEnergyOutOfRange.selector);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                MarketEvents.ShareEnergyOutOfRange.selector, uint64(1), uint32(5), int256(-1), int256(0), -PWH,
+                int256(10_000) * 950_000 * 1e6
+            )
+        );
         _submit(d);
     }
 

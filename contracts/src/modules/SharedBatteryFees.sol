@@ -2,7 +2,6 @@
 pragma solidity ^0.8.24;
 
 import {MarketStorage} from "../MarketStorage.sol";
-import {SettlementEntry} from "../lib/SettlementEntry.sol";
 
 /// @title SharedBatteryFees
 /// @notice How the storage fee of a shared battery moves (issue 12). A home's account in
@@ -39,12 +38,12 @@ abstract contract SharedBatteryFees is MarketStorage {
     uint256 private constant EFFICIENCY_MASK = (1 << 20) - 1;
     uint256 private constant WH_MASK = (1 << 48) - 1;
 
-    /// @dev Checks share `id`'s entry `entry` (net `netWh` at its meter) in interval `k`
+    /// @dev Checks share `id`'s entry (net `netWh` at its meter) in interval `k`
     /// against its account's range; with `move`, moves the account, else keeps the entry
     /// for the interval's close (a chunked settlement's verify chunk). Runs in
     /// SharedBatteryModule, called back through the market (EntryChecks._shareEntryCall),
     /// so that the settlement modules stay small and only share entries pay for it.
-    function _shareEntry(uint64 k, uint32 id, uint256 entry, int256 netWh, bool move) internal {
+    function _shareEntry(uint64 k, uint32 id, int256 netWh, bool move) internal {
         uint256 word = _shares[id];
         int256 before = int256(word) >> 120;
         // |before| and |delta| < 2^89 (see _deliverableDelta): no overflow.
@@ -59,15 +58,16 @@ abstract contract SharedBatteryFees is MarketStorage {
             revert ShareEnergyOutOfRange(k, id, netWh, before, after_, capacity);
         }
         if (move) _shares[id] = _withDeliverable(word, after_);
-        else _pendingShareEntries.push(entry);
+        // |netWh| < 2^49: it fits above the id's 32 bits.
+        else _pendingShareEntries.push((uint256(netWh) << 32) | id);
     }
 
     /// @dev Moves the accounts of the pending chunked interval's share entries (its close).
     function _applyPendingShareEntries() internal {
         uint256 count = _pendingShareEntries.length;
         for (uint256 i = 0; i < count; ++i) {
-            uint256 entry = _pendingShareEntries[i];
-            _moveShare(SettlementEntry.participant(entry), SettlementEntry.netWh(entry), false);
+            uint256 kept = _pendingShareEntries[i];
+            _moveShare(uint32(kept), int256(kept) >> 32, false);
         }
         _dropPendingShareEntries();
     }

@@ -106,16 +106,16 @@ contract SharedBatteryModule is SharedBatteryFees {
         return (uint32(word), uint64((word >> 32) & IntervalWord.WH_MAX));
     }
 
-    /// @notice The settlement's check of a share entry (SharedBatteryFees._shareEntry)
-    /// and its storage fee at `feePerKwh`: callable only by the market itself, from
-    /// inside a settlement.
-    function checkShareEntry(uint64 k, uint256 feePerKwh, uint32 id, uint256 entry, int256 netWh, bool move)
-        external
-        returns (int256 storageFee)
-    {
+    /// @notice The settlement's check of share `id`'s entry of `netWh` in interval `k`
+    /// (SharedBatteryFees._shareEntry) and its storage fee, at the terms in force for `k`
+    /// (those the settlement checked its header against). The account moves at once in a
+    /// single-transaction settlement (no chunked interval pending) and at the close of a
+    /// chunked one (its verify chunks run with the interval pending). Callable only by
+    /// the market itself, from inside a settlement (EntryChecks._checkEntries).
+    function checkShareEntry(uint64 k, uint32 id, int256 netWh) external returns (int256 storageFee) {
         if (msg.sender != address(this)) revert NotTheMarket(msg.sender);
-        _shareEntry(k, id, entry, netWh, move);
-        return _storageFeeOf(feePerKwh, netWh);
+        _shareEntry(k, id, netWh, _pending.phase == NONE);
+        return _storageFeeOf(TermsWord.storageFee(_terms[_termsIndexOf(k)]), netWh);
     }
 
     /// @notice Moves the accounts of the pending chunked interval's share entries, at its

@@ -92,14 +92,12 @@ contract ZonalSettlementModule is SettlementCore {
         uint32 chunk = p.verifiedChunks;
         bytes32 entriesHash = _hashEntries(entries);
         _chunkHashes[chunk] = entriesHash;
-        if (last) {
-            _checkZoneCapacity(c);
-        } else {
+        if (!last) {
             for (uint256 z = 0; z < zones; ++z) {
                 _pendingZoneWh[z] = c.zoneWh[z];
             }
-        }
-        if (last) {
+        } else {
+            _checkZoneCapacity(c);
             int256 gridAmount = _checkTotals(c, t);
             // slither-disable-next-line unused-return
             _moved(GRID_ID, _accounts[GRID_ID], gridAmount, Move.Settle, c.bucket);
