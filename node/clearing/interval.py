@@ -26,7 +26,7 @@ import numpy as np
 
 from node.errors import InputError
 from node.clearing.inputs import BatteryInputs, IntervalInputs
-from node.clearing.shares import clamp_shares, shares_after
+from node.clearing.shares import auction_order_bounds, clamp_shares, shares_after
 from node.clearing.left_out import forced_starts, left_out_draw_kwh, left_out_draw_wh, left_out_indoor_mc
 from node.chain.settlement import Settlement
 from node.clearing.pricing import priced_settlement, step0_integers
@@ -370,16 +370,20 @@ def _clear_auction(inputs: IntervalInputs) -> IntervalClearing:
     if len(by_participant) != len(signed):
         raise InputError(f"interval {inputs.interval}: the inputs hold more than one order for a participant")
     buy, sell = inputs.buy_price[0], inputs.sell_price[0]
+    # Accounts in shared batteries bid within what their account holds or has room for,
+    # and buy with the storage fee on top of the price (node.clearing.shares).
+    bounds = {s.order.participant: auction_order_bounds(inputs, s.order.participant, s.order.side == BUY,
+                                                        s.order.energy_wh, s.order.limit_price) for s in signed}
     result = clear_auction(
         [
             AuctionOrder(
                 order_id=f"{s.order.participant}:{s.order.nonce}",
                 participant=s.order.participant,
                 side=Side.BUY if s.order.side == BUY else Side.SELL,
-                energy_wh=s.order.energy_wh,
-                limit_price=s.order.limit_price,
+                energy_wh=bounds[s.order.participant][0],
+                limit_price=bounds[s.order.participant][1],
             )
-            for s in signed
+            for s in signed if bounds[s.order.participant] is not None
         ],
         buy,
         sell,
@@ -388,7 +392,10 @@ def _clear_auction(inputs: IntervalInputs) -> IntervalClearing:
     p2p = {p.participant: p.p2p_wh for p in result.participants}
     grid = _within_capacity(result, inputs.import_capacity_wh[0], inputs.export_capacity_wh[0])
     ids = np.array(sorted(p for p in by_participant if p2p.get(p, 0) or grid.get(p, 0)), dtype=np.int64)
-    excluded = {p: "its order was not filled" for p in sorted(set(by_participant) - set(ids.tolist()))}
+    excluded = {p: "its order was not filled" if bounds[p] is not None else
+                "its account in a shared battery cannot settle its order (no energy or room, or a buy under "
+                "pay-as-bid, which leaves no room for the storage fee)"
+                for p in sorted(set(by_participant) - set(ids.tolist()))}
     limits = {f.participant: f.effective_limit for f in result.orders}
     p2p_wh = np.array([p2p.get(int(p), 0) for p in ids], dtype=np.int64)
     if inputs.pricing == "pay_as_bid":

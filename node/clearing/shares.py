@@ -47,7 +47,7 @@ def allowed_net_wh(net_wh: int, before_pwh: int, share_wh: int, charge_ppm: int,
     return 0
 
 
-def _share_terms(inputs) -> dict[int, tuple[int, int, int, int]]:
+def share_terms(inputs) -> dict[int, tuple[int, int, int, int]]:
     """participant -> (deliverable pWh, share Wh, charge ppm, discharge ppm) of the
     inputs' shares that carry their energy (older inputs do not: nothing to trim)."""
     batteries = {b.participant: b for b in inputs.batteries}
@@ -61,7 +61,7 @@ def _share_terms(inputs) -> dict[int, tuple[int, int, int, int]]:
 
 def clamp_shares(inputs, result):
     """`result` with each share's entry trimmed to what its account may move."""
-    terms = _share_terms(inputs)
+    terms = share_terms(inputs)
     if not terms:
         return result
     grid = np.array(result.grid_wh, dtype=np.int64, copy=True)
@@ -79,7 +79,7 @@ def clamp_shares(inputs, result):
 
 def shares_after(inputs, result) -> dict[int, int]:
     """Each share's deliverable pWh after the interval's settlement of `result`."""
-    terms = _share_terms(inputs)
+    terms = share_terms(inputs)
     after = {pid: t[0] for pid, t in terms.items()}
     for pid, g, p in zip(np.asarray(result.participants).tolist(), np.asarray(result.grid_wh).tolist(),
                          np.asarray(result.p2p_wh).tolist()):
@@ -87,3 +87,23 @@ def shares_after(inputs, result) -> dict[int, int]:
             _, _, c, d = terms[pid]
             after[pid] += deliverable_delta(int(g + p), c, d)
     return after
+
+
+def auction_order_bounds(inputs, participant: int, side_buy: bool, energy_wh: int, limit_price: int
+                         ) -> tuple[int, int] | None:
+    """(energy Wh, limit) an account's order may clear with in an auction: its energy
+    within what its account may take in or give out, a buy's limit less the storage fee
+    (which the account pays on top of the price, within its signed limit). None: the
+    order cannot settle (nothing to move, or a buy under pay-as-bid, where the contract
+    prices a buyer's P2P energy at its own limit, leaving no room for the fee)."""
+    terms = share_terms(inputs).get(participant)
+    if terms is None:
+        return energy_wh, limit_price
+    if side_buy:
+        if inputs.pricing == "pay_as_bid" and inputs.storage_fee:
+            return None
+        energy = allowed_net_wh(energy_wh, *terms)
+        limit = max(limit_price - inputs.storage_fee, 0)
+    else:
+        energy, limit = -allowed_net_wh(-energy_wh, *terms), limit_price
+    return (energy, limit) if energy > 0 else None
