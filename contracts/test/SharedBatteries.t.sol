@@ -396,6 +396,19 @@ contract SharedBatteriesTest is MarketFixture {
         _equal("refilled", 2009 * int256(950_000) * 950_000 - stored, _deliverable(4));
     }
 
+    /// Nobody but the market itself may move an account: the oracle calling the check a
+    /// settlement makes, to fill account 4 without a settlement, or to apply entries that
+    /// were never verified, is refused.
+    function test_attack_nobodyButTheMarketMovesAnAccount() public {
+        vm.startPrank(ORACLE);
+        vm.expectRevert(abi.encodeWithSelector(MarketEvents.NotTheMarket.selector, ORACLE));
+        sharedBatteries.checkShareEntry(0, 4, 5000);
+        vm.expectRevert(abi.encodeWithSelector(MarketEvents.NotTheMarket.selector, ORACLE));
+        sharedBatteries.applyPendingShareEntries();
+        vm.stopPrank();
+        _equal("untouched", 0, _deliverable(4));
+    }
+
     /// Gas: a settlement of 20 accounts charging from 20 homes, against 20 homes buying
     /// from 20 other homes (the same energy, no fees), each after a warm-up settlement so
     /// that both find the market's own slots warm: the difference per share entry.
