@@ -250,6 +250,8 @@ def test_domain_rejects_a_bad_contract_address() -> None:
 @given(order=orders, account=keys)
 def test_any_order_signed_by_any_key_recovers_that_key(order: Order, account) -> None:
     signed = sign_order(account, DOMAIN, order)
+    wallet = account.sign_message(encode_typed_data(full_message=typed_data(DOMAIN, order)))
+    assert signed.signature == bytes(wallet.signature)  # libsecp256k1 directly: a wallet's bytes
     assert recover_signer(DOMAIN, order, signed.signature) == account.address
     assert SignedOrder.from_json(json.dumps(signed.to_json())) == signed
 

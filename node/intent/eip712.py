@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar, Mapping, TypeVar
 
+import coincurve
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_keys import keys as eth_keys
@@ -120,9 +121,10 @@ def type_string(cls: type[_Typed]) -> str:
 def struct_hash(message: _Typed) -> bytes:
     """EIP-712 hashStruct: keccak(typeHash || each field as a 32-byte word), which is
     ``keccak256(abi.encode(TYPEHASH, fields...))`` in Solidity."""
+    # Every field is a uint checked to fit its width, so its ABI word is the value as
+    # 32 big-endian bytes (eth_abi's encoder gives the same bytes at 4x the cost).
     cls = type(message)
-    types = ["bytes32"] + [f"uint{f.bits}" for f in cls.FIELDS]
-    return keccak(abi_encode(types, [_type_hash(cls)] + list(message.values().values())))
+    return keccak(_type_hash(cls) + b"".join(getattr(message, f.attr).to_bytes(32, "big") for f in cls.FIELDS))
 
 
 @lru_cache(maxsize=None)
@@ -157,10 +159,12 @@ def typed_data(domain: Domain, message: _Typed) -> dict[str, Any]:
 
 def sign(account: LocalAccount, domain: Domain, message: _Typed) -> bytes:
     """A 65-byte signature r || s || v (v = 27 or 28) over the message's typed data: its
-    EIP-712 digest signed directly, as a wallet does (eth_account's typed-data path gives
-    the same bytes at 2.5x the cost; simulated meters sign 100 readings an interval)."""
-    signature = eth_keys.PrivateKey(account.key).sign_msg_hash(digest(domain, message))
-    return signature.to_bytes()[:64] + bytes([signature.v + 27])
+    EIP-712 digest signed directly with libsecp256k1, as a wallet does. The bytes are a
+    wallet's (RFC 6979 nonces, low s; tests compare them with eth_account's typed-data
+    path, which takes 4x as long: simulated meters sign 100 readings an interval and
+    bidding agents 1,000 orders)."""
+    recoverable = coincurve.PrivateKey(bytes(account.key)).sign_recoverable(digest(domain, message), hasher=None)
+    return recoverable[:64] + bytes([recoverable[64] + 27])
 
 
 def recover_signer(domain: Domain, message: _Typed, signature: bytes) -> str:
