@@ -207,6 +207,9 @@ contract SettlementModule is SettlementCore {
         if (zonePrices.length != 0) delete _pendingZonePrices;
         Context memory c = _context(h);
         c.bucket = bucket;
+        // A call to the market itself (SharedBatteryModule, which only the market may
+        // call), after `delete _pending`: nothing else runs in between.
+        // slither-disable-next-line reentrancy-no-eth
         if (_pendingShareEntries.length != 0) ShareEntryCheck(address(this)).applyPendingShareEntries();
         _close(c, h, -t.amount, t, root, participants, settledAt);
         if (zonePrices.length != 0) emit ZonePricesSettled(interval, zonePrices, _spreadMilli(c, t));
