@@ -17,4 +17,4 @@ if [ ! -f $stamp ] || [ pyproject.toml -nt $stamp ]; then
         | sed -u "/^WARNING: Location 'file:/d; /BuildBackendWarning: Editable installation/,/with strategy, WheelFile/d"
     touch $stamp
 fi
-exec $venv/bin/python -m pytest -p no:cacheprovider tests/test_pandapower_io.py tests/test_network_cli.py "$@"
+exec $venv/bin/python -m pytest -p no:cacheprovider tests/test_pandapower_io.py tests/test_network_cli.py tests/test_pandapower_community.py "$@"

@@ -303,3 +303,45 @@ def test_random_prices_match_a_finite_difference_where_the_solution_is_not_degen
     # At a degenerate vertex the cost has a kink and the price is one of its slopes.
     assume(len(slopes) == 2 and abs(slopes[0] - slopes[1]) < 1e-3)
     assert base.lmp[z["name"]] == pytest.approx(slopes[0], abs=1e-3)
+
+
+# -- each zone's grid energy within its connection, to the Wh (fit_zone_grid) ----------
+
+def test_fit_zone_grid_moves_grid_energy_from_a_zone_over_its_connection_to_one_with_room():
+    from node.clearing.network_inputs import NO_LIMIT
+    from node.clearing.zonal import fit_zone_grid
+
+    # Zone 0 (2 homes) may import 1,000 Wh, zone 1 (2 homes) 10,000; the community-wide
+    # split gave zone 0's homes 1,600 Wh of grid energy and zone 1's a P2P seller.
+    net = np.array([1_000, 800, 2_000, -1_000])
+    p2p = np.array([100, 100, 800, -1_000])
+    fitted = fit_zone_grid(net, p2p, np.array([0, 0, 1, 1]), np.array([1_000, 10_000]), np.array([0, 10_000]))
+    grid = net - fitted
+    assert grid[:2].sum() == 1_000 and -10_000 <= grid[2:].sum() <= 10_000
+    assert fitted.sum() == 0 and (fitted != p2p).sum() == 2  # one home each side moved
+    # Within every limit already (or without limits): nothing moves.
+    assert (fit_zone_grid(net, p2p, np.array([0, 0, 1, 1]), np.array([NO_LIMIT, NO_LIMIT]),
+                          np.array([NO_LIMIT, NO_LIMIT])) == p2p).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(-3_000, 3_000), st.integers(-5, 5)), min_size=3, max_size=12),
+       st.lists(st.integers(0, 40), min_size=3, max_size=3))
+def test_fit_zone_grid_conserves_p2p_and_keeps_every_zone_with_room_within_its_limit(homes, slack):
+    from node.clearing.zonal import fit_zone_grid
+
+    zone = np.array([z for z, _, _ in homes])
+    assume((zone == 2).any())
+    net = np.array([n for _, n, _ in homes])
+    # A clearing's split: grid energy within each limit but for a few Wh of rounding.
+    p2p = np.array([n for _, n, _ in homes]) - np.array([r for *_, r in homes])
+    p2p[-1] -= p2p.sum()
+    grid = net - p2p
+    limit = np.array([max(int(grid[zone == z].sum()), 0) for z in range(3)]) - np.array(slack) % 7
+    limit = np.maximum(limit, 0) + 100  # zone 2 always has room
+    limit[2] += 10_000
+    fitted = fit_zone_grid(net, p2p, zone, limit, np.full(3, 10**9))
+    assert fitted.sum() == 0
+    for z in range(3):
+        if (zone == z).any():
+            assert (net - fitted)[zone == z].sum() <= limit[z]

@@ -19,7 +19,7 @@ from node.clearing.interval import run_clearing, settlement_for
 from node.clearing.network_inputs import NetworkInputs
 from node.clearing.pricing import priced_settlement
 from node.clearing.zonal import network_reasons
-from node.errors import InputError, SettlementError
+from node.errors import ChainError, InputError, SettlementError
 from node.index.rebuild import check_index
 from node.index.store import Index
 from node.intent.signing import Reading, sign_reading
@@ -160,6 +160,11 @@ def test_a_radial_feeder_behind_a_binding_transformer_keeps_each_zone_within_its
     settlement, receipt = settle_and_index(market, index, inputs)
     imported = sum(int(g) for g in settlement.grid_wh if g > 0)
     assert 1_990 <= imported <= 2_000  # the transformer binds (3.3 kWh wanted)
+    # The feeder's homes settle grid energy that entered at the substation and came over
+    # the line: a capacity of 0 for the feeder, which has no connection, would refuse this
+    # honest settlement, so the grid operator sets none there (CommunityNetwork).
+    feeder = {int(p): int(g) for p, g in zip(settlement.participants, settlement.grid_wh) if p in (3, 4)}
+    assert sum(feeder.values()) > 1_000
     low, high = settlement.zone_prices
     assert low == high == BUY - 0  # short of energy everywhere: the import tariff (no fee)
     assert all(v.ok for v in audit(market, IndexInputs(index), progress=False))
@@ -169,6 +174,28 @@ def test_a_radial_feeder_behind_a_binding_transformer_keeps_each_zone_within_its
                               np.array([0]), BUY, SELL, BUY, p2p_prices=np.array([BUY]), zone_prices=(BUY, BUY))
     with pytest.raises(SettlementError, match=r"ZoneImportCapacityExceeded\(interval=\d+, zone=0, importWh=2100, capacityWh=2000\)"):
         market.settle(rogue)
+
+
+def test_a_rogue_oracle_settling_over_an_intervals_own_zone_limit_is_refused(tmp_path):
+    """The zone's default is generous, but the grid operator posted a tighter limit for
+    this one interval (a limits file row): the contract checks the interval's own."""
+    market = zonal_market(Chain.embedded(), [0, 0, 1, 1])
+    net = network([0, 0, 1, 1], ["substation", "feeder"], [(0, 1, BIG)], [(5_000, 5_000), (0, 0)])
+    market.set_zone_capacity(0, 5_000, 5_000)
+    k = market.next_interval()
+    market.set_zone_capacity(0, 1_500, 1_500, interval=k)
+    assert market.zone_capacity(k, 0) == (1_500, 1_500) and market.zone_capacity(k + 1, 0) == (5_000, 5_000)
+    inputs = interval_inputs(market, load_wh=[1_800, 0, 0, 0], pv_wh=[0, 0, 0, 0], net=net)
+    rogue = priced_settlement(k, inputs.hash(), np.array([1]), np.array([1_800]), np.array([0]), BUY, SELL, BUY,
+                              p2p_prices=np.array([BUY]), zone_prices=(BUY, BUY))
+    with pytest.raises(SettlementError, match=r"ZoneImportCapacityExceeded\(interval=\d+, zone=0, importWh=1800, capacityWh=1500\)"):
+        market.settle(rogue)
+    within = priced_settlement(k, inputs.hash(), np.array([1]), np.array([1_500]), np.array([0]), BUY, SELL, BUY,
+                               p2p_prices=np.array([BUY]), zone_prices=(BUY, BUY))
+    market.settle(within)
+    # Once settled, the operator can no longer move the interval's limit.
+    with pytest.raises(ChainError, match=r"CapacityForPastInterval\(interval=\d+, nextInterval=\d+\)"):
+        market.set_zone_capacity(0, 0, 0, interval=k)
 
 
 def test_a_rogue_oracle_pricing_an_entry_at_another_zones_price_is_refused(two_zone):
@@ -219,7 +246,7 @@ def test_a_zonal_interval_settles_in_chunks_like_in_one_transaction(two_zone):
     market, index = two_zone
     inputs = interval_inputs(market, **TWO_ZONES, net=two_zone_network(1_000))
     settlement = settlement_for(inputs, run_clearing(inputs))
-    receipt = market.settle_chunked(settlement, budget=414_000)  # one entry per chunk
+    receipt = market.settle_chunked(settlement, budget=485_000)  # one entry per chunk
     assert len([e for e in receipt.events if e.name == "ChunkVerified"]) == 4
     (event,) = [e for e in receipt.events if e.name == "ZonePricesSettled"]
     assert tuple(event.args["zonePrices"]) == settlement.zone_prices
@@ -278,6 +305,9 @@ def test_a_community_runs_on_the_network_its_config_names(tmp_path):
     market, index = result.market, result.index
     assert [market.market.functions.accountOf(p).call()[1] for p in (1, 2, 3, 4)] == [0, 0, 1, 1]
     assert market.zone_capacity(market.next_interval(), 0) == (5_000, 5_000)  # 20 kW for 15 minutes
+    # The feeder has no grid connection and no limit on chain (see
+    # CommunityNetwork.zone_capacities and the radial feeder's test).
+    assert market.zone_capacity(market.next_interval(), 1) == (2**48 - 1, 2**48 - 1)
     series = index.zone_price_series()
     assert [s["interval"] for s in series] == [r["interval"] for r in index.intervals()] and len(series) == 4
     inputs = IntervalInputs.from_json(index.inputs(index.intervals()[0]["inputs_hash"]))
@@ -286,6 +316,30 @@ def test_a_community_runs_on_the_network_its_config_names(tmp_path):
     # The feeder's battery home sells more than its neighbour buys and the line takes
     # only 250 Wh back to the substation: there P2P energy is dearer than on the feeder.
     assert any(s["prices"][0] > s["prices"][1] and s["rent_milli"] > 0 for s in series)
+    verdicts = audit(market, IndexInputs(index), progress=False)
+    assert verdicts and all(v.ok for v in verdicts), report(verdicts)
+
+
+def test_each_intervals_own_zone_limit_from_the_limits_file_is_on_chain_before_it_settles(tmp_path):
+    from node.simulation.replay import simulate
+    from node.simulation.setup import first_interval_of
+    from node.simulation.state import StatePaths
+
+    community, config = _config_run(tmp_path, [0, 0, 1, 1])
+    k = first_interval_of(community, config) + 1
+    (tmp_path / "limits.csv").write_text(f"interval,element,import,export\n{k},substation,2,2\n{k + 2},substation,3,1\n")
+    manifest = tmp_path / "network.toml"
+    manifest.write_text(manifest.read_text() + 'limits = "limits.csv"\n')
+    result = simulate(Chain.embedded(), community, config, StatePaths(tmp_path / "state"), progress=False)
+    market, index = result.market, result.index
+    # 2 kW and 3/1 kW for 15 minutes in their intervals, 20 kW by default.
+    assert [market.zone_capacity(i, 0) for i in range(k - 1, k + 3)] == [(5_000, 5_000), (500, 500), (5_000, 5_000),
+                                                                        (750, 250)]
+    settled = index.entries_between(k - 1, k + 3)
+    assert {row[0] for row in settled} == set(range(k - 1, k + 3))
+    for interval, (imp, exp) in ((k, (500, 500)), (k + 2, (750, 250))):
+        zone0 = sum(grid for i, pid, grid, _, _ in settled if i == interval and pid in (1, 2))
+        assert -exp <= zone0 <= imp
     verdicts = audit(market, IndexInputs(index), progress=False)
     assert verdicts and all(v.ok for v in verdicts), report(verdicts)
 
@@ -378,12 +432,42 @@ def test_an_oracle_resumes_a_zonal_interval_its_crash_left_half_verified(two_zon
     inputs = interval_inputs(market, **TWO_ZONES, net=two_zone_network(1_000))
     settlement = settlement_for(inputs, run_clearing(inputs))
     words = settlement.entries()
-    first = plan_chunks(words, 414_000)[0]
+    first = plan_chunks(words, 485_000, zones=2)[0]  # one entry a chunk
     call = market.market.functions.verifyChunkZonal(settlement.header(), list(settlement.zone_prices),
                                                     words[first.start:first.end], [], False)
     market.chain.transact(call, market.chain.operators.oracle, 1_000_000)
     assert market.pending().header_hash == header_hash(settlement.header(), settlement.zone_prices)
-    receipt = market.settle_chunked(settlement, budget=414_000)
+    receipt = market.settle_chunked(settlement, budget=485_000)
     assert not [e for e in receipt.events if e.name == "PendingAbandoned"]
     assert [e.args["chunk"] for e in receipt.events if e.name == "ChunkVerified"] == [1, 2, 3]
     assert [market.balance(p) for p in range(1, 5)] == (10_000_000 + settlement.amount).tolist()
+
+
+def test_a_zonal_interval_over_twenty_zones_settles_in_chunks_within_each_chunks_gas_limit():
+    """The verify chunks' gas limits count the zones: each keeps its price, its running
+    grid energy and reads its capacity (before, a non-last chunk of a few dozen entries
+    over 20 zones ran out of gas)."""
+    from node.chain.chunks import plan_chunks, verify_gas
+
+    zones, homes = 20, 60
+    market = zonal_market(Chain.embedded(), [i % zones for i in range(homes)])
+    k = market.next_interval()
+    terms = market.terms_at(k)
+    ids = np.arange(1, homes + 1)
+    grid = np.where(ids % 3 == 0, -200, 300)
+    p2p = np.zeros(homes, dtype=np.int64)
+    p2p[0], p2p[2] = 100, -100  # home 1 (zone 0) buys from home 3 (zone 2)
+    zone_prices = tuple(SELL + 1_000 * (zones - z) for z in range(zones))  # zone 0 the dearest: rent >= 0
+    settlement = priced_settlement(k, b"\1" * 32, ids, grid, p2p, terms.import_price, terms.export_price, min(zone_prices),
+                                   np.array([zone_prices[(i - 1) % zones] for i in ids]), p2p_fee=terms.p2p_fee,
+                                   terms_index=terms.index, zone_prices=zone_prices)
+    budget = 1_500_000
+    chunks = plan_chunks(settlement.entries(), budget, zones)
+    assert len(chunks) >= 2
+    receipt = market.settle_chunked(settlement, budget=budget)
+    verified = [part for part in receipt.parts if any(e.name == "ChunkVerified" for e in part.events)]
+    assert len(verified) == len(chunks)
+    for part, chunk in zip(verified, chunks):
+        assert part.gas_used <= verify_gas(chunk.end - chunk.start, 0, zones)
+    assert [list(e.args["zonePrices"]) for e in receipt.events if e.name == "ZonePricesSettled"] == [list(zone_prices)]
+

@@ -229,6 +229,43 @@ contract ZonesTest is MarketFixture {
         _equal("buyer", TEN - 200_000, wallets.balanceOf(3));
     }
 
+    /// The zone prices a chunked interval keeps in storage between its first verify and
+    /// its last apply (written word by word, four a word) come back exactly, for any
+    /// count of zones, and a longer earlier interval's leave nothing behind.
+    function testFuzz_chunkedZonePricesComeBackExactly(uint8 extra, uint64 seed) public {
+        uint256 zones = 2 + uint256(extra) % 10;
+        uint64[] memory first = new uint64[](zones);
+        for (uint256 z = 0; z < zones; ++z) {
+            first[z] = z == 0 ? CHEAP : z == 1 ? DEAR : 60_000 + uint64(uint256(keccak256(abi.encode(seed, z))) % 240_001);
+        }
+        _warpPast(1);
+        _equalPrices(first, _settleInChunks(_zonalDraft(0, 1_000, first)));
+        _equalPrices(_prices(CHEAP, DEAR), _settleInChunks(_zonalDraft(1, 500, _prices(CHEAP, DEAR))));
+    }
+
+    function _settleInChunks(SettlementBuilder.Draft memory d) internal returns (uint64[] memory emitted) {
+        EntryChecks.OrderAuth[] memory none = new EntryChecks.OrderAuth[](0);
+        vm.startPrank(ORACLE);
+        zonal.verifyChunkZonal(d.h, d.zonePrices, _chunk(d, 0, 2), none, false);
+        zonal.verifyChunkZonal(d.h, d.zonePrices, _chunk(d, 2, 4), none, true);
+        vm.stopPrank();
+        settlement.applyChunk(d.h.interval, 0, _chunk(d, 0, 2));
+        vm.recordLogs();
+        settlement.applyChunk(d.h.interval, 1, _chunk(d, 2, 4));
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        bytes32 topic = keccak256("ZonePricesSettled(uint64,uint64[],int256)");
+        for (uint256 i = 0; i < logs.length; ++i) {
+            if (logs[i].topics[0] == topic) (emitted,) = abi.decode(logs[i].data, (uint64[], int256));
+        }
+    }
+
+    function _equalPrices(uint64[] memory expected, uint64[] memory actual) internal pure {
+        _equal("zone count", int256(expected.length), int256(actual.length));
+        for (uint256 z = 0; z < expected.length; ++z) {
+            _equal("zone price", int256(uint256(expected[z])), int256(uint256(actual[z])));
+        }
+    }
+
     /// Chunks of one interval that disagree on a zone price, or a uniform chunk after a
     /// zonal one: the header hash (which covers the zone prices) differs, refused.
     function test_attack_chunksDisagreeOnZonePrices() public {

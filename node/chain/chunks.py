@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
+# MarketStorage.MAX_ENTRIES: the entries an interval may have, chunked or not, so that a
+# dispute can reverse the whole interval in one transaction (tests/test_market_size.py
+# holds the two equal).
+MAX_ENTRIES = 2_000
+
 # Gas is set explicitly (eth_estimateGas takes seconds on eth-tester). A settlement
 # measured ~11.9k gas per mandate-authorised participant and ~14.9k per signed order
 # (bench/bench_settlement_gas.py); the static bound below is some twice that, so that it
@@ -43,6 +48,12 @@ TX_GAS_BUDGET = 12_000_000
 VERIFY_BASE_GAS = 400_000  # the first chunk stores the header and opens the totals
 VERIFY_GAS_PER_ENTRY = 7_500
 VERIFY_GAS_PER_ORDER = 5_000
+# A zonal verify chunk (verifyChunkZonal) also keeps, per zone, its price (a quarter of
+# a stored word), its running grid energy (a new slot, read back by the next chunk) and
+# reads its capacity (two cold slots); each entry looks its zone up and adds to its sum.
+# Without these a zonal chunk of a few hundred entries over 20 zones ran out of gas.
+VERIFY_GAS_PER_ZONE = 35_000
+VERIFY_GAS_PER_ZONAL_ENTRY = 2_500
 APPLY_BASE_GAS = 150_000
 APPLY_GAS_PER_ENTRY = 10_500
 SETTLEMENT_HEADER_TYPE = "(uint64,bytes32,uint64,uint32)"  # MarketStorage.Header
@@ -83,27 +94,31 @@ def typical_settle_gas(entries: int, orders: int) -> int:
     return SETTLE_TYPICAL_BASE_GAS + SETTLE_TYPICAL_GAS_PER_ENTRY * entries + SETTLE_TYPICAL_GAS_PER_ORDER * orders
 
 
-def verify_gas(entries: int, orders: int) -> int:
-    return VERIFY_BASE_GAS + VERIFY_GAS_PER_ENTRY * entries + VERIFY_GAS_PER_ORDER * orders
+def verify_gas(entries: int, orders: int, zones: int = 0) -> int:
+    """The gas limit of a verify chunk of this many entries and orders (`zones`: the zone
+    prices of a zonal settlement, 0 for a uniform one)."""
+    zonal = VERIFY_GAS_PER_ZONE * zones + (VERIFY_GAS_PER_ZONAL_ENTRY * entries if zones else 0)
+    return VERIFY_BASE_GAS + VERIFY_GAS_PER_ENTRY * entries + VERIFY_GAS_PER_ORDER * orders + zonal
 
 
 def apply_gas(entries: int) -> int:
     return APPLY_BASE_GAS + APPLY_GAS_PER_ENTRY * entries
 
 
-def plan_chunks(words: list[int], budget: int | None = None) -> list[Chunk]:
+def plan_chunks(words: list[int], budget: int | None = None, zones: int = 0) -> list[Chunk]:
     """Splits entry words greedily into chunks whose verify and apply gas limits both
-    stay within `budget` (default TX_GAS_BUDGET). Greedy from the front, so the plan of
+    stay within `budget` (default TX_GAS_BUDGET); `zones`: a zonal settlement's zone
+    prices (verify_gas). Greedy from the front, so the plan of
     a suffix starting at a chunk boundary is the same as the suffix of the plan: an
     oracle resuming after a crash finds the chain's chunk boundaries again."""
     budget = TX_GAS_BUDGET if budget is None else budget
-    if verify_gas(1, 1) > budget or apply_gas(1) > budget:
+    if verify_gas(1, 1, zones) > budget or apply_gas(1) > budget:
         raise ValueError(f"a gas budget of {budget} does not fit one entry")
     chunks, start, order_start = [], 0, 0
     entries = orders = 0
     for i, word in enumerate(words):
         by_order = word >> 255
-        if verify_gas(entries + 1, orders + by_order) > budget or apply_gas(entries + 1) > budget:
+        if verify_gas(entries + 1, orders + by_order, zones) > budget or apply_gas(entries + 1) > budget:
             chunks.append(Chunk(start, i, order_start, order_start + orders))
             start, order_start, entries, orders = i, order_start + orders, 0, 0
         entries += 1

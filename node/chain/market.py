@@ -17,6 +17,7 @@ from node.chain.connection import Chain
 from node.errors import ChainError, InputError, SettlementError
 from node.chain.events import Event, EventDecoder
 from node.chain.chunks import (
+    MAX_ENTRIES,
     MAX_TX_GAS,
     SINGLE_TX_GAS,
     SINGLE_TX_MARGIN,
@@ -110,6 +111,18 @@ class PendingSettlement:
     @property
     def open(self) -> bool:
         return self.phase != "none"
+
+
+def check_entry_count(settlement: Settlement) -> None:
+    """SettlementError, before any transaction, for an interval with more entries than
+    the contract settles (it would take verify chunks' gas, then refuse the chunk that
+    passes MAX_ENTRIES with TooManyEntries and abandon the interval)."""
+    n = len(settlement.participants)
+    if n > MAX_ENTRIES:
+        raise SettlementError(
+            f"interval {settlement.interval} has {n:,} entries; the market contract settles at most {MAX_ENTRIES:,} "
+            "an interval (so that a dispute can reverse an interval in one transaction): run communities of at most "
+            f"{MAX_ENTRIES:,} participants per market")
 
 
 class Market(MarketTrust):
@@ -228,6 +241,7 @@ class Market(MarketTrust):
         crash), it settles in chunks of at most `budget` gas (`settle_chunked`). A
         contract rejection raises SettlementError."""
         budget = TX_GAS_BUDGET if budget is None else budget
+        check_entry_count(settlement)
         orders = sorted(orders, key=lambda o: o.order.participant)
         entries = settlement.entries(by_order={o.order.participant for o in orders})
         auths = [pack_order(o) for o in orders]
@@ -279,6 +293,7 @@ class Market(MarketTrust):
         chunks (checked by their hashes), or whose verification fails, is abandoned (nothing was applied yet) and SettlementError raised for
         the failure."""
         budget = TX_GAS_BUDGET if budget is None else budget
+        check_entry_count(settlement)
         orders = sorted(orders, key=lambda o: o.order.participant)
         entries = settlement.entries(by_order={o.order.participant for o in orders})
         return self._settle_chunked(settlement, entries, [pack_order(o) for o in orders], budget)
@@ -286,7 +301,8 @@ class Market(MarketTrust):
     def _settle_chunked(self, settlement: Settlement, words: list[int], auths: list, budget: int) -> Receipt:
         k = settlement.interval
         header = settlement.header()
-        chunks = plan_chunks(words, budget)
+        zones = len(settlement.zone_prices) if settlement.zonal else 0
+        chunks = plan_chunks(words, budget, zones)
         oracle = self.chain.operators.oracle
         receipts: list[Receipt] = []
         state = self._resumable(settlement, words, chunks, receipts)
@@ -302,7 +318,7 @@ class Market(MarketTrust):
                     )
                 else:
                     call = self.market.functions.verifyChunk(header, chunk_words, chunk_auths, last)
-                gas = verify_gas(chunk.end - chunk.start, chunk.order_end - chunk.order_start)
+                gas = verify_gas(chunk.end - chunk.start, chunk.order_end - chunk.order_start, zones)
                 try:
                     receipts.append(self._send(call, oracle, gas))
                 except ChainError as exc:

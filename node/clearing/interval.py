@@ -222,7 +222,7 @@ def _clear_community(inputs: IntervalInputs) -> IntervalClearing:
             net_wh, price = step0_integers(optimiser, buy, sell)
             p2p_wh, refused = _split_p2p(ids, net_wh, float(optimiser.p2p_buy_kwh.sum()) * 1000, price, buy, sell, terms)
         else:
-            step = zonal_step(optimiser, sub.network.home_zone, ids, inputs.buy_price[0], sell, inputs.p2p_fee, terms)
+            step = zonal_step(optimiser, sub.network, ids, inputs.buy_price[0], sell, inputs.p2p_fee, terms)
             net_wh, p2p_wh, refused, zone_prices = step.net_wh, step.p2p_wh, step.refused, step.zone_prices
             # The community's reference price (the header's): the lowest zone price.
             price, prices = min(zone_prices), step.prices

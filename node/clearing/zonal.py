@@ -68,12 +68,20 @@ def subset_network(full: ClearingInputs, rows: np.ndarray) -> ZoneNetwork:
     )
 
 
-def zonal_step(optimiser: Clearing, home_zone: np.ndarray, ids: np.ndarray, buy: int, sell: int, p2p_fee: int,
+def zonal_step(optimiser: Clearing, network: ZoneNetwork, ids: np.ndarray, buy: int, sell: int, p2p_fee: int,
                terms: list[Mandate | None]) -> ZonalStep:
     """Whole-Wh energies at the zone prices (`buy`: the import tariff; P2P prices stay
-    within [sell, buy - fee] as the contract requires), and the participants whose
+    within [sell, buy - fee] as the contract requires), each zone's grid energy within
+    its step-0 connection limit in whole Wh (`fit_zone_grid`), and the participants whose
     mandate's price limits those prices break (the caller clears again without them)."""
+    home_zone = network.home_zone
     net_wh, p2p_wh, prices = zonal_step0_integers(optimiser, home_zone, buy - p2p_fee, sell)
+    # A zone with neither import nor export is one without a connection: its homes' grid
+    # energy came over the lines, and the chain holds no limit for it (CommunityNetwork).
+    import_wh, export_wh = _floor_wh(network.grid_import_kwh[:, 0]), _floor_wh(network.grid_export_kwh[:, 0])
+    unconnected = (import_wh == 0) & (export_wh == 0)
+    p2p_wh = fit_zone_grid(net_wh, p2p_wh, home_zone, np.where(unconnected, NO_LIMIT, import_wh),
+                           np.where(unconnected, NO_LIMIT, export_wh))
     zone_prices = tuple(int(p) for p in zone_prices_units(optimiser, buy - p2p_fee, sell))
     grid_wh = net_wh - p2p_wh
     # Each entry's wallet change in thousandths of a unit, as the contract prices it.
@@ -91,6 +99,59 @@ def zonal_step(optimiser: Clearing, home_zone: np.ndarray, ids: np.ndarray, buy:
                                     f"P2P price {int(prices[i])} and the grid's {sell} it would get "
                                     f"{int(milli[i]) / -net:.0f}/kWh")
     return ZonalStep(net_wh, p2p_wh, prices, zone_prices, refused)
+
+
+def _floor_wh(kwh: np.ndarray) -> np.ndarray:
+    """Limits in whole Wh, rounded down (NO_LIMIT for none), as NetworkInputs commits them."""
+    return np.where(np.isfinite(kwh), np.floor(np.where(np.isfinite(kwh), kwh, 0) * 1000 + 1e-9), NO_LIMIT).astype(np.int64)
+
+
+def fit_zone_grid(net_wh: np.ndarray, p2p_wh: np.ndarray, home_zone: np.ndarray, import_wh: np.ndarray,
+                  export_wh: np.ndarray) -> np.ndarray:
+    """`p2p_wh` with whole Wh moved between zones so that every zone's grid energy
+    (Σ net - P2P of its homes, + imported) lies within [-export_wh, import_wh]
+    (NO_LIMIT: none), still summing to 0; the contract checks each zone's limit exactly.
+    The clearing keeps each zone's exchange within its limit less a margin of 1 Wh per
+    home, but rounding every home's energy to the Wh can pass it, and the clearing
+    splits P2P from grid energy community-wide (`optimizer.zones.split_zonal`), so it can
+    give the homes of a zone with a small connection grid energy that entered at
+    another zone. A zone over its limit buys (or sells) the excess P2P, on the home that
+    imports (exports) most; a zone with room takes the other side on the home that
+    exports (imports) most, so that both trade less with the grid. A zone that no
+    other zone can balance is left as it is (the contract then refuses the settlement,
+    naming the zone)."""
+    p2p = np.array(p2p_wh, dtype=np.int64, copy=True)
+    zone = np.asarray(home_zone)
+    imp = np.where(np.asarray(import_wh) == NO_LIMIT, np.iinfo(np.int64).max // 4, import_wh).astype(np.int64)
+    exp = np.where(np.asarray(export_wh) == NO_LIMIT, np.iinfo(np.int64).max // 4, export_wh).astype(np.int64)
+
+    def grid(z: int) -> int:
+        return int((net_wh[zone == z] - p2p[zone == z]).sum())
+
+    def move(z: int, wh: int) -> None:
+        """Zone z's homes buy `wh` more P2P (sell, if negative): its grid energy falls by wh."""
+        rows = np.flatnonzero(zone == z)
+        g = net_wh[rows] - p2p[rows]
+        p2p[rows[int(np.argmax(g)) if wh > 0 else int(np.argmin(g))]] += wh
+
+    for z in range(len(imp)):
+        if not (zone == z).any():
+            continue
+        g = grid(z)
+        need = g - imp[z] if g > imp[z] else (g + exp[z] if g < -exp[z] else 0)
+        for y in range(len(imp)):
+            if need == 0:
+                break
+            if y == z or not (zone == y).any():
+                continue
+            # Zone y's grid energy rises by what it gives: how much of `need` it can take.
+            gy = grid(y)
+            room = max(min(need, imp[y] - gy), 0) if need > 0 else min(max(need, -exp[y] - gy), 0)
+            if room:
+                move(z, room)
+                move(y, -room)
+                need -= room
+    return p2p
 
 
 def settled_injections_wh(network: NetworkInputs, participants: list[int], entries: dict[int, tuple[int, int]]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from node.clearing.network_inputs import NetworkInputs
 from node.clearing.zonal import MAX_ZONES
 from node.data.community import Community
@@ -64,17 +66,39 @@ class CommunityNetwork:
                                 self.interval_minutes)
         return NetworkInputs.from_network(net, [z.name for z in self.network.zones])
 
-    def zone_capacities(self) -> dict[int, tuple[int, int]]:
-        """(import, export) Wh per interval of every zone with a limited grid connection,
-        by zone index: the capacity the grid operator sets on chain. A zone without a
-        connection gets none on chain (its homes' energy arrives over lines, which the
-        auditor checks; a limit of 0 would trip on the Wh its homes' rounding leaves)."""
-        wh_per_mw = 1e6 * self.interval_minutes / 60
+    def zone_capacities(self, interval: int | None = None) -> dict[int, tuple[int, int]]:
+        """(import, export) Wh of every grid-connected zone's connection in `interval`
+        (None: the defaults, without the limits file's overrides), by zone index: the
+        capacity the grid operator sets on chain, whole Wh rounded down as the inputs
+        commit them (2^48 - 1: no limit). A zone without a connection gets none on chain,
+        not 0: the contract sums each participant's grid energy into its own zone, and
+        the homes of a feeder without a connection settle grid energy that entered at the
+        substation and reached them over the lines (the P2P split is community-wide,
+        `optimizer.zones.split_zonal`); a limit of 0 there would refuse honest
+        settlements. The auditor attributes that energy to the connection it came
+        through and checks it and the lines (`node.clearing.zonal.network_reasons`)."""
+        limits = self.network.limits(interval)
+        imp, exp = (_chain_wh(mw, self.interval_minutes) for mw in (limits.grid_import_mw, limits.grid_export_mw))
+        return {z: (imp[z], exp[z]) for z, zone in enumerate(self.network.zones) if zone.grid_connected}
+
+    def interval_capacities(self, intervals: range) -> dict[int, dict[int, tuple[int, int]]]:
+        """Per interval of `intervals`, the zones whose limit there differs from their
+        default (the limits file's time-varying rows): what the grid operator posts for
+        that interval alone (TermsModule.setZoneCapacity)."""
+        defaults = self.zone_capacities()
         out = {}
-        for z, zone in enumerate(self.network.zones):
-            if not zone.grid_connected:
-                continue
-            limits = [zone.grid_import_mw, zone.grid_export_mw]
-            if any(math.isfinite(v) for v in limits):
-                out[z] = tuple(int(v * wh_per_mw) if math.isfinite(v) else 2**48 - 1 for v in limits)
+        for k in intervals:
+            own = {z: cap for z, cap in self.zone_capacities(k).items() if cap != defaults[z]}
+            if own:
+                out[k] = own
         return out
+
+
+CHAIN_NO_LIMIT = 2**48 - 1  # IntervalWord.WH_MAX: what zoneCapacityOf reports for no limit
+
+
+def _chain_wh(mw: "np.ndarray", interval_minutes: int) -> list[int]:
+    """MW limits as whole Wh per interval, rounded down as NetworkInputs.from_network
+    rounds them (so chain and committed inputs agree to the Wh); inf: no limit."""
+    kwh = np.asarray(mw, dtype=float) * 1000.0 * interval_minutes / 60
+    return [int(math.floor(v * 1000 + 1e-9)) if math.isfinite(v) else CHAIN_NO_LIMIT for v in kwh]

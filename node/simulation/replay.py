@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from node.chain.chunks import MAX_ENTRIES
 from node.chain.connection import Chain
 from node.data.community import Community
 from node.data.config import CommunityConfig
@@ -28,7 +29,9 @@ from node.errors import InputError
 from node.simulation.bidding import FleetBidders
 from node.simulation.day_ahead import DayAheadPrices
 from node.simulation.flex import plan_flexibility
-from node.simulation.setup import deploy_market, find_community_market, home_accounts, set_up_community
+from node.simulation.setup import (
+    deploy_market, find_community_market, home_accounts, post_zone_capacities, set_up_community,
+)
 from node.index.store import Index
 from node.chain.market import Deployment, Market
 from node.data.meter_policy import Repair
@@ -143,6 +146,12 @@ def simulate(
     if fleet_on and config.market.mechanism != "auction":
         raise InputError('bidding agents bid in an auction market: set market.mechanism = "auction" '
                          "(or pass --mechanism auction)")
+    if len(community.homes) > MAX_ENTRIES:
+        # Refused before a contract is deployed or a home registered: every interval
+        # would fail on chain (TooManyEntries) after its clearing.
+        raise InputError(f"{len(community.homes):,} homes: the market contract settles at most {MAX_ENTRIES:,} "
+                         "entries an interval (so that a dispute can reverse an interval in one transaction); "
+                         f"split the community into markets of at most {MAX_ENTRIES:,} homes")
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)
     catch_up(market, index)  # the book checks signatures against the owners the index knows
@@ -154,6 +163,9 @@ def simulate(
         if plan.thermostat_kwh is not None:  # the no-trading baseline runs the HVACs by thermostat
             builder.baseline_extra_wh = np.rint(plan.thermostat_kwh * 1000).astype(np.int64)
         meters = SimulatedMeters.of(market, plan.community, config, ids, paths.meters)
+        # Each interval's own zone capacities (the limits file's rows) go on chain before
+        # anything is cleared, so the contract checks each interval against its own.
+        post_zone_capacities(market, builder.network, builder.intervals)
         prices = DayAheadPrices(market, config.tariffs, builder) if config.tariffs.dynamic else None
         if prices is not None:
             prices.post_ahead()  # the first day's, before anything is cleared

@@ -156,7 +156,8 @@ def set_up_community(
     registered = _check_registered(market, owners)
     network = CommunityNetwork.of(community, config)
     # On a network every home registers in its zone's index there (its price's index in
-    # a zonal settlement); the grid operator sets each grid-connected zone's capacity.
+    # a zonal settlement); the grid operator sets each grid-connected zone's default
+    # capacity, `post_zone_capacities` the intervals' own (the limits file's rows).
     zones = [h.zone for h in community.homes] if network is None else network.chain_zones()
     receipts += _register(market, community, config, owners, [meters[int(pid)].address for pid in ids], registered,
                           zones)
@@ -287,3 +288,26 @@ def find_community_market(chain: Chain, community: Community, config: CommunityC
             + ", ".join(f"{d.market} from block {d.block}" for d in ours)
             + "): GridLedger cannot tell which one this state directory settled; restore its deployment.json")
     return ours[0] if ours else None
+
+
+def post_zone_capacities(market: Market, network: "CommunityNetwork | None", intervals: range) -> int:
+    """Posts, as the grid operator, the own zone capacity of every interval of
+    `intervals` not yet settled whose limits file row differs from the zone's default,
+    where the chain does not hold it already (so a rerun after a crash posts only what is
+    missing); the contract then checks every interval against its own limit. Capacity is
+    a physical limit and needs no notice (TermsModule.setZoneCapacity), but it must be on
+    chain before the interval settles: the replay posts a run's intervals before the
+    oracle clears the first. Returns how many it posted."""
+    if network is None:
+        return 0
+    first = market.next_interval()
+    posted = 0
+    for k, zones in network.interval_capacities(range(max(intervals.start, first), intervals.stop)).items():
+        for zone, (import_wh, export_wh) in zones.items():
+            if market.zone_capacity(k, zone) != (import_wh, export_wh):
+                market.set_zone_capacity(zone, import_wh, export_wh, interval=k)
+                posted += 1
+    if posted:
+        log.info("posted %d interval zone capacities from the network's limits file as the grid operator", posted)
+    return posted
+

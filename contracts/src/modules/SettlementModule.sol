@@ -15,7 +15,8 @@ contract SettlementModule is SettlementCore {
 
     /// @notice The selectors the router sends here.
     function selectors() external pure returns (bytes4[] memory s) {
-        // pending() and chunkHash() are served by DisputeModule (this one is at its size target).
+        // pending() and chunkHash() are served by DisputeModule (moved there while this module
+        // was over its size target).
         s = new bytes4[](4);
         s[0] = this.settle.selector;
         s[1] = this.verifyChunk.selector;
@@ -119,47 +120,9 @@ contract SettlementModule is SettlementCore {
         external
         onlyRole(ORACLE)
     {
-        Pending storage p = _pending;
         if (entries.length == 0) revert EmptySettlement(h.interval);
-        Context memory c = _open(h, p.participants + entries.length);
-        bytes32 headerHash = keccak256(abi.encode(h));
-        if (p.phase == NONE) {
-            p.interval = h.interval;
-            p.phase = VERIFYING;
-            p.headerHash = headerHash;
-            p.header = h;
-            p.openedAt = uint40(block.timestamp);
-        } else if (p.phase != VERIFYING) {
-            revert VerificationClosed(h.interval, p.verifiedChunks);
-        } else if (p.headerHash != headerHash) {
-            revert HeaderMismatch(h.interval, p.headerHash, headerHash);
-        }
-        Totals memory t = p.totals;
-        uint32 lastParticipant = _checkEntries(c, t, entries, orders, p.lastParticipant, false);
-        uint32 chunk = p.verifiedChunks;
-        bytes32 entriesHash = _hashEntries(entries);
-        _chunkHashes[chunk] = entriesHash;
-        if (last) {
-            int256 gridAmount = _checkTotals(c, t);
-            // slither-disable-next-line unused-return
-            _moved(GRID_ID, _accounts[GRID_ID], gridAmount, Move.Settle, c.bucket);
-            if (t.storageFee != 0) {
-                // slither-disable-next-line unused-return
-                _moved(c.storageOperator, _existing(c.storageOperator), t.storageFee, Move.Settle, c.bucket);
-            }
-            p.phase = APPLYING;
-            bytes32 root = bytes32(0);
-            for (uint256 i = 0; i <= chunk; ++i) {
-                root = keccak256(abi.encodePacked(root, _chunkHashes[i]));
-            }
-            p.root = root;
-        }
-        p.totals = t;
-        p.verifiedChunks = chunk + 1;
-        p.lastParticipant = lastParticipant;
-        // At most MAX_ENTRIES (checked by _open).
-        p.participants += uint32(entries.length);
-        emit ChunkVerified(h.interval, chunk, entries.length, lastParticipant, entriesHash, last);
+        Context memory c = _open(h, _pending.participants + entries.length);
+        _verifyChunk(c, h, keccak256(abi.encode(h)), entries, orders, last);
     }
 
     /// @notice Applies verified chunk `chunkIndex` of the pending `interval`: moves each
