@@ -9,10 +9,15 @@ rolling horizon in a fresh process: the first clearing (assembly + setup + solve
 re-solves, jobs committed as they start and indoor temperatures carried over. Figures are printed against the target (jobs within 2x of battery-only), never
 asserted. ``--gap`` also measures the step-0 rounding against the MILP (HiGHS) on a
 small community (40 homes, 16 jobs, from 11:00), where the naive MILP is solvable.
+``--shares`` adds a mode with shared batteries (issue 12): on top of battery-only, 10 %
+of homes hold a 10 kWh account (5 kW) in one of a few 100 kWh community batteries,
+each account a participant of its own (no load, no PV) paying a 0.02 per kWh storage
+fee on what it takes in, as node.data.shared_batteries builds them.
 
     .venv/bin/python bench/bench_devices.py              # 1,000 homes x 96 steps
     .venv/bin/python bench/bench_devices.py --homes 300 --resolves 3
     .venv/bin/python bench/bench_devices.py --gap        # also rounding vs MILP at 40 homes
+    .venv/bin/python bench/bench_devices.py --shares     # also with shared batteries' accounts
 """
 
 from __future__ import annotations
@@ -40,6 +45,34 @@ TARGET_FACTOR = 2.0  # the devices' re-solve within 2x of battery-only (issue 12
 JOB_SHARE = 0.2
 JOBS_PER_HOME = 2
 HVAC_SHARE = 0.1
+SHARE_SHARE = 0.1  # homes with an account in a shared battery (--shares)
+SHARE_KWH, SHARE_KW, STORAGE_FEE_PER_KWH = 10.0, 5.0, 0.02
+
+
+def with_shares(series: dict, batteries, homes: int, steps_per_day: int, seed: int = 4):
+    """`series` and `batteries` with an account per SHARE_SHARE of the homes: a row of no
+    load and no PV and a battery of its share, at 95 % efficiency, starting 10 % full,
+    with the storage fee as its charge cost."""
+    rng = np.random.default_rng(seed)
+    accounts = int(round(SHARE_SHARE * homes))
+    zeros = np.zeros((accounts, series["load"].shape[1]))
+    series = {**series, "load": np.vstack([series["load"], zeros]), "pv": np.vstack([series["pv"], zeros])}
+    step_h = 24.0 / steps_per_day
+    full = lambda value: np.full(accounts, value)  # noqa: E731
+    cost = batteries.charge_cost_per_kwh if batteries.charge_cost_per_kwh is not None else np.zeros(batteries.count)
+    added = dataclasses.replace(
+        batteries,
+        home=np.concatenate([batteries.home, homes + np.arange(accounts)]),
+        capacity_kwh=np.concatenate([batteries.capacity_kwh, full(SHARE_KWH)]),
+        max_charge_kwh=np.concatenate([batteries.max_charge_kwh, full(SHARE_KW * step_h)]),
+        max_discharge_kwh=np.concatenate([batteries.max_discharge_kwh, full(SHARE_KW * step_h)]),
+        charge_efficiency=np.concatenate([batteries.charge_efficiency, full(0.95)]),
+        discharge_efficiency=np.concatenate([batteries.discharge_efficiency, full(0.95)]),
+        soc_kwh=np.concatenate([batteries.soc_kwh, full(0.1 * SHARE_KWH) * rng.uniform(0.5, 1.5, accounts)]),
+        min_soc_kwh=np.concatenate([batteries.min_soc_kwh, full(0.0)]),
+        charge_cost_per_kwh=np.concatenate([cost, full(STORAGE_FEE_PER_KWH)]),
+    )
+    return series, added
 
 
 def heterogeneous(inputs, seed: int = 1):
@@ -102,6 +135,8 @@ def air_conditioners(homes: int, steps: int, seed: int = 3) -> Thermal:
 def bench_mode(mode: str, homes: int, steps: int, resolves: int) -> dict:
     inputs, series = synthetic_community(homes, steps)
     batteries = heterogeneous(inputs)
+    if mode == "shares":
+        series, batteries = with_shares(series, batteries, homes, steps)
     book = job_book(homes, steps) if mode == "devices" else None
     hvac = air_conditioners(homes, steps) if mode == "devices" else None
     # Start at 08:00, so the windows of the day's jobs are in the horizon.
@@ -196,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resolves", type=int, default=5)
     parser.add_argument("--gap", action="store_true", help="step-0 rounding vs the MILP at 40 homes")
     parser.add_argument("--gap-only", action="store_true", help="only the rounding vs the MILP")
+    parser.add_argument("--shares", action="store_true", help="also a mode with shared batteries' accounts "
+                        f"({SHARE_SHARE:.0%} of homes hold one)")
     parser.add_argument("--one", nargs=4, metavar=("MODE", "HOMES", "STEPS", "RESOLVES"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -206,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         rounding_gap()
         return 0
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
-    rows = [in_child(mode, args.homes, STEPS, args.resolves) for mode in ("batteries", "devices")]
+    modes = ("batteries", "devices", "shares") if args.shares else ("batteries", "devices")
+    rows = [in_child(mode, args.homes, STEPS, args.resolves) for mode in modes]
     print(f"{'mode':<10} {'batt':>5} {'jobs':>5} {'hvac':>5} {'started':>7} {'cols':>7} {'rows':>7} {'nnz':>8} {'first s':>8} "
           f"{'resolve s':>9} {'cpu':>6} {'max s':>6} {'LPs':>4}  solver")
     for r in rows:
@@ -214,12 +252,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['nnz']:>8} {r['first']:>8.2f} {r['resolve']:>9.3f} {r['resolve_cpu']:>6.2f} {r['resolve_max']:>6.2f} "
               f"{r['solves']:>2}/{r['clearings']}  "
               f"{r['solver']}")
-    base, devices = rows
+    base, devices = rows[:2]
     factor = devices["resolve"] / base["resolve"]
     cpu = devices["resolve_cpu"] / base["resolve_cpu"]
     print(f"\ntarget: with jobs and HVACs, the re-solve within {TARGET_FACTOR:g}x of battery-only at {args.homes} homes "
           f"x {STEPS} steps: {factor:.2f}x wall, {cpu:.2f}x CPU ({'meets' if factor <= TARGET_FACTOR else 'MISSES'}); "
           f"first clearing {devices['first'] / base['first']:.2f}x")
+    if args.shares:
+        shares = rows[2]
+        print(f"with shared batteries ({shares['batteries'] - base['batteries']} accounts as participants of their own): "
+              f"re-solve {shares['resolve']:.3f} s, {shares['resolve'] / base['resolve']:.2f}x battery-only; first "
+              f"clearing {shares['first'] / base['first']:.2f}x")
     if args.gap:
         rounding_gap()
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -229,3 +229,45 @@ def test_an_index_written_before_storage_fees_counts_them_in_balances_once_opene
     index.db.execute("INSERT INTO storage_fees VALUES (5, 3, 1234)")
     assert index.balances() == {3: 1234}
     index.close()
+
+
+def test_the_chain_keeps_each_accounts_energy_as_the_oracle_carries_it_and_refuses_an_over_drain(run):
+    """Over a day's settlements the contract's record of each account (pWh it can deliver)
+    is the oracle's integer to the pWh, within its share; then a rogue oracle key draws
+    one Wh more out of an account than it holds, or puts in more than its share has room
+    for: refused with ShareEnergyOutOfRange, and the account is unchanged."""
+    from node.chain.shares import share_energy_of
+    from node.clearing.interval import run_clearing, soc_after
+    from node.clearing.shares import deliverable_delta
+    from node.errors import SettlementError
+
+    community, result, _ = run
+    market, ids = result.market, _ids(community, result)
+    last = result.reports[-1].settlement
+    inputs = IntervalInputs.from_json(result.index.inputs("0x" + last.inputs_hash.hex()))
+    carried = soc_after(inputs, run_clearing(inputs)).share_pwh
+    accounts = [ids[f"home-0{i}@school"] for i in (1, 2, 3)]
+    # Intervals the tests above settled past the run (with their own keys) count too.
+    for settled in read_history(market).settled:
+        if settled.header.args["interval"] > last.interval:
+            for e in settled.entries:
+                if e.participant in accounts:
+                    carried[e.participant] += deliverable_delta(e.net_wh, 950_000, 950_000)
+    on_chain = {pid: share_energy_of(market, pid) for pid in accounts}
+    assert {pid: e[0] for pid, e in on_chain.items()} == {pid: carried[pid] for pid in accounts}
+    assert all(0 <= held <= capacity for held, capacity in on_chain.values())
+    assert any(held > 0 for held, _ in on_chain.values())
+    account = max(accounts, key=lambda pid: on_chain[pid][0])
+    held, capacity = on_chain[account]
+    k = market.next_interval()
+    market.chain.advance_time(market.clock().end(k) + 1)
+    terms = market.terms_at(k)
+    home = ids["home-04"]
+    for out_wh in (held // 10**12 + 1, -((capacity - held) // (950_000 * 950_000) + 1)):
+        rogue = priced_settlement(k, b"\x66" * 32, np.array([home, account]), np.array([0, 0]),
+                                  np.array([out_wh, -out_wh]), terms.import_price, terms.export_price,
+                                  terms.export_price, p2p_fee=terms.p2p_fee, terms_index=terms.index,
+                                  storage_fee=FEE, storage_operator=ids["community"], shares={account})
+        with pytest.raises(SettlementError, match="ShareEnergyOutOfRange"):
+            market.settle(rogue)
+        assert share_energy_of(market, account) == (held, capacity)

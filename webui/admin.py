@@ -29,7 +29,9 @@ from node.admin.actions import (
     Action,
     grant_role,
     register_participants,
+    register_share,
     revoke_role,
+    schedule_storage_fee,
     set_capacity,
     set_interval_prices,
     set_default_capacity,
@@ -60,6 +62,8 @@ ACTIONS = {
     "set-default-capacity": ("import_kwh", "export_kwh"),
     "set-interval-prices": ("interval", "import_price", "export_price"),
     "register": ("owner", "meter", "zone", "name"),
+    "register-share": ("owner", "meter", "zone", "name", "battery", "capacity_kwh"),
+    "schedule-storage-fee": ("from_interval", "fee", "operator"),
     "grant-role": ("role", "account"),
     "revoke-role": ("role", "account"),
 }
@@ -115,6 +119,14 @@ def action_from(args) -> tuple[str, Action]:
     if name == "register":
         return name, register_participants([values["owner"]], [values["meter"]], [_int(values["zone"], "zone")],
                                            [values["name"]])
+    if name == "register-share":
+        extra = {k: (args.get(k) or "").strip() for k in ("stored_kwh", "charge_efficiency", "discharge_efficiency")}
+        return name, register_share(values["owner"], values["meter"], _int(values["zone"], "zone"), values["name"],
+                                    _int(values["battery"], "battery"), values["capacity_kwh"],
+                                    **{k: v for k, v in extra.items() if v})
+    if name == "schedule-storage-fee":
+        return name, schedule_storage_fee(_int(values["from_interval"], "from_interval"), values["fee"],
+                                          _int(values["operator"], "operator"))
     build = grant_role if name == "grant-role" else revoke_role
     return name, build(values["role"], values["account"])
 

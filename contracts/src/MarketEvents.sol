@@ -217,7 +217,16 @@ abstract contract MarketEvents {
     // ------------------------------------------------------------------ shared batteries (issue 12)
     /// @notice `participant` was registered as a home's account in shared battery
     /// `battery`, holding a share of `capacityWh` of it; it pays the storage fee.
-    event ShareRegistered(uint32 indexed participant, uint32 indexed battery, uint64 capacityWh);
+    /// It holds `storedWh` then, in a battery that keeps `chargeEfficiencyPpm` of what goes
+    /// in and delivers `dischargeEfficiencyPpm` of what comes out (millionths).
+    event ShareRegistered(
+        uint32 indexed participant,
+        uint32 indexed battery,
+        uint64 capacityWh,
+        uint64 storedWh,
+        uint32 chargeEfficiencyPpm,
+        uint32 dischargeEfficiencyPpm
+    );
     /// @notice Terms version `index`, from `fromInterval` on, charges share participants
     /// `storageFee` minor units per kWh they take in, paid to participant `storageOperator`.
     /// (A TermsScheduled version carries the storage fee of the version before it.)
@@ -230,6 +239,14 @@ abstract contract MarketEvents {
 
     error NotAShare(uint32 participant);
     error ShareCapacityOutOfRange(uint64 capacityWh, uint64 max);
+    /// @notice A function only the market calls on itself was called by `caller`.
+    error NotTheMarket(address caller);
+    /// @notice The entry of share `participant` in `interval` (`netWh` at its meter, + in)
+    /// would take the energy its account can deliver from `beforePwh` to `afterPwh`
+    /// (pWh), below zero or above its share, `capacityPwh` (SharedBatteryFees).
+    error ShareEnergyOutOfRange(
+        uint64 interval, uint32 participant, int256 netWh, int256 beforePwh, int256 afterPwh, int256 capacityPwh
+    );
 
     // ------------------------------------------------------------------ the router
     error UnknownSelector(bytes4 selector);

@@ -176,8 +176,11 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     mapping(uint256 chunk => bytes32) internal _chunkHashes;
 
     // ---- shared batteries (issue 12)
-    /// @dev ShareWord per share participant: its battery's number (bits 0..31) and its
-    /// share of the battery, Wh (bits 32..79). Written once, at its registration.
+    /// @dev ShareWord per share participant: its battery's number (bits 0..31), its share
+    /// of the battery, Wh (bits 32..79), its battery's charge and discharge efficiency,
+    /// ppm (bits 80..99, 100..119), all written once, at its registration; and the energy
+    /// it can deliver, pWh (int136, bits 120..255), which every settlement moves
+    /// (SharedBatteryFees).
     // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint32 participant => uint256) internal _shares;
     /// @dev Per settled interval whose shares paid storage fees: the amount (bits 32..)
@@ -208,6 +211,13 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     /// import Wh << 128 | export Wh.
     // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint256 zone => uint256) internal _pendingZoneWh;
+    // ---- shared batteries' stored energy (issue 12; the ShareWord in _shares holds each
+    // account's energy, SharedBatteryFees)
+    /// @dev The share entries of the pending chunked interval's verified chunks, each its
+    /// net Wh (int, bits 32..) and participant (bits 0..31): their energy goes into their
+    /// accounts when the interval closes, not before.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
+    uint256[] internal _pendingShareEntries;
 
     enum Move {
         Settle, // a settlement entry: credits locked until final, debits within the credit limit

@@ -338,7 +338,7 @@ contract RevertsTest is MarketFixture {
         (DisputeModule.Reading memory r, bytes memory sig) = _signedReading(1, 0, 0, 0);
         disputes.dispute(0, SettlementBuilder.entries(d), ends, r, sig);
         _equal("home 1 restored", int256(FUNDS), wallets.balanceOf(1));
-        (, uint8 phase,,,,,) = settlement.pending();
+        (, uint8 phase,,,,,) = disputes.pending();
         _equal("pending dropped", 0, int256(uint256(phase)));
         _equal("interval 0 is next again", 0, int256(uint256(terms.nextInterval())));
     }

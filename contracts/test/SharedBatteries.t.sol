@@ -21,6 +21,8 @@ contract SharedBatteriesTest is MarketFixture {
     uint32 internal constant OPERATOR = 1;
     uint32 internal constant BATTERY = 7;
     uint64 internal constant SHARE_WH = 10_000;
+    uint32 internal constant ETA = 950_000; // charge and discharge efficiency, millionths
+    int256 internal constant PWH = 1e12;
     address internal constant AUDITOR = address(0xA0D1);
 
     error Mismatch(string what, int256 expected, int256 actual);
@@ -31,8 +33,11 @@ contract SharedBatteriesTest is MarketFixture {
         _deployMarket(_tariffs(0, false), type(uint64).max, type(uint64).max);
         _registerHomes(3);
         vm.startPrank(ADMIN);
+        // Account 4 starts empty, account 5 with 5 kWh stored.
         for (uint32 id = 4; id <= 5; ++id) {
-            sharedBatteries.registerShare(vm.addr(ownerKey(id)), vm.addr(meterKey(id)), 0, "share", BATTERY, SHARE_WH);
+            sharedBatteries.registerShare(
+                vm.addr(ownerKey(id)), vm.addr(meterKey(id)), 0, "share", BATTERY, SHARE_WH, id == 5 ? 5000 : 0, ETA, ETA
+            );
         }
         vm.stopPrank();
         for (uint32 id = 0; id <= 5; ++id) {
@@ -182,10 +187,19 @@ contract SharedBatteriesTest is MarketFixture {
     function test_onlyTheAdminRegistersShares() public {
         vm.expectRevert(abi.encodeWithSelector(MarketEvents.AccessControlUnauthorizedAccount.selector, ORACLE, bytes32(0)));
         vm.prank(ORACLE);
-        sharedBatteries.registerShare(address(0xBEEF), address(0xBEEF), 0, "x", 0, 1000);
+        sharedBatteries.registerShare(address(0xBEEF), address(0xBEEF), 0, "x", 0, 1000, 0, ETA, ETA);
         vm.expectRevert(abi.encodeWithSelector(MarketEvents.ShareCapacityOutOfRange.selector, uint64(0), uint64((1 << 48) - 1)));
         vm.prank(ADMIN);
-        sharedBatteries.registerShare(address(0xBEEF), address(0xBEEF), 0, "x", 0, 0);
+        sharedBatteries.registerShare(address(0xBEEF), address(0xBEEF), 0, "x", 0, 0, 0, ETA, ETA);
+        vm.expectRevert(abi.encodeWithSelector(MarketEvents.ValueOutOfRange.selector, "storedWh", 1001, 1000));
+        vm.prank(ADMIN);
+        sharedBatteries.registerShare(address(0xBEEF), address(0xBEEF), 0, "x", 0, 1000, 1001, ETA, ETA);
+        vm.expectRevert(abi.encodeWithSelector(MarketEvents.ValueOutOfRange.selector, "chargePpm", 0, 1e6));
+        vm.prank(ADMIN);
+        sharedBatteries.registerShare(address(0xBEEF), address(0xBEEF), 0, "x", 0, 1000, 0, 0, ETA);
+        vm.expectRevert(abi.encodeWithSelector(MarketEvents.ValueOutOfRange.selector, "dischargePpm", 1e6 + 1, 1e6));
+        vm.prank(ADMIN);
+        sharedBatteries.registerShare(address(0xBEEF), address(0xBEEF), 0, "x", 0, 1000, 0, ETA, 1e6 + 1);
         vm.expectRevert(abi.encodeWithSelector(MarketEvents.NotAShare.selector, uint32(2)));
         sharedBatteries.shareOf(2);
     }
@@ -231,6 +245,170 @@ contract SharedBatteriesTest is MarketFixture {
         _equal("operator", 60_000, _balances()[1] - before[1]);
     }
 
+    // ------------------------------------------------------------- stored energy
+
+    function _deliverable(uint32 id) internal view returns (int256 pwh) {
+        (pwh,,,) = sharedBatteries.shareEnergyOf(id);
+    }
+
+    /// Registered energy, then each entry moves the account exactly: 2,000 Wh in at the
+    /// meter can give back 2,000 x 0.95 x 0.95 Wh; 1,000 Wh out takes 1,000 Wh.
+    function test_anAccountsEnergyFollowsItsEntriesExactly() public {
+        _equal("registered empty", 0, _deliverable(4));
+        _equal("registered with 5 kWh", 5000 * 950_000 * 1e6, _deliverable(5));
+        (, int256 capacity, uint32 c, uint32 dEff) = sharedBatteries.shareEnergyOf(4);
+        _equal("capacity", 10_000 * 950_000 * 1e6, capacity);
+        _equal("efficiencies", int256(uint256(ETA)) * 2, int256(uint256(c) + dEff));
+        _submit(_chargeAccount(0, 2000));
+        _equal("after 2 kWh in", 2000 * 950_000 * 950_000, _deliverable(4));
+        _warpPast(1);
+        _submit(_draft(1, _ids(2, 4), _wh(0, 0), _wh(1000, -1000)));
+        _equal("after 1 kWh out", 2000 * 950_000 * 950_000 - 1000 * PWH, _deliverable(4));
+    }
+
+    /// Filled to exactly its share, then one Wh more: refused, naming the numbers. (A
+    /// 9,500 Wh share at 95 % charge efficiency holds 10,000 Wh taken in at the meter.)
+    function test_attack_rogueOracleOverFillsAnAccount() public {
+        uint32 id = participants.participantCount();
+        vm.prank(ADMIN);
+        sharedBatteries.registerShare(vm.addr(ownerKey(id)), vm.addr(meterKey(id)), 0, "s", BATTERY, 9500, 0, ETA, ETA);
+        _fund(id, TEN);
+        _submitMandate(_mandateOf(id, 300_000 + FEE, 60_000, 0, type(uint32).max, 1));
+        _warpPast(0);
+        SettlementBuilder.Draft memory d = _draft(0, _ids(2, id), _wh(0, 0), _wh(-10_001, 10_001));
+        d.amount[1] -= _fee(10_001);
+        int256 capacity = 9500 * 950_000 * 1e6;
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                MarketEvents.ShareEnergyOutOfRange.selector, uint64(0), id, int256(10_001), int256(0),
+                int256(10_001) * 950_000 * 950_000, capacity
+            )
+        );
+        _submit(d);
+        d = _draft(0, _ids(2, id), _wh(0, 0), _wh(-10_000, 10_000));
+        d.amount[1] -= _fee(10_000);
+        _submit(d);
+        _equal("full", capacity, _deliverable(id));
+        // Full: not one Wh more, not even from the grid.
+        _warpPast(1);
+        d = _draft(1, _ids(2, id), _wh(0, 1), _wh(0, 0));
+        d.amount[1] -= _fee(1);
+        vm.expectPartialRevert(MarketEvents.ShareEnergyOutOfRange.selector);
+        _submit(d);
+    }
+
+    /// Account 5 can deliver 4,750 Wh (5 kWh stored at 95 %): 4,751 out is refused,
+    /// 4,750 settles, and then not one Wh more.
+    function test_attack_rogueOracleOverDrainsAnAccount() public {
+        _warpPast(0);
+        SettlementBuilder.Draft memory d = _draft(0, _ids(3, 5), _wh(0, 0), _wh(4751, -4751));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                MarketEvents.ShareEnergyOutOfRange.selector, uint64(0), uint32(5), int256(-4751), 4750 * PWH, -PWH,
+                int256(10_000) * 950_000 * 1e6
+            )
+        );
+        _submit(d);
+        _submit(_draft(0, _ids(3, 5), _wh(0, 0), _wh(4750, -4750)));
+        _equal("empty", 0, _deliverable(5));
+        _warpPast(1);
+        d = _draft(1, _ids(3, 5), _wh(0, -1), _wh(0, 0));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                MarketEvents.ShareEnergyOutOfRange.selector, uint64(1), uint32(5), int256(-1), int256(0), -PWH,
+                int256(10_000) * 950_000 * 1e6
+            )
+        );
+        _submit(d);
+    }
+
+    /// In chunks: an over-drain is refused in its verify chunk; an honest interval moves
+    /// the account when it closes, not before; an abandoned one never.
+    function test_attack_chunkedOverDrainIsRefusedAndAccountsMoveAtTheClose() public {
+        EntryChecks.OrderAuth[] memory none = new EntryChecks.OrderAuth[](0);
+        _warpPast(0);
+        SettlementBuilder.Draft memory d = _draft(0, _ids(3, 5), _wh(0, 0), _wh(4751, -4751));
+        uint256[] memory words = SettlementBuilder.entries(d);
+        uint256[] memory a = new uint256[](1);
+        uint256[] memory b = new uint256[](1);
+        (a[0], b[0]) = (words[0], words[1]);
+        vm.startPrank(ORACLE);
+        settlement.verifyChunk(d.h, a, none, false);
+        vm.expectPartialRevert(MarketEvents.ShareEnergyOutOfRange.selector);
+        settlement.verifyChunk(d.h, b, none, true);
+        settlement.abandonPending();
+        d = _draft(0, _ids(3, 5), _wh(0, 0), _wh(2000, -2000));
+        words = SettlementBuilder.entries(d);
+        (a[0], b[0]) = (words[0], words[1]);
+        settlement.verifyChunk(d.h, a, none, false);
+        settlement.verifyChunk(d.h, b, none, true);
+        vm.stopPrank();
+        settlement.applyChunk(0, 0, a);
+        _equal("not before the close", 4750 * PWH, _deliverable(5));
+        settlement.applyChunk(0, 1, b);
+        _equal("at the close", 2750 * PWH, _deliverable(5));
+        // Verified and abandoned: nothing moves.
+        _warpPast(1);
+        d = _draft(1, _ids(3, 5), _wh(0, 0), _wh(2000, -2000));
+        words = SettlementBuilder.entries(d);
+        (a[0], b[0]) = (words[0], words[1]);
+        vm.startPrank(ORACLE);
+        settlement.verifyChunk(d.h, a, none, false);
+        settlement.verifyChunk(d.h, b, none, true);
+        settlement.abandonPending();
+        vm.stopPrank();
+        _submit(_draft(1, _ids(3, 5), _wh(0, 0), _wh(2750, -2750)));
+        _equal("abandoned moved nothing", 0, _deliverable(5));
+    }
+
+    /// A dispute reverses an interval whose energy a later one used: the account is
+    /// below zero, nothing may draw on it, and the interval settles again with its
+    /// corrected energy (one Wh less in than the later interval drew out: the account
+    /// stays just below zero, and takes energy in again).
+    function test_aDisputeTakesTheEnergyBackOut() public {
+        _submit(_chargeAccount(0, 2000));
+        int256 stored = 2000 * 950_000 * 950_000;
+        _warpPast(1);
+        SettlementBuilder.Draft memory out = _draft(1, _ids(2, 4), _wh(0, 0), _wh(1805, -1805));
+        _submit(out);
+        _equal("drained", 0, _deliverable(4));
+        SettlementBuilder.Draft memory d0 = _draft(0, _ids(2, 4), _wh(0, 0), _wh(-2000, 2000));
+        d0.amount[1] -= _fee(2000);
+        (DisputeModule.Reading memory r, bytes memory sig) = _signedReading(2, 0, 0, 1999);
+        vm.prank(AUDITOR);
+        disputes.dispute(0, SettlementBuilder.entries(d0), _oneChunk(2), r, sig);
+        _equal("taken back", -stored, _deliverable(4));
+        _warpPast(2);
+        SettlementBuilder.Draft memory draw = _draft(2, _ids(3, 4), _wh(0, 0), _wh(1, -1));
+        vm.expectPartialRevert(MarketEvents.ShareEnergyOutOfRange.selector);
+        _submit(draw);
+        SettlementBuilder.Draft memory again = _draft(0, _ids(2, 4), _wh(0, 0), _wh(-1999, 1999));
+        again.amount[1] -= _fee(1999);
+        _submit(again);
+        _equal("settled again", 1999 * int256(950_000) * 950_000 - stored, _deliverable(4));
+        _warpPast(2);
+        draw = _draft(2, _ids(3, 4), _wh(0, 0), _wh(1, -1));
+        vm.expectPartialRevert(MarketEvents.ShareEnergyOutOfRange.selector);
+        _submit(draw);
+        SettlementBuilder.Draft memory refill = _draft(2, _ids(2, 4), _wh(0, 0), _wh(-10, 10));
+        refill.amount[1] -= _fee(10);
+        _submit(refill);
+        _equal("refilled", 2009 * int256(950_000) * 950_000 - stored, _deliverable(4));
+    }
+
+    /// Nobody but the market itself may move an account: the oracle calling the check a
+    /// settlement makes, to fill account 4 without a settlement, or to apply entries that
+    /// were never verified, is refused.
+    function test_attack_nobodyButTheMarketMovesAnAccount() public {
+        vm.startPrank(ORACLE);
+        vm.expectRevert(abi.encodeWithSelector(MarketEvents.NotTheMarket.selector, ORACLE));
+        sharedBatteries.checkShareEntry(0, 4, 5000);
+        vm.expectRevert(abi.encodeWithSelector(MarketEvents.NotTheMarket.selector, ORACLE));
+        sharedBatteries.applyPendingShareEntries();
+        vm.stopPrank();
+        _equal("untouched", 0, _deliverable(4));
+    }
+
     /// Gas: a settlement of 20 accounts charging from 20 homes, against 20 homes buying
     /// from 20 other homes (the same energy, no fees), each after a warm-up settlement so
     /// that both find the market's own slots warm: the difference per share entry.
@@ -241,7 +419,7 @@ contract SharedBatteriesTest is MarketFixture {
         vm.startPrank(ADMIN);
         for (uint32 i = 0; i < n; ++i) {
             uint32 id = first + 3 * n + i;
-            sharedBatteries.registerShare(vm.addr(ownerKey(id)), vm.addr(meterKey(id)), 0, "s", 0, 10_000);
+            sharedBatteries.registerShare(vm.addr(ownerKey(id)), vm.addr(meterKey(id)), 0, "s", 0, 10_000, 0, ETA, ETA);
         }
         vm.stopPrank();
         for (uint32 id = first; id < first + 4 * n; ++id) {

@@ -23,7 +23,8 @@ from node.chain.roles import role_id, role_name
 from node.errors import InputError
 from node.intent.amounts import price_units, whole_wh
 
-MAX_RELAYED_BYTES = 16 * 1024  # an admin transaction is a few hundred bytes; a batch of registrations more
+MAX_RELAYED_BYTES = 16 * 1024
+WH_MAX = (1 << 48) - 1  # a share's capacity on chain (IntervalWord.WH_MAX)  # an admin transaction is a few hundred bytes; a batch of registrations more
 
 
 # -- what may be relayed -------------------------------------------------------------
@@ -48,6 +49,10 @@ ADMIN_FUNCTIONS: dict[str, AdminFunction] = {f.name: f for f in (
     AdminFunction("registerBatch", "DEFAULT_ADMIN_ROLE", lambda args: min(
         MAX_TX_GAS, 60_000 + REGISTER_GAS_PER_PARTICIPANT * len(args[0]) + 50 * sum(len(n.encode()) for n in args[3]))),
     AdminFunction("updateParticipant", "DEFAULT_ADMIN_ROLE", lambda args: 80_000),
+    AdminFunction("registerShare", "DEFAULT_ADMIN_ROLE",
+                  lambda args: 90_000 + REGISTER_GAS_PER_PARTICIPANT + 50 * len(args[3].encode())),
+    # The contract also takes the admin; the relay asks for the role the action is for.
+    AdminFunction("scheduleStorageFee", "GRID_OPERATOR_ROLE", lambda args: 150_000),
     AdminFunction("grantRole", None, lambda args: 100_000),
     AdminFunction("revokeRole", None, lambda args: 100_000),
 )}
@@ -141,6 +146,49 @@ def register_participants(owners: Sequence[str], meters: Sequence[str], zones: S
     if len(owners) == 1:
         return Action("register", (owners[0], meters[0], zones[0], names[0]))
     return Action("registerBatch", (owners, meters, zones, names))
+
+
+def register_share(owner: str, meter: str, zone: int, name: str, battery: int, capacity_kwh: str | int,
+                   stored_kwh: str | int = "0", charge_efficiency: str | float = "0.95",
+                   discharge_efficiency: str | float = "0.95") -> Action:
+    """Registers a home's account in shared battery `battery` (SharedBatteryModule.
+    registerShare): a new participant holding `capacity_kwh` of the battery (whole Wh,
+    more than 0 and at most 2^48 - 1 Wh), `stored_kwh` of it now, in a battery of the
+    given efficiencies (fractions in (0, 1], whole millionths)."""
+    capacity_wh = whole_wh(capacity_kwh, "share capacity")
+    if not 0 < capacity_wh <= WH_MAX:
+        raise InputError(f"share capacity must be more than 0 and at most {WH_MAX} Wh, got {capacity_wh} Wh")
+    stored_wh = whole_wh(stored_kwh, "stored energy")
+    if not 0 <= stored_wh <= capacity_wh:
+        raise InputError(f"stored energy must be between 0 and the share's {capacity_wh} Wh, got {stored_wh} Wh")
+    if not str(name).strip():
+        raise InputError("name must not be empty: give the name the UI shows, e.g. home-01@school")
+    return Action("registerShare", (parse_address(owner, "owner"), parse_address(meter, "meter"), _uint(zone, 16, "zone"),
+                                    str(name).strip(), _uint(battery, 32, "battery"), capacity_wh, stored_wh,
+                                    _ppm(charge_efficiency, "charge efficiency"),
+                                    _ppm(discharge_efficiency, "discharge efficiency")))
+
+
+def _ppm(value: str | float, what: str) -> int:
+    """A fraction in (0, 1] as whole millionths, as the contract takes it."""
+    try:
+        fraction = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a fraction in (0, 1], got {value!r}") from None
+    ppm = round(fraction * 1_000_000)
+    if not 0 < fraction <= 1 or abs(ppm - fraction * 1_000_000) > 1e-6:
+        raise InputError(f"{what} must be a fraction in (0, 1] with at most 6 decimals, got {value!r}")
+    return int(ppm)
+
+
+def schedule_storage_fee(from_interval: int, fee_per_kwh: str | int, operator: int) -> Action:
+    """A storage fee (per kWh an account in a shared battery takes in, in the currency)
+    paid to participant `operator`, from `from_interval` on (SharedBatteryModule.
+    scheduleStorageFee): a new terms version with the tariffs of the one before, which
+    the contract takes only with the terms' notice."""
+    return Action("scheduleStorageFee", (_uint(from_interval, 64, "from interval"),
+                                         _uint(price_units(fee_per_kwh, "storage fee"), 32, "storage fee (units per kWh)"),
+                                         _uint(operator, 32, "storage operator (participant id)")))
 
 
 def grant_role(role: str, account: str) -> Action:

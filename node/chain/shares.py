@@ -30,13 +30,17 @@ class ShareRegistration:
     name: str
     battery: int
     capacity_wh: int
+    stored_wh: int = 0  # what it holds at registration
+    charge_ppm: int = 1_000_000  # its battery's efficiencies, millionths
+    discharge_ppm: int = 1_000_000
 
 
 def register_shares(market: Market, shares: list[ShareRegistration]) -> list[Receipt]:
     """The admin registers each share participant (ids in order, after those registered)."""
     admin = market.chain.operators.admin
     return [
-        market._send(market.market.functions.registerShare(s.owner, s.meter, s.zone, s.name, s.battery, s.capacity_wh),
+        market._send(market.market.functions.registerShare(s.owner, s.meter, s.zone, s.name, s.battery, s.capacity_wh,
+                                                           s.stored_wh, s.charge_ppm, s.discharge_ppm),
                      admin, REGISTER_SHARE_GAS)
         for s in shares
     ]
@@ -58,6 +62,13 @@ def share_of(market: Market, participant: int) -> tuple[int, int] | None:
             return None
         raise
     return int(battery), int(capacity)
+
+
+def share_energy_of(market: Market, participant: int) -> tuple[int, int]:
+    """(deliverable pWh, capacity pWh) of a share participant's account, as the contract
+    keeps it (node.clearing.shares)."""
+    deliverable, capacity, _, _ = market.market.functions.shareEnergyOf(participant).call()
+    return int(deliverable), int(capacity)
 
 
 def storage_terms_at(market: Market, interval: int) -> tuple[int, int]:

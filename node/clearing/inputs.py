@@ -96,6 +96,9 @@ class ShareInputs:
     participant: int
     battery: int
     share_wh: int
+    # What the account can deliver at the start of the interval, pWh, as the contract
+    # keeps it (node.clearing.shares); None in inputs committed before it was carried.
+    deliverable_pwh: int | None = None
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,8 @@ class IntervalInputs:
         document["batteries"] = [asdict(b) for b in self.batteries]
         document["jobs"] = [asdict(j) for j in self.jobs]
         document["hvacs"] = [asdict(h) for h in self.hvacs]
-        document["shares"] = [asdict(x) for x in self.shares]
+        # Inputs committed before shares carried their energy keep their hash.
+        document["shares"] = [{k: v for k, v in asdict(x).items() if v is not None} for x in self.shares]
         document["shared_batteries"] = [asdict(x) for x in self.shared_batteries]
         if self.network is None:
             del document["network"]  # inputs without one hash as they did before it existed

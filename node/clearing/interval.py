@@ -26,6 +26,7 @@ import numpy as np
 
 from node.errors import InputError
 from node.clearing.inputs import BatteryInputs, IntervalInputs
+from node.clearing.shares import auction_order_bounds, clamp_shares, shares_after
 from node.clearing.left_out import forced_starts, left_out_draw_kwh, left_out_draw_wh, left_out_indoor_mc
 from node.chain.settlement import Settlement
 from node.clearing.pricing import priced_settlement, step0_integers
@@ -73,8 +74,8 @@ def run_clearing(inputs: IntervalInputs) -> IntervalClearing:
             )
         check_zone_count(inputs.network, inputs.interval)
     if inputs.mechanism == "auction":
-        return _clear_auction(inputs)
-    return _clear_community(inputs)
+        return clamp_shares(inputs, _clear_auction(inputs))
+    return clamp_shares(inputs, _clear_community(inputs))
 
 
 def settlement_for(inputs: IntervalInputs, result: IntervalClearing) -> Settlement:
@@ -133,10 +134,12 @@ class CarriedState(dict):
     `indoor_mc`, each HVAC home's indoor temperature, milli-degrees C."""
 
     def __init__(self, soc=(), job_starts: dict[tuple[int, int], int] | None = None,
-                 indoor_mc: dict[int, int] | None = None) -> None:
+                 indoor_mc: dict[int, int] | None = None, share_pwh: dict[int, int] | None = None) -> None:
         super().__init__(soc)
         self.job_starts = dict(job_starts or {})
         self.indoor_mc = dict(indoor_mc or {})
+        # Each account in a shared battery: what it can deliver, pWh (node.clearing.shares).
+        self.share_pwh = dict(share_pwh or {})
 
 
 def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> CarriedState:
@@ -151,8 +154,9 @@ def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> CarriedState:
         left_out = left_out_of(inputs, result)
         starts.update({(j.participant, j.job): inputs.interval for j in forced_starts(inputs, left_out)})
         indoor.update(left_out_indoor_mc(inputs, left_out))
+    shares = shares_after(inputs, result)
     if result.optimiser is None:
-        return CarriedState(soc, starts, indoor)
+        return CarriedState(soc, starts, indoor, shares)
     scheduled_ids = set(result.scheduled)
     scheduled = [b for b in inputs.batteries if b.participant in scheduled_ids]
     for battery, planned_kwh in zip(scheduled, result.optimiser.soc_path_kwh[:, 1]):
@@ -164,7 +168,13 @@ def soc_after(inputs: IntervalInputs, result: IntervalClearing) -> CarriedState:
     if result.optimiser.indoor_after_c is not None:
         for pid, after_c in zip(result.scheduled_hvacs, result.optimiser.indoor_after_c):
             indoor[pid] = int(round(after_c * 1000))
-    return CarriedState(soc, starts, indoor)
+    # An account's state of charge is what the contract keeps, not the optimiser's plan
+    # (they differ by the rounding of its entry): whole Wh stored, rounded down.
+    by_pid = {b.participant: b for b in inputs.batteries}
+    for pid, pwh in shares.items():
+        b = by_pid[pid]
+        soc[pid] = int(np.clip(max(pwh, 0) // (b.discharge_efficiency_ppm * 1_000_000), 0, b.capacity_wh))
+    return CarriedState(soc, starts, indoor, shares)
 
 
 def mandate_soc_bounds(battery: BatteryInputs, mandate: Mandate | None, soc_wh: int) -> tuple[int, int]:
@@ -360,16 +370,20 @@ def _clear_auction(inputs: IntervalInputs) -> IntervalClearing:
     if len(by_participant) != len(signed):
         raise InputError(f"interval {inputs.interval}: the inputs hold more than one order for a participant")
     buy, sell = inputs.buy_price[0], inputs.sell_price[0]
+    # Accounts in shared batteries bid within what their account holds or has room for,
+    # and buy with the storage fee on top of the price (node.clearing.shares).
+    bounds = {s.order.participant: auction_order_bounds(inputs, s.order.participant, s.order.side == BUY,
+                                                        s.order.energy_wh, s.order.limit_price) for s in signed}
     result = clear_auction(
         [
             AuctionOrder(
                 order_id=f"{s.order.participant}:{s.order.nonce}",
                 participant=s.order.participant,
                 side=Side.BUY if s.order.side == BUY else Side.SELL,
-                energy_wh=s.order.energy_wh,
-                limit_price=s.order.limit_price,
+                energy_wh=bounds[s.order.participant][0],
+                limit_price=bounds[s.order.participant][1],
             )
-            for s in signed
+            for s in signed if bounds[s.order.participant] is not None
         ],
         buy,
         sell,
@@ -378,7 +392,10 @@ def _clear_auction(inputs: IntervalInputs) -> IntervalClearing:
     p2p = {p.participant: p.p2p_wh for p in result.participants}
     grid = _within_capacity(result, inputs.import_capacity_wh[0], inputs.export_capacity_wh[0])
     ids = np.array(sorted(p for p in by_participant if p2p.get(p, 0) or grid.get(p, 0)), dtype=np.int64)
-    excluded = {p: "its order was not filled" for p in sorted(set(by_participant) - set(ids.tolist()))}
+    excluded = {p: "its order was not filled" if bounds[p] is not None else
+                "its account in a shared battery cannot settle its order (no energy or room, or a buy under "
+                "pay-as-bid, which leaves no room for the storage fee)"
+                for p in sorted(set(by_participant) - set(ids.tolist()))}
     limits = {f.participant: f.effective_limit for f in result.orders}
     p2p_wh = np.array([p2p.get(int(p), 0) for p in ids], dtype=np.int64)
     if inputs.pricing == "pay_as_bid":

@@ -25,13 +25,19 @@ _PARAMS = {
     "setDefaultCapacity": lambda a: {"import_kwh": a.import_kwh, "export_kwh": a.export_kwh},
     "setIntervalPrices": lambda a: {"interval": a.interval, "import_price": a.import_price, "export_price": a.export_price},
     "register": lambda a: {"owner": a.owner, "meter": a.meter, "zone": a.zone, "name": a.name},
+    "registerShare": lambda a: {"owner": a.owner, "meter": a.meter, "zone": a.zone, "name": a.name,
+                                "battery": a.battery, "capacity_kwh": a.capacity_kwh, "stored_kwh": a.stored_kwh,
+                                "charge_efficiency": a.charge_efficiency,
+                                "discharge_efficiency": a.discharge_efficiency},
+    "scheduleStorageFee": lambda a: {"from_interval": a.from_interval, "fee": a.fee, "operator": a.operator},
     "grantRole": lambda a: {"role": a.role, "account": a.address},
     "revokeRole": lambda a: {"role": a.role, "account": a.address},
 }
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Registers ``admin set-capacity|set-default-capacity|set-interval-prices|register|grant-role|revoke-role|roles``."""
+    """Registers ``admin set-capacity|set-default-capacity|set-interval-prices|register|register-share|
+    schedule-storage-fee|grant-role|revoke-role|roles``."""
     admin = subparsers.add_parser(
         "admin",
         help="grid-operator and admin actions, signed with the role holder's own key",
@@ -91,6 +97,53 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     _add_common(p)
     p.set_defaults(run=cmd_admin, build=_action("register_participants",
                                                 lambda a: ([a.owner], [a.meter], [a.zone], [a.name])))
+
+    p = actions.add_parser("register-share", help="register a home's account in a shared battery (admin)",
+                           description="Registers OWNER as a new share participant (SharedBatteryModule.registerShare): "
+                           "a home's virtual account holding CAPACITY kWh of shared battery BATTERY (a number the "
+                           "community gives each battery, from 0). It has no load and no PV, is settled like any "
+                           "participant and pays the terms' storage fee on the energy it takes in; the contract keeps "
+                           "its stored energy within its share. Its id is the next free one. Needs DEFAULT_ADMIN_ROLE.",
+                           epilog="Example: gridledger admin register-share 0xOWNER --meter 0xMETER --zone 0 --name "
+                           "home-01@school --battery 0 --capacity-kwh 10 --keystore ~/.gridledger/keystore --account "
+                           "0xADMIN --state state/sim")
+    p.add_argument("owner", metavar="OWNER", help="the address whose key signs the account's orders and mandate (a "
+                   "key of its own: one address is one participant)")
+    p.add_argument("--meter", required=True, metavar="ADDRESS", help="the key the battery's meter signs the account's "
+                   "readings with")
+    p.add_argument("--zone", type=int, default=0, help="grid zone, the home's (default: %(default)s)")
+    p.add_argument("--name", required=True, help="a name shown in the UI, e.g. home-01@school")
+    p.add_argument("--battery", required=True, type=int, metavar="N", help="the shared battery's number")
+    p.add_argument("--capacity-kwh", required=True, metavar="KWH", help="the account's share of the battery, kWh "
+                   "(more than 0, at most 3 decimals)")
+    p.add_argument("--stored-kwh", default="0", metavar="KWH", help="what the account holds now, kWh (default: "
+                   "%(default)s; at most its share)")
+    p.add_argument("--charge-efficiency", default="0.95", metavar="FRACTION", help="the battery's charge efficiency, "
+                   "(0, 1] (default: %(default)s): an account keeps this part of what it takes in")
+    p.add_argument("--discharge-efficiency", default="0.95", metavar="FRACTION", help="the battery's discharge "
+                   "efficiency, (0, 1] (default: %(default)s)")
+    _add_common(p)
+    p.set_defaults(run=cmd_admin, build=_action("register_share", lambda a: (
+        a.owner, a.meter, a.zone, a.name, a.battery, a.capacity_kwh, a.stored_kwh, a.charge_efficiency,
+        a.discharge_efficiency)))
+
+    p = actions.add_parser("schedule-storage-fee", help="the shared batteries' storage fee and who gets it (grid "
+                           "operator)",
+                           description="Schedules the storage fee that accounts in shared batteries pay per kWh they "
+                           "take in, and the participant it is paid to (SharedBatteryModule.scheduleStorageFee), from "
+                           "interval FROM on: a new terms version with the tariffs of the one before it, carried over by "
+                           "every later version until changed. Like any terms it needs the market's notice period "
+                           "(set at deployment; a day for `simulate`). Needs GRID_OPERATOR_ROLE (the contract also "
+                           "takes the admin's key). The fee per kWh in the currency, at most 6 decimals.",
+                           epilog="Example: gridledger admin schedule-storage-fee --from-interval 20160 --fee 0.02 "
+                           "--operator 5 --keystore ~/.gridledger/keystore --account 0xGRID_OPERATOR --state state/sim")
+    p.add_argument("--from-interval", required=True, type=int, metavar="K", help="the first interval it applies to "
+                   "(a notice period or more from now)")
+    p.add_argument("--fee", required=True, metavar="PRICE", help="per kWh an account takes in (0: no fee)")
+    p.add_argument("--operator", required=True, type=int, metavar="ID", help="the participant id the fees are paid "
+                   "to (the batteries' owner; registered)")
+    _add_common(p)
+    p.set_defaults(run=cmd_admin, build=_action("schedule_storage_fee", lambda a: (a.from_interval, a.fee, a.operator)))
 
     for verb, build, what in (("grant-role", "grant_role", "grant a role to"),
                               ("revoke-role", "revoke_role", "revoke a role from")):
@@ -261,5 +314,6 @@ def _report(answer: dict) -> None:
 def _command_name(action) -> str:
     return {"setCapacity": "set-capacity", "setDefaultCapacity": "set-default-capacity", "register": "register",
             "setIntervalPrices": "set-interval-prices", "grantRole": "grant-role",
+            "registerShare": "register-share", "scheduleStorageFee": "schedule-storage-fee",
             "revokeRole": "revoke-role"}[action.function]
 

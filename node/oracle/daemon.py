@@ -31,7 +31,7 @@ from node.chain.market import Market, Receipt
 from node.data.meter_policy import split_late
 from node.index.rebuild import record_settled_inputs, settlement_gas
 from node.units import UNITS_PER_TOKEN
-from node.chain.settlement import Settlement
+from node.chain.settlement import Settlement, storage_fee_units
 from node.intent.orders import OrderBook
 from node.intent.signing import SignedMandate, SignedOrder
 from node.oracle.guards import LapseWatch, chain_now, check_ended, settlable_orders
@@ -157,23 +157,33 @@ class Oracle:
         return self.builder.inputs(interval, soc, terms, orders, self.unaffordable(interval, terms))
 
     def unaffordable(self, interval: int, terms: Terms) -> list[int]:
-        """Homes with a mandate whose wallet, with its credit limit, cannot pay for their
-        forecast import at the interval's import tariff: the contract would refuse their
-        entry, so they are left out (and named in the log). Only homes whose indexed
-        balance is not comfortably above that cost are asked of the chain."""
+        """Participants with a mandate whose wallet, with its credit limit, cannot pay for
+        the most the clearing may make them take in: their forecast import plus a whole
+        interval of charging their battery (a home's, or an account's in a shared battery,
+        which has no load of its own and would be missed otherwise) at the interval's
+        import tariff, plus, for an account, the storage fee on it. The contract would
+        refuse their entry, so they are left out (and named in the log). Conservative: an
+        account that could pay to discharge but not to charge sits the interval out too.
+        Only participants whose indexed balance is not comfortably above that cost are
+        asked of the chain."""
         prices = terms.prices_of(interval)
         if prices is None or not terms.mandates:
             return []
         step = interval - self.builder.first_interval
         row = {int(p): i for i, p in enumerate(self.builder.participants)}
+        charge = self.builder.battery_values("max_charge_wh")
+        shares = {s.participant for s in self.builder.shares}
+        storage_fee = terms.storage_of(interval)[0] if shares else 0
         balances = self.index.balances()
         out = []
         for m in terms.mandates:
             i = row.get(m.participant)
             if i is None:
                 continue
-            net = int(self.builder.load_wh[i, step] - self.builder.pv_wh[i, step])
-            cost = -(-max(net, 0) * prices.import_price // 1000)
+            wh = max(int(self.builder.load_wh[i, step] - self.builder.pv_wh[i, step]), 0) + int(charge[i])
+            cost = -(-wh * prices.import_price // 1000)
+            if m.participant in shares:
+                cost += storage_fee_units(wh, storage_fee)
             if cost == 0 or balances.get(m.participant, 0) >= 2 * cost + 2 * 1_000_000:
                 continue
             _, _, _, _, balance, credit, locked = self.market.market.functions.accountOf(m.participant).call()

@@ -12,6 +12,7 @@ from node.agents.thermal import outdoor_temperature
 from node.clearing.inputs import (PPM, BatteryInputs, HvacInputs, IntervalInputs, JobInputs, ShareInputs,
                                   SharedBatteryInputs)
 from node.clearing.interval import mandate_soc_bounds
+from node.clearing.shares import stored_pwh
 from node.data.assets import battery_spec_of
 from node.data.shared_batteries import shared_batteries_of
 from node.data.community import Community, Home
@@ -135,17 +136,26 @@ class InputsBuilder:
             credit_excluded=sorted(int(p) for p in credit_excluded),
             jobs=self._jobs(interval, getattr(soc_wh, "job_starts", {})) if market.mechanism == "community" else [],
             hvacs=self._hvacs(times, getattr(soc_wh, "indoor_mc", {})) if market.mechanism == "community" else [],
-            **self._storage(terms, interval),
+            **self._storage(terms, interval, soc_wh),
             network=None if self.network is None else self.network.inputs(interval, self.horizon),
         )
 
-    def _storage(self, terms: Terms | None, interval: int) -> dict:
+    def _storage(self, terms: Terms | None, interval: int, soc_wh: Mapping[int, int]) -> dict:
         """The shared batteries' part of the inputs: the chain's storage fee and operator
-        for the interval (none without a chain), the shares and their batteries."""
+        for the interval (none without a chain), the shares, each with what its account
+        can deliver (carried from the interval before; at the start, the energy it was
+        registered with: node.clearing.shares), and their batteries."""
         if not self.shares:
             return {}
         fee, operator = (0, 0) if terms is None else terms.storage_of(interval)
-        return dict(storage_fee=fee, storage_operator=operator, shares=list(self.shares),
+        carried = getattr(soc_wh, "share_pwh", {})
+        discharge = self.battery_values("discharge_efficiency_ppm")
+        row = {int(p): i for i, p in enumerate(self.participants)}
+        shares = [replace(s, deliverable_pwh=carried.get(s.participant,
+                                                         stored_pwh(soc_wh.get(s.participant, 0),
+                                                                    int(discharge[row[s.participant]]))))
+                  for s in self.shares]
+        return dict(storage_fee=fee, storage_operator=operator, shares=shares,
                     shared_batteries=list(self.shared_batteries))
 
     def _hvacs(self, times: pd.DatetimeIndex, indoor_mc: Mapping[int, int]) -> list[HvacInputs]:

@@ -207,6 +207,8 @@ def _register(market: Market, community: Community, config: CommunityConfig, own
     share participants (the config's shared batteries) as shares of their battery, runs
     of the others in batches."""
     from node.chain.shares import ShareRegistration, register_shares
+    from node.data.assets import battery_spec_of
+    from node.oracle.inputs_builder import battery_inputs_spec
 
     shared = shared_batteries_of(config)
     shares = {} if shared is None else shared.share_names()
@@ -216,8 +218,12 @@ def _register(market: Market, community: Community, config: CommunityConfig, own
     while row < len(homes):
         if homes[row].name in shares:
             battery, _, kwh = shares[homes[row].name]
-            receipts += register_shares(market, [ShareRegistration(owners[row], meters[row], zones[row],
-                                                                   homes[row].name, battery, int(round(kwh * 1000)))])
+            # The energy and efficiencies the oracle starts from (InputsBuilder.initial_soc).
+            spec = battery_inputs_spec(homes[row], config)
+            stored = int(round(battery_spec_of(homes[row], config).initial_soc * spec["capacity_wh"]))
+            receipts += register_shares(market, [ShareRegistration(
+                owners[row], meters[row], zones[row], homes[row].name, battery, int(round(kwh * 1000)), stored,
+                spec["charge_efficiency_ppm"], spec["discharge_efficiency_ppm"])])
             row += 1
             continue
         end = row

@@ -36,7 +36,7 @@ contract DisputeModule is SharedBatteryFees {
 
     /// @notice The selectors the router sends here.
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](7);
+        s = new bytes4[](9);
         s[0] = this.dispute.selector;
         s[1] = this.reportEquivocation.selector;
         s[2] = this.depositBond.selector;
@@ -44,6 +44,36 @@ contract DisputeModule is SharedBatteryFees {
         s[4] = this.setDisputeReward.selector;
         s[5] = this.bond.selector;
         s[6] = this.recordOf.selector;
+        s[7] = this.pending.selector;
+        s[8] = this.chunkHash.selector;
+    }
+
+    /// @notice Where the pending chunked settlement stands, for an oracle resuming after
+    /// a crash: its interval and phase (0 none, 1 verifying, 2 applying), chunks
+    /// verified and applied, the chunk count once verification completed (0 before),
+    /// the last verified participant and the header hash every chunk must match.
+    function pending()
+        external
+        view
+        returns (
+            uint64 interval,
+            uint8 phase,
+            uint32 verifiedChunks,
+            uint32 appliedChunks,
+            uint32 totalChunks,
+            uint32 lastParticipant,
+            bytes32 headerHash
+        )
+    {
+        Pending storage p = _pending;
+        totalChunks = p.phase == APPLYING ? p.verifiedChunks : 0;
+        return (p.interval, p.phase, p.verifiedChunks, p.appliedChunks, totalChunks, p.lastParticipant, p.headerHash);
+    }
+
+    /// @notice The hash of verified chunk `chunk` of the pending interval not yet applied
+    /// (keccak256 of its packed entry words); zero otherwise.
+    function chunkHash(uint256 chunk) external view returns (bytes32) {
+        return chunk < _pending.verifiedChunks ? _chunkHashes[chunk] : bytes32(0);
     }
 
     /// @notice Proves settled interval `interval` wrong with the meter-signed reading `r`
@@ -99,6 +129,8 @@ contract DisputeModule is SharedBatteryFees {
                 delete _chunkHashes[i];
             }
             delete _pending;
+            // Its share entries' energy moves at its close, which never came.
+            _dropPendingShareEntries();
             _reverse(interval, entries, chunkEnds[applied - 1], _bucketOf(clock, settledAt), false);
         } else {
             _reverse(interval, entries, entries.length, _bucketOf(clock, settledAt), true);
@@ -245,7 +277,9 @@ contract DisputeModule is SharedBatteryFees {
             uint256 word = entries[i];
             if (SettlementEntry.excluded(word)) continue;
             (uint32 id, int256 amount) = SettlementEntry.participantAndAmount(word);
-            _update(id, _accounts[id], -amount, Move.Reverse, bucket);
+            uint256 account = _update(id, _accounts[id], -amount, Move.Reverse, bucket);
+            // A closed interval moved its shares' accounts (SharedBatteryFees).
+            if (grid && account.isShare()) _moveShare(id, SettlementEntry.netWh(word), true);
             // At most MAX_ENTRIES int128 amounts: no overflow.
             unchecked {
                 sum += amount;

@@ -7,6 +7,13 @@ import {PackedOrder} from "../lib/PackedOrder.sol";
 import {SettlementEntry} from "../lib/SettlementEntry.sol";
 import {SharedBatteryFees} from "./SharedBatteryFees.sol";
 
+/// @dev SharedBatteryModule's check of a share entry and its close of a chunked
+/// interval's share entries, called back through the market.
+interface ShareEntryCheck {
+    function checkShareEntry(uint64 k, uint32 id, int256 netWh) external returns (int256 storageFee);
+    function applyPendingShareEntries() external;
+}
+
 /// @title EntryChecks
 /// @notice What a settlement checks of each entry: the participant may be settled, the
 /// entry is authorised by its owner's order or mandate, and its wallet change is its
@@ -84,8 +91,9 @@ abstract contract EntryChecks is SharedBatteryFees {
                     _checkMandate(c, id, netWh, amount);
                 }
                 // A share's wallet change is its energy's price less its storage fee: the
-                // energy is checked as anyone's (a mismatch names amount + fee).
-                int256 storageFee = account.isShare() ? _storageFeeOf(c.storageFee, netWh) : int256(0);
+                // energy is checked as anyone's (a mismatch names amount + fee); its
+                // account stays within its share (SharedBatteryFees).
+                int256 storageFee = account.isShare() ? _shareEntry(c, id, netWh) : int256(0);
                 t.storageFee += storageFee;
                 _checkPayment(c, t, id, gridWh, p2pWh, amount + storageFee, p2pPrice);
                 if (move) _update(id, account, amount, Move.Settle, c.bucket);
@@ -98,6 +106,28 @@ abstract contract EntryChecks is SharedBatteryFees {
         }
         if (nextOrder != orders.length) revert UnusedOrders(orders.length - nextOrder);
         return previous;
+    }
+
+    /// @dev A share entry's storage fee; its account checked (and moved, unless a chunked
+    /// interval is being verified) in SharedBatteryModule, through the market: a call
+    /// only share entries make.
+    function _shareEntry(Context memory c, uint32 id, int256 netWh) private returns (int256 storageFee) {
+        bytes4 selector = ShareEntryCheck.checkShareEntry.selector;
+        // A plain call, its revert passed on as it is: smaller than the high-level call,
+        // which kept the settlement modules over their size target. Scratch memory above
+        // the free pointer, not moved. c.interval is Context's second word.
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, selector)
+            mstore(add(ptr, 4), mload(add(c, 0x20)))
+            mstore(add(ptr, 36), id)
+            mstore(add(ptr, 68), netWh)
+            if iszero(call(gas(), address(), 0, ptr, 100, ptr, 32)) {
+                returndatacopy(ptr, 0, returndatasize())
+                revert(ptr, returndatasize())
+            }
+            storageFee := mload(ptr)
+        }
     }
 
     /// @dev The account word of participant `id`, which must be registered, active and

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {AccountWord} from "../lib/AccountWord.sol";
 import {SettlementEntry} from "../lib/SettlementEntry.sol";
+import {ShareEntryCheck} from "./EntryChecks.sol";
 import {SettlementCore} from "./SettlementCore.sol";
 
 /// @title SettlementModule
@@ -14,13 +15,13 @@ contract SettlementModule is SettlementCore {
 
     /// @notice The selectors the router sends here.
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](6);
+        // pending() and chunkHash() are served by DisputeModule (moved there while this module
+        // was over its size target).
+        s = new bytes4[](4);
         s[0] = this.settle.selector;
         s[1] = this.verifyChunk.selector;
         s[2] = this.applyChunk.selector;
         s[3] = this.abandonPending.selector;
-        s[4] = this.pending.selector;
-        s[5] = this.chunkHash.selector;
     }
 
     /// @notice Settles interval `h.interval`: checks every entry, its authorisation and
@@ -44,7 +45,8 @@ contract SettlementModule is SettlementCore {
     /// - Storage fees (SharedBatteryFees): a share participant's entry also pays the
     ///   terms' storage fee on the energy it takes in, whole units per entry; the
     ///   interval's fees go to the terms' storage operator, never to the oracle's choice.
-    ///   Whether an account stays within its share and its battery's power is checked by
+    ///   The energy each account can deliver stays within its share (SharedBatteryFees:
+    ///   ShareEnergyOutOfRange). Whether the accounts stay within their battery's power is checked by
     ///   auditors against the committed inputs, like batteries' state of charge.
     /// - Authorisation is checked here: each entry's order (signature by the owner for
     ///   this interval, not cancelled, not expired, side, energy, limit) or mandate (in
@@ -168,6 +170,10 @@ contract SettlementModule is SettlementCore {
         if (zonePrices.length != 0) delete _pendingZonePrices;
         Context memory c = _context(h);
         c.bucket = bucket;
+        // A call to the market itself (SharedBatteryModule, which only the market may
+        // call), after `delete _pending`: nothing else runs in between.
+        // slither-disable-next-line reentrancy-no-eth
+        if (_pendingShareEntries.length != 0) ShareEntryCheck(address(this)).applyPendingShareEntries();
         _close(c, h, -t.amount, t, root, participants, settledAt);
         if (zonePrices.length != 0) emit ZonePricesSettled(interval, zonePrices, _spreadMilli(c, t));
     }
@@ -187,34 +193,6 @@ contract SettlementModule is SettlementCore {
         emit PendingAbandoned(p.interval, p.headerHash, p.verifiedChunks);
         delete _pending;
         delete _pendingZonePrices;
+        _dropPendingShareEntries();
     }
-
-    /// @notice Where the pending chunked settlement stands, for an oracle resuming after
-    /// a crash: its interval and phase (0 none, 1 verifying, 2 applying), chunks
-    /// verified and applied, the chunk count once verification completed (0 before),
-    /// the last verified participant and the header hash every chunk must match.
-    function pending()
-        external
-        view
-        returns (
-            uint64 interval,
-            uint8 phase,
-            uint32 verifiedChunks,
-            uint32 appliedChunks,
-            uint32 totalChunks,
-            uint32 lastParticipant,
-            bytes32 headerHash
-        )
-    {
-        Pending storage p = _pending;
-        totalChunks = p.phase == APPLYING ? p.verifiedChunks : 0;
-        return (p.interval, p.phase, p.verifiedChunks, p.appliedChunks, totalChunks, p.lastParticipant, p.headerHash);
-    }
-
-    /// @notice The hash of verified chunk `chunk` of the pending interval not yet applied
-    /// (keccak256 of its packed entry words); zero otherwise.
-    function chunkHash(uint256 chunk) external view returns (bytes32) {
-        return chunk < _pending.verifiedChunks ? _chunkHashes[chunk] : bytes32(0);
-    }
-
 }

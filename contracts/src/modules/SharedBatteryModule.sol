@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {MarketStorage} from "../MarketStorage.sol";
+import {SharedBatteryFees} from "./SharedBatteryFees.sol";
 import {AccountWord} from "../lib/AccountWord.sol";
 import {IntervalWord, TermsWord} from "../lib/TermsWord.sol";
 
@@ -17,24 +17,32 @@ import {IntervalWord, TermsWord} from "../lib/TermsWord.sol";
 /// the terms: scheduled with the notice every term needs, by the grid operator or the
 /// admin, and carried over by every later version until changed.
 ///
-/// What is not checked here: that an account stays within its share, and that the
-/// accounts together stay within the battery's capacity and power. Like home batteries'
-/// state of charge, those are checked by auditors against the committed inputs (every
-/// account's state is in them) and the settled energies.
-contract SharedBatteryModule is MarketStorage {
+/// Each account's energy is kept on chain from its settled entries and stays within its
+/// share (SharedBatteryFees, which states the efficiency convention). What is not checked
+/// here: that the accounts together stay within the battery's power, and that the shares
+/// of a battery add up to at most its capacity (the contract does not know the battery's
+/// size). Like home batteries' power, those are checked by auditors against the committed
+/// inputs and the settled energies.
+contract SharedBatteryModule is SharedBatteryFees {
     using AccountWord for uint256;
 
     /// @notice The selectors the router sends here.
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](4);
+        s = new bytes4[](7);
         s[0] = this.registerShare.selector;
         s[1] = this.scheduleStorageFee.selector;
         s[2] = this.shareOf.selector;
         s[3] = this.storageTermsAt.selector;
+        s[4] = this.shareEnergyOf.selector;
+        s[5] = this.checkShareEntry.selector;
+        s[6] = this.applyPendingShareEntries.selector;
     }
 
     /// @notice Registers `owner` as a new share participant: a home's account holding
     /// `capacityWh` of shared battery `battery`, in `zone`, whose readings `meter` signs.
+    /// It holds `storedWh` now, in a battery of charge and discharge efficiency
+    /// `chargePpm` and `dischargePpm` (millionths, 1 to 10^6), which set how its entries
+    /// move its energy (SharedBatteryFees).
     /// @return participant The new participant's id.
     function registerShare(
         address owner,
@@ -42,15 +50,24 @@ contract SharedBatteryModule is MarketStorage {
         uint16 zone,
         string calldata name,
         uint32 battery,
-        uint64 capacityWh
+        uint64 capacityWh,
+        uint64 storedWh,
+        uint32 chargePpm,
+        uint32 dischargePpm
     ) external onlyRole(DEFAULT_ADMIN) returns (uint32 participant) {
         if (capacityWh == 0 || capacityWh > IntervalWord.WH_MAX) {
             revert ShareCapacityOutOfRange(capacityWh, uint64(IntervalWord.WH_MAX));
         }
+        if (storedWh > capacityWh) revert ValueOutOfRange("storedWh", storedWh, capacityWh);
+        if (chargePpm == 0 || chargePpm > PPM) revert ValueOutOfRange("chargePpm", chargePpm, PPM);
+        if (dischargePpm == 0 || dischargePpm > PPM) revert ValueOutOfRange("dischargePpm", dischargePpm, PPM);
         participant = _register(owner, meter, zone, name);
         _accounts[participant] = _accounts[participant].withFlag(AccountWord.SHARE, true);
-        _shares[participant] = uint256(battery) | (uint256(capacityWh) << 32);
-        emit ShareRegistered(participant, battery, capacityWh);
+        uint256 word = uint256(battery) | (uint256(capacityWh) << 32) | (uint256(chargePpm) << 80)
+            | (uint256(dischargePpm) << 100);
+        // storedWh < 2^48, dischargePpm <= 10^6: within int136.
+        _shares[participant] = _withDeliverable(word, int256(uint256(storedWh) * dischargePpm * PPM));
+        emit ShareRegistered(participant, battery, capacityWh, storedWh, chargePpm, dischargePpm);
     }
 
     /// @notice Schedules a storage fee of `fee` minor units per kWh that share
@@ -86,7 +103,41 @@ contract SharedBatteryModule is MarketStorage {
     function shareOf(uint32 participant) external view returns (uint32 battery, uint64 capacityWh) {
         if (!_existing(participant).isShare()) revert NotAShare(participant);
         uint256 word = _shares[participant];
-        return (uint32(word), uint64(word >> 32));
+        return (uint32(word), uint64((word >> 32) & IntervalWord.WH_MAX));
+    }
+
+    /// @notice The settlement's check of share `id`'s entry of `netWh` in interval `k`
+    /// (SharedBatteryFees._shareEntry) and its storage fee, at the terms in force for `k`
+    /// (those the settlement checked its header against). The account moves at once in a
+    /// single-transaction settlement (no chunked interval pending) and at the close of a
+    /// chunked one (its verify chunks run with the interval pending). Callable only by
+    /// the market itself, from inside a settlement (EntryChecks._checkEntries).
+    function checkShareEntry(uint64 k, uint32 id, int256 netWh) external returns (int256 storageFee) {
+        if (msg.sender != address(this)) revert NotTheMarket(msg.sender);
+        _shareEntry(k, id, netWh, _pending.phase == NONE);
+        return _storageFeeOf(TermsWord.storageFee(_terms[_termsIndexOf(k)]), netWh);
+    }
+
+    /// @notice Moves the accounts of the pending chunked interval's share entries, at its
+    /// close (SettlementModule.applyChunk): callable only by the market itself.
+    function applyPendingShareEntries() external {
+        if (msg.sender != address(this)) revert NotTheMarket(msg.sender);
+        _applyPendingShareEntries();
+    }
+
+    /// @notice The energy share `participant`'s account can deliver at its meter and the
+    /// most it can hold, pWh (10^-12 Wh; SharedBatteryFees), and its battery's charge and
+    /// discharge efficiency, millionths. Negative only after a dispute took back energy a
+    /// later interval had used, until the disputed interval settles again.
+    function shareEnergyOf(uint32 participant)
+        external
+        view
+        returns (int256 deliverablePwh, int256 capacityPwh, uint32 chargePpm, uint32 dischargePpm)
+    {
+        if (!_existing(participant).isShare()) revert NotAShare(participant);
+        uint256 word = _shares[participant];
+        return (int256(word) >> 120, _deliverableCapacity(word), uint32((word >> 80) & 0xFFFFF),
+            uint32((word >> 100) & 0xFFFFF));
     }
 
     /// @notice The storage fee (minor units per kWh taken in) and operator of the terms
