@@ -4,9 +4,15 @@ cut into chunks (EnergyMarket.verifyChunk / applyChunk)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
+
+from node.errors import SettlementError
+
+if TYPE_CHECKING:
+    from node.chain.settlement import Settlement
 
 # MarketStorage.MAX_ENTRIES: the entries an interval may have, chunked or not, so that a
 # dispute can reverse the whole interval in one transaction (tests/test_market_size.py
@@ -126,3 +132,32 @@ def plan_chunks(words: list[int], budget: int | None = None, zones: int = 0) -> 
     if entries:
         chunks.append(Chunk(start, len(words), order_start, order_start + orders))
     return chunks
+
+
+@dataclass(frozen=True)
+class PendingSettlement:
+    """EnergyMarket.pending(): the chunked settlement the chain has open, if any."""
+
+    interval: int
+    phase: str  # "none", "verifying" or "applying"
+    verified_chunks: int
+    applied_chunks: int
+    total_chunks: int  # known once verification completed, else 0
+    last_participant: int
+    header_hash: bytes
+
+    @property
+    def open(self) -> bool:
+        return self.phase != "none"
+
+
+def check_entry_count(settlement: Settlement) -> None:
+    """SettlementError, before any transaction, for an interval with more entries than
+    the contract settles (it would take verify chunks' gas, then refuse the chunk that
+    passes MAX_ENTRIES with TooManyEntries and abandon the interval)."""
+    n = len(settlement.participants)
+    if n > MAX_ENTRIES:
+        raise SettlementError(
+            f"interval {settlement.interval} has {n:,} entries; the market contract settles at most {MAX_ENTRIES:,} "
+            "an interval (so that a dispute can reverse an interval in one transaction): run communities of at most "
+            f"{MAX_ENTRIES:,} participants per market")

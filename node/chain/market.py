@@ -23,6 +23,8 @@ from node.chain.chunks import (
     SINGLE_TX_MARGIN,
     TX_GAS_BUDGET,
     Chunk,
+    PendingSettlement,
+    check_entry_count,
     apply_gas,
     entries_hash,
     header_hash,
@@ -94,35 +96,6 @@ class Receipt:
         last = parts[-1]
         events = [e for r in parts for e in r.events]
         return Receipt(last.tx_hash, last.block, sum(r.gas_used for r in parts), events, tuple(parts))
-
-
-@dataclass(frozen=True)
-class PendingSettlement:
-    """EnergyMarket.pending(): the chunked settlement the chain has open, if any."""
-
-    interval: int
-    phase: str  # "none", "verifying" or "applying"
-    verified_chunks: int
-    applied_chunks: int
-    total_chunks: int  # known once verification completed, else 0
-    last_participant: int
-    header_hash: bytes
-
-    @property
-    def open(self) -> bool:
-        return self.phase != "none"
-
-
-def check_entry_count(settlement: Settlement) -> None:
-    """SettlementError, before any transaction, for an interval with more entries than
-    the contract settles (it would take verify chunks' gas, then refuse the chunk that
-    passes MAX_ENTRIES with TooManyEntries and abandon the interval)."""
-    n = len(settlement.participants)
-    if n > MAX_ENTRIES:
-        raise SettlementError(
-            f"interval {settlement.interval} has {n:,} entries; the market contract settles at most {MAX_ENTRIES:,} "
-            "an interval (so that a dispute can reverse an interval in one transaction): run communities of at most "
-            f"{MAX_ENTRIES:,} participants per market")
 
 
 class Market(MarketTrust):
