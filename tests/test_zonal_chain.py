@@ -367,6 +367,9 @@ def test_the_dashboard_charts_each_zones_price_and_the_congestion_rent(two_zone,
     page = client.get("/").get_data(as_text=True)
     assert "P2P price per zone" in page and "Congestion rent to the grid operator" in page
     assert "zone 0" in page and "zone 1" in page
+    # The line's loading over time: at its limit while it binds, far under it after.
+    assert "Line and grid connection loading (1 congested line-intervals)" in page
+    assert "substation → feeder" in page and "100.0 %" in page
     interval = client.get("/intervals/0").get_data(as_text=True)
     assert 'id="zone-prices"' in interval and "congestion rent" in interval
     assert index.zone_price_series() == [
@@ -385,6 +388,7 @@ def test_a_copper_plate_dashboard_has_no_zone_charts(tmp_path):
     settle_and_index(market, index, inputs)
     page = create_app({"INDEX_PATH": str(tmp_path / "index.sqlite"), "TESTING": True}).test_client().get("/")
     assert page.status_code == 200 and "P2P price per zone" not in page.get_data(as_text=True)
+    assert "Line and grid connection loading" not in page.get_data(as_text=True)
 
 
 def test_a_zonal_interval_settles_and_audits_on_anvil(tmp_path):

@@ -12,7 +12,8 @@ from webui.flowview import MAX_ROWS
 from webui.homecharts import homes_charts
 from webui.intervals import interval_view
 from webui.series import chart_window, dashboard_charts, time_series
-from webui.zonecharts import zone_charts
+from webui.lines import loading_series
+from webui.zonecharts import loading_chart, zone_charts
 
 bp = Blueprint("dashboard", __name__)
 
@@ -56,8 +57,9 @@ def frame(k: int | None, zoom: str | None, charts: bool) -> dict:
         data = cached(("series", window, few), lambda: time_series(idx, meta, window=window, per_battery=few))
         stats = cached(("home_stats", window), lambda: idx.home_stats(*window))
         zones = cached(("zone_prices",), idx.zone_price_series)
+        loadings = cached(("line_loading", window), lambda: loading_series(idx, data["interval"])) if zones else {}
         out["charts"] = (dashboard_charts(data, meta, k) | zone_charts(zones, data, meta, k)
-                         | homes_charts(stats, data["start"], meta, k))
+                         | loading_chart(loadings, data, meta, k) | homes_charts(stats, data["start"], meta, k))
     return out
 
 

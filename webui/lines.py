@@ -73,3 +73,15 @@ def interval_loading(index: Index, interval: dict) -> list[Loading]:
         limit = imp if wh >= 0 else exp
         rows.append(Loading(net.zones[zone], int(round(wh)), None if limit == NO_LIMIT else limit, "connection"))
     return rows
+
+
+def loading_series(index: Index, intervals: list[int]) -> dict[int, list[Loading]]:
+    """`interval_loading` of each of `intervals` settled on a network, for the dashboard's
+    chart of loading over time; intervals without a network (or their inputs) are left out."""
+    out = {}
+    for k in intervals:
+        row = index.interval(k)
+        if row is not None and row.get("zone_prices"):
+            if rows := interval_loading(index, row):
+                out[k] = rows
+    return out

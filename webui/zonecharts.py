@@ -1,6 +1,7 @@
 """The dashboard's charts of a community on a network (issue 11): each zone's P2P price
-over time, one line per zone, and the congestion rent each interval paid the grid
-operator. Shown only when the run settled zone prices (ZonePricesSettled)."""
+over time, one line per zone, the congestion rent each interval paid the grid operator,
+and each line's and grid connection's loading against its committed limit. Shown only
+when the run settled zone prices (ZonePricesSettled)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from markupsafe import Markup
 
 from webui import format as fmt
 from webui.charts import Series, line_chart
+from webui.lines import BINDING_SHARE, Loading
 from webui.series import time_axis_options
 
 # Distinct hues for up to ten zones; beyond, they repeat (the hover names every zone).
@@ -45,3 +47,31 @@ def zone_charts(series: list[dict], data: dict, meta: dict[str, str], selected: 
         hover_format=lambda v: f"{sym}{fmt.number(v, 4)}", y_min=0, **axis,
     )
     return {"zone_prices": prices, "congestion_rent": rent}
+
+
+def loading_chart(loadings: dict[int, list[Loading]], data: dict, meta: dict[str, str],
+                  selected: int | None = None) -> dict[str, Markup]:
+    """{"line_loading": chart} of each limited line's and grid connection's settled flow as a
+    share of its committed limit over the dashboard's intervals (from
+    `webui.lines.loading_series`), the limit drawn at 100 %; empty without any limit."""
+    ks = data["interval"]
+    names = list(dict.fromkeys(r.name for k in ks for r in loadings.get(k, ()) if r.limit_wh is not None))
+    if not names:
+        return {}
+    share = {(k, r.name): r.share for k in ks for r in loadings.get(k, ()) if r.limit_wh is not None}
+
+    def percent(k: int, name: str) -> float | None:
+        value = share.get((k, name))
+        return None if value is None else 100 * value
+
+    series = [Series(name, [percent(k, name) for k in ks], ZONE_COLORS[i % len(ZONE_COLORS)], "step", width=2)
+              for i, name in enumerate(names)]
+    series.append(Series("limit", [100.0] * len(ks), "#d64545", "line", dashed=True, width=1, hover=False))
+    congested = sum(1 for (k, _), v in share.items() if v is not None and v >= BINDING_SHARE)
+    chart = line_chart(
+        ks, series,
+        title=f"Line and grid connection loading ({congested} congested line-intervals)",
+        y_label="% of limit", y_format=lambda v: f"{v:.0f}", hover_format=lambda v: f"{v:.1f} %", y_min=0,
+        **time_axis_options(ks, meta, data["start"], selected),
+    )
+    return {"line_loading": chart}
