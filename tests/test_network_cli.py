@@ -30,7 +30,10 @@ def test_clear_prints_prices_binding_lines_and_money(capsys):
 def test_show_prints_an_intervals_limits(capsys):
     code, out, _ = run(capsys, "network", "show", str(NETWORK), "--interval", "40")
     assert code == 0 and "limits of interval 40" in out
-    assert out.split("feeder-north")[-1].split()[1:3] == ["0.06", "0.1"]  # susceptance, then the two limits
+    # In the file's own unit (kW): susceptance, then the two limits.
+    assert "limit kW" in out and out.split("feeder-north")[-1].split()[1:3] == ["60", "100"]
+    code, out, _ = run(capsys, "network", "show", str(NETWORK), "--interval", "40", "--unit", "MW")
+    assert "limit MW" in out and out.split("feeder-north")[-1].split()[1:3] == ["0.06", "0.1"]
 
 
 def test_a_case_imported_as_mini_iso_and_exported_clears_the_same(capsys, tmp_path):

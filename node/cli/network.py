@@ -27,6 +27,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                           "zones, lines and limits (and, for a case, loads, generators and offers).")
     show.add_argument("file", type=Path, help="network.toml or a Mini-ISO case .json")
     show.add_argument("--interval", type=int, help="show the limits in force in this market interval")
+    show.add_argument("--unit", choices=("MW", "kW"),
+                      help="power unit of the figures (default: the network file's power_unit; MW for cases)")
     show.set_defaults(run=cmd_show)
 
     clear = sub.add_parser("clear", help="clear a Mini-ISO case: prices, flows, dispatch, money",
@@ -106,35 +108,39 @@ def read_case(source: str):
     raise InputError(f"{source}: expected a Mini-ISO .json, a network .toml, a MATPOWER .m/.mat or pandapower:NAME")
 
 
-def _limit(mw: float | None) -> str:
-    return "-" if mw is None else "inf" if math.isinf(mw) else f"{mw:g}"
+def _limit(mw: float | None, per_mw: float = 1) -> str:
+    return "-" if mw is None else "inf" if math.isinf(mw) else f"{mw * per_mw:g}"
 
 
 # -- commands -----------------------------------------------------------------------------------
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from node.data.network_file import POWER_UNITS, power_unit
+
     case = read_case(str(args.file))
     network = case.network
     limits = network.limits(args.interval)
+    unit = args.unit or (power_unit(args.file) if args.file.suffix == ".toml" else "MW")
+    per_mw = POWER_UNITS[unit]
     print(f"{network.name or args.file}: {len(network.zones)} zones, {len(network.lines)} lines, base power "
           f"{network.base_power_mva:g} MVA, reference zone {network.reference_zone}"
           + (f"; limits of interval {args.interval}" if args.interval is not None else ""))
-    print(f"\n{'zone':<20} {'id':>4} {'kind':<12} {'load MW':>10} {'grid import':>12} {'grid export':>12}")
+    print(f"\n{'zone':<20} {'id':>4} {'kind':<12} {'load ' + unit:>10} {'grid import':>12} {'grid export':>12}")
     for i, z in enumerate(network.zones):
         grid = (limits.grid_import_mw[i], limits.grid_export_mw[i]) if z.grid_connected else (None, None)
-        print(f"{z.name:<20} {'' if z.id is None else z.id:>4} {z.kind:<12} {case.loads_mw.get(z.name, 0.0):>10g} "
-              f"{_limit(grid[0]):>12} {_limit(grid[1]):>12}")
+        print(f"{z.name:<20} {'' if z.id is None else z.id:>4} {z.kind:<12} {case.loads_mw.get(z.name, 0.0) * per_mw:>10g} "
+              f"{_limit(grid[0], per_mw):>12} {_limit(grid[1], per_mw):>12}")
     if network.lines:
-        print(f"\n{'line':<20} {'from':<14} {'to':<14} {'susceptance':>11} {'limit MW':>10} {'back MW':>10}")
+        print(f"\n{'line':<20} {'from':<14} {'to':<14} {'susceptance':>11} {'limit ' + unit:>10} {'back ' + unit:>10}")
         for i, line in enumerate(network.lines):
             print(f"{line.name:<20} {line.zone_from:<14} {line.zone_to:<14} {line.susceptance:>11.4g} "
-                  f"{_limit(limits.line_forward_mw[i]):>10} {_limit(limits.line_back_mw[i]):>10}")
+                  f"{_limit(limits.line_forward_mw[i], per_mw):>10} {_limit(limits.line_back_mw[i], per_mw):>10}")
     if case.generators:
-        print(f"\n{'generator':<20} {'zone':<14} {'capacity MW':>11}  offers (MW at price)")
+        print(f"\n{'generator':<20} {'zone':<14} {'capacity ' + unit:>11}  offers ({unit} at price)")
         for g in case.generators:
-            offers = ", ".join(f"{o.quantity_mw:g} at {o.price_per_mwh:g}" for o in case.offers_of(g.name))
-            print(f"{g.name:<20} {g.zone:<14} {g.capacity_mw:>11g}  {offers or '-'}")
+            offers = ", ".join(f"{o.quantity_mw * per_mw:g} at {o.price_per_mwh:g}" for o in case.offers_of(g.name))
+            print(f"{g.name:<20} {g.zone:<14} {g.capacity_mw * per_mw:>11g}  {offers or '-'}")
     if network.overrides:
         print(f"\nlimits differ in intervals {', '.join(map(str, sorted(network.overrides)))}")
     return 0

@@ -145,6 +145,12 @@ def save_network(network: Network, directory: Path | str, power_unit: str = "MW"
 # -- the manifest -----------------------------------------------------------------------------
 
 
+def power_unit(path: Path | str) -> str:
+    """The unit a network file's tables are written in ("MW" unless it says "kW")."""
+    unit = _read_manifest(Path(path)).get("power_unit", "MW")
+    return unit if unit in POWER_UNITS else "MW"
+
+
 def _read_manifest(path: Path) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: network file not found")
