@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap", action="store_true", help="step-0 rounding vs the MILP at 40 homes")
     parser.add_argument("--gap-only", action="store_true", help="only the rounding vs the MILP")
     parser.add_argument("--shares", action="store_true", help="also a mode with shared batteries' accounts "
-                        f"({SHARE_SHARE:.0%} of homes hold one)")
+                        f"({SHARE_SHARE * 100:.0f}%% of homes hold one)")
     parser.add_argument("--one", nargs=4, metavar=("MODE", "HOMES", "STEPS", "RESOLVES"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
