@@ -30,11 +30,12 @@ BIG = 100_000  # Wh: no limit in practice
 P2P_COST = 10_000  # units per kWh the optimiser charges P2P trades (friction)
 
 
-def zonal_market(chain: Chain, zones: list[int]) -> Market:
+def zonal_market(chain: Chain, zones: list[int], epoch_ago: int = DEFAULT_EPOCH_AGO) -> Market:
     """A market at BUY/SELL with homes 1..n registered in `zones` (their network zone
-    indices), funded, with standing mandates at the tariffs."""
+    indices), funded, with standing mandates at the tariffs; its interval 0 starts at
+    the quarter hour `epoch_ago` seconds before the current one's start."""
     now = chain.w3.eth.get_block("latest")["timestamp"]
-    epoch = now - now % 900 - DEFAULT_EPOCH_AGO
+    epoch = now - now % 900 - epoch_ago
     market = Market.deploy(chain, BIG, BIG, setup=MarketSetup(BIG, BIG, epoch, DEFAULT_TARIFFS))
     ids = range(1, len(zones) + 1)
     market.register([home_key(p).address for p in ids], list(zones), [f"home-{p}" for p in ids],

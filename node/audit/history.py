@@ -47,6 +47,11 @@ class _Timeline:
         i = bisect.bisect_left(self.points, at)
         return self.values[i - 1] if i else None
 
+    def set_before(self, at: Point) -> Point | None:
+        """Where the value that held just before `at` was set."""
+        i = bisect.bisect_left(self.points, at)
+        return self.points[i - 1] if i else None
+
 
 @dataclass
 class MandateHistory:
@@ -75,24 +80,42 @@ class MandateHistory:
 
 @dataclass
 class CapacityHistory:
-    """The grid's import and export limits (Wh) the contract checked an interval against:
-    the interval's own (CapacitySet) if the grid operator set one before the check, else
-    the default then in force (DefaultCapacitySet, first emitted at deployment)."""
+    """The grid's import and export limits (Wh) the contract checked an interval against,
+    the community's (zone None) and each zone's: the interval's own (CapacitySet,
+    ZoneCapacitySet) if the grid operator set one before the check, else the default then
+    in force (DefaultCapacitySet, first emitted at deployment; DefaultZoneCapacitySet)."""
 
-    default: _Timeline = field(default_factory=_Timeline)
-    own: dict[int, _Timeline] = field(default_factory=lambda: defaultdict(_Timeline))
+    default: dict[int | None, _Timeline] = field(default_factory=lambda: defaultdict(_Timeline))
+    own: dict[int, dict[int | None, _Timeline]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(_Timeline)))
+
+    EVENTS = ("CapacitySet", "DefaultCapacitySet", "ZoneCapacitySet", "DefaultZoneCapacitySet")
 
     def add(self, event: Event) -> None:
         limits = (min(event.args["importWh"], WH_MAX), min(event.args["exportWh"], WH_MAX))
-        if event.name == "DefaultCapacitySet":
-            self.default.add(point(event), limits)
+        zone = event.args.get("zone")
+        if event.name.startswith("Default"):
+            self.default[zone].add(point(event), limits)
         else:
-            self.own[event.args["interval"]].add(point(event), limits)
+            self.own[event.args["interval"]][zone].add(point(event), limits)
 
     def at(self, interval: int, at: Point) -> tuple[int, int]:
-        timeline = self.own.get(interval)
+        """The community's limits for `interval` as the contract read them at `at`."""
+        timeline = self.own.get(interval, {}).get(None)
         own = None if timeline is None else timeline.before(at)
-        return own or self.default.before(at) or (0, 0)
+        return own or self.default[None].before(at) or (0, 0)
+
+    def set_points(self, interval: int, at: Point) -> dict[int | None, Point]:
+        """Where each limit that held for `interval` at `at` (the community's, key None,
+        and each zone's) was set."""
+        points = {}
+        own = self.own.get(interval, {})
+        for zone in self.default.keys() | own.keys():
+            where = own[zone].set_before(at) if zone in own else None
+            if where is None and zone in self.default:
+                where = self.default[zone].set_before(at)
+            if where is not None:
+                points[zone] = where
+        return points
 
 
 @dataclass
@@ -211,7 +234,7 @@ def read_history(market: Market, from_block: int | None = None) -> ChainHistory:
     history = ChainHistory([])
     adders = {"ParticipantRegistered": history.owners.add, "OwnerRotated": history.owners.add,
               "MandateSet": history.mandates.add, "MandateRevoked": history.mandates.add,
-              "CapacitySet": history.capacities.add, "DefaultCapacitySet": history.capacities.add,
+              **{name: history.capacities.add for name in CapacityHistory.EVENTS},
               "MeterKeySet": history.meter_keys.add,
               **{name: history.shares.add for name in SharesHistory.EVENTS}}
     # Grouped by interval, not by transaction: a chunked interval's entries come in

@@ -54,6 +54,26 @@ def time_reasons(clock: Clock, interval: int, settled_at: int) -> list[str]:
     return []
 
 
+def late_limit_reasons(clock: Clock, interval: int, set_at: dict[int | None, tuple[int, int]],
+                       block_time: Callable[[int], int], deployed_at: int) -> list[str]:
+    """Every grid limit the interval was checked against (`set_at`: the community's,
+    zone None, and each zone's, by the (block, log index) that set it) was set by the
+    time the interval started. One set later, perhaps once its flows were metered, lets
+    the grid operator make a limit bind after the fact, and on a network collect the
+    congestion rent; the contract does not refuse it (yet), so the audit reports it.
+    Intervals that started before the market was deployed are history a replay posts
+    limits for afterwards, and pass."""
+    start = clock.start(interval)
+    if start < deployed_at:
+        return []
+    reasons = []
+    for zone, (block, _) in sorted(set_at.items(), key=lambda item: -1 if item[0] is None else item[0]):
+        if (at := block_time(block)) > start:
+            what = "the community's grid limit" if zone is None else f"zone {zone}'s grid limit"
+            reasons.append(f"{what} in force was set in block {block} at {at}, after the interval started at {start}")
+    return reasons
+
+
 def meter_reasons(
     domain: Domain,
     meter_key: Callable[[int, int], str],

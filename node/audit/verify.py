@@ -13,8 +13,9 @@ their EIP-712 signatures verified with node.intent.signing; a mandate must have 
 interval by its time, its price limits must hold, and its state-of-charge bounds, which
 the contract cannot see, must hold for the participant's battery in the committed inputs.
 And (node.audit.trust) that the settlement used the chain's terms, came after its
-interval ended, and settled every participant exactly as its meter signed, leaving out
-nobody it had to settle. A settlement a dispute reversed is not audited: it moved nothing.
+interval ended, was checked against grid limits set before the interval started, and
+settled every participant exactly as its meter signed, leaving out nobody it had to
+settle. A settlement a dispute reversed is not audited: it moved nothing.
 What held on chain at a settlement (mandates, capacities, owners, meter keys) comes from
 the events (node.audit.history), never from contract state at an old block, so the audit
 runs against a pruned node.
@@ -41,7 +42,7 @@ from node.audit.jobs import JobStarts, job_window_reasons
 from node.audit.shares import share_reasons
 from node.audit.history import IntervalChain, MandateHistory, Owners, SettledInterval, read_history
 from node.audit.reads import SettlementCall, SettlementCalldata, prefetch
-from node.audit.trust import meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
+from node.audit.trust import late_limit_reasons, meter_reasons, terms_reasons as chain_terms_reasons, time_reasons
 from node.intent.signing import BUY, SELL, Domain, Mandate, recover_signer
 
 log = logging.getLogger("gridledger.audit")
@@ -294,6 +295,8 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
     from tqdm import tqdm
 
     chains = [history.at(s, clock, domain) for s in settled]
+    block_time = _block_times(market)
+    deployed_at = block_time(market.deployment.block)
     job_starts = JobStarts()
     rerun = reruns(settled, chains, inputs_source, owners.current)
     checks = zip(settled, rerun, prefetch(market, settled))
@@ -311,11 +314,25 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
             verdict.reasons += share_reasons(inputs, s.entries, history.shares)
         verdict.reasons += chain_terms_reasons(read.terms, k, s.header.args, inputs)
         verdict.reasons += time_reasons(clock, k, calls[0].timestamp)
+        verdict.reasons += late_limit_reasons(clock, k, history.capacities.set_points(k, s.checked_at), block_time,
+                                              deployed_at)
         if k != expected_next:
             verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
         expected_next = k + 1
         verdicts.append(verdict)
     return verdicts
+
+
+def _block_times(market: Market) -> Callable[[int], int]:
+    """A block's timestamp, each block asked for once (headers: a pruned node has them)."""
+    times: dict[int, int] = {}
+
+    def block_time(block: int) -> int:
+        if block not in times:
+            times[block] = int(market.chain.w3.eth.get_block(block)["timestamp"])
+        return times[block]
+
+    return block_time
 
 
 def _committed_inputs(settled: SettledInterval, inputs_source: InputsSource) -> IntervalInputs | None:
