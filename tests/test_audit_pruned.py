@@ -99,15 +99,23 @@ def _event(name: str, block: int, **args) -> Event:
 
 
 def test_capacity_is_what_held_where_the_contract_checked_it():
-    history = CapacityHistory()
+    # Block b at time 100 b; the market deployed at block 1; every interval starts at 1000
+    # here, after every event, except where a start is given.
+    history = CapacityHistory(block_time=lambda block: 100 * block, deployed_at=100)
     history.add(_event("DefaultCapacitySet", 1, importWh=1000, exportWh=500))
     history.add(_event("CapacitySet", 5, interval=7, importWh=200, exportWh=2**64 - 1))
     history.add(_event("DefaultCapacitySet", 9, importWh=1, exportWh=1))
-    assert history.at(3, (4, 0)) == (1000, 500)
-    assert history.at(7, (4, 0)) == (1000, 500)  # its own capacity came later
-    assert history.at(7, (6, 0)) == (200, 2**48 - 1)  # beyond 2^48 - 1: no limit, as stored
-    assert history.at(8, (9, 0)) == (1000, 500)  # the same block, an earlier log
-    assert history.at(8, (10, 0)) == (1, 1)
+    assert history.at(3, (4, 0), 1000) == (1000, 500)
+    assert history.at(7, (4, 0), 1000) == (1000, 500)  # its own capacity came later
+    assert history.at(7, (6, 0), 1000) == (200, 2**48 - 1)  # beyond 2^48 - 1: no limit, as stored
+    assert history.at(8, (9, 0), 1000) == (1000, 500)  # the same block, an earlier log
+    assert history.at(8, (10, 0), 1000) == (1, 1)
+    # An interval that started (at 850) before the default changed (at 900) keeps the one
+    # before, as the contract does; history (started before the deployment) takes the latest.
+    assert history.at(8, (10, 0), 850) == (1000, 500)
+    assert history.at(8, (10, 0), 900) == (1, 1)
+    assert history.at(8, (10, 0), 50) == (1, 1)
+    assert history.set_points(8, (10, 0), 850) == {None: (1, 0)}
 
 
 def test_a_new_meter_key_signs_only_later_intervals_and_one_not_yet_in_force_is_replaced():

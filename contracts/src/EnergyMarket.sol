@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {MarketStorage} from "./MarketStorage.sol";
-import {TermsWord, IntervalWord} from "./lib/TermsWord.sol";
+import {TermsWord, IntervalWord, DefaultCapacityWord} from "./lib/TermsWord.sol";
 
 /// @notice What every module tells the router at construction: the selectors it serves.
 interface IMarketModule {
@@ -78,7 +78,9 @@ contract EnergyMarket is MarketStorage {
                 _moduleOf[served[i]] = modules[m];
             }
         }
-        _clock = Clock(setup.epoch, setup.intervalSeconds, setup.disputeWindow, setup.noticeSeconds);
+        _clock = Clock(
+            setup.epoch, setup.intervalSeconds, setup.disputeWindow, setup.noticeSeconds, uint40(block.timestamp)
+        );
         _state.nextInterval = setup.firstInterval;
         _token = setup.token;
         _bond.reward = setup.disputeReward;
@@ -90,7 +92,7 @@ contract EnergyMarket is MarketStorage {
 
         uint256 importWh = setup.importCapacityWh > IntervalWord.WH_MAX ? IntervalWord.WH_MAX : setup.importCapacityWh;
         uint256 exportWh = setup.exportCapacityWh > IntervalWord.WH_MAX ? IntervalWord.WH_MAX : setup.exportCapacityWh;
-        _defaultCapacity = IntervalWord.withCapacity(0, importWh, exportWh);
+        _defaultCapacity = DefaultCapacityWord.changed(0, importWh, exportWh, block.timestamp);
         emit DefaultCapacitySet(uint64(importWh), uint64(exportWh));
 
         Tariffs memory t = setup.terms;

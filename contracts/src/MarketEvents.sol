@@ -86,6 +86,12 @@ abstract contract MarketEvents {
     error TermsOutOfOrder(uint64 fromInterval, uint64 lastFromInterval);
     error InvalidTariffs(uint256 importPrice, uint256 exportPrice, uint256 p2pFee);
     error CapacityForPastInterval(uint64 interval, uint64 nextInterval);
+    /// @dev A limit must be known before its interval runs (once it ran, a limit that binds
+    /// after the fact would hand the congestion rent to whoever set it).
+    error CapacityAfterStart(uint64 interval, uint256 startsAt, uint256 now_);
+    /// @dev A default changed at `changedAt` still applies its predecessor to unsettled
+    /// `interval`, which started before: settle it first.
+    error DefaultCapacityInUse(uint64 interval, uint256 changedAt);
     error WrongTermsIndex(uint64 interval, uint256 index);
 
     // ------------------------------------------------------------------ mandates and orders

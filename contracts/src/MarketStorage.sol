@@ -6,7 +6,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {MarketEvents} from "./MarketEvents.sol";
 import {AccountWord} from "./lib/AccountWord.sol";
-import {TermsWord, IntervalWord} from "./lib/TermsWord.sol";
+import {TermsWord, IntervalWord, DefaultCapacityWord} from "./lib/TermsWord.sol";
 
 /// @title MarketStorage
 /// @notice The market's one storage layout, inherited unchanged by the router
@@ -47,6 +47,7 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
         uint32 intervalSeconds;
         uint32 disputeWindow; // seconds; credits are final 1-2 windows after settlement
         uint32 noticeSeconds; // terms apply only to intervals starting this much later
+        uint40 deployedAt; // unix time of deployment: intervals that started before are history
     }
 
     struct State {
@@ -162,7 +163,7 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     /// @dev IntervalWord per interval: capacity and tariffs the grid operator set for it.
     // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint64 interval => uint256) internal _intervalTerms;
-    /// @dev IntervalWord with the capacity of intervals without their own.
+    /// @dev DefaultCapacityWord: the capacity of intervals without their own, and the one before.
     // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     uint256 internal _defaultCapacity;
     /// @dev Per settled interval: the top 216 bits of its entries root and, in the low 40
@@ -198,7 +199,7 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     /// is a small part of a settlement of a few hundred homes, and is more feeders than a
     /// community's low-voltage grid has.
     uint256 internal constant MAX_ZONES = 64;
-    /// @dev IntervalWord capacity per zone for intervals without their own (unset: no limit).
+    /// @dev DefaultCapacityWord per zone for intervals without their own (unset: no limit).
     // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint16 zone => uint256) internal _zoneCapacity;
     /// @dev IntervalWord capacity per interval and zone (unset: the zone's default).
@@ -414,20 +415,26 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
         return low;
     }
 
-    /// @dev (import, export) capacity in Wh for interval `k`.
+    /// @dev (import, export) capacity in Wh for interval `k`: its own, else the default
+    /// in force when it started (DefaultCapacityWord).
     function _capacityOf(uint64 k) internal view returns (uint256, uint256) {
         uint256 own = _intervalTerms[k];
-        if (!IntervalWord.hasCapacity(own)) own = _defaultCapacity;
+        if (!IntervalWord.hasCapacity(own)) own = _defaultInForce(_defaultCapacity, k);
         return (IntervalWord.importWh(own), IntervalWord.exportWh(own));
     }
 
     /// @dev (import, export) capacity in Wh of zone `zone` for interval `k`: the
-    /// interval's own, else the zone's default, else no limit.
+    /// interval's own, else the zone's default in force when it started, else no limit.
     function _zoneCapacityOf(uint64 k, uint16 zone) internal view returns (uint256, uint256) {
         uint256 own = _intervalZoneCapacity[k][zone];
-        if (!IntervalWord.hasCapacity(own)) own = _zoneCapacity[zone];
+        if (!IntervalWord.hasCapacity(own)) own = _defaultInForce(_zoneCapacity[zone], k);
         if (!IntervalWord.hasCapacity(own)) return (IntervalWord.WH_MAX, IntervalWord.WH_MAX);
         return (IntervalWord.importWh(own), IntervalWord.exportWh(own));
+    }
+
+    function _defaultInForce(uint256 word, uint64 k) private view returns (uint256) {
+        Clock memory clock = _clock;
+        return DefaultCapacityWord.inForce(word, _intervalStart(clock, k), clock.deployedAt);
     }
 
     // ---------------------------------------------------------------- EIP-712

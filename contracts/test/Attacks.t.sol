@@ -378,6 +378,49 @@ contract AttacksTest is MarketFixture {
         if (held < positive + int256(bond)) revert Mismatch("solvency", positive + int256(bond), held);
     }
 
+    /// The grid operator tightens the limits of intervals that already ran (their flows
+    /// metered, not yet settled), to make them bind after the fact: an interval's own
+    /// limit is refused once it started, and a new default reaches only intervals that
+    /// start from then on. (Intervals before FIRST_LIVE are history: see MarketFixture.)
+    function test_attack_capacityAfterTheIntervalStarted() public {
+        uint64 k = FIRST_LIVE;
+        vm.prank(GRID_OPERATOR);
+        terms.setCapacity(k, 1_000, 1_000); // before it starts: fine
+        vm.warp(_endOf(k) + 1); // k ran, k + 1 runs
+        vm.prank(GRID_OPERATOR);
+        vm.expectRevert(abi.encodeWithSelector(MarketEvents.CapacityAfterStart.selector, k, uint256(_startOf(k)), block.timestamp));
+        terms.setCapacity(k, 1, 1);
+        vm.prank(GRID_OPERATOR);
+        vm.expectRevert(
+            abi.encodeWithSelector(MarketEvents.CapacityAfterStart.selector, k + 1, uint256(_startOf(k + 1)), block.timestamp)
+        );
+        terms.setZoneCapacity(k + 1, 0, 1, 1);
+
+        (uint64 before,) = terms.capacityOf(k + 1);
+        vm.prank(GRID_OPERATOR);
+        terms.setDefaultCapacity(7, 7);
+        (uint64 own,) = terms.capacityOf(k);
+        (uint64 running,) = terms.capacityOf(k + 1);
+        (uint64 next,) = terms.capacityOf(k + 2);
+        _equal("own limit kept", 1_000, int256(uint256(own)));
+        _equal("a running interval keeps its default", int256(uint256(before)), int256(uint256(running)));
+        _equal("the next interval takes the new default", 7, int256(uint256(next)));
+        // The word keeps one default before the current: a second change waits until every
+        // live interval that started before the first is settled (here FIRST_LIVE on).
+        uint256 changedAt = block.timestamp;
+        vm.warp(block.timestamp + 1);
+        vm.prank(GRID_OPERATOR);
+        vm.expectRevert(abi.encodeWithSelector(MarketEvents.DefaultCapacityInUse.selector, k, changedAt));
+        terms.setDefaultCapacity(8, 8);
+        // A zone's first default has nothing before it: intervals that started earlier keep no limit.
+        vm.prank(GRID_OPERATOR);
+        terms.setDefaultZoneCapacity(2, 5, 5);
+        (uint64 zoneRunning,) = terms.zoneCapacityOf(k + 1, 2);
+        (uint64 zoneNext,) = terms.zoneCapacityOf(k + 2, 2);
+        _equal("no zone limit for the running interval", int256((1 << 48) - 1), int256(uint256(zoneRunning)));
+        _equal("the zone limit from the next interval", 5, int256(uint256(zoneNext)));
+    }
+
     function _equal(string memory what, int256 expected, int256 actual) internal pure {
         if (expected != actual) revert Mismatch(what, expected, actual);
     }

@@ -28,6 +28,10 @@ abstract contract MarketFixture {
     uint32 internal constant LENGTH = 900;
     uint32 internal constant WINDOW = 3600;
     uint32 internal constant NOTICE = 86_400;
+    /// @dev Deployed a day after EPOCH, then the clock goes back to EPOCH: intervals
+    /// 0..95 are history (their capacities may be set whenever), from 96 on the
+    /// intervals are live (a capacity is set before the interval starts).
+    uint64 internal constant FIRST_LIVE = 96;
     uint64 internal constant IMPORT = 300_000; // 0.30 per kWh
     uint64 internal constant PEAK_IMPORT = 400_000;
     uint64 internal constant EXPORT = 60_000; // 0.06 per kWh
@@ -85,6 +89,7 @@ abstract contract MarketFixture {
             storageFee: storageFee,
             storageOperator: storageOperator
         });
+        vm.warp(uint256(EPOCH) + FIRST_LIVE * LENGTH);
         market = new EnergyMarket(setup, modules);
         address m = address(market);
         settlement = SettlementModule(m);

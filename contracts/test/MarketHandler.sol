@@ -309,10 +309,24 @@ contract MarketHandler is MarketFixture {
         uint64 next = ghostNext;
         if (seed % 2 == 0) {
             uint64 at = next + uint64(seed >> 8) % 4;
+            if ((seed >> 12) % 2 == 0) {
+                // Ahead of the clock (an interval not started yet), as a grid operator would.
+                uint64 current = block.timestamp < EPOCH ? 0 : uint64((block.timestamp - EPOCH) / LENGTH);
+                if (current + 1 > next) at = current + 1 + uint64(seed >> 8) % 4;
+            }
             (a, b) = (a % 80_000, b % 80_000);
+            uint256 startsAt = uint256(EPOCH) + uint256(at) * LENGTH;
+            bytes memory refused;
+            if (at >= FIRST_LIVE && block.timestamp > startsAt) {
+                refused = abi.encodeWithSelector(MarketEvents.CapacityAfterStart.selector, at, startsAt, block.timestamp);
+            }
             vm.prank(GRID_OPERATOR);
-            terms.setCapacity(at, a, b);
-            _intervalCap[at] = 1 | (uint256(a) << 1) | (uint256(b) << 65);
+            try terms.setCapacity(at, a, b) {
+                _expectSuccess("setCapacity", refused);
+                _intervalCap[at] = 1 | (uint256(a) << 1) | (uint256(b) << 65);
+            } catch (bytes memory got) {
+                _expectRevert("setCapacity", refused, got);
+            }
             return;
         }
         uint256 earliest = block.timestamp + NOTICE;

@@ -112,7 +112,7 @@ class Action:
 
 
 def set_capacity(interval: int, import_kwh: str | int, export_kwh: str | int) -> Action:
-    """The grid operator's capacity for one interval not yet settled, given in kWh."""
+    """The grid operator's capacity for one interval not yet started, given in kWh."""
     return Action("setCapacity", (_uint(interval, 64, "interval"),
                                   _uint(whole_wh(import_kwh, "import capacity"), 64, "import capacity (Wh)"),
                                   _uint(whole_wh(export_kwh, "export capacity"), 64, "export capacity (Wh)")))

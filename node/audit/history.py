@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from node.audit.shares import SharesHistory
@@ -82,9 +83,14 @@ class MandateHistory:
 class CapacityHistory:
     """The grid's import and export limits (Wh) the contract checked an interval against,
     the community's (zone None) and each zone's: the interval's own (CapacitySet,
-    ZoneCapacitySet) if the grid operator set one before the check, else the default then
-    in force (DefaultCapacitySet, first emitted at deployment; DefaultZoneCapacitySet)."""
+    ZoneCapacitySet) if the grid operator set one before the check, else the default in
+    force when the interval started (DefaultCapacitySet, first emitted at deployment;
+    DefaultZoneCapacitySet): as the contract keeps it (DefaultCapacityWord), the latest
+    default set before the check if it was set by the interval's start, else the one
+    before it; the latest for an interval that started before the deployment."""
 
+    block_time: Callable[[int], int]
+    deployed_at: int
     default: dict[int | None, _Timeline] = field(default_factory=lambda: defaultdict(_Timeline))
     own: dict[int, dict[int | None, _Timeline]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(_Timeline)))
 
@@ -98,24 +104,28 @@ class CapacityHistory:
         else:
             self.own[event.args["interval"]][zone].add(point(event), limits)
 
-    def at(self, interval: int, at: Point) -> tuple[int, int]:
-        """The community's limits for `interval` as the contract read them at `at`."""
-        timeline = self.own.get(interval, {}).get(None)
-        own = None if timeline is None else timeline.before(at)
-        return own or self.default[None].before(at) or (0, 0)
+    def at(self, interval: int, at: Point, start: int) -> tuple[int, int]:
+        """The community's limits for `interval` (starting at `start`) as the contract
+        read them at `at`."""
+        return self._in_force(interval, None, at, start)[1] or (0, 0)
 
-    def set_points(self, interval: int, at: Point) -> dict[int | None, Point]:
+    def set_points(self, interval: int, at: Point, start: int) -> dict[int | None, Point]:
         """Where each limit that held for `interval` at `at` (the community's, key None,
         and each zone's) was set."""
-        points = {}
         own = self.own.get(interval, {})
-        for zone in self.default.keys() | own.keys():
-            where = own[zone].set_before(at) if zone in own else None
-            if where is None and zone in self.default:
-                where = self.default[zone].set_before(at)
-            if where is not None:
-                points[zone] = where
-        return points
+        points = {zone: self._in_force(interval, zone, at, start)[0] for zone in self.default.keys() | own.keys()}
+        return {zone: where for zone, where in points.items() if where is not None}
+
+    def _in_force(self, interval: int, zone: int | None, at: Point, start: int) -> tuple[Point | None, Any]:
+        """(where it was set, (import, export)) of the limit in force, or (None, None)."""
+        own = self.own.get(interval, {}).get(zone)
+        if own is not None and (where := own.set_before(at)) is not None:
+            return where, own.before(at)
+        default = self.default.get(zone)
+        i = 0 if default is None else bisect.bisect_left(default.points, at)
+        if i and self.deployed_at <= start < self.block_time(default.points[i - 1][0]):
+            i -= 1  # set after the interval started: it kept the default before
+        return (default.points[i - 1], default.values[i - 1]) if i else (None, None)
 
 
 @dataclass
@@ -206,9 +216,9 @@ class ChainHistory:
     """Every settled interval and what the auditor asks of the chain's past."""
 
     settled: list[SettledInterval]
+    capacities: CapacityHistory
     owners: Owners = field(default_factory=Owners)
     mandates: MandateHistory = field(default_factory=MandateHistory)
-    capacities: CapacityHistory = field(default_factory=CapacityHistory)
     meter_keys: MeterKeys = field(default_factory=MeterKeys)
     shares: SharesHistory = field(default_factory=SharesHistory)
     _covered: dict[frozenset[int], frozenset[int]] = field(default_factory=dict)
@@ -225,13 +235,26 @@ class ChainHistory:
         # One set for all intervals with the same participants covered: a month of 1,000
         # homes would otherwise hold millions of ids.
         covered = self._covered.setdefault(covered, covered)
-        return IntervalChain(self.capacities.at(k, settled.checked_at), domain, self.meter_keys, covered,
+        return IntervalChain(self.capacities.at(k, settled.checked_at, clock.start(k)), domain, self.meter_keys, covered,
                              self.shares.fees_paid(k))
+
+
+def block_times(market: Market) -> Callable[[int], int]:
+    """A block's timestamp, each block asked for once (headers: a pruned node has them)."""
+    times: dict[int, int] = {}
+
+    def block_time(block: int) -> int:
+        if block not in times:
+            times[block] = int(market.chain.w3.eth.get_block(block)["timestamp"])
+        return times[block]
+
+    return block_time
 
 
 def read_history(market: Market, from_block: int | None = None) -> ChainHistory:
     """The chain's history from the market's logs (eth_getLogs in block ranges)."""
-    history = ChainHistory([])
+    block_time = block_times(market)
+    history = ChainHistory([], CapacityHistory(block_time, market.clock().deployed_at))
     adders = {"ParticipantRegistered": history.owners.add, "OwnerRotated": history.owners.add,
               "MandateSet": history.mandates.add, "MandateRevoked": history.mandates.add,
               **{name: history.capacities.add for name in CapacityHistory.EVENTS},

@@ -55,16 +55,17 @@ def time_reasons(clock: Clock, interval: int, settled_at: int) -> list[str]:
 
 
 def late_limit_reasons(clock: Clock, interval: int, set_at: dict[int | None, tuple[int, int]],
-                       block_time: Callable[[int], int], deployed_at: int) -> list[str]:
+                       block_time: Callable[[int], int]) -> list[str]:
     """Every grid limit the interval was checked against (`set_at`: the community's,
     zone None, and each zone's, by the (block, log index) that set it) was set by the
     time the interval started. One set later, perhaps once its flows were metered, lets
     the grid operator make a limit bind after the fact, and on a network collect the
-    congestion rent; the contract does not refuse it (yet), so the audit reports it.
-    Intervals that started before the market was deployed are history a replay posts
-    limits for afterwards, and pass."""
+    congestion rent. The contract refuses such a limit (TermsModule) and keeps a
+    default changed meanwhile out of the interval; this checks that it did. Intervals
+    that started before the market was deployed are history a replay posts limits for
+    afterwards, and pass."""
     start = clock.start(interval)
-    if start < deployed_at:
+    if start < clock.deployed_at:
         return []
     reasons = []
     for zone, (block, _) in sorted(set_at.items(), key=lambda item: -1 if item[0] is None else item[0]):

@@ -295,8 +295,7 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
     from tqdm import tqdm
 
     chains = [history.at(s, clock, domain) for s in settled]
-    block_time = _block_times(market)
-    deployed_at = block_time(market.deployment.block)
+    block_time = history.capacities.block_time
     job_starts = JobStarts()
     rerun = reruns(settled, chains, inputs_source, owners.current)
     checks = zip(settled, rerun, prefetch(market, settled))
@@ -314,25 +313,13 @@ def audit(market: Market, inputs_source: InputsSource, progress: bool = True, re
             verdict.reasons += share_reasons(inputs, s.entries, history.shares)
         verdict.reasons += chain_terms_reasons(read.terms, k, s.header.args, inputs)
         verdict.reasons += time_reasons(clock, k, calls[0].timestamp)
-        verdict.reasons += late_limit_reasons(clock, k, history.capacities.set_points(k, s.checked_at), block_time,
-                                              deployed_at)
+        verdict.reasons += late_limit_reasons(clock, k, history.capacities.set_points(k, s.checked_at, clock.start(k)),
+                                              block_time)
         if k != expected_next:
             verdict.reasons.insert(0, f"out of sequence: expected interval {expected_next}")
         expected_next = k + 1
         verdicts.append(verdict)
     return verdicts
-
-
-def _block_times(market: Market) -> Callable[[int], int]:
-    """A block's timestamp, each block asked for once (headers: a pruned node has them)."""
-    times: dict[int, int] = {}
-
-    def block_time(block: int) -> int:
-        if block not in times:
-            times[block] = int(market.chain.w3.eth.get_block(block)["timestamp"])
-        return times[block]
-
-    return block_time
 
 
 def _committed_inputs(settled: SettledInterval, inputs_source: InputsSource) -> IntervalInputs | None:

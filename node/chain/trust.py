@@ -35,6 +35,7 @@ class Clock:
     interval_s: int
     dispute_window: int
     notice_s: int
+    deployed_at: int = 0  # the market's deployment (unix s): intervals that started before are history
 
     def start(self, interval: int) -> int:
         return self.epoch + interval * self.interval_s

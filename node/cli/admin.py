@@ -51,18 +51,21 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = admin.add_subparsers(title="admin commands", metavar="ACTION", required=True)
 
-    p = actions.add_parser("set-capacity", help="the grid capacity of one interval not settled yet (grid operator)",
+    p = actions.add_parser("set-capacity", help="the grid capacity of one interval not started yet (grid operator)",
                            description="Sets the community's import and export limit for one interval "
-                           "(EnergyMarket.setCapacity); settlements of that interval must stay within it. Needs "
-                           "GRID_OPERATOR_ROLE. kWh with at most 3 decimals; 0 forbids that direction.")
-    p.add_argument("--interval", required=True, type=int, metavar="K", help="the interval (not settled yet)")
+                           "(EnergyMarket.setCapacity); settlements of that interval must stay within it. The interval must "
+                           "not have started (a limit set once its flows are metered could bind after the fact), unless "
+                           "it started before the market was deployed (a replay's history). Needs GRID_OPERATOR_ROLE. "
+                           "kWh with at most 3 decimals; 0 forbids that direction.")
+    p.add_argument("--interval", required=True, type=int, metavar="K", help="the interval (not started yet)")
     _add_capacity(p)
     _add_common(p)
     p.set_defaults(run=cmd_admin, build=_action("set_capacity", lambda a: (a.interval, a.import_kwh, a.export_kwh)))
 
     p = actions.add_parser("set-default-capacity", help="the grid capacity of every interval without its own",
-                           description="Sets the default import and export limit (EnergyMarket.setDefaultCapacity). "
-                           "Needs GRID_OPERATOR_ROLE.")
+                           description="Sets the default import and export limit (EnergyMarket.setDefaultCapacity) of intervals "
+                           "that start from now on; those that started before keep theirs. Refused while an unsettled "
+                           "interval still runs under the default before the current one. Needs GRID_OPERATOR_ROLE.")
     _add_capacity(p)
     _add_common(p)
     p.set_defaults(run=cmd_admin, build=_action("set_default_capacity", lambda a: (a.import_kwh, a.export_kwh)))

@@ -40,6 +40,10 @@ class Terms:
     mandates: tuple[Mandate, ...] = ()  # in force for the interval, by participant
     default_capacity: tuple[int, int] | None = None  # (import, export) Wh
     capacity: tuple[tuple[int, int, int], ...] = ()  # (interval, import, export) overrides
+    # The default before the current one and when the current was set (unix s): an interval
+    # that started in between (after the deployment) keeps the one before (DefaultCapacityWord).
+    prior_default_capacity: tuple[int, int] | None = None
+    default_changed_at: int = 0
     versions: tuple[tuple[int, Tariffs], ...] = ()  # (from interval, tariffs), in order
     interval_prices: tuple[tuple[int, int, int], ...] = ()  # (interval, import, export)
     clock: Clock | None = None
@@ -57,6 +61,8 @@ class Terms:
         for k, imp, exp in self.capacity:
             if k == interval:
                 return imp, exp
+        if self.clock is not None and self.clock.deployed_at <= self.clock.start(interval) < self.default_changed_at:
+            return self.prior_default_capacity
         return self.default_capacity
 
     def prices_of(self, interval: int) -> IntervalTerms | None:
@@ -95,6 +101,8 @@ class ChainTerms:
     mandates: dict[int, Mandate] = field(default_factory=dict)  # latest submitted (maybe revoked since)
     nonces: dict[int, int] = field(default_factory=dict)  # latest nonce on chain, revoked or not
     default_capacity: tuple[int, int] | None = None
+    prior_default_capacity: tuple[int, int] | None = None
+    default_changed_at: int = 0
     capacity: dict[int, tuple[int, int]] = field(default_factory=dict)  # per-interval overrides
     versions: list[tuple[int, Tariffs]] = field(default_factory=list)
     interval_prices: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -125,7 +133,9 @@ class ChainTerms:
                 del self.mandates[a["participant"]]
             self.nonces[a["participant"]] = max(self.nonces.get(a["participant"], 0), a["nonce"])
         elif e.name == "DefaultCapacitySet":
+            self.prior_default_capacity = self.default_capacity
             self.default_capacity = (a["importWh"], a["exportWh"])
+            self.default_changed_at = int(self.market.chain.w3.eth.get_block(e.block)["timestamp"])
         elif e.name == "CapacitySet":
             self.capacity[a["interval"]] = (a["importWh"], a["exportWh"])
         elif e.name == "TermsScheduled":
@@ -150,6 +160,8 @@ class ChainTerms:
         return Terms(
             mandates=tuple(m for _, m in sorted(self.mandates.items()) if m.covers(start, end)),
             default_capacity=self.default_capacity,
+            prior_default_capacity=self.prior_default_capacity,
+            default_changed_at=self.default_changed_at,
             capacity=tuple((k, *c) for k, c in sorted(self.capacity.items()) if k >= first),
             versions=tuple(self.versions),
             interval_prices=tuple((k, *p) for k, p in sorted(self.interval_prices.items()) if k >= first),

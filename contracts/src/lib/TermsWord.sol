@@ -142,3 +142,40 @@ library IntervalWord {
         return uint32(w >> 136);
     }
 }
+
+/// @notice A default capacity (the community's, or a zone's) and the one it replaced, in
+/// one word, so that a default changed while an interval runs or awaits settlement does
+/// not reach back into it. Bits 0..103 are an IntervalWord capacity (the current one):
+///
+///     bit  0         current set                  bool
+///     bit  2         prior set                    bool
+///     bits   8..103  current import, export      IntervalWord layout
+///     bits 104..151  prior import capacity, Wh    uint48
+///     bits 152..199  prior export capacity, Wh    uint48
+///     bits 200..239  changedAt: when current was set, unix seconds  uint40
+///
+/// An interval that started at or after changedAt gets the current default; one that
+/// started before (and after the market's deployment) the prior; one that started
+/// before the deployment (history a replay settles) the current.
+library DefaultCapacityWord {
+    uint256 private constant PRIOR_SET = 4;
+    uint256 private constant CURRENT_MASK = ((1 << 96) - 1) << 8;
+
+    /// @dev `w` with (importWh, exportWh) current from `at` on and its current as prior.
+    function changed(uint256 w, uint256 importWh, uint256 exportWh, uint256 at) internal pure returns (uint256) {
+        uint256 prior = IntervalWord.hasCapacity(w) ? PRIOR_SET | ((w & CURRENT_MASK) << 96) : 0;
+        return IntervalWord.withCapacity(0, importWh, exportWh) | prior | (at << 200);
+    }
+
+    /// @dev When the current default was set.
+    function changedAt(uint256 w) internal pure returns (uint256) {
+        return uint40(w >> 200);
+    }
+
+    /// @dev The capacity word in force for an interval starting at `startsAt` in a market
+    /// deployed at `deployedAt`: an IntervalWord whose capacity flag says whether any was set.
+    function inForce(uint256 w, uint256 startsAt, uint256 deployedAt) internal pure returns (uint256) {
+        if (startsAt >= changedAt(w) || startsAt < deployedAt) return w & (CURRENT_MASK | IntervalWord.CAPACITY_SET);
+        return w & PRIOR_SET == 0 ? 0 : IntervalWord.CAPACITY_SET | ((w >> 96) & CURRENT_MASK);
+    }
+}

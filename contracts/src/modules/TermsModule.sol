@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {MarketStorage} from "../MarketStorage.sol";
-import {TermsWord, IntervalWord} from "../lib/TermsWord.sol";
+import {TermsWord, IntervalWord, DefaultCapacityWord} from "../lib/TermsWord.sol";
 
 /// @title TermsModule
 /// @notice The terms every settlement is priced by, and the grid's capacity. Terms are
@@ -67,17 +67,19 @@ contract TermsModule is MarketStorage {
     }
 
     /// @notice Sets the capacity used for intervals without their own (Wh per interval;
-    /// values beyond 2^48 - 1 mean no limit).
+    /// values beyond 2^48 - 1 mean no limit) that start from now on; intervals that
+    /// started before keep the default they started under. Refused while an unsettled
+    /// interval still runs under the default before the current one (settle it first).
     function setDefaultCapacity(uint64 importWh, uint64 exportWh) external onlyRole(GRID_OPERATOR) {
-        _defaultCapacity = IntervalWord.withCapacity(0, _wh(importWh), _wh(exportWh));
+        _defaultCapacity = _changedDefault(_defaultCapacity, importWh, exportWh);
         emit DefaultCapacitySet(importWh, exportWh);
     }
 
     /// @notice Sets the capacity of one interval that is not yet settled. Capacity is a
-    /// physical limit, not a price: it needs no notice.
+    /// physical limit, not a price: it needs no notice, but it is set before the interval
+    /// starts (intervals that started before the market's deployment excepted: history).
     function setCapacity(uint64 interval, uint64 importWh, uint64 exportWh) external onlyRole(GRID_OPERATOR) {
-        uint64 next = _state.nextInterval;
-        if (interval < next) revert CapacityForPastInterval(interval, next);
+        _requireCapacityOpen(interval);
         _intervalTerms[interval] = IntervalWord.withCapacity(_intervalTerms[interval], _wh(importWh), _wh(exportWh));
         emit CapacitySet(interval, importWh, exportWh);
     }
@@ -128,14 +130,21 @@ contract TermsModule is MarketStorage {
 
     /// @notice The market's clock: interval 0 starts at `epoch` (unix seconds), each lasts
     /// `intervalSeconds`; settlements are disputable for one to two `disputeWindow`s;
-    /// terms need `noticeSeconds` of notice.
+    /// terms need `noticeSeconds` of notice; the market was deployed at `deployedAt`
+    /// (intervals that started before are history: their limits may be posted later).
     function timing()
         external
         view
-        returns (uint256 epoch, uint256 intervalSeconds, uint256 disputeWindow, uint256 noticeSeconds)
+        returns (
+            uint256 epoch,
+            uint256 intervalSeconds,
+            uint256 disputeWindow,
+            uint256 noticeSeconds,
+            uint256 deployedAt
+        )
     {
         Clock memory c = _clock;
-        return (c.epoch, c.intervalSeconds, c.disputeWindow, c.noticeSeconds);
+        return (c.epoch, c.intervalSeconds, c.disputeWindow, c.noticeSeconds, c.deployedAt);
     }
 
     /// @notice The interval the next settlement is for.
@@ -150,7 +159,7 @@ contract TermsModule is MarketStorage {
     /// settlement keeps each zone within it. Values beyond 2^48 - 1 mean no limit; a
     /// zone never set has none.
     function setDefaultZoneCapacity(uint16 zone, uint64 importWh, uint64 exportWh) external onlyRole(GRID_OPERATOR) {
-        _zoneCapacity[zone] = IntervalWord.withCapacity(0, _wh(importWh), _wh(exportWh));
+        _zoneCapacity[zone] = _changedDefault(_zoneCapacity[zone], importWh, exportWh);
         emit DefaultZoneCapacitySet(zone, importWh, exportWh);
     }
 
@@ -160,8 +169,7 @@ contract TermsModule is MarketStorage {
         external
         onlyRole(GRID_OPERATOR)
     {
-        uint64 next = _state.nextInterval;
-        if (interval < next) revert CapacityForPastInterval(interval, next);
+        _requireCapacityOpen(interval);
         _intervalZoneCapacity[interval][zone] = IntervalWord.withCapacity(0, _wh(importWh), _wh(exportWh));
         emit ZoneCapacitySet(interval, zone, importWh, exportWh);
     }
@@ -175,6 +183,32 @@ contract TermsModule is MarketStorage {
     function _requireNotice(Clock memory clock, uint64 interval, uint256 earliest) private pure {
         uint256 startsAt = _intervalStart(clock, interval);
         if (startsAt < earliest) revert NoticeTooShort(interval, startsAt, earliest);
+    }
+
+    /// @dev `interval` is unsettled and, unless it is history, has not started.
+    function _requireCapacityOpen(uint64 interval) private view {
+        uint64 next = _state.nextInterval;
+        if (interval < next) revert CapacityForPastInterval(interval, next);
+        Clock memory clock = _clock;
+        uint256 startsAt = _intervalStart(clock, interval);
+        if (startsAt >= clock.deployedAt && block.timestamp > startsAt) {
+            revert CapacityAfterStart(interval, startsAt, block.timestamp);
+        }
+    }
+
+    /// @dev Default `word` changed to (importWh, exportWh) from now on. The word keeps one
+    /// predecessor, so no unsettled interval after the deployment may have started before
+    /// the change it records.
+    function _changedDefault(uint256 word, uint64 importWh, uint64 exportWh) private view returns (uint256) {
+        Clock memory clock = _clock;
+        uint256 changedAt = DefaultCapacityWord.changedAt(word);
+        uint256 k = _state.nextInterval;
+        if (clock.deployedAt > clock.epoch) {
+            uint256 firstLive = (clock.deployedAt - clock.epoch + clock.intervalSeconds - 1) / clock.intervalSeconds;
+            if (k < firstLive) k = firstLive;
+        }
+        if (_intervalStart(clock, k) < changedAt) revert DefaultCapacityInUse(uint64(k), changedAt);
+        return DefaultCapacityWord.changed(word, _wh(importWh), _wh(exportWh), block.timestamp);
     }
 
     function _wh(uint64 wh) private pure returns (uint256) {
