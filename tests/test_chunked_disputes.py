@@ -223,3 +223,18 @@ def test_twenty_five_hundred_entries_settle_in_chunks_and_a_dispute_reverses_the
     after = sum(books(market, everyone)[0]), books(market, [])[1]
     assert after == (before[0], before[1] - market.bond()[1])
     assert [market.balance(int(p)) for p in ids[::97]] == [10_000_000] * len(ids[::97])
+
+
+def test_a_dispute_finishes_another_intervals_open_reversal_first(market, homes):
+    s0 = settlement(homes, [1200, -300, 0, 500], [400, -600, 200, 0])
+    s1 = settlement(homes, [0, 800, -200, 0], [300, 0, 0, -300], interval=1)
+    market.settle_chunked(s0, budget=TWO_PER_CHUNK)
+    market.settle_chunked(s1, budget=TWO_PER_CHUNK)
+    auditor = funded_auditor(market)
+    market._send_dispute(0, chunks_of(s0.entries()), reading(1, 0, 0, market), auditor)  # left open
+    # Interval 1's disputer has only interval 1's entries: interval 0's come from the logs.
+    receipt = market.dispute(1, chunks_of(s1.entries()), reading(2, 1, 0, market), auditor)
+    assert names(receipt) == ["ChunkReversed", "ChunkReversed", "ReversalClosed",
+                              "ReversalOpened", "ChunkReversed", "ChunkReversed", "ReversalClosed"]
+    assert market.record(0).reversed and market.record(1).reversed and not market.reversal().open
+    assert [market.balance(i) for i in range(5)] == [10_000_000] * 5
