@@ -155,15 +155,17 @@ def measure(sizes: list[int], intervals: int = 3, budget: int = TX_GAS_BUDGET):
 
 def _dispute(market: Market, community, rng: np.random.Generator, budget: int) -> int:
     """Settles one more interval by mandate, then disputes it with the meter-signed reading
-    of its first home, which the settlement overstated by 1 kWh; returns the dispute's gas."""
+    of its first home, which the settlement overstated by 1 kWh; returns the gas of the
+    dispute and of its reverse chunks (one transaction if the interval settled in one)."""
     keys, meters, ids = community
     grid, p2p = _energies(len(ids), rng)
     s = _interval(market, ids, (grid, p2p), pay_as_bid=False)
-    words = s.entries()
-    market.settle(s, [], budget=budget)
+    settled = market.settle(s, [], budget=budget)
+    # Its chunks as the chain logged them (one, if it settled in one transaction).
+    chunks = [list(e.args["entries"]) for e in settled.events if e.name == "EntriesSettled"]
     true_net = int(grid[0] + p2p[0]) - 1_000
     reading = sign_reading(meters[0], market.domain(), Reading.of_net(int(ids[0]), s.interval, true_net))
-    receipt = market.dispute(s.interval, [words], reading, market.chain.operators.admin)
+    receipt = market.dispute(s.interval, chunks, reading, market.chain.operators.admin)
     return receipt.gas_used
 
 

@@ -1,5 +1,5 @@
-"""An interval too big for one transaction (up to the 2,000 entries an interval may have,
-so that a dispute can reverse it in one) settles in chunks and is still atomic: every
+"""An interval too big for one transaction (up to the 10,000 entries an interval may have;
+a dispute reverses it chunk by chunk, tests/test_chunked_disputes.py) settles in chunks and is still atomic: every
 chunk is verified before any money moves, each verified chunk is applied exactly once
 and in order, the interval counts only when its last chunk closes it, conservation and
 capacity hold for the whole interval, every transaction stays under the per-transaction
@@ -148,14 +148,6 @@ def test_two_thousand_participants_settle_in_chunks_each_under_the_gas_cap(two_t
     tx_gas_limits = [market.chain.w3.eth.get_transaction(r.tx_hash)["gas"] for r in receipt.parts]
     assert max(tx_gas_limits) < MAX_TX_GAS
     assert market.next_interval() == 1 and not market.pending().open
-
-
-def test_an_interval_has_at_most_two_thousand_entries(two_thousand):
-    market, ids, _, _ = two_thousand
-    s = random_interval(np.arange(1, 2_002, dtype=np.int64), market.next_interval(), seed=11)
-    call = market.market.functions.settle(s.header(), s.entries(), [])
-    with pytest.raises(ChainError, match=r"TooManyEntries\(interval=1, entries=2001, max=2000\)"):
-        market.chain.transact(call, market.chain.operators.oracle, 5_000_000)
 
 
 def test_chunked_interval_moves_exactly_what_one_transaction_would(two_thousand):

@@ -1,7 +1,9 @@
-"""An interval settles at most MAX_ENTRIES entries (MarketStorage.MAX_ENTRIES), chunked or
-not: a dispute must be able to reverse an interval in one transaction. A larger interval
-or community is refused before anything is sent, naming the limit; one of exactly that
-size settles in chunks."""
+"""An interval settles at most MAX_ENTRIES entries (MarketStorage.MAX_ENTRIES, 10,000) in
+at most MAX_CHUNKS chunks, chunked or not: a dispute names every chunk and reverses the
+interval chunk by chunk. A larger interval or community is refused before anything is
+sent, naming the limit, and the contract refuses it too. An interval of exactly the limit
+settles in chunks and is disputed and reversed in bench/bench_chunked.py (some 20 minutes
+on the embedded chain); tests/test_chunked_disputes.py does it at 2,500."""
 
 from __future__ import annotations
 
@@ -12,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node.chain.chunks import MAX_ENTRIES
+from node.chain.chunks import MAX_CHUNKS, MAX_ENTRIES, MAX_TX_GAS, verify_gas
 from node.chain.market import Market
 from node.clearing.pricing import priced_settlement
 from node.data.config import default_config
 from node.data.synthetic import generate_community
-from node.errors import InputError, SettlementError
+from node.errors import ChainError, InputError, SettlementError
 from node.simulation.replay import simulate
 from node.simulation.state import StatePaths
 from tests.conftest import BUY, SELL
@@ -25,9 +27,10 @@ from tests.conftest import BUY, SELL
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_oracles_limit_is_the_contracts() -> None:
+def test_the_oracles_limits_are_the_contracts() -> None:
     source = (ROOT / "contracts/src/MarketStorage.sol").read_text()
-    assert int(re.search(r"MAX_ENTRIES = (\d+);", source).group(1)) == MAX_ENTRIES
+    assert int(re.search(r"MAX_ENTRIES = (\d+);", source).group(1)) == MAX_ENTRIES == 10_000
+    assert int(re.search(r"MAX_CHUNKS = (\d+);", source).group(1)) == MAX_CHUNKS
 
 
 def _settlement(market: Market, n: int):
@@ -56,16 +59,16 @@ def test_a_community_over_the_limit_is_refused_before_a_contract_is_deployed(cha
     assert not StatePaths(tmp_path).index.exists()
 
 
-def test_an_interval_of_exactly_the_limit_settles_in_chunks(chain) -> None:
-    import sys
+def test_the_contract_refuses_an_interval_over_the_limit_before_any_entry(market: Market) -> None:
+    s = _settlement(market, MAX_ENTRIES + 1)
+    call = market.market.functions.settle(s.header(), s.entries(), [])
+    with pytest.raises(ChainError, match=rf"TooManyEntries\(interval=0, entries={MAX_ENTRIES + 1}, max={MAX_ENTRIES}\)"):
+        market.chain.transact(call, market.chain.operators.oracle, MAX_TX_GAS)
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bench_settlement_gas import _community, _energies, _interval, _market
 
-    market = _market(chain, pay_as_bid=False)
-    _, _, ids = _community(market, MAX_ENTRIES)
-    settlement = _interval(market, ids, _energies(MAX_ENTRIES, np.random.default_rng(3)), pay_as_bid=False)
-    receipt = market.settle(settlement)
-    assert len(receipt.parts) >= 2  # over one transaction's gas: verified and applied in chunks
-    assert market.next_interval() == settlement.interval + 1
-    assert not market.pending().open
+def test_a_chunk_plan_over_the_contracts_chunks_is_refused_before_any_transaction(market: Market) -> None:
+    block = market.chain.w3.eth.block_number
+    one_entry_per_chunk = verify_gas(1, 1)
+    with pytest.raises(SettlementError, match=rf"would take {MAX_CHUNKS + 1} chunks.*at most {MAX_CHUNKS}"):
+        market.settle_chunked(_settlement(market, MAX_CHUNKS + 1), budget=one_entry_per_chunk)
+    assert market.chain.w3.eth.block_number == block

@@ -197,11 +197,23 @@ abstract contract MarketEvents {
     // ------------------------------------------------------------------ disputes and the bond
     /// @notice A dispute proved interval `interval` wrong for `participant` (kind 1: its
     /// entry contradicts the meter-signed reading; kind 2: the reading was left out):
-    /// every wallet change of the interval was reversed and `disputer` got `reward`
-    /// from the oracle's bond. The oracle may settle the interval again.
+    /// `disputer` got `reward` from the oracle's bond, and every wallet change of the
+    /// interval is taken back by the reversal that follows (ReversalOpened ..
+    /// ReversalClosed, in this transaction for an interval of one chunk). The oracle
+    /// may settle the interval again once it is closed.
     event IntervalReversed(
         uint64 indexed interval, uint32 indexed participant, address indexed disputer, uint8 kind, uint256 reward
     );
+    /// @notice The dispute of `interval` opened its reversal: `chunks` chunks of wallet
+    /// changes to take back, each exactly once (DisputeModule.reverseChunk, anyone may).
+    event ReversalOpened(uint64 indexed interval, uint256 chunks);
+    /// @notice Chunk `chunk` of `interval`'s reversal took back the wallet changes of its
+    /// `entries` entries, which summed to `sum` (what the grid's side gets back at the close).
+    event ChunkReversed(uint64 indexed interval, uint256 chunk, uint256 entries, int256 sum);
+    /// @notice The last chunk of `interval`'s reversal is reversed: the grid's wallet
+    /// moved by `gridAmount` (the entries' sum and the storage fees; 0 if the interval
+    /// had not closed). Settlements and withdrawals may go on.
+    event ReversalClosed(uint64 indexed interval, int256 gridAmount);
     /// @notice The oracle's bond changed by `change` to `bond`.
     event BondChanged(address indexed by, int256 change, uint256 bond);
     /// @notice The admin set what a successful dispute pays (and the least bond to settle).
@@ -210,7 +222,21 @@ abstract contract MarketEvents {
     error NotDisputable(uint64 interval);
     error IntervalFinal(uint64 interval, uint256 finalAt);
     error EntriesMismatch(uint64 interval, bytes32 root);
-    error BadChunkBounds(uint256 chunkEnds, uint256 entries);
+    /// @notice The chunks `firstChunk` .. `firstChunk + proofChunks - 1` a dispute carries
+    /// are not among the interval's `chunks` chunks (or it carries none).
+    error BadChunkProof(uint64 interval, uint256 firstChunk, uint256 proofChunks, uint256 chunks);
+    /// @notice `participant` is not in chunks `firstChunk` .. `lastChunk`, but the
+    /// chunks do not show it is in no other: it is below the first one's first entry
+    /// (with an earlier chunk) or above the last one's last entry (with a later chunk).
+    error AbsenceNotProved(uint32 participant, uint256 firstChunk, uint256 lastChunk);
+    /// @notice A dispute's reversal of `interval` is open with `chunksLeft` chunks not yet
+    /// reversed: settlements, applied chunks, withdrawals, the bond's withdrawal and other
+    /// disputes wait until it is closed (anyone may send DisputeModule.reverseChunk).
+    error ReversalOpen(uint64 interval, uint256 chunksLeft);
+    error NoReversalOpen(uint64 interval);
+    error ChunkNotInReversal(uint64 interval, uint256 chunk, uint256 chunks);
+    error ChunkAlreadyReversed(uint64 interval, uint256 chunk);
+    error TooManyChunks(uint64 interval, uint256 chunks, uint256 max);
     error ReadingForOtherInterval(uint64 interval, uint64 readingInterval);
     error BadMeterSignature(uint32 participant, address signer, address meter);
     error NoMeterKey(uint32 participant, uint64 interval);

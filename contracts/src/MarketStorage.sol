@@ -25,9 +25,14 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     /// @dev Sets tariffs and capacities; owns the grid's wallet (participant 0).
     bytes32 internal constant GRID_OPERATOR = keccak256("GRID_OPERATOR_ROLE");
     uint32 internal constant GRID_ID = 0;
-    /// @dev Most entries of one interval: a dispute must reverse all of them in one
-    /// transaction under the EIP-7825 cap of 16,777,216 gas (~6k gas each).
-    uint256 internal constant MAX_ENTRIES = 2000;
+    /// @dev Most entries of one interval. A dispute reverses them chunk by chunk
+    /// (DisputeModule.reverseChunk), each chunk one transaction under the EIP-7825 cap
+    /// of 16,777,216 gas, so the limit is the chunk count times what a chunk holds.
+    uint256 internal constant MAX_ENTRIES = 10000;
+    /// @dev Most chunks of one interval: a dispute carries every chunk's hash and stores
+    /// those of the chunks it must reverse (~23k gas each), which this keeps under ~1.5M
+    /// gas whatever the oracle's chunking; 10,000 entries need ~9 chunks of ~1,100.
+    uint256 internal constant MAX_CHUNKS = 64;
     /// @dev A settlement record that was reversed by a dispute (see `_records`).
     uint256 internal constant REVERSED = 1;
     /// @dev Participant ids fit 30 bits: an entry word keeps its two top bits for flags.
@@ -55,6 +60,11 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
         uint32 participantCount; // the grid included; ids are 0..count-1
         uint32 termsCount; // versions of the terms
         uint32 lastSettledBucket; // lock bucket of the latest settlement
+        // The open reversal (see `_reversal`), here in the free bits of the word every
+        // settlement reads anyway, so that refusing settlements while it is open costs
+        // them no extra storage read.
+        uint64 reversalInterval; // the interval a dispute reversed, being reversed
+        uint32 reversalLeft; // its chunks not yet reversed; 0: no reversal open
     }
 
     /// @dev What a successful dispute pays, out of the oracle's bond.
@@ -220,6 +230,26 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     uint256[] internal _pendingShareEntries;
 
+    // ---- disputes reversed in chunks
+    /// @dev What reversing the open reversal's chunks needs (with State.reversalInterval
+    /// and State.reversalLeft): how many chunks moved money (all of a closed interval;
+    /// the applied ones of an interval disputed while being applied), the lock bucket of
+    /// its settlement, whether it closed (then the grid, the storage fees and the share
+    /// accounts moved too and are reversed with the last chunk), and the running sum of
+    /// the wallet changes reversed so far, which the grid's side is moved by at the end.
+    struct Reversal {
+        uint32 chunks;
+        uint32 bucket;
+        bool closed;
+        int128 sum; // each amount moved an int72 balance, so |amount| < 2^73: |sum| < 2^87
+    }
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
+    Reversal internal _reversal;
+    /// @dev keccak256 of each chunk of the open reversal still to reverse, by chunk
+    /// index; zero once reversed (or never part of it).
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
+    mapping(uint256 chunk => bytes32) internal _reversalChunkHashes;
+
     enum Move {
         Settle, // a settlement entry: credits locked until final, debits within the credit limit
         Deposit, // tokens paid in: final at once
@@ -281,6 +311,26 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
         word = _moved(id, word, delta, move, bucket);
         _accounts[id] = word;
         return word;
+    }
+
+    /// @dev Refuses while a dispute's reversal is open: a settlement, a withdrawal or a
+    /// dispute of another interval waits until every chunk of it is reversed (anyone may
+    /// reverse them), so that nothing can spend or lock what the reversal takes back.
+    function _requireNoReversal() internal view {
+        State storage state = _state;
+        uint32 left = state.reversalLeft;
+        if (left != 0) revert ReversalOpen(state.reversalInterval, left);
+    }
+
+    /// @dev keccak256 of the entry words back to back, hashed in scratch memory above the
+    /// free memory pointer without moving it: a chunk's hash.
+    function _hashEntries(uint256[] calldata entries) internal pure returns (bytes32 result) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let size := mul(entries.length, 0x20)
+            calldatacopy(ptr, entries.offset, size)
+            result := keccak256(ptr, size)
+        }
     }
 
     // ---------------------------------------------------------------- roles

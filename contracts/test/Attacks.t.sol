@@ -130,7 +130,7 @@ contract AttacksTest is MarketFixture {
         (DisputeModule.Reading memory r, bytes memory sig) = _signedReading(1, 0, 0, 0);
         uint256[] memory words = SettlementBuilder.entries(d);
         vm.prank(AUDITOR);
-        disputes.dispute(0, words, _oneChunk(1), r, sig);
+        disputes.dispute(0, _oneChunkHash(words), 0, _oneChunk(words), r, sig);
         _equal("home 1 restored", int256(TEN), wallets.balanceOf(1));
         _equal("grid restored", int256(TEN), wallets.balanceOf(0));
         _equal("disputer paid from the bond", int256(uint256(REWARD)), int256(token.balanceOf(AUDITOR)));
@@ -138,7 +138,7 @@ contract AttacksTest is MarketFixture {
         SettlementBuilder.Draft memory honest = _draft(0, new uint32[](0), new int256[](0), new int256[](0));
         _submit(honest);
         vm.expectRevert(abi.encodeWithSelector(MarketEvents.NotEligible.selector, uint32(1), uint64(0)));
-        disputes.dispute(0, new uint256[](0), _oneChunk(0), r, sig);
+        disputes.dispute(0, _oneChunkHash(new uint256[](0)), 0, _oneChunk(new uint256[](0)), r, sig);
     }
 
     // ------------------------------------------------------------- 3. meter data is the oracle's word
@@ -157,15 +157,15 @@ contract AttacksTest is MarketFixture {
         vm.expectRevert(
             abi.encodeWithSelector(MarketEvents.BadMeterSignature.selector, uint32(1), vm.addr(ownerKey(1)), vm.addr(meterKey(1)))
         );
-        disputes.dispute(0, SettlementBuilder.entries(d), _oneChunk(1), r, forged);
-        disputes.dispute(0, SettlementBuilder.entries(d), _oneChunk(1), r, sig);
+        disputes.dispute(0, _oneChunkHash(SettlementBuilder.entries(d)), 0, _oneChunk(SettlementBuilder.entries(d)), r, forged);
+        disputes.dispute(0, _oneChunkHash(SettlementBuilder.entries(d)), 0, _oneChunk(SettlementBuilder.entries(d)), r, sig);
         _equal("home 1 restored", int256(TEN), wallets.balanceOf(1));
         (ids, g, p) = _one(1, 2_000, 0);
         SettlementBuilder.Draft memory honest = _draft(0, ids, g, p);
         _submit(honest);
         _equal("home 1 pays 0.60", int256(TEN) - 600_000, wallets.balanceOf(1));
         vm.expectRevert(abi.encodeWithSelector(MarketEvents.NoContradiction.selector, uint32(1), int256(2_000), int256(2_000)));
-        disputes.dispute(0, SettlementBuilder.entries(honest), _oneChunk(1), r, sig);
+        disputes.dispute(0, _oneChunkHash(SettlementBuilder.entries(honest)), 0, _oneChunk(SettlementBuilder.entries(honest)), r, sig);
     }
 
     // ------------------------------------------------------------- 4. intervals are not tied to time
@@ -204,14 +204,14 @@ contract AttacksTest is MarketFixture {
         _submit(d);
         (DisputeModule.Reading memory r, bytes memory sig) = _signedReading(4, 0, 0, 3_000);
         vm.recordLogs();
-        disputes.dispute(0, new uint256[](0), _oneChunk(0), r, sig);
+        disputes.dispute(0, _oneChunkHash(new uint256[](0)), 0, _oneChunk(new uint256[](0)), r, sig);
         (,,, bool reversed) = disputes.recordOf(0);
         _equal("reversed", 1, reversed ? int256(1) : int256(0));
         // A home that metered nothing, or one without a mandate, is no evidence.
         _submit(d);
         (r, sig) = _signedReading(4, 0, 0, 0);
         vm.expectRevert(abi.encodeWithSelector(MarketEvents.NotEligible.selector, uint32(4), uint64(0)));
-        disputes.dispute(0, new uint256[](0), _oneChunk(0), r, sig);
+        disputes.dispute(0, _oneChunkHash(new uint256[](0)), 0, _oneChunk(new uint256[](0)), r, sig);
     }
 
     /// An exclusion is accepted only with a reason the contract can check: here home 1's

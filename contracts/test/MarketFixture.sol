@@ -215,10 +215,22 @@ abstract contract MarketFixture {
         signature = Signing.signReading(meterKey(id), address(market), r);
     }
 
-    /// @dev One chunk ending after all entries: how a dispute names a one-transaction settlement.
-    function _oneChunk(uint256 n) internal pure returns (uint256[] memory ends) {
-        ends = new uint256[](1);
-        ends[0] = n;
+    /// @dev How a dispute names a one-transaction settlement: its one chunk's hash ...
+    function _oneChunkHash(uint256[] memory words) internal pure returns (bytes32[] memory hashes) {
+        hashes = new bytes32[](1);
+        hashes[0] = keccak256(abi.encodePacked(words));
+    }
+
+    /// @dev ... and the chunk itself, chunk 0.
+    function _oneChunk(uint256[] memory words) internal pure returns (uint256[][] memory chunks) {
+        chunks = new uint256[][](1);
+        chunks[0] = words;
+    }
+
+    /// @dev The hashes of a settlement's two chunks, as a dispute names them.
+    function _hashes(uint256[] memory a, uint256[] memory b) internal pure returns (bytes32[] memory hashes) {
+        hashes = new bytes32[](2);
+        (hashes[0], hashes[1]) = (keccak256(abi.encodePacked(a)), keccak256(abi.encodePacked(b)));
     }
 
     function _ids(uint32 a, uint32 b) internal pure returns (uint32[] memory ids) {

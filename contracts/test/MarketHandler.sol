@@ -500,7 +500,7 @@ contract MarketHandler is MarketFixture {
             expected = abi.encodeWithSelector(MarketEvents.NotEligible.selector, id, s.interval);
         }
         vm.prank(AUDITOR);
-        try disputes.dispute(s.interval, s.words, _oneChunk(s.words.length), r, signature) {
+        try disputes.dispute(s.interval, _oneChunkHash(s.words), 0, _oneChunk(s.words), r, signature) {
             _expectSuccess("disputeHonest", expected);
         } catch (bytes memory got) {
             _expectRevert("disputeHonest", expected, got);
@@ -866,7 +866,7 @@ contract MarketHandler is MarketFixture {
         uint256 balanceBefore = token.balanceOf(AUDITOR);
         uint256 reward = ghostBond < REWARD ? ghostBond : REWARD;
         vm.prank(AUDITOR);
-        disputes.dispute(k, s.words, _oneChunk(s.words.length), r, signature);
+        disputes.dispute(k, _oneChunkHash(s.words), 0, _oneChunk(s.words), r, signature);
         _equal("disputer's reward", balanceBefore + reward, token.balanceOf(AUDITOR));
         ghostBond -= reward;
         ghostBacking -= reward;

@@ -102,7 +102,7 @@ contract RevertsTest is MarketFixture {
         DisputeModule.Reading memory r = DisputeModule.Reading(1, 0, 0, 0);
         bytes memory sig = Signing.signReading(0x5EED, address(market), r);
         _expect(abi.encodeWithSelector(MarketEvents.BadMeterSignature.selector, uint32(1), vm.addr(0x5EED), vm.addr(meterKey(1))));
-        disputes.dispute(0, SettlementBuilder.entries(d), _oneChunk(2), r, sig);
+        disputes.dispute(0, _oneChunkHash(SettlementBuilder.entries(d)), 0, _oneChunk(SettlementBuilder.entries(d)), r, sig);
     }
 
     // ------------------------------------------------------------ terms and capacity
@@ -226,8 +226,8 @@ contract RevertsTest is MarketFixture {
         d.amount[0] = 5;
         _expect(abi.encodeWithSelector(MarketEvents.BadExclusion.selector, uint32(1)));
         _submit(d);
-        uint256[] memory words = new uint256[](2001);
-        _expect(abi.encodeWithSelector(MarketEvents.TooManyEntries.selector, uint64(0), uint256(2001), uint256(2000)));
+        uint256[] memory words = new uint256[](10_001);
+        _expect(abi.encodeWithSelector(MarketEvents.TooManyEntries.selector, uint64(0), uint256(10_001), uint256(10_000)));
         vm.prank(ORACLE);
         settlement.settle(d.h, words, new EntryChecks.OrderAuth[](0));
     }
@@ -299,15 +299,13 @@ contract RevertsTest is MarketFixture {
         settlement.applyChunk(0, 1, b);
         _equal("next interval", 1, int256(uint256(terms.nextInterval())));
         _equal("home 1 paid", int256(FUNDS) + d.amount[0], wallets.balanceOf(1));
-        // A chunked interval is disputed with its chunk boundaries.
+        // A chunked interval is disputed with its chunks' hashes and the chunk that shows it.
         uint256[] memory all = SettlementBuilder.entries(d);
-        uint256[] memory ends = new uint256[](2);
-        (ends[0], ends[1]) = (1, 3);
         (DisputeModule.Reading memory r, bytes memory sig) = _signedReading(3, 0, 0, 300);
         _expect(abi.encodeWithSelector(MarketEvents.NoContradiction.selector, uint32(3), int256(-300), int256(-300)));
-        disputes.dispute(0, all, ends, r, sig);
+        disputes.dispute(0, _hashes(a, b), 1, _oneChunk(b), r, sig);
         _expect(abi.encodeWithSelector(MarketEvents.EntriesMismatch.selector, uint64(0), keccak256(abi.encodePacked(bytes32(0), keccak256(abi.encodePacked(all))))));
-        disputes.dispute(0, all, _oneChunk(3), r, sig);
+        disputes.dispute(0, _oneChunkHash(all), 0, _oneChunk(all), r, sig);
     }
 
     function test_pendingIntervalIsAbandonedByTheOracleOrOnceStale() public {
@@ -332,11 +330,9 @@ contract RevertsTest is MarketFixture {
         settlement.verifyChunk(d.h, b, new EntryChecks.OrderAuth[](0), true);
         vm.stopPrank();
         settlement.applyChunk(0, 0, a);
-        uint256[] memory ends = new uint256[](2);
-        (ends[0], ends[1]) = (1, 3);
-        // Home 1 really imported nothing.
+        // Home 1 really imported nothing. Its chunk is the one applied: reversed at once.
         (DisputeModule.Reading memory r, bytes memory sig) = _signedReading(1, 0, 0, 0);
-        disputes.dispute(0, SettlementBuilder.entries(d), ends, r, sig);
+        disputes.dispute(0, _hashes(a, b), 0, _oneChunk(a), r, sig);
         _equal("home 1 restored", int256(FUNDS), wallets.balanceOf(1));
         (, uint8 phase,,,,,) = disputes.pending();
         _equal("pending dropped", 0, int256(uint256(phase)));
@@ -348,15 +344,15 @@ contract RevertsTest is MarketFixture {
     function test_disputeRefusesWhatIsNoEvidence() public {
         (DisputeModule.Reading memory r, bytes memory sig) = _signedReading(1, 0, 1_000, 0);
         _expect(abi.encodeWithSelector(MarketEvents.NotDisputable.selector, uint64(0)));
-        disputes.dispute(0, new uint256[](0), _oneChunk(0), r, sig);
+        disputes.dispute(0, _oneChunkHash(new uint256[](0)), 0, _oneChunk(new uint256[](0)), r, sig);
         SettlementBuilder.Draft memory d = _trade(0, 1_000);
         _submit(d);
         uint256[] memory words = SettlementBuilder.entries(d);
-        _expect(abi.encodeWithSelector(MarketEvents.BadChunkBounds.selector, uint256(0), uint256(2)));
-        disputes.dispute(0, words, new uint256[](0), r, sig);
+        _expect(abi.encodeWithSelector(MarketEvents.BadChunkProof.selector, uint64(0), uint256(0), uint256(0), uint256(1)));
+        disputes.dispute(0, _oneChunkHash(words), 0, new uint256[][](0), r, sig);
         (r, sig) = _signedReading(1, 1, 1_000, 0);
         _expect(abi.encodeWithSelector(MarketEvents.ReadingForOtherInterval.selector, uint64(0), uint64(1)));
-        disputes.dispute(0, words, _oneChunk(2), r, sig);
+        disputes.dispute(0, _oneChunkHash(words), 0, _oneChunk(words), r, sig);
         (DisputeModule.Reading memory a, bytes memory sigA) = _signedReading(1, 0, 1_000, 0);
         _expect(abi.encodeWithSelector(MarketEvents.NotEquivocation.selector, uint32(1)));
         disputes.reportEquivocation(a, sigA, a, sigA);
@@ -367,7 +363,7 @@ contract RevertsTest is MarketFixture {
         _equal("frozen", 1, frozen ? int256(1) : int256(0));
         vm.warp(block.timestamp + 2 * WINDOW);
         _expect(abi.encodeWithSelector(MarketEvents.IntervalFinal.selector, uint64(0), (block.timestamp - 2 * WINDOW) / WINDOW * WINDOW + 2 * WINDOW));
-        disputes.dispute(0, words, _oneChunk(2), a, sigA);
+        disputes.dispute(0, _oneChunkHash(words), 0, _oneChunk(words), a, sigA);
     }
 
     function test_bondIsLockedUntilEverySettlementIsFinal() public {

@@ -213,7 +213,7 @@ contract SharedBatteriesTest is MarketFixture {
         // Home 2's meter says it exported 1,999 Wh, not 2,000.
         (DisputeModule.Reading memory r, bytes memory sig) = _signedReading(2, 0, 0, 1999);
         vm.prank(AUDITOR);
-        disputes.dispute(0, SettlementBuilder.entries(d), _oneChunk(2), r, sig);
+        disputes.dispute(0, _oneChunkHash(SettlementBuilder.entries(d)), 0, _oneChunk(SettlementBuilder.entries(d)), r, sig);
         int256[] memory after_ = _balances();
         for (uint32 id = 0; id <= 5; ++id) {
             _equal("reversed", before[id], after_[id]);
@@ -224,25 +224,55 @@ contract SharedBatteriesTest is MarketFixture {
         _equal("operator", _fee(1999), _balances()[1] - before[1]);
     }
 
-    /// A settlement in chunks pays the operator when its last chunk applies.
-    function test_aChunkedSettlementPaysTheFeesOnce() public {
+    /// @dev Interval 0 with home 2 selling 3 kWh into its account 4 (which pays the fee),
+    /// verified in two chunks of one entry each, not yet applied.
+    function _verifiedTwoChunks() internal returns (uint256[] memory a, uint256[] memory b) {
         SettlementBuilder.Draft memory d = _draft(0, _ids(2, 4), _wh(0, 0), _wh(-3000, 3000));
         _warpPast(0);
         d.amount[1] -= _fee(3000);
-        int256[] memory before = _balances();
         uint256[] memory words = SettlementBuilder.entries(d);
-        uint256[] memory a = new uint256[](1);
-        uint256[] memory b = new uint256[](1);
+        (a, b) = (new uint256[](1), new uint256[](1));
         (a[0], b[0]) = (words[0], words[1]);
         EntryChecks.OrderAuth[] memory none = new EntryChecks.OrderAuth[](0);
         vm.startPrank(ORACLE);
         settlement.verifyChunk(d.h, a, none, false);
         settlement.verifyChunk(d.h, b, none, true);
         vm.stopPrank();
+    }
+
+    /// A settlement in chunks pays the operator when its last chunk applies.
+    function test_aChunkedSettlementPaysTheFeesOnce() public {
+        int256[] memory before = _balances();
+        (uint256[] memory a, uint256[] memory b) = _verifiedTwoChunks();
         settlement.applyChunk(0, 0, a);
         _equal("nothing before the last chunk", 0, _balances()[1] - before[1]);
         settlement.applyChunk(0, 1, b);
         _equal("operator", 60_000, _balances()[1] - before[1]);
+    }
+
+    /// A dispute of an interval settled in two chunks, home 2 selling into its account 4:
+    /// the reversal takes each chunk back in its own call, the account's energy with the
+    /// share entry and the operator's fees and the grid's side with the last chunk; every
+    /// balance and the account's energy are as before, to the unit and the pWh.
+    function test_aChunkedDisputeReversesTheSharesEnergyAndFeesInItsLastChunk() public {
+        int256[] memory before = _balances();
+        int256 energyBefore = _deliverable(4);
+        (uint256[] memory a, uint256[] memory b) = _verifiedTwoChunks();
+        settlement.applyChunk(0, 0, a);
+        settlement.applyChunk(0, 1, b);
+        _equal("account charged", energyBefore + 3000 * int256(uint256(ETA)) * int256(uint256(ETA)), _deliverable(4));
+        // Home 2's meter says it exported 2,999 Wh, not 3,000 (chunk 0).
+        (DisputeModule.Reading memory r, bytes memory sig) = _signedReading(2, 0, 0, 2999);
+        vm.prank(AUDITOR);
+        disputes.dispute(0, _hashes(a, b), 0, _oneChunk(a), r, sig);
+        disputes.reverseChunk(0, 1, b);
+        _equal("the share's energy goes back with its entry", energyBefore, _deliverable(4));
+        _equal("the fees stay until the last chunk", 60_000, _balances()[1] - before[1]);
+        disputes.reverseChunk(0, 0, a);
+        int256[] memory after_ = _balances();
+        for (uint32 id = 0; id <= 5; ++id) {
+            _equal("reversed", before[id], after_[id]);
+        }
     }
 
     // ------------------------------------------------------------- stored energy
@@ -376,7 +406,7 @@ contract SharedBatteriesTest is MarketFixture {
         d0.amount[1] -= _fee(2000);
         (DisputeModule.Reading memory r, bytes memory sig) = _signedReading(2, 0, 0, 1999);
         vm.prank(AUDITOR);
-        disputes.dispute(0, SettlementBuilder.entries(d0), _oneChunk(2), r, sig);
+        disputes.dispute(0, _oneChunkHash(SettlementBuilder.entries(d0)), 0, _oneChunk(SettlementBuilder.entries(d0)), r, sig);
         _equal("taken back", -stored, _deliverable(4));
         _warpPast(2);
         SettlementBuilder.Draft memory draw = _draft(2, _ids(3, 4), _wh(0, 0), _wh(1, -1));

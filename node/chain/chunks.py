@@ -14,10 +14,12 @@ from node.errors import SettlementError
 if TYPE_CHECKING:
     from node.chain.settlement import Settlement
 
-# MarketStorage.MAX_ENTRIES: the entries an interval may have, chunked or not, so that a
-# dispute can reverse the whole interval in one transaction (tests/test_market_size.py
-# holds the two equal).
-MAX_ENTRIES = 2_000
+# MarketStorage.MAX_ENTRIES and MAX_CHUNKS: the entries and chunks an interval may have
+# (tests/test_market_size.py holds them equal to the contract's). A dispute reverses an
+# interval one chunk per transaction (node.chain.disputes), so the entries are limited by
+# the chunks a dispute can name, not by one transaction.
+MAX_ENTRIES = 10_000
+MAX_CHUNKS = 64
 
 # Gas is set explicitly (eth_estimateGas takes seconds on eth-tester). A settlement
 # measured ~11.9k gas per mandate-authorised participant and ~14.9k per signed order
@@ -159,5 +161,14 @@ def check_entry_count(settlement: Settlement) -> None:
     if n > MAX_ENTRIES:
         raise SettlementError(
             f"interval {settlement.interval} has {n:,} entries; the market contract settles at most {MAX_ENTRIES:,} "
-            "an interval (so that a dispute can reverse an interval in one transaction): run communities of at most "
+            "an interval (a dispute reverses it chunk by chunk, and names every chunk): run communities of at most "
             f"{MAX_ENTRIES:,} participants per market")
+
+
+def check_chunk_count(interval: int, chunks: list[Chunk]) -> None:
+    """SettlementError, before any transaction, for a chunk plan the contract would refuse
+    at its chunk MAX_CHUNKS + 1 (TooManyChunks): a gas budget too small for the interval."""
+    if len(chunks) > MAX_CHUNKS:
+        raise SettlementError(
+            f"interval {interval} would take {len(chunks)} chunks at this gas budget; the market contract takes at "
+            f"most {MAX_CHUNKS} (a dispute names every chunk): settle it with a larger budget")

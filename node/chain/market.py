@@ -24,6 +24,7 @@ from node.chain.chunks import (
     TX_GAS_BUDGET,
     Chunk,
     PendingSettlement,
+    check_chunk_count,
     check_entry_count,
     apply_gas,
     entries_hash,
@@ -36,6 +37,7 @@ from node.chain.chunks import (
 from node.faults import crash_point
 from node.chain.deploy import MarketSetup, Tariffs, deploy_contracts
 from node.chain.settlement import Settlement, pack_order
+from node.chain.disputes import MarketDisputes
 from node.chain.trust import MarketTrust
 from node.intent.signing import Domain, SignedMandate, SignedOrder, SignedRevocation
 
@@ -98,7 +100,7 @@ class Receipt:
         return Receipt(last.tx_hash, last.block, sum(r.gas_used for r in parts), events, tuple(parts))
 
 
-class Market(MarketTrust):
+class Market(MarketTrust, MarketDisputes):
     """Typed access to the GridToken and EnergyMarket contracts of one deployment."""
 
     def __init__(self, chain: Chain, deployment: Deployment) -> None:
@@ -215,6 +217,7 @@ class Market(MarketTrust):
         contract rejection raises SettlementError."""
         budget = TX_GAS_BUDGET if budget is None else budget
         check_entry_count(settlement)
+        self.finish_open_reversal()
         orders = sorted(orders, key=lambda o: o.order.participant)
         entries = settlement.entries(by_order={o.order.participant for o in orders})
         auths = [pack_order(o) for o in orders]
@@ -267,6 +270,7 @@ class Market(MarketTrust):
         the failure."""
         budget = TX_GAS_BUDGET if budget is None else budget
         check_entry_count(settlement)
+        self.finish_open_reversal()
         orders = sorted(orders, key=lambda o: o.order.participant)
         entries = settlement.entries(by_order={o.order.participant for o in orders})
         return self._settle_chunked(settlement, entries, [pack_order(o) for o in orders], budget)
@@ -276,6 +280,7 @@ class Market(MarketTrust):
         header = settlement.header()
         zones = len(settlement.zone_prices) if settlement.zonal else 0
         chunks = plan_chunks(words, budget, zones)
+        check_chunk_count(k, chunks)
         oracle = self.chain.operators.oracle
         receipts: list[Receipt] = []
         state = self._resumable(settlement, words, chunks, receipts)

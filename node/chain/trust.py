@@ -1,7 +1,8 @@
 """What keeps the oracle a relay, as transactions and reads of the market: the terms
 every settlement is priced by, the market's clock, credit limits and their reserve, the
-oracle's bond, disputes with meter-signed readings, cancellation floors, freezes and
-keys. ``Market`` (node.chain.market) inherits these."""
+oracle's bond and the records disputes are checked against (the disputes themselves:
+node.chain.disputes), cancellation floors, freezes and keys. ``Market``
+(node.chain.market) inherits these."""
 
 from __future__ import annotations
 
@@ -9,11 +10,7 @@ from dataclasses import dataclass
 
 from node.chain.deploy import Tariffs
 from node.chain.settlement import decode_entry
-from node.errors import ChainError, SettlementError
-from node.intent.signing import SignedCancellation, SignedReading
-
-DISPUTE_BASE_GAS = 250_000
-DISPUTE_GAS_PER_ENTRY = 9_000  # calldata, hashing and one reversed wallet per entry
+from node.intent.signing import SignedCancellation
 
 
 @dataclass(frozen=True)
@@ -109,24 +106,6 @@ class MarketTrust:
     def record(self, interval: int) -> Record:
         prefix, settled_at, final_at, reversed_ = self.market.functions.recordOf(interval).call()
         return Record(bytes(prefix), settled_at, final_at, reversed_)
-
-    def dispute(self, interval: int, chunks: list[list[int]], signed: SignedReading, sender) -> object:
-        """Disputes settled `interval` (its entry words, one list per chunk, as
-        EntriesSettled logged them) with a meter-signed reading; `sender` pays the gas
-        and gets the reward. A dispute the contract refuses raises SettlementError."""
-        words = [w for chunk in chunks for w in chunk]
-        ends, end = [], 0
-        for chunk in chunks:
-            end += len(chunk)
-            ends.append(end)
-        r = signed.reading
-        call = self.market.functions.dispute(
-            interval, words, ends or [0], (r.participant, r.interval, r.import_wh, r.export_wh), signed.signature
-        )
-        try:
-            return self._send(call, sender, DISPUTE_BASE_GAS + DISPUTE_GAS_PER_ENTRY * len(words))
-        except ChainError as exc:
-            raise SettlementError(f"dispute of interval {interval} refused: {exc}") from exc
 
     # -- participants --------------------------------------------------------------
 

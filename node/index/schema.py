@@ -298,6 +298,11 @@ APPLY = {
     "StorageFeesPaid": _storage_fees,
     # IntervalReversed removes the interval's storage fees; the terms are read from the chain.
     "StorageFeesReversed": _ignore,
+    # IntervalReversed removes the interval's rows at once (every balance the index shows
+    # is what the reversal leaves); its reverse chunks take the same amounts back on chain.
+    "ReversalOpened": _ignore,
+    "ChunkReversed": _ignore,
+    "ReversalClosed": _ignore,
     "StorageFeeScheduled": _ignore,
     # Terms, credit, reserve, bond, freezes, cancellations and equivocations: the oracle
     # and the auditor read them from the chain when they need them; the UI does not

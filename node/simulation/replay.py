@@ -150,7 +150,7 @@ def simulate(
         # Refused before a contract is deployed or a home registered: every interval
         # would fail on chain (TooManyEntries) after its clearing.
         raise InputError(f"{len(community.homes):,} homes: the market contract settles at most {MAX_ENTRIES:,} "
-                         "entries an interval (so that a dispute can reverse an interval in one transaction); "
+                         "entries an interval (a dispute names every chunk of an interval and reverses it chunk by chunk); "
                          f"split the community into markets of at most {MAX_ENTRIES:,} homes")
     index = Index(paths.index)
     market, ids = open_market(chain, community, config, paths, index)

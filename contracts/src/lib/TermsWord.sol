@@ -172,10 +172,12 @@ library DefaultCapacityWord {
         return uint40(w >> 200);
     }
 
-    /// @dev The capacity word in force for an interval starting at `startsAt` in a market
-    /// deployed at `deployedAt`: an IntervalWord whose capacity flag says whether any was set.
+    /// @dev The capacity in force for an interval starting at `startsAt` in a market
+    /// deployed at `deployedAt`, for IntervalWord's capacity getters (hasCapacity says
+    /// whether any was set; the other bits are not an IntervalWord's).
     function inForce(uint256 w, uint256 startsAt, uint256 deployedAt) internal pure returns (uint256) {
-        if (startsAt >= changedAt(w) || startsAt < deployedAt) return w & (CURRENT_MASK | IntervalWord.CAPACITY_SET);
-        return w & PRIOR_SET == 0 ? 0 : IntervalWord.CAPACITY_SET | ((w >> 96) & CURRENT_MASK);
+        if (startsAt >= changedAt(w) || startsAt < deployedAt) return w;
+        // PRIOR_SET (bit 2) becomes the capacity flag (bit 0).
+        return ((w >> 96) & CURRENT_MASK) | ((w >> 2) & IntervalWord.CAPACITY_SET);
     }
 }

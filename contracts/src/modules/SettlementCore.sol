@@ -8,10 +8,12 @@ import {EntryChecks} from "./EntryChecks.sol";
 /// @notice What SettlementModule and ZonalSettlementModule share: opening an interval,
 /// its totals and closing it.
 abstract contract SettlementCore is EntryChecks {
-    /// @dev The checks before any entry: the interval is the next one (or a reversed
-    /// one settled again) and has ended, at most MAX_ENTRIES entries, the oracle's bond
-    /// covers a dispute; and the prices of the interval from the terms in force.
+    /// @dev The checks before any entry: no dispute's reversal is open, the interval is
+    /// the next one (or a reversed one settled again) and has ended, at most MAX_ENTRIES
+    /// entries, the oracle's bond covers a dispute; and the prices of the interval from
+    /// the terms in force.
     function _open(Header calldata h, uint256 entries) internal view returns (Context memory c) {
+        _requireNoReversal();
         uint64 k = h.interval;
         uint64 next = _state.nextInterval;
         if (k != next && (k > next || _records[k] != REVERSED)) revert IntervalOutOfOrder(next, k);
@@ -85,6 +87,7 @@ abstract contract SettlementCore is EntryChecks {
         Totals memory t = p.totals;
         uint32 lastParticipant = _checkEntries(c, t, entries, orders, p.lastParticipant, false);
         uint32 chunk = p.verifiedChunks;
+        if (chunk >= MAX_CHUNKS) revert TooManyChunks(h.interval, chunk + 1, MAX_CHUNKS);
         bytes32 entriesHash = _hashEntries(entries);
         _chunkHashes[chunk] = entriesHash;
         if (last) {
@@ -191,16 +194,5 @@ abstract contract SettlementCore is EntryChecks {
             root,
             _finalAt(c.clock, settledAt)
         );
-    }
-
-    /// @dev keccak256 of the entry words back to back, hashed in scratch memory above the
-    /// free memory pointer without moving it.
-    function _hashEntries(uint256[] calldata entries) internal pure returns (bytes32 result) {
-        assembly ("memory-safe") {
-            let ptr := mload(0x40)
-            let size := mul(entries.length, 0x20)
-            calldatacopy(ptr, entries.offset, size)
-            result := keccak256(ptr, size)
-        }
     }
 }

@@ -61,8 +61,9 @@ contract SettlementModule is SettlementCore {
     ///   settlement) anyone may submit a meter-signed reading that contradicts an entry,
     ///   or a nonzero one of a participant with a mandate in force who was left out
     ///   without a declared, checked exclusion (DisputeModule.dispute). That reverses the
-    ///   whole interval and pays the disputer from the oracle's bond; the oracle must
-    ///   then settle it again. Battery state-of-charge bounds of mandates are checked by
+    ///   whole interval (chunk by chunk, DisputeModule.reverseChunk; nothing settles until
+    ///   every chunk is reversed) and pays the disputer from the oracle's bond; the oracle
+    ///   must then settle it again. Battery state-of-charge bounds of mandates are checked by
     ///   auditors against the committed inputs, not here.
     /// - Zones (settleZonal, verifyChunkZonal): the oracle chooses one P2P price per
     ///   zone, each between the export tariff and the import tariff less the fee; every
@@ -128,8 +129,11 @@ contract SettlementModule is SettlementCore {
     /// @notice Applies verified chunk `chunkIndex` of the pending `interval`: moves each
     /// entry's wallet. Chunks apply in order, once each, and only with exactly the
     /// entries that were verified (same hash); anyone may send them, so that an interval
-    /// the oracle verified always completes. The last one settles the interval.
+    /// the oracle verified always completes. The last one settles the interval. Waits
+    /// while a dispute's reversal is open (ReversalOpen).
     function applyChunk(uint64 interval, uint256 chunkIndex, uint256[] calldata entries) external {
+        // A reversal's credits are unlocked from their bucket: nothing may lock newer ones first.
+        _requireNoReversal();
         Pending storage p = _pending;
         if (p.phase != APPLYING || p.interval != interval) revert NotVerified(interval, p.phase);
         uint32 applied = p.appliedChunks;

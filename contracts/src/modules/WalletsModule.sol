@@ -61,10 +61,12 @@ contract WalletsModule is MarketStorage {
     /// @notice Withdraws `amount` tokens from the caller's own wallet, out of its final
     /// funds (never on credit, never a credit that a dispute could still reverse). A
     /// frozen participant cannot withdraw, nor anyone while an interval is being
-    /// settled in chunks (its verified debits must stay payable).
+    /// settled in chunks (its verified debits must stay payable) or a dispute's reversal
+    /// is open (what it takes back must still be there).
     function withdraw(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         if (_pending.phase != NONE) revert PendingIntervalOpen(_pending.interval, _pending.phase);
+        _requireNoReversal();
         uint32 idPlusOne = _idPlusOne[msg.sender];
         if (idPlusOne == 0) revert UnknownAccount(msg.sender);
         uint32 id = idPlusOne - 1;
