@@ -33,6 +33,10 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     /// those of the chunks it must reverse (~23k gas each), which this keeps under ~1.5M
     /// gas whatever the oracle's chunking; 10,000 entries need ~9 chunks of ~1,100.
     uint256 internal constant MAX_CHUNKS = 64;
+    /// @dev Most entries of one verify chunk: its reverse chunk (DisputeModule.reverseChunk,
+    /// ~6.4k gas an entry, ~11.6k a share's) must fit one transaction whatever the
+    /// entries are, or a reversal could never close: 1,250 x 11.6k is under 14.6M gas.
+    uint256 internal constant MAX_CHUNK_ENTRIES = 1250;
     /// @dev A settlement record that was reversed by a dispute (see `_records`).
     uint256 internal constant REVERSED = 1;
     /// @dev Participant ids fit 30 bits: an entry word keeps its two top bits for flags.

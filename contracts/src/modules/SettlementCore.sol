@@ -72,6 +72,7 @@ abstract contract SettlementCore is EntryChecks {
         OrderAuth[] calldata orders,
         bool last
     ) internal {
+        if (entries.length > MAX_CHUNK_ENTRIES) revert ChunkTooLarge(h.interval, entries.length, MAX_CHUNK_ENTRIES);
         Pending storage p = _pending;
         if (p.phase == NONE) {
             p.interval = h.interval;
