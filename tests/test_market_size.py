@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node.chain.chunks import MAX_CHUNKS, MAX_ENTRIES, MAX_TX_GAS, verify_gas
+from node.chain.chunks import MAX_CHUNK_ENTRIES, MAX_CHUNKS, MAX_ENTRIES, MAX_TX_GAS, plan_chunks, verify_gas
 from node.chain.market import Market
 from node.clearing.pricing import priced_settlement
 from node.data.config import default_config
@@ -31,6 +31,7 @@ def test_the_oracles_limits_are_the_contracts() -> None:
     source = (ROOT / "contracts/src/MarketStorage.sol").read_text()
     assert int(re.search(r"MAX_ENTRIES = (\d+);", source).group(1)) == MAX_ENTRIES == 10_000
     assert int(re.search(r"MAX_CHUNKS = (\d+);", source).group(1)) == MAX_CHUNKS
+    assert int(re.search(r"MAX_CHUNK_ENTRIES = (\d+);", source).group(1)) == MAX_CHUNK_ENTRIES
 
 
 def _settlement(market: Market, n: int):
@@ -72,3 +73,8 @@ def test_a_chunk_plan_over_the_contracts_chunks_is_refused_before_any_transactio
     with pytest.raises(SettlementError, match=rf"would take {MAX_CHUNKS + 1} chunks.*at most {MAX_CHUNKS}"):
         market.settle_chunked(_settlement(market, MAX_CHUNKS + 1), budget=one_entry_per_chunk)
     assert market.chain.w3.eth.block_number == block
+
+
+def test_no_chunk_holds_more_entries_than_its_reversal_can_take_back_in_one_transaction() -> None:
+    words = [pid << 224 for pid in range(1, 3_001)]
+    assert [c.end - c.start for c in plan_chunks(words, budget=10**9)] == [MAX_CHUNK_ENTRIES, MAX_CHUNK_ENTRIES, 500]

@@ -78,9 +78,8 @@ contract EnergyMarket is MarketStorage {
                 _moduleOf[served[i]] = modules[m];
             }
         }
-        _clock = Clock(
-            setup.epoch, setup.intervalSeconds, setup.disputeWindow, setup.noticeSeconds, uint40(block.timestamp)
-        );
+        _clock = Clock(setup.epoch, setup.intervalSeconds, setup.disputeWindow, setup.noticeSeconds);
+        _deployedAt = block.timestamp;
         _state.nextInterval = setup.firstInterval;
         _token = setup.token;
         _bond.reward = setup.disputeReward;

@@ -237,6 +237,7 @@ abstract contract MarketEvents {
     error ChunkNotInReversal(uint64 interval, uint256 chunk, uint256 chunks);
     error ChunkAlreadyReversed(uint64 interval, uint256 chunk);
     error TooManyChunks(uint64 interval, uint256 chunks, uint256 max);
+    error ChunkTooLarge(uint64 interval, uint256 entries, uint256 max);
     error ReadingForOtherInterval(uint64 interval, uint64 readingInterval);
     error BadMeterSignature(uint32 participant, address signer, address meter);
     error NoMeterKey(uint32 participant, uint64 interval);

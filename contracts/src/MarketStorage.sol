@@ -33,6 +33,10 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     /// those of the chunks it must reverse (~23k gas each), which this keeps under ~1.5M
     /// gas whatever the oracle's chunking; 10,000 entries need ~9 chunks of ~1,100.
     uint256 internal constant MAX_CHUNKS = 64;
+    /// @dev Most entries of one verify chunk: its reverse chunk (DisputeModule.reverseChunk,
+    /// ~6.4k gas an entry, ~11.6k a share's) must fit one transaction whatever the
+    /// entries are, or a reversal could never close: 1,250 x 11.6k is under 14.6M gas.
+    uint256 internal constant MAX_CHUNK_ENTRIES = 1250;
     /// @dev A settlement record that was reversed by a dispute (see `_records`).
     uint256 internal constant REVERSED = 1;
     /// @dev Participant ids fit 30 bits: an entry word keeps its two top bits for flags.
@@ -52,7 +56,6 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
         uint32 intervalSeconds;
         uint32 disputeWindow; // seconds; credits are final 1-2 windows after settlement
         uint32 noticeSeconds; // terms apply only to intervals starting this much later
-        uint40 deployedAt; // unix time of deployment: intervals that started before are history
     }
 
     struct State {
@@ -249,6 +252,11 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     /// index; zero once reversed (or never part of it).
     // slither-disable-next-line uninitialized-state,constable-states,immutable-states
     mapping(uint256 chunk => bytes32) internal _reversalChunkHashes;
+    /// @dev When the market was deployed (unix seconds): intervals that started before
+    /// are history, whose capacities may be set after they started (TermsModule). Not in
+    /// Clock, which every settlement copies to memory in full.
+    // slither-disable-next-line uninitialized-state,constable-states,immutable-states
+    uint256 internal _deployedAt;
 
     enum Move {
         Settle, // a settlement entry: credits locked until final, debits within the credit limit
@@ -466,25 +474,24 @@ abstract contract MarketStorage is MarketEvents, ReentrancyGuardTransient {
     }
 
     /// @dev (import, export) capacity in Wh for interval `k`: its own, else the default
-    /// in force when it started (DefaultCapacityWord).
-    function _capacityOf(uint64 k) internal view returns (uint256, uint256) {
+    /// in force when it started (DefaultCapacityWord). `clock` is the market's (_clock).
+    function _capacityOf(uint64 k, Clock memory clock) internal view returns (uint256, uint256) {
         uint256 own = _intervalTerms[k];
-        if (!IntervalWord.hasCapacity(own)) own = _defaultInForce(_defaultCapacity, k);
+        if (!IntervalWord.hasCapacity(own)) own = _defaultInForce(_defaultCapacity, k, clock);
         return (IntervalWord.importWh(own), IntervalWord.exportWh(own));
     }
 
     /// @dev (import, export) capacity in Wh of zone `zone` for interval `k`: the
     /// interval's own, else the zone's default in force when it started, else no limit.
-    function _zoneCapacityOf(uint64 k, uint16 zone) internal view returns (uint256, uint256) {
+    function _zoneCapacityOf(uint64 k, uint16 zone, Clock memory clock) internal view returns (uint256, uint256) {
         uint256 own = _intervalZoneCapacity[k][zone];
-        if (!IntervalWord.hasCapacity(own)) own = _defaultInForce(_zoneCapacity[zone], k);
+        if (!IntervalWord.hasCapacity(own)) own = _defaultInForce(_zoneCapacity[zone], k, clock);
         if (!IntervalWord.hasCapacity(own)) return (IntervalWord.WH_MAX, IntervalWord.WH_MAX);
         return (IntervalWord.importWh(own), IntervalWord.exportWh(own));
     }
 
-    function _defaultInForce(uint256 word, uint64 k) private view returns (uint256) {
-        Clock memory clock = _clock;
-        return DefaultCapacityWord.inForce(word, _intervalStart(clock, k), clock.deployedAt);
+    function _defaultInForce(uint256 word, uint64 k, Clock memory clock) private view returns (uint256) {
+        return DefaultCapacityWord.inForce(word, _intervalStart(clock, k), _deployedAt);
     }
 
     // ---------------------------------------------------------------- EIP-712

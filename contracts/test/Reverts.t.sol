@@ -226,6 +226,10 @@ contract RevertsTest is MarketFixture {
         d.amount[0] = 5;
         _expect(abi.encodeWithSelector(MarketEvents.BadExclusion.selector, uint32(1)));
         _submit(d);
+        // A verify chunk whose reversal might not fit one transaction.
+        _expect(abi.encodeWithSelector(MarketEvents.ChunkTooLarge.selector, uint64(0), uint256(1_251), uint256(1_250)));
+        vm.prank(ORACLE);
+        settlement.verifyChunk(d.h, new uint256[](1_251), new EntryChecks.OrderAuth[](0), false);
         uint256[] memory words = new uint256[](10_001);
         _expect(abi.encodeWithSelector(MarketEvents.TooManyEntries.selector, uint64(0), uint256(10_001), uint256(10_000)));
         vm.prank(ORACLE);

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # the chunks a dispute can name, not by one transaction.
 MAX_ENTRIES = 10_000
 MAX_CHUNKS = 64
+MAX_CHUNK_ENTRIES = 1_250  # so that every chunk's reversal fits one transaction
 
 # Gas is set explicitly (eth_estimateGas takes seconds on eth-tester). A settlement
 # measured ~11.9k gas per mandate-authorised participant and ~14.9k per signed order
@@ -114,8 +115,8 @@ def apply_gas(entries: int) -> int:
 
 
 def plan_chunks(words: list[int], budget: int | None = None, zones: int = 0) -> list[Chunk]:
-    """Splits entry words greedily into chunks whose verify and apply gas limits both
-    stay within `budget` (default TX_GAS_BUDGET); `zones`: a zonal settlement's zone
+    """Splits entry words greedily into chunks of at most MAX_CHUNK_ENTRIES whose verify
+    and apply gas limits both stay within `budget` (default TX_GAS_BUDGET); `zones`: a zonal settlement's zone
     prices (verify_gas). Greedy from the front, so the plan of
     a suffix starting at a chunk boundary is the same as the suffix of the plan: an
     oracle resuming after a crash finds the chain's chunk boundaries again."""
@@ -126,7 +127,8 @@ def plan_chunks(words: list[int], budget: int | None = None, zones: int = 0) -> 
     entries = orders = 0
     for i, word in enumerate(words):
         by_order = word >> 255
-        if verify_gas(entries + 1, orders + by_order, zones) > budget or apply_gas(entries + 1) > budget:
+        if (verify_gas(entries + 1, orders + by_order, zones) > budget or apply_gas(entries + 1) > budget
+                or entries + 1 > MAX_CHUNK_ENTRIES):
             chunks.append(Chunk(start, i, order_start, order_start + orders))
             start, order_start, entries, orders = i, order_start + orders, 0, 0
         entries += 1

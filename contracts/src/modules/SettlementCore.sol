@@ -50,7 +50,7 @@ abstract contract SettlementCore is EntryChecks {
     function _checkZoneCapacity(Context memory c) internal view {
         uint256 zones = c.zonePrices.length;
         for (uint256 z = 0; z < zones; ++z) {
-            (uint256 importCap, uint256 exportCap) = _zoneCapacityOf(c.interval, uint16(z));
+            (uint256 importCap, uint256 exportCap) = _zoneCapacityOf(c.interval, uint16(z), c.clock);
             uint256 wh = c.zoneWh[z];
             if (wh >> 128 > importCap) revert ZoneImportCapacityExceeded(c.interval, uint16(z), wh >> 128, importCap);
             if (uint128(wh) > exportCap) revert ZoneExportCapacityExceeded(c.interval, uint16(z), uint128(wh), exportCap);
@@ -72,6 +72,7 @@ abstract contract SettlementCore is EntryChecks {
         OrderAuth[] calldata orders,
         bool last
     ) internal {
+        if (entries.length > MAX_CHUNK_ENTRIES) revert ChunkTooLarge(h.interval, entries.length, MAX_CHUNK_ENTRIES);
         Pending storage p = _pending;
         if (p.phase == NONE) {
             p.interval = h.interval;
@@ -144,7 +145,7 @@ abstract contract SettlementCore is EntryChecks {
             int256 spreadMilli = _spreadMilli(c, t);
             if (spreadMilli < 0) revert NegativeSpread(k, spreadMilli);
         }
-        (uint256 importCap, uint256 exportCap) = _capacityOf(k);
+        (uint256 importCap, uint256 exportCap) = _capacityOf(k, c.clock);
         if (t.importWh > importCap) revert ImportCapacityExceeded(k, t.importWh, importCap);
         if (t.exportWh > exportCap) revert ExportCapacityExceeded(k, t.exportWh, exportCap);
     }

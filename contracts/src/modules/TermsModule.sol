@@ -86,7 +86,7 @@ contract TermsModule is MarketStorage {
 
     /// @notice The import and export limits (Wh) in force for `interval`.
     function capacityOf(uint64 interval) external view returns (uint64 importWh, uint64 exportWh) {
-        (uint256 imp, uint256 exp) = _capacityOf(interval);
+        (uint256 imp, uint256 exp) = _capacityOf(interval, _clock);
         return (uint64(imp), uint64(exp));
     }
 
@@ -144,7 +144,7 @@ contract TermsModule is MarketStorage {
         )
     {
         Clock memory c = _clock;
-        return (c.epoch, c.intervalSeconds, c.disputeWindow, c.noticeSeconds, c.deployedAt);
+        return (c.epoch, c.intervalSeconds, c.disputeWindow, c.noticeSeconds, _deployedAt);
     }
 
     /// @notice The interval the next settlement is for.
@@ -176,7 +176,7 @@ contract TermsModule is MarketStorage {
 
     /// @notice Zone `zone`'s import and export limits (Wh) in force for `interval`.
     function zoneCapacityOf(uint64 interval, uint16 zone) external view returns (uint64 importWh, uint64 exportWh) {
-        (uint256 imp, uint256 exp) = _zoneCapacityOf(interval, zone);
+        (uint256 imp, uint256 exp) = _zoneCapacityOf(interval, zone, _clock);
         return (uint64(imp), uint64(exp));
     }
 
@@ -191,7 +191,7 @@ contract TermsModule is MarketStorage {
         if (interval < next) revert CapacityForPastInterval(interval, next);
         Clock memory clock = _clock;
         uint256 startsAt = _intervalStart(clock, interval);
-        if (startsAt >= clock.deployedAt && block.timestamp > startsAt) {
+        if (startsAt >= _deployedAt && block.timestamp > startsAt) {
             revert CapacityAfterStart(interval, startsAt, block.timestamp);
         }
     }
@@ -203,8 +203,9 @@ contract TermsModule is MarketStorage {
         Clock memory clock = _clock;
         uint256 changedAt = DefaultCapacityWord.changedAt(word);
         uint256 k = _state.nextInterval;
-        if (clock.deployedAt > clock.epoch) {
-            uint256 firstLive = (clock.deployedAt - clock.epoch + clock.intervalSeconds - 1) / clock.intervalSeconds;
+        uint256 deployedAt = _deployedAt;
+        if (deployedAt > clock.epoch) {
+            uint256 firstLive = (deployedAt - clock.epoch + clock.intervalSeconds - 1) / clock.intervalSeconds;
             if (k < firstLive) k = firstLive;
         }
         if (_intervalStart(clock, k) < changedAt) revert DefaultCapacityInUse(uint64(k), changedAt);
