@@ -210,15 +210,11 @@ def test_a_frozen_participant_cannot_withdraw_and_an_owner_rotates_its_key(marke
 # -- 3. meter data is the oracle's word: on a simulated community with meters -------
 
 
-@pytest.fixture
-def metered(tmp_path):
-    """A 5-home synthetic community settled for 4 intervals by the honest oracle, its
-    meters signing every reading."""
+def five_homes():
+    """(config, five intervals of a 5-home synthetic community, its first four)."""
     from node.data.community import Community
     from node.data.config import default_config
     from node.data.synthetic import generate_community
-    from node.simulation.replay import simulate
-    from node.simulation.state import StatePaths
 
     config = default_config()
     config = replace(config, community=replace(config.community, homes=5, seed=3),
@@ -229,34 +225,50 @@ def metered(tmp_path):
                           full.production_kwh[:, window])
     honest = Community(community.homes, community.timestamps[:4], community.consumption_kwh[:, :4],
                        community.production_kwh[:, :4])
+    return config, community, honest
+
+
+def inflated_interval(result, community, config, meters_path):
+    """The oracle adds 5 kWh to home 1's consumption in the inputs of the interval after
+    `result`'s, while the meters read the real data: (interval, the settlement it built,
+    the meters' readings), inputs and readings stored in the index, nothing settled yet."""
+    from node.oracle.daemon import Oracle
+    from node.oracle.inputs_builder import InputsBuilder
+    from node.simulation.meters import SimulatedMeters, meter_keys
+
+    market, index = result.market, result.index
+    consumption = np.array(community.consumption_kwh, copy=True)
+    consumption[0, 4] += 5.0
+    builder = InputsBuilder(replace(community, consumption_kwh=consumption), config, result.participants)
+    k = builder.first_interval + 4
+    oracle = Oracle(market, index, builder)
+    inputs = oracle.inputs(k, oracle.resume()[1])
+    rogue = settlement_for(inputs, run_clearing(inputs))
+    index.store_inputs(inputs)
+    meters = SimulatedMeters(meter_keys(meters_path, community, result.participants, config.community.seed),
+                             community, result.participants, builder.first_interval, market.domain())
+    readings = meters.readings(inputs, rogue)
+    index.store_readings(readings)
+    return k, rogue, readings
+
+
+@pytest.fixture
+def metered(tmp_path):
+    """A 5-home synthetic community settled for 4 intervals by the honest oracle, its
+    meters signing every reading."""
+    from node.simulation.replay import simulate
+    from node.simulation.state import StatePaths
+
+    config, community, honest = five_homes()
     result = simulate(Chain.embedded(), honest, config, StatePaths(tmp_path), progress=False)
     return result, community, config
 
 
 def test_inflated_meter_data_in_the_inputs_fails_the_audit_and_is_reversed(metered, tmp_path):
-    from node.oracle.inputs_builder import InputsBuilder
-    from node.simulation.meters import SimulatedMeters, meter_keys
-
     result, community, config = metered
     market, index = result.market, result.index
     assert all(v.ok for v in audit(market, IndexInputs(index), progress=False))
-    # The oracle adds 5 kWh to home 1's consumption in the inputs of the next interval.
-    consumption = np.array(community.consumption_kwh, copy=True)
-    consumption[0, 4] += 5.0
-    tampered = replace(community, consumption_kwh=consumption)
-    builder = InputsBuilder(tampered, config, result.participants)
-    k = builder.first_interval + 4
-    from node.oracle.daemon import Oracle
-
-    oracle = Oracle(market, index, builder)
-    inputs = oracle.inputs(k, oracle.resume()[1])
-    rogue = settlement_for(inputs, run_clearing(inputs))
-    index.store_inputs(inputs)
-    # The meters read the real data.
-    meters = SimulatedMeters(meter_keys(tmp_path / "meters.json", community, result.participants, config.community.seed),
-                             community, result.participants, builder.first_interval, market.domain())
-    readings = meters.readings(inputs, rogue)
-    index.store_readings(readings)
+    k, rogue, readings = inflated_interval(result, community, config, tmp_path / "meters.json")
     receipt = market.settle(rogue)
     index.apply(receipt.events, receipt.gas_by_tx, up_to_block=receipt.block)
     (verdict,) = [v for v in audit(market, IndexInputs(index), progress=False) if v.interval == k]

@@ -16,6 +16,7 @@ import pytest
 
 from node.chain.chunks import MAX_TX_GAS, entries_hash, plan_chunks
 from node.chain.disputes import dispute_proof
+from node.chain.settlement import decode_entry
 from node.chain.market import Market
 from node.errors import ChainError, SettlementError
 from node.intent.signing import Reading, sign_reading
@@ -238,3 +239,56 @@ def test_a_dispute_finishes_another_intervals_open_reversal_first(market, homes)
                               "ReversalOpened", "ChunkReversed", "ChunkReversed", "ReversalClosed"]
     assert market.record(0).reversed and market.record(1).reversed and not market.reversal().open
     assert [market.balance(i) for i in range(5)] == [10_000_000] * 5
+
+
+def test_the_index_and_every_page_say_how_far_an_open_reversal_has_got(market, homes, tmp_path):
+    from node.index.rebuild import check_index, settlement_gas
+    from node.index.store import Index
+    from webui import create_app
+
+    path = str(tmp_path / "index.sqlite")
+
+    def catch_up(market, path):  # as the oracle indexes: with each settlement's gas
+        index = Index(path)
+        index.set_meta(market=market.deployment.market, currency="EUR", interval_minutes=15,
+                       start="2026-06-01T00:00:00+00:00", first_interval=0)
+        events = market.events(index.last_block + 1)
+        index.apply(events, settlement_gas(market, events))
+        index.close()
+
+    s = settlement(homes, [1200, -300, 0, 500], [400, -600, 200, 0])
+    market.settle_chunked(s, budget=TWO_PER_CHUNK)
+    chunks = chunks_of(s.entries())
+    auditor = funded_auditor(market)
+    market._send_dispute(0, chunks, reading(1, 0, 0, market), auditor)  # the disputer stops here
+    raw(market, market.market.functions.reverseChunk(0, 1, chunks[1]))
+    catch_up(market, path)
+    index = Index(path)
+    assert check_index(market, index, inputs=False) == []  # reversals and their steps as the chain logged them
+    reversal = index.open_reversal()
+    assert (reversal["interval"], reversal["participant"], reversal["chunks"], reversal["reversed"]) == (0, 1, 2, 1)
+    assert not reversal["closed"] and reversal["disputer"] == auditor.address.lower()
+    index.close()
+    client = create_app({"TESTING": True, "INDEX_PATH": path}).test_client()
+    for page in ("/", "/intervals/", "/participants/"):
+        text = client.get(page).get_data(as_text=True)
+        assert 'id="reversal-open"' in text and "reversing interval #0 on chain" in text and "1 of 2 chunks" in text, page
+    assert client.get("/api/reversals").get_json()[0]["open"] is True
+    assert "being reversed (1 of 2 chunks so far)" in client.get("/intervals/0").get_data(as_text=True)
+
+    market.finish_reversal(auditor)
+    catch_up(market, path)
+    client = create_app({"TESTING": True, "INDEX_PATH": path}).test_client()
+    assert 'id="reversal-open"' not in client.get("/intervals/").get_data(as_text=True)
+    (closed,) = client.get("/api/reversals").get_json()
+    assert closed["chunks_reversed"] == 2 and not closed["open"] and closed["closed_block"] == market.chain.w3.eth.block_number
+    assert closed["grid_amount_units"] == sum(e.amount for e in map(decode_entry, s.entries()))
+
+    # Settled again in chunks: the index counts only the new settlement's gas, as the chain does.
+    market.deposit_bond(market.bond()[1])
+    receipt = market.settle_chunked(s, budget=TWO_PER_CHUNK)
+    catch_up(market, path)
+    index = Index(path)
+    assert check_index(market, index, inputs=False) == []
+    assert index.interval(0)["gas_used"] == receipt.gas_used
+    index.close()

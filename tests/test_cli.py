@@ -7,7 +7,7 @@ import pytest
 
 from node.cli.main import build_parser, main
 
-COMMANDS = ["demo", "simulate", "serve", "status", "balances", "trades", "generate", "build", "audit", "node", "account", "order", "mandate", "index"]
+COMMANDS = ["demo", "simulate", "serve", "status", "balances", "trades", "generate", "build", "audit", "node", "account", "order", "mandate", "index", "dispute"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

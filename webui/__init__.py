@@ -25,7 +25,8 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from node.errors import InputError
 from node.index.store import Index
 from webui import format as fmt
-from webui.context import EXTENSION, currency, get_meta
+from webui.cache import cached
+from webui.context import EXTENSION, currency, get_index, get_meta
 from webui.protect import protect
 
 log = logging.getLogger("gridledger.webui")
@@ -121,6 +122,7 @@ def _register_filters(app: Flask) -> None:
             # meta["market"] is the market contract's address; the name is the description.
             "market_name": meta.get("description") or "Energy community",
             "currency_symbol": fmt.symbol(currency()).strip(),
+            "open_reversal": cached(("open_reversal",), get_index().open_reversal),
         }
 
 

@@ -159,6 +159,21 @@ def readings(k: str):
     return jsonify([r.to_json() for r in found])
 
 
+@bp.get("/reversals")
+def reversals():
+    """Every settlement a dispute reversed, oldest first, and how far its reversal has got
+    on chain (`open` while the market refuses settlements and withdrawals for it)."""
+    rows = cached(("reversals",), get_index().reversals)
+    return jsonify([{
+        "interval": r["interval"], "participant": r["participant"],
+        "proof": "contradicted" if r["kind"] == 1 else "left_out", "disputer": r["disputer"],
+        "reward_units": r["reward"], "tx_hash": r["tx_hash"], "block": r["block"],
+        "chunks": r["chunks"], "chunks_reversed": r["reversed"],
+        "open": r["chunks"] is not None and not r["closed"], "closed_block": r["closed_block"],
+        "grid_amount_units": r["grid_amount"],
+    } for r in rows])
+
+
 @bp.get("/series")
 def series():
     return time_series(get_index(), get_meta(), last=arg("last", None))

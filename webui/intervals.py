@@ -26,7 +26,8 @@ def list_all():
     if page > pages:
         abort(404, f"there is no page {page} (pages 1 to {pages})")
     rows = cached(("interval_rows", page, per_page), lambda: _rows(total, page, per_page))
-    return render_template("intervals.html", rows=rows, page=page, pages=pages, total=total)
+    reversals = cached(("reversals",), get_index().reversals)[::-1]
+    return render_template("intervals.html", rows=rows, page=page, pages=pages, total=total, reversals=reversals)
 
 
 def _rows(total: int, page: int, per_page: int) -> list[dict]:
@@ -44,6 +45,12 @@ def show(k: str):
     k = whole(k, "interval")
     view = interval_view(k, request.args.get("group"), "intervals.show")
     if view is None:
+        reversed_by = [r for r in cached(("reversals",), get_index().reversals) if r["interval"] == k]
+        if reversed_by:
+            r = reversed_by[-1]
+            state = "reversed" if r["closed"] else f"being reversed ({r['reversed']} of {r['chunks']} chunks so far)"
+            abort(404, f"interval {k}'s settlement was {state} by a dispute in transaction {r['tx_hash']} "
+                       f"(participant {r['participant']}); it is not settled again yet")
         abort(404, f"interval {k} is not settled")
     idx = get_index()
     # A copy: the view is shared with other requests (webui/cache.py).

@@ -90,6 +90,10 @@ def document() -> dict:
                                       "responses": _responses(200, 400, 404, 503) | {"200": {
                                           "description": "OK", "content": {"application/json": {"schema": {
                                               "type": "array", "items": {"type": "object"}}}}}}}},
+        "/api/reversals": {"get": {"summary": "Settlements disputes reversed, and how far each reversal has got on chain",
+                                   "responses": _responses(200, 503) | {"200": {
+                                       "description": "OK", "content": {"application/json": {"schema": {
+                                           "type": "array", "items": {"type": "object"}}}}}}}},
         "/api/live": {"get": {"summary": "How far the index is, and the run settling it", "responses": _responses(200, 503)}},
         "/api/runs/{name}": {"get": {"summary": "A run started from the browser: status, progress, KPIs",
                                      "parameters": [_param("name", "path", {"type": "string"})],

@@ -256,14 +256,18 @@ class Chain:
             raise ChainError(f"transaction {to_hex(tx_hash)} reverted: {self._replay_reason(tx, sender, receipt)}")
         return receipt
 
-    def dry_run(self, call: Any, sender: LocalAccount, gas: int) -> str | None:
+    def dry_run(self, call: Any, sender: LocalAccount, gas: int, *, unpaid: bool = False) -> str | None:
         """Runs a contract function call as `sender`'s transaction with `gas` would run
         it on the head state, without sending it (one ``eth_call``: unlike
         ``eth_estimateGas`` it executes once). Returns None if it succeeds, else why it
         fails: the contract's custom error, or the node's words (e.g. out of gas). A
-        node that cannot be reached raises ChainError."""
+        node that cannot be reached raises ChainError. `unpaid`: at gas price 0, for a
+        sender that holds no ether (what the contract does does not depend on it)."""
+        fields = {"from": sender.address, "to": call.address, "data": call._encode_transaction_data(), "gas": gas}
+        if unpaid:
+            fields["gasPrice"] = 0
         try:
-            self.w3.eth.call({"from": sender.address, "to": call.address, "data": call._encode_transaction_data(), "gas": gas})
+            self.w3.eth.call(fields)
         except ChainError:
             raise
         except Exception as exc:  # nodes and eth-tester raise many kinds; all mean "fails"

@@ -114,7 +114,8 @@ class MarketDisputes:
         # their own class (node.chain.market.Receipt: that module imports this one).
         return type(receipts[0]).combined(receipts)
 
-    def _send_dispute(self, interval: int, chunks: list[list[int]], signed: SignedReading, sender):
+    def dispute_call(self, interval: int, chunks: list[list[int]], signed: SignedReading) -> tuple[object, int]:
+        """The `dispute` call of `interval` with `signed`, carrying its proof, and its gas."""
         chunks = [list(chunk) for chunk in chunks] or [[]]
         hashes = [entries_hash(chunk) for chunk in chunks]
         r = signed.reading
@@ -122,7 +123,10 @@ class MarketDisputes:
         call = self.market.functions.dispute(
             interval, hashes, first, proof, (r.participant, r.interval, r.import_wh, r.export_wh), signed.signature
         )
-        gas = dispute_gas(len(hashes), proof, reversed_at_once=first == 0)
+        return call, dispute_gas(len(hashes), proof, reversed_at_once=first == 0)
+
+    def _send_dispute(self, interval: int, chunks: list[list[int]], signed: SignedReading, sender):
+        call, gas = self.dispute_call(interval, chunks, signed)
         try:
             return self._send(call, sender, gas)
         except ChainError as exc:
@@ -151,6 +155,28 @@ class MarketDisputes:
             except ChainError as exc:
                 raise SettlementError(f"reversing chunk {c} of interval {state.interval} failed: {exc}") from exc
         return receipts
+
+    def settled_chunks(self, interval: int, span: int = 2_000) -> list[list[int]]:
+        """The entry words of every chunk of `interval`'s settlement in force, in order,
+        from the chain's EntriesSettled logs (what a dispute names and carries); [] if it
+        is not settled. Logs of a settlement a dispute reversed are left out."""
+        topics = [[to_hex(self.decoder.topic(name)) for name in ("EntriesSettled", "IntervalReversed")],
+                  to_hex(interval.to_bytes(32, "big"))]
+        chunks: dict[int, list[int]] = {}
+        low, head = self.deployment.block, self.chain.w3.eth.block_number
+        while low <= head:
+            high = min(low + span - 1, head)
+            query = {"address": self.deployment.market, "fromBlock": low, "toBlock": high, "topics": topics}
+            for e in self.decoder.decode(self.chain.w3.eth.get_logs(query)):
+                if e.name == "IntervalReversed":
+                    chunks.clear()  # only a later settlement counts
+                else:
+                    chunks[e.args["chunk"]] = list(e.args["entries"])
+            low = high + 1
+        if sorted(chunks) != list(range(len(chunks))):
+            raise SettlementError(f"interval {interval}'s settled chunks {sorted(chunks)} are not 0..{len(chunks) - 1}: "
+                                  "it is still being applied; dispute it with the chunks its verify transactions carried")
+        return [chunks[c] for c in range(len(chunks))]
 
     def _logged_chunk(self, interval: int, chunk: int, expected: bytes, span: int = 500) -> list[int]:
         """The entry words of chunk `chunk` of `interval` as EntriesSettled logged them,

@@ -11,7 +11,10 @@ import os
 import sys
 from pathlib import Path
 
-from node.cli.common import add_chain_options, add_state_option, load_deployment, open_chain, open_index
+from node.cli.common import (
+    add_chain_options, add_key_options, add_state_option, find_key, load_deployment, open_chain, open_index,
+    unlock_account,
+)
 from node.errors import GridLedgerError, InputError
 
 
@@ -51,6 +54,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     audit.add_argument("--cluster", metavar="ADDRESS", help="re-run the clearings on the Dask cluster whose scheduler "
                        "is at ADDRESS (its workers need GridLedger and the --inputs store directory, index file or URL)")
     audit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    audit.add_argument("--dispute", action="store_true", help="dispute each failed interval on chain with a published "
+                       "meter reading that contradicts its settlement, if the chain takes it (see `gridledger dispute`); "
+                       "the key of --keystore/--account pays the gas and gets the rewards")
+    add_key_options(audit, "the disputer, with --dispute")
     audit.set_defaults(run=cmd_audit)
 
     index = commands.add_parser("index", help="rebuild the local index from the chain, or check it equals the chain")
@@ -155,11 +162,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.cluster:
         raise InputError("give --workers or --cluster, not both")
+    if args.dispute:
+        find_key(args.keystore, args.account)  # a missing key is said before the audit, not after
     with open_chain(args) as chain, logging_redirect_tqdm(), workers(args.workers, args.cluster) as pool:
         deployment = load_deployment(args.state, chain)
         head = chain.w3.eth.block_number
         reruns = reruns_on(pool, at_least=0 if args.cluster else AT_LEAST)
-        verdicts = audit(Market(chain, deployment), source, progress=not args.no_progress, reruns=reruns)
+        market = Market(chain, deployment)
+        verdicts = audit(market, source, progress=not args.no_progress, reruns=reruns)
+        if args.dispute and any(not v.ok for v in verdicts):
+            from node.cli.disputes import dispute_failed
+
+            for line in dispute_failed(market, source.readings, verdicts, unlock_account(args.keystore, args.account)):
+                print(line, file=sys.stderr)
     open_index(args.state).store_audit(verdicts, head)
     print(to_json(verdicts) if args.json else report(verdicts))
     failed = [v for v in verdicts if not v.ok]

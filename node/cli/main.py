@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Sequence
 
-from node.cli import accounts, admin, imports, inputs, ledger, network, orders, research, run, tools
+from node.cli import accounts, admin, disputes, imports, inputs, ledger, network, orders, research, run, tools
 from node.errors import GridLedgerError
 
 DEFAULT_INTERRUPTED = "interrupted"
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    for group in (run, imports, ledger, inputs, accounts, orders, admin, research, network, tools):
+    for group in (run, imports, ledger, inputs, accounts, orders, admin, disputes, research, network, tools):
         group.add_commands(commands)
     return parser
 

@@ -42,6 +42,13 @@ CREATE TABLE IF NOT EXISTS reversals (
     tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
     interval INTEGER NOT NULL, participant INTEGER NOT NULL, disputer TEXT NOT NULL,
     kind INTEGER NOT NULL, reward INTEGER NOT NULL, PRIMARY KEY (tx_hash, log_index));
+-- Each reversal's steps on chain: 'open' (chunk = how many chunks it takes back),
+-- 'chunk' (one chunk taken back: its entries and their amounts' sum), 'close' (amount =
+-- the grid's). While one is open, the contract refuses settlements and withdrawals.
+CREATE TABLE IF NOT EXISTS reversal_steps (
+    tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
+    interval INTEGER NOT NULL, kind TEXT NOT NULL, chunk INTEGER, entries INTEGER, amount INTEGER,
+    PRIMARY KEY (tx_hash, log_index));
 -- Each interval's meter-signed readings, as the oracle received them (not on chain:
 -- the auditor checks every settlement against them; a dispute sends one on chain).
 CREATE TABLE IF NOT EXISTS readings (
@@ -155,8 +162,12 @@ def _interval(db: sqlite3.Connection, e: Event, gas_used: dict) -> None:
     """A settled interval. One settled in chunks closes in its last apply transaction,
     after its chunks' EntriesSettled events; its gas is that of all its transactions."""
     a = e.args
+    # Only this settlement's chunks: those of one a dispute reversed came before it.
     txs = {row["tx_hash"]: row["gas"] for row in db.execute(
-        "SELECT tx_hash, MAX(gas_used) AS gas FROM settlement_chunks WHERE interval = ? GROUP BY tx_hash", (a["interval"],)
+        """SELECT tx_hash, MAX(gas_used) AS gas FROM settlement_chunks c WHERE interval = ?
+           AND NOT EXISTS (SELECT 1 FROM reversals r WHERE r.interval = c.interval
+                           AND (r.block > c.block OR (r.block = c.block AND r.log_index > c.log_index)))
+           GROUP BY tx_hash""", (a["interval"],)
     )}
     txs.setdefault(e.tx_hash, gas_used.get(e.tx_hash))
     gas = None if None in txs.values() else sum(txs.values())
@@ -211,6 +222,21 @@ def _reversed(db: sqlite3.Connection, e: Event, _: dict) -> None:
         "INSERT OR IGNORE INTO reversals VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (e.tx_hash, e.log_index, e.block, k, a["participant"], a["disputer"].lower(), a["kind"], a["reward"]),
     )
+
+
+def _reversal_step(kind: str):
+    """ReversalOpened, ChunkReversed or ReversalClosed: how far a reversal has got on
+    chain (the index shows balances after the whole reversal from IntervalReversed on)."""
+
+    def apply(db: sqlite3.Connection, e: Event, _: dict) -> None:
+        a = e.args
+        chunk = a.get("chunks", a.get("chunk"))
+        db.execute(
+            "INSERT OR IGNORE INTO reversal_steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (e.tx_hash, e.log_index, e.block, a["interval"], kind, chunk, a.get("entries"), a.get("sum", a.get("gridAmount"))),
+        )
+
+    return apply
 
 
 def _share(db: sqlite3.Connection, e: Event, _: dict) -> None:
@@ -299,10 +325,11 @@ APPLY = {
     # IntervalReversed removes the interval's storage fees; the terms are read from the chain.
     "StorageFeesReversed": _ignore,
     # IntervalReversed removes the interval's rows at once (every balance the index shows
-    # is what the reversal leaves); its reverse chunks take the same amounts back on chain.
-    "ReversalOpened": _ignore,
-    "ChunkReversed": _ignore,
-    "ReversalClosed": _ignore,
+    # is what the reversal leaves); its reverse chunks take the same amounts back on chain,
+    # and their steps say how far it has got (Index.reversals).
+    "ReversalOpened": _reversal_step("open"),
+    "ChunkReversed": _reversal_step("chunk"),
+    "ReversalClosed": _reversal_step("close"),
     "StorageFeeScheduled": _ignore,
     # Terms, credit, reserve, bond, freezes, cancellations and equivocations: the oracle
     # and the auditor read them from the chain when they need them; the UI does not
