@@ -125,7 +125,13 @@ PIQP_MAX_BATTERY_STEPS = 2000 * 96
 # With a network, each feeder's line rows couple its batteries over the horizon, and
 # PIQP's ordering of that KKT system fills in badly: 1,000 homes on 20 feeders took
 # 16.5 s of CPU per re-solve with PIQP and 6.6 s with Clarabel (bench_clearing --feeders).
-# A network is solved by Clarabel first, PIQP then being the fallback.
+# A network is solved by Clarabel first, PIQP then being the fallback. Two ways round it
+# that do not work (measured at 1,000 homes on 20 feeders): in force only the line rows
+# that bind (PIQP takes 1.5 s with the 282 of 1,920 that do) - the LP is degenerate, so
+# the solver moves flows freely onto the rows left out, and adding back those it
+# overloads took six rounds to settle on ~900 rows (17 s); and rows per group of
+# batteries with one aggregate column each - PIQP's ordering goes astray on those too
+# (17.7 s on the copper plate in groups of 10, against 1.1 s).
 NETWORK_SOLVER_FIRST = solvers.CLARABEL
 CURTAIL_COST_PER_KWH = 1e-4
 VOLL_FACTOR = 10.0

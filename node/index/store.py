@@ -339,32 +339,6 @@ class Index(IndexViews, IndexAudits):
         )
         return dict(row) | zonal | {"entries": [dict(e) for e in entries]}
 
-    def reversals(self) -> list[dict]:
-        """Every settlement a dispute reversed, oldest first, with how far its reversal has
-        got on chain: {interval, participant, kind (1: the entry contradicts the signed
-        reading, 2: the reading was left out), disputer, reward, block, tx_hash, chunks,
-        reversed (chunks taken back so far), closed (bool), closed_block, grid_amount}."""
-        disputes = [dict(row) for row in self.db.execute("SELECT * FROM reversals ORDER BY block, log_index")]
-        by_tx = {(d["tx_hash"], d["interval"]): d | {"chunks": None, "reversed": 0, "closed": False,
-                                                      "closed_block": None, "grid_amount": None}
-                 for d in disputes}
-        current: dict[int, dict] = {}  # the reversal each interval's later steps belong to
-        for step in self.db.execute("SELECT * FROM reversal_steps ORDER BY block, log_index"):
-            k = step["interval"]
-            if step["kind"] == "open":
-                # A dispute opens its reversal in its own transaction.
-                current[k] = by_tx.get((step["tx_hash"], k)) or {}
-                current[k]["chunks"] = step["chunk"]
-            elif k in current and step["kind"] == "chunk":
-                current[k]["reversed"] = current[k].get("reversed", 0) + 1
-            elif k in current:
-                current[k] |= {"closed": True, "closed_block": step["block"], "grid_amount": step["amount"]}
-        return [by_tx[(d["tx_hash"], d["interval"])] for d in disputes]
-
-    def open_reversal(self) -> dict | None:
-        """The reversal still open on chain, if any (there is at most one at a time)."""
-        return next((r for r in self.reversals() if r["chunks"] is not None and not r["closed"]), None)
-
     def zone_price_series(self) -> list[dict]:
         """Every zonal interval's zone prices and congestion rent, in interval order:
         [{interval, prices: [per zone], rent_milli}]; empty for a copper-plate run."""

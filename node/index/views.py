@@ -1,5 +1,5 @@
 """Read-only views of the index for charts and playback: balances as of an interval,
-a home's series beside its baseline, and statistics across homes.
+a home's series beside its baseline, statistics across homes, and the reversals disputes made.
 
 Every number is still a sum or a row of indexed chain events (entries, intervals,
 wallet events) or of what the index keeps beside them (committed inputs, the
@@ -22,6 +22,32 @@ class IndexViews:
         """Every registered participant (id, owner, zone, active, name, battery_wh) without
         the balance sums Index.participants adds: for drawings that need only who is who."""
         return [dict(row) for row in self.db.execute("SELECT * FROM participants ORDER BY id")]
+
+    def reversals(self) -> list[dict]:
+        """Every settlement a dispute reversed, oldest first, with how far its reversal has
+        got on chain: {interval, participant, kind (1: the entry contradicts the signed
+        reading, 2: the reading was left out), disputer, reward, block, tx_hash, chunks,
+        reversed (chunks taken back so far), closed (bool), closed_block, grid_amount}."""
+        disputes = [dict(row) for row in self.db.execute("SELECT * FROM reversals ORDER BY block, log_index")]
+        by_tx = {(d["tx_hash"], d["interval"]): d | {"chunks": None, "reversed": 0, "closed": False,
+                                                      "closed_block": None, "grid_amount": None}
+                 for d in disputes}
+        current: dict[int, dict] = {}  # the reversal each interval's later steps belong to
+        for step in self.db.execute("SELECT * FROM reversal_steps ORDER BY block, log_index"):
+            k = step["interval"]
+            if step["kind"] == "open":
+                # A dispute opens its reversal in its own transaction.
+                current[k] = by_tx.get((step["tx_hash"], k)) or {}
+                current[k]["chunks"] = step["chunk"]
+            elif k in current and step["kind"] == "chunk":
+                current[k]["reversed"] = current[k].get("reversed", 0) + 1
+            elif k in current:
+                current[k] |= {"closed": True, "closed_block": step["block"], "grid_amount": step["amount"]}
+        return [by_tx[(d["tx_hash"], d["interval"])] for d in disputes]
+
+    def open_reversal(self) -> dict | None:
+        """The reversal still open on chain, if any (there is at most one at a time)."""
+        return next((r for r in self.reversals() if r["chunks"] is not None and not r["closed"]), None)
 
     def settled_range(self) -> tuple[int, int] | None:
         """(first, last) settled interval; settlements are accepted in order, so every
