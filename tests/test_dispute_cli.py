@@ -87,8 +87,9 @@ def test_a_reading_the_settlement_contradicts_disputes_it_from_the_command_line(
     assert api["interval"] == k and api["proof"] == "contradicted" and not api["open"] and api["chunks_reversed"] == 1
 
 
-def test_a_reading_that_agrees_is_forged_or_of_another_interval_is_refused_before_any_gas(rogue, capsys, tmp_path):
-    state, k, _, _ = rogue
+def test_a_reading_that_agrees_is_forged_or_of_another_interval_is_refused_before_any_gas(rogue, capsys, tmp_path,
+                                                                                         monkeypatch):
+    state, k, _, keystore = rogue
     honest = k - 1  # settled on what the meters read
     index = Index(state / "index.sqlite")
     kept = {r.reading.participant: r for r in index.readings(honest)}
@@ -98,6 +99,11 @@ def test_a_reading_that_agrees_is_forged_or_of_another_interval_is_refused_befor
     agreeing.write_text(json.dumps(kept[2].to_json()))
     assert run(str(honest), "--reading", str(agreeing), "--state", str(state), "--dry-run") == 1
     assert "the chain would refuse it: NoContradiction" in capsys.readouterr().out
+    monkeypatch.setenv("GRIDLEDGER_PASSWORD", PASSWORD)  # sent for real: still tried first, and nothing sent
+    assert run(str(honest), "--reading", str(agreeing), "--state", str(state), "--keystore", str(keystore)) == 1
+    assert "NoContradiction" in capsys.readouterr().out
+    with Chain.embedded(state) as chain:
+        assert chain.w3.eth.get_balance(DISPUTER.address) == 10**18 and chain.w3.eth.get_transaction_count(DISPUTER.address) == 0
     # One more Wh than the meter signed: the signature is no longer its meter's.
     forged = kept[3].to_json()
     forged["reading"]["importWh"] += 1

@@ -68,6 +68,8 @@ def cmd_dispute(args: argparse.Namespace) -> int:
     if args.finish == (args.interval is not None):
         raise InputError("give the INTERVAL to dispute, or --finish to finish an open reversal")
     signed = None if args.finish else _reading(args)
+    if not (args.dry_run or args.finish):
+        find_key(args.keystore, args.account)  # which key sends is said before anything is read
     with open_chain(args) as chain:
         market = Market(chain, load_deployment(args.state, chain))
         if args.finish:
@@ -83,13 +85,16 @@ def cmd_dispute(args: argparse.Namespace) -> int:
                              "already reversed it and it is not settled again)")
         print(_compare(chunks, signed))
         call, gas = market.dispute_call(k, chunks, signed)
+        # Always tried first: a dispute the contract refuses would still cost its gas.
+        who = _simulated_sender(args, chain)
+        refusal = chain.dry_run(call, SimpleNamespace(address=who), gas, unpaid=who == ANYONE)
+        if refusal is not None:
+            print(f"the chain would refuse it: {refusal}" + ("" if args.dry_run else "; nothing sent"))
+            return 1
         if args.dry_run:
-            who = _simulated_sender(args, chain)
-            refusal = chain.dry_run(call, SimpleNamespace(address=who), gas, unpaid=who == ANYONE)
-            print("the chain would accept this dispute now" if refusal is None else f"the chain would refuse it: {refusal}")
-            return 0 if refusal is None else 1
-        sender = unlock_account(args.keystore, args.account)
-        receipt = market.dispute(k, chunks, signed, sender)
+            print("the chain would accept this dispute now")
+            return 0
+        receipt = market.dispute(k, chunks, signed, unlock_account(args.keystore, args.account))
     _report(receipt)
     return 0
 
