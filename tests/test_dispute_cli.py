@@ -77,6 +77,8 @@ def test_a_reading_the_settlement_contradicts_disputes_it_from_the_command_line(
     assert index.open_reversal() is None and index.interval(k) is None
     index.close()
 
+    assert main(["status", "--state", str(state)]) == 0
+    assert f"disputes:     1 settlement reversed (interval {k})" in capsys.readouterr().out
     client = create_app({"TESTING": True, "INDEX_PATH": str(state / "index.sqlite")}).test_client()
     page = client.get("/intervals/").get_data(as_text=True)
     assert "Disputes" in page and f"#{k}" in page and "its entry contradicts the signed reading" in page

@@ -98,6 +98,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     last = summary["last_interval"]
     print(f"settled:      {summary['intervals']} intervals" + (f", last {last}" if last is not None else ""))
     print(f"gas used:     {summary['gas_used']:,}")
+    reversals = index.reversals()
+    if reversals:
+        listed = ", ".join(str(r["interval"]) for r in reversals[-5:]) + (", ..." if len(reversals) > 5 else "")
+        n = len(reversals)
+        print(f"disputes:     {n} settlement{'' if n == 1 else 's'} reversed (interval{'' if n == 1 else 's'} {listed})")
+    if (open_ := index.open_reversal()) is not None:
+        print(f"reversal:     interval {open_['interval']} open, {open_['reversed']} of {open_['chunks']} chunks taken back: "
+              "settlements and withdrawals wait (`gridledger dispute --finish`)")
     return 0
 
 
