@@ -37,9 +37,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "sender the dispute reward from the oracle's bond; the oracle may then settle the interval again. "
         "Only within the interval's dispute window. The sender pays the gas. With --finish, reverses what a "
         "dispute left open (settlements and withdrawals wait for it; anyone may finish it).",
-        epilog="Examples: gridledger dispute 41 --participant 7 --dry-run     "
-        "gridledger dispute 41 --reading reading.json --keystore me.json     "
-        "gridledger dispute --finish --keystore me.json",
+        epilog="Examples: `gridledger dispute 41 --participant 7 --dry-run`; "
+        "`gridledger dispute 41 --reading reading.json --keystore me.json`; "
+        "`gridledger dispute --finish --keystore me.json`.",
     )
     p.add_argument("interval", type=int, nargs="?", metavar="INTERVAL", help="the settled interval to dispute")
     source = p.add_mutually_exclusive_group()
