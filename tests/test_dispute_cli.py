@@ -75,6 +75,8 @@ def test_a_reading_the_settlement_contradicts_disputes_it_from_the_command_line(
     assert (reversal["interval"], reversal["participant"], reversal["disputer"]) == (k, 1, DISPUTER.address.lower())
     assert reversal["closed"] and reversal["reversed"] == reversal["chunks"] == 1
     assert index.open_reversal() is None and index.interval(k) is None
+    assert [r["interval"] for r in index.reversed_entries(1)] == [k]
+    assert index.reversed_entries(1)[0]["grid_wh"] + index.reversed_entries(1)[0]["p2p_wh"] == 5146  # the inflated entry
     index.close()
 
     assert main(["status", "--state", str(state)]) == 0
@@ -83,6 +85,8 @@ def test_a_reading_the_settlement_contradicts_disputes_it_from_the_command_line(
     page = client.get("/intervals/").get_data(as_text=True)
     assert "Disputes" in page and f"#{k}" in page and "its entry contradicts the signed reading" in page
     assert "reversal-open" not in page
+    home = client.get("/participants/1").get_data(as_text=True)
+    assert 'id="reversed"' in home and f"#{k}" in home
     gone = client.get(f"/intervals/{k}")
     assert gone.status_code == 404 and "reversed by a dispute" in gone.get_data(as_text=True)
     (api,) = client.get("/api/reversals").get_json()

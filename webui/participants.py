@@ -83,7 +83,7 @@ def _participant_view(pid: int) -> dict | None:
     own = idx.share_account(pid)
     accounts = [own | {"name": participant["name"]}] if own is not None else idx.share_accounts_of(pid)
     return {"p": participant, "history": rows, "wallet_events": wallet_events, "charts": charts,
-            "totals": idx.home_totals().get(pid), "share_accounts": accounts}
+            "totals": idx.home_totals().get(pid), "share_accounts": accounts, "reversed": idx.reversed_entries(pid)}
 
 
 def home_rows(idx: Index, pid: int, wallet_events: list[dict] | None = None) -> list[dict]:

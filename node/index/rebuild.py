@@ -168,6 +168,7 @@ _TABLES = {
     "settlement_chunks": (("tx_hash", "log_index"), ("block", "interval", "kind", "chunk", "entries", "gas_used")),
     "reversals": (("tx_hash", "log_index"), ("block", "interval", "participant", "disputer", "kind", "reward")),
     "reversal_steps": (("tx_hash", "log_index"), ("block", "interval", "kind", "chunk", "entries", "amount")),
+    "reversed_entries": (("tx_hash", "log_index", "participant"), ("interval", "grid_wh", "p2p_wh", "amount")),
 }
 _REVERSAL_STEPS = {"ReversalOpened": "open", "ChunkReversed": "chunk", "ReversalClosed": "close"}
 
@@ -227,6 +228,9 @@ def chain_rows(market: Market, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS) -> dict
             rows["reversals"][(e.tx_hash, e.log_index)] = {
                 "block": e.block, "interval": a["interval"], "participant": a["participant"],
                 "disputer": a["disputer"].lower(), "kind": a["kind"], "reward": a["reward"]}
+            for (k, pid), entry in rows["entries"].items():
+                if k == a["interval"]:
+                    rows["reversed_entries"][(e.tx_hash, e.log_index, pid)] = entry | {"interval": k}
             rows["intervals"].pop((a["interval"],), None)
             rows["congestion_rents"].pop((a["interval"],), None)
             for table in ("entries", "zone_prices"):

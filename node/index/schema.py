@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS reversals (
     tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, block INTEGER NOT NULL,
     interval INTEGER NOT NULL, participant INTEGER NOT NULL, disputer TEXT NOT NULL,
     kind INTEGER NOT NULL, reward INTEGER NOT NULL, PRIMARY KEY (tx_hash, log_index));
+-- The entries a reversal took back (they leave `entries`): what a participant's page
+-- shows of a disputed interval, whose wallet change is undone.
+CREATE TABLE IF NOT EXISTS reversed_entries (
+    tx_hash TEXT NOT NULL, log_index INTEGER NOT NULL, interval INTEGER NOT NULL, participant INTEGER NOT NULL,
+    grid_wh INTEGER NOT NULL, p2p_wh INTEGER NOT NULL, amount INTEGER NOT NULL,
+    PRIMARY KEY (tx_hash, log_index, participant));
 -- Each reversal's steps on chain: 'open' (chunk = how many chunks it takes back),
 -- 'chunk' (one chunk taken back: its entries and their amounts' sum), 'close' (amount =
 -- the grid's). While one is open, the contract refuses settlements and withdrawals.
@@ -216,6 +222,13 @@ def _reversed(db: sqlite3.Connection, e: Event, _: dict) -> None:
     rows go (the interval may be settled again); the reversal is kept."""
     a = e.args
     k = a["interval"]
+    # Not on a replay after the interval was settled again: those entries are the new ones.
+    db.execute(
+        """INSERT OR IGNORE INTO reversed_entries
+           SELECT ?, ?, interval, participant, grid_wh, p2p_wh, amount FROM entries WHERE interval = ?
+           AND NOT EXISTS (SELECT 1 FROM intervals WHERE interval = ? AND block > ?)""",
+        (e.tx_hash, e.log_index, k, k, e.block),
+    )
     for table in ("entries", "exclusions", "intervals", "storage_fees", "zone_prices", "congestion_rents"):
         db.execute(f"DELETE FROM {table} WHERE interval = ?", (k,))
     db.execute(

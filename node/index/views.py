@@ -45,6 +45,14 @@ class IndexViews:
                 current[k] |= {"closed": True, "closed_block": step["block"], "grid_amount": step["amount"]}
         return [by_tx[(d["tx_hash"], d["interval"])] for d in disputes]
 
+    def reversed_entries(self, pid: int) -> list[dict]:
+        """Participant `pid`'s settlements that disputes took back, oldest first:
+        {interval, grid_wh, p2p_wh, amount, tx_hash} (the dispute's transaction)."""
+        rows = self.db.execute(
+            "SELECT interval, grid_wh, p2p_wh, amount, tx_hash FROM reversed_entries WHERE participant = ? "
+            "ORDER BY rowid", (pid,))
+        return [dict(row) for row in rows]
+
     def open_reversal(self) -> dict | None:
         """The reversal still open on chain, if any (there is at most one at a time)."""
         return next((r for r in self.reversals() if r["chunks"] is not None and not r["closed"]), None)
