@@ -291,4 +291,10 @@ def test_the_index_and_every_page_say_how_far_an_open_reversal_has_got(market, h
     index = Index(path)
     assert check_index(market, index, inputs=False) == []
     assert index.interval(0)["gas_used"] == receipt.gas_used
+    # Replaying every event (a crash before the cursor moved) changes nothing: the reversal's
+    # entries are not taken from the interval's new settlement, nor its new entries dropped.
+    events = market.events()
+    index.apply(events, settlement_gas(market, events))
+    assert check_index(market, index, inputs=False) == []
+    assert len(index.reversed_entries(1)) == 1 and index.interval(0)["participants"] == 4
     index.close()
