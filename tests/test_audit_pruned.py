@@ -135,3 +135,20 @@ def test_an_order_is_checked_against_the_owner_at_its_settlement():
     assert owners.at(3, (9, 0)) == "0xNew"
     assert owners.at(4, (9, 0)) is None
     assert owners.current == {3: "0xNew"}
+
+
+def test_a_dispute_is_tried_on_the_restarted_node_before_anything_is_sent(restarted, capsys):
+    """`gridledger dispute --rpc` on the restarted (pruned) node: the interval's chunks from
+    its logs, the dry run on its head. An honest interval's reading agrees with its
+    settlement, so the chain would refuse the dispute, and says why."""
+    from node.cli.main import main
+
+    url, tmp, _, rogue, _ = restarted
+    honest = rogue - 1
+    index = Index(tmp / "index.sqlite")
+    pid = index.readings(honest)[0].reading.participant
+    index.close()
+    code = main(["-q", "dispute", str(honest), "--participant", str(pid), "--rpc", url, "--state", str(tmp), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 1 and f"interval {honest}, participant {pid}: the meter signed" in out
+    assert f"the chain would refuse it: NoContradiction(participant={pid}" in out
