@@ -208,8 +208,9 @@ class ThermalFleet:
     unit is too small for the weather; leaving the band by one kelvin for a step costs
     what shedding the unit's full step would. One range row per step, not a row per side:
     both slacks are never positive at an optimum, so the costs are the same, and the LP
-    with 100 HVACs among 1,000 homes re-solves 4 % faster (bench_devices.py). Temperatures are in the dynamics' row
-    bounds, so the matrix (a, g: the unit's R, C, COP, mode) is built once per fleet.
+    with 100 HVACs among 1,000 homes re-solves 4 % faster (bench_devices.py).
+    Temperatures are in the dynamics' row bounds, so the matrix (a, g: the unit's R, C,
+    COP, mode) is built once per fleet.
     """
 
     def __init__(self, thermal: Thermal, horizon: int) -> None:

@@ -60,8 +60,9 @@ def test_a_reading_the_settlement_contradicts_disputes_it_from_the_command_line(
 
     monkeypatch.setenv("GRIDLEDGER_PASSWORD", PASSWORD)
     assert run(str(k), "--participant", "1", "--state", str(state), "--keystore", str(keystore)) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert f"interval {k} reversed for participant 1" in out and DISPUTER.address in out, out
+    assert "the index learns of it when the oracle next reads the chain" in err
     assert run("--finish", "--state", str(state), "--keystore", str(keystore)) == 0
     assert "no reversal is open" in capsys.readouterr().out
 
@@ -124,6 +125,8 @@ def test_a_reading_that_agrees_is_forged_or_of_another_interval_is_refused_befor
     assert "--reading FILE, or --participant ID" in capsys.readouterr().err
     assert run(str(honest), "--participant", "99", "--state", str(state)) == 2
     assert "no reading of participant 99" in capsys.readouterr().err
+    assert run(str(honest), "--participant", "2", "--inputs", str(tmp_path / "typo.sqlite"), "--dry-run") == 2
+    assert "no such index file" in capsys.readouterr().err and not (tmp_path / "typo.sqlite").exists()
     assert run("--state", str(state)) == 2
     assert "give the INTERVAL to dispute, or --finish" in capsys.readouterr().err
 

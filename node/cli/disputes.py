@@ -137,8 +137,13 @@ def _published_readings(args: argparse.Namespace) -> list:
 
     if args.inputs and args.inputs.startswith(("http://", "https://")):
         return HttpInputs(args.inputs).readings(args.interval) or []
+    if args.inputs and not Path(args.inputs).is_file():
+        raise InputError(f"--inputs {args.inputs}: no such index file (or give a web UI's http(s) URL)")
     index = Index(Path(args.inputs)) if args.inputs else open_index(args.state)
-    return index.readings(args.interval)
+    try:
+        return index.readings(args.interval)
+    finally:
+        index.close()
 
 
 def _compare(chunks: list[list[int]], signed) -> str:
@@ -227,7 +232,8 @@ def _report(receipt) -> None:
     print(f"{_count(chunks, 'chunk')} taken back in {_count(txs, 'transaction')} ({receipt.gas_used:,} gas); "
           f"last transaction {receipt.tx_hash}")
 
+    print("  the index learns of it when the oracle next reads the chain", file=sys.stderr)
+
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
-    print("  the index learns of it when the oracle next reads the chain", file=sys.stderr)
