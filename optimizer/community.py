@@ -104,7 +104,7 @@ from optimizer.devices import BatteryFleet, JobFleet, ThermalFleet
 from optimizer.lp import LinearProgram, LPData, LPSolution
 from optimizer.types import Batteries, Clearing, ClearingInputs, Jobs, Thermal, ZoneNetwork
 from optimizer.validation import check_battery_specs, check_inputs, check_jobs, check_thermal
-from optimizer.zones import NetworkBlock, check_network, network_key, zone_pro_rata, zone_sum
+from optimizer.zones import NetworkBlock, check_network, grid_zones, network_key, zone_pro_rata, zone_sum
 
 # PIQP first (about twice as fast here); Clarabel with its default, refined
 # settings if PIQP does not report success. Accepting "optimal_inaccurate"
@@ -122,17 +122,21 @@ SOLVER_ATTEMPTS: tuple[tuple[str, dict[str, object]], ...] = (
 # batteries x 96 steps, 4.6 s at 1,800 and did not finish in minutes at 3,000,
 # where Clarabel's AMD copes. Larger fleets go straight to the next solver.
 PIQP_MAX_BATTERY_STEPS = 2000 * 96
-# With a network, each feeder's line rows couple its batteries over the horizon, and
-# PIQP's ordering of that KKT system fills in badly: 1,000 homes on 20 feeders took
-# 16.5 s of CPU per re-solve with PIQP and 6.6 s with Clarabel (bench_clearing --feeders).
-# A network is solved by Clarabel first, PIQP then being the fallback. Two ways round it
-# that do not work (measured at 1,000 homes on 20 feeders): in force only the line rows
-# that bind (PIQP takes 1.5 s with the 282 of 1,920 that do) - the LP is degenerate, so
-# the solver moves flows freely onto the rows left out, and adding back those it
-# overloads took six rounds to settle on ~900 rows (17 s); and rows per group of
-# batteries with one aggregate column each - PIQP's ordering goes astray on those too
-# (17.7 s on the copper plate in groups of 10, against 1.1 s).
-NETWORK_SOLVER_FIRST = solvers.CLARABEL
+# With a network, what decides PIQP's speed is how many zones have a grid connection
+# (grid columns in their lines' rows and in one total-import row per step): the rows
+# joining those columns tie the feeders together at every step in its ordering. 1,000
+# homes on 20 feeders, re-solve (bench_clearing --feeders 20, 20 feeders; Clarabel
+# 9-11 s in every case): connected zones 1 -> PIQP 2.1 s, 2 -> 2.4 s, 5 -> 2.9 s,
+# 10 -> 5.7 s, 20 -> 25.7 s. Beyond PIQP_MAX_GRID_ZONES Clarabel goes first. (Before
+# unconnected zones' grid columns were left out of every row, a radial grid with one
+# substation took PIQP 16-22 s.) Two other ideas that do not work (1,000 homes on 20
+# feeders): in force only the line rows that bind (PIQP takes 1.5 s with the 282 of
+# 1,920 that do) - the LP is degenerate, so the solver moves flows freely onto the rows
+# left out, and adding back those it overloads took six rounds to settle on ~900 rows
+# (17 s); and rows per group of batteries with one aggregate column each - PIQP's
+# ordering goes astray on those too (17.7 s on the copper plate in groups of 10, 1.1 s
+# without; on the 20 feeders, a group per feeder changed nothing).
+PIQP_MAX_GRID_ZONES = 10
 CURTAIL_COST_PER_KWH = 1e-4
 VOLL_FACTOR = 10.0
 VOLL_FLOOR_PER_KWH = 0.1
@@ -215,7 +219,13 @@ class CommunityModel:
         epigraph = lp.rows("epigraph", (M, T))
         balance = lp.rows("balance", T, equality=True)
         if net is not None:
-            net.build(lp, g_imp, g_exp)  # lines: what enters the balance, by zone (optimizer.zones)
+            # Only zones with a grid connection get grid columns in any row (the others' are
+            # left isolated at 0). A row per step joining the grid columns of every zone, all
+            # but one fixed at 0 on a radial grid, tied the feeders' line rows together at
+            # each step in PIQP's ordering: 1,000 homes on 20 feeders factorised in 0.6 s an
+            # iteration instead of 0.03 s (bench_clearing --feeders 20).
+            connected = grid_zones(self.network)
+            net.build(lp, g_imp[connected], g_exp[connected])  # lines: what enters the balance, by zone
 
         # epigraph: u - Σ(c - d) - k + z >= e_m; a device's terminal is its home's row
         self.batteries.add_net_consumption(lp, epigraph[self._battery_row], -1.0)
@@ -236,8 +246,10 @@ class CommunityModel:
             for device in (self.jobs, self.thermal):
                 if device is not None:
                     net.add_device(lp, device, device.specs.home, -1.0)
-        for cols, coef in ((g_imp, 1.0), (g_exp, -1.0), (ks, -1.0), (kd, -1.0), (zd, 1.0), (zs, 1.0)):
+        for cols, coef in ((ks, -1.0), (kd, -1.0), (zd, 1.0), (zs, 1.0)):
             self._add_to_balance(lp, balance, cols, coef)
+        for cols, coef in ((g_imp, 1.0), (g_exp, -1.0)):
+            self._add_to_balance(lp, balance, cols, coef, zones=None if net is None else connected)
 
         if self.volume_row:
             V = lp.columns("p2p_volume", T)
@@ -266,11 +278,16 @@ class CommunityModel:
         lp.matrix  # assemble once
         return lp
 
-    def _add_to_balance(self, lp: LinearProgram, balance: np.ndarray, cols: np.ndarray, coef: float) -> None:
-        """Community columns (T,), or one per zone (Z, T) with a network, into the balance."""
-        lp.add(np.broadcast_to(balance, cols.shape), cols, coef)
+    def _add_to_balance(self, lp: LinearProgram, balance: np.ndarray, cols: np.ndarray, coef: float,
+                        zones: np.ndarray | None = None) -> None:
+        """Community columns (T,), or one per zone (Z, T) with a network, into the balance;
+        with a network, only the zones where ``zones`` (Z,) is True if given."""
+        if zones is None:
+            lp.add(np.broadcast_to(balance, cols.shape), cols, coef)
+        else:
+            lp.add(np.broadcast_to(balance, cols[zones].shape), cols[zones], coef)
         if self._network_block is not None:
-            self._network_block.add_zonal(lp, cols, coef)
+            self._network_block.add_zonal(lp, cols, coef if zones is None else coef * zones[:, None])
 
     def _per_bus(self, values: np.ndarray, homes: np.ndarray | None = None) -> np.ndarray:
         """Sum (n, T) values of ``homes`` (all homes if None): (T,), or per zone (Z, T) with a network."""
@@ -452,8 +469,8 @@ class CommunityModel:
         attempts = SOLVER_ATTEMPTS
         if self.specs.count * self.horizon > PIQP_MAX_BATTERY_STEPS and len(attempts) > 1:
             attempts = tuple(a for a in attempts if a[0] != solvers.PIQP) or attempts
-        elif self.network is not None:
-            attempts = tuple(sorted(attempts, key=lambda a: a[0] != NETWORK_SOLVER_FIRST))
+        elif self.network is not None and grid_zones(self.network).sum() > PIQP_MAX_GRID_ZONES:
+            attempts = tuple(sorted(attempts, key=lambda a: a[0] != solvers.CLARABEL))
         for attempt, (solver, options) in enumerate(attempts, start=1):
             last = attempt == len(attempts)
             try:
@@ -636,4 +653,6 @@ def model_for(inputs: ClearingInputs) -> CommunityModel:
 def clear(inputs: ClearingInputs, *, capacity_margin_kwh: float = 0.0) -> Clearing:
     """Clear step 0 of ``inputs``, reusing the model built for the same shape."""
     check_inputs(inputs)
+    if inputs.network is not None:  # before its key is taken: a malformed one is named, not a numpy error
+        check_network(inputs.network, inputs.homes, inputs.horizon)
     return model_for(inputs).clear(inputs, capacity_margin_kwh=capacity_margin_kwh)

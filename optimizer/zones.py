@@ -81,11 +81,17 @@ def check_network(net: ZoneNetwork, homes: int, horizon: int) -> None:
         raise InputError(f"network zones {_unreachable(net)} have no line path to the reference zone; connect them")
 
 
+def grid_zones(net: ZoneNetwork) -> np.ndarray:
+    """Zones with a grid connection, i.e. an import or export limit above 0 at some step: (Z,) bool."""
+    return np.any(net.grid_import_kwh > 0, axis=1) | np.any(net.grid_export_kwh > 0, axis=1)
+
+
 def network_key(net: ZoneNetwork | None) -> tuple[bytes, ...]:
-    """Identity of a network's structure (its limits change per interval and are excluded)."""
+    """Identity of a network's structure: its limits change per interval and are excluded,
+    but which zones have a grid connection at all (:func:`grid_zones`) is part of it."""
     if net is None:
         return ()
-    arrays = (net.home_zone, net.line_from, net.line_to)
+    arrays = (net.home_zone, net.line_from, net.line_to, grid_zones(net))
     return tuple(np.ascontiguousarray(a, dtype=np.int64).tobytes() for a in arrays) + (
         np.ascontiguousarray(net.susceptance, dtype=np.float64).tobytes(),
         bytes(str((net.zones, net.reference_zone)), "ascii"),
@@ -140,8 +146,9 @@ class NetworkBlock:
             rows = lp.rows(name, T)
             lp.add(np.broadcast_to(rows, cols.shape), cols, 1.0)
 
-    def add_zonal(self, lp: LinearProgram, cols: np.ndarray, coef: float) -> None:
-        """Columns (Z, T), one per zone, that enter the balance with ``coef``."""
+    def add_zonal(self, lp: LinearProgram, cols: np.ndarray, coef: float | np.ndarray) -> None:
+        """Columns (Z, T), one per zone, that enter the balance with ``coef`` (a number, or
+        (Z, 1) per zone: a zone whose coefficient is 0 adds no entries)."""
         with lp.skipping_zeros():
             lp.add(self.line[:, None, :], cols[None, :, :], coef * self.ptdf[:, :, None])
 
