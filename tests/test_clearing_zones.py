@@ -245,3 +245,18 @@ def test_a_network_falls_back_to_piqp_when_clarabel_fails(monkeypatch: pytest.Mo
     result = clear(inputs)
     assert model_for(inputs).last_solution.solver == solvers.PIQP
     assert result.zone_price_per_kwh[1] > result.zone_price_per_kwh[0]
+
+
+def test_a_zone_that_gains_a_grid_connection_gets_one_in_the_next_clearing() -> None:
+    """Zones without a grid connection have no grid columns in the LP (optimizer.community
+    says why); a zone connected in a later interval must not be cleared on the old model."""
+    cut_off = two_zones(1.0)  # zone 1 reaches the grid only over its 1 kWh line: 2 kWh shed
+    assert clear(cut_off).shed_kwh.sum() == pytest.approx(2.0, abs=1e-6)
+    grid = cut_off.network.grid_import_kwh.copy()
+    grid[1] = 5.0
+    connected = dataclasses.replace(cut_off, network=dataclasses.replace(cut_off.network, grid_import_kwh=grid))
+    result = clear(connected)
+    assert result.shed_kwh.sum() == pytest.approx(0.0, abs=1e-6)
+    assert result.objective == pytest.approx(solve_reference(connected).objective, rel=1e-6)
+    with pytest.raises(InputError, match="network differs"):
+        model_for(cut_off).clear(connected)
