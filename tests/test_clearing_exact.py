@@ -266,3 +266,25 @@ def test_per_home_energy_equals_naive_lp_where_unique(inputs: ClearingInputs) ->
                 assert values[home] == pytest.approx((low + high) / 2, abs=1e-5), f"{name} of home {home}"
             else:
                 assert low - 1e-5 <= values[home] <= high + 1e-5, f"{name} of home {home} outside the optimal range"
+
+
+@pytest.mark.parametrize("regime", sorted(REGIMES))
+def test_a_large_fleet_in_battery_groups_clears_as_the_naive_lp(regime: str, monkeypatch) -> None:
+    """A fleet above PIQP_MAX_BATTERY_STEPS enters the balance through group columns
+    (optimizer.community); shrunk here so that 5 batteries make 3 groups, every regime."""
+    from optimizer import community as model
+
+    monkeypatch.setattr(model, "PIQP_MAX_BATTERY_STEPS", 0)
+    monkeypatch.setattr(model, "BATTERY_GROUP_SIZE", 2)
+    kwargs, _ = REGIMES[regime]
+    inputs = community(1, homes=6, horizon=4, battery_homes=(0, 2, 2, 3, 5), **kwargs)
+    built = model.CommunityModel(inputs.homes, inputs.horizon, inputs.batteries,
+                                 volume_row=model.needs_volume_row(inputs))
+    assert built.lp.row_blocks["battery_group"].shape == (3, 4)
+    result = built.clear(inputs)
+    assert built.last_solution.solver == "PIQP"
+    lp = ReferenceLP(inputs)
+    reference = lp.solve()
+    assert_same_objective(result, reference.objective)
+    with_step0 = lp.solve(step0_fixed(lp, result)).objective
+    assert with_step0 == pytest.approx(reference.objective, rel=REL, abs=1e-5), "step 0 is not optimal per home"
