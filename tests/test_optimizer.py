@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from node.errors import InputError, SolverError
 from optimizer import Batteries, Clearing, ClearingInputs, CommunityModel, clear, run_baseline
 from optimizer import community, solvers
+from optimizer.types import ZoneNetwork
 
 TOL = 1e-6  # interior-point feasibility tolerance, well below one Wh
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
@@ -377,9 +378,28 @@ def test_price_is_the_marginal_cost_of_demand_at_step_0(monkeypatch: pytest.Monk
     assert (step.objective - base.objective) / 1e-3 == pytest.approx(base.p2p_price_per_kwh, abs=1e-4)
 
 
-def test_large_fleets_skip_the_solver_whose_ordering_does_not_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_fleets_enter_the_balance_in_groups_so_piqp_can_order_them(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(community, "PIQP_MAX_BATTERY_STEPS", 1)
     inputs = make_inputs(22)
     result = clear(inputs)
-    assert community.model_for(inputs).last_solution.solver == solvers.CLARABEL
+    model = community.model_for(inputs)
+    assert "battery_group" in model.lp.row_blocks
+    assert model.last_solution.solver == solvers.PIQP
+    assert result.status == "optimal"
+    monkeypatch.setattr(community, "PIQP_MAX_BATTERY_STEPS", 10**9)
+    community._models.clear()
+    assert clear(inputs).objective == pytest.approx(result.objective, rel=1e-7)
+
+
+def test_large_fleets_on_a_network_skip_the_solver_whose_ordering_does_not_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(community, "PIQP_MAX_BATTERY_STEPS", 1)
+    inputs = make_inputs(22)
+    T = inputs.horizon
+    one_zone = ZoneNetwork(np.zeros(inputs.homes, dtype=np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                           np.zeros(0), np.zeros((0, T)), np.zeros((0, T)), np.full((1, T), 1e6), np.full((1, T), 1e6))
+    inputs = dataclasses.replace(inputs, network=one_zone)
+    result = clear(inputs)
+    model = community.model_for(inputs)
+    assert "battery_group" not in model.lp.row_blocks
+    assert model.last_solution.solver == solvers.CLARABEL
     assert result.status == "optimal"
