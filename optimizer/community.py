@@ -120,12 +120,14 @@ SOLVER_ATTEMPTS: tuple[tuple[str, dict[str, object]], ...] = (
 # PIQP orders its KKT system with Eigen's AMD, which slows down sharply once the
 # balance rows couple thousands of batteries: its setup took 1 s of CPU at 900
 # batteries x 96 steps, 4.6 s at 1,800 and did not finish in minutes at 3,000,
-# where Clarabel's AMD copes. Larger fleets go straight to the next solver.
+# where Clarabel's AMD copes. On a network larger fleets go straight to the next solver;
+# on a copper plate they enter the balance in groups (BATTERY_GROUP_SIZE).
 PIQP_MAX_BATTERY_STEPS = 2000 * 96
 # The dense balance rows are what defeats it. On a copper plate a larger fleet enters the
 # balance through one column per group of batteries and step, each defined by a row
 # (y_g = Σ_{b∈g} (c - d)), and PIQP solves it: 10,000 homes (3,000 batteries) x 96 steps
-# re-solve in groups of 1,000 in 33 s against Clarabel's ~70 s. The group size matters and
+# re-solve in groups of 1,000 in 33 s and 1.1 GB against Clarabel's 116 s and 2.2 GB on the
+# same machine (bench_clearing). The group size matters and
 # not monotonically (10,000 homes: one group did not set up in 400 s, groups of 300 took
 # 40 s, of 100 142 s); below PIQP_MAX_BATTERY_STEPS the LP is left as it was (and as
 # earlier intervals were cleared: an auditor re-runs them bit for bit).
@@ -133,7 +135,7 @@ BATTERY_GROUP_SIZE = 1000
 # With a network, what decides PIQP's speed is how many zones have a grid connection
 # (grid columns in their lines' rows and in one total-import row per step): the rows
 # joining those columns tie the feeders together at every step in its ordering. 1,000
-# homes on 20 feeders, re-solve (bench_clearing --feeders 20, 20 feeders; Clarabel
+# homes on 20 feeders, re-solve (bench_clearing --feeders 20; Clarabel
 # 9-11 s in every case): connected zones 1 -> PIQP 2.1 s, 2 -> 2.4 s, 5 -> 2.9 s,
 # 10 -> 5.7 s, 20 -> 25.7 s. Beyond PIQP_MAX_GRID_ZONES Clarabel goes first. (Before
 # unconnected zones' grid columns were left out of every row, a radial grid with one
