@@ -24,6 +24,33 @@ from node.intent.signing import Mandate, sign_mandate
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+
+def _deepen_property_tests(raw: str) -> None:
+    """PROPERTY_DEPTH=N: every property test draws N times its examples (an attack run, not CI's:
+    a 40x run found the clearing bug tests/test_clearing_thermal.py now pins). A test's own
+    @settings(max_examples=...) outranks any profile, so settings() itself is wrapped."""
+    try:
+        depth = int(raw)
+    except ValueError:
+        depth = 0
+    if depth < 1:
+        raise pytest.UsageError(f"PROPERTY_DEPTH must be a whole number >= 1, got {raw!r}")
+    if depth == 1:
+        return
+    settings.register_profile("deeper", parent=settings.default, max_examples=settings.default.max_examples * depth)
+    settings.load_profile("deeper")
+    plain_init = settings.__init__
+
+    def deeper_init(self, parent=None, **changes):
+        if "max_examples" in changes:
+            changes["max_examples"] *= depth
+        plain_init(self, parent, **changes)
+
+    settings.__init__ = deeper_init
+
+
+_deepen_property_tests(os.environ.get("PROPERTY_DEPTH", "1"))
+
 BUY, SELL, P2P = 300_000, 60_000, 150_000  # minor units per kWh
 KEYSTORE_PASSWORD = "correct horse"
 FAR_FUTURE = 2**40  # unix seconds, some 30,000 years ahead
