@@ -159,7 +159,7 @@ VOLL_FLOOR_PER_KWH = 0.1
 # could move, for far less than the 1e-6 relative the clearing promises.
 REDUCED_COST_TOL = 1e-7
 # A job's start-now further than this from 0 or 1 is a split job: step 0 is fixed and re-solved.
-# Interior-point residue leaves whole starts up to ~1e-6 off (7e-6 seen).
+# Interior-point residue leaves whole starts a few 1e-6 off (up to 7e-6 seen).
 JOB_FRACTION_TOL = 1e-4
 # ... and the starts within it are only taken as whole while what rounding them could cost
 # (each kWh of a job at most VoLL: a bound far above what residue costs) stays within the
